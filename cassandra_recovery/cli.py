@@ -1,0 +1,125 @@
+"""The `cassandra-recovery` console script; one function per verb, exit code 2 for bad input."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import subprocess
+import sys
+from collections.abc import Sequence
+
+from cassandra_recovery.errors import ConfigError, RecoveryError, ToolMissingError
+from cassandra_recovery.settings import Settings
+
+
+def _progress(msg: str) -> None:
+    print(f"[lab] {msg}", file=sys.stderr, flush=True)
+
+
+def _lab(settings: Settings):  # type: ignore[no-untyped-def]
+    from cassandra_recovery.lab.cluster import Lab
+
+    return Lab(settings.lab, progress=_progress)
+
+
+def cmd_lab(args: argparse.Namespace, settings: Settings) -> int:
+    lab = _lab(settings)
+    verb = args.lab_verb
+    if verb == "up":
+        lab.up(nodes=args.nodes, tokens=args.tokens, hint_window=args.hint_window)
+        if args.postgres:
+            from cassandra_recovery.lab.postgres import ensure_postgres
+
+            ensure_postgres(settings, progress=_progress)
+        return _print_status(lab, as_json=False)
+    if verb == "down":
+        lab.down(keep_data=args.keep_data)
+        if args.postgres:
+            from cassandra_recovery.lab.postgres import stop_postgres
+
+            stop_postgres(progress=_progress)
+        return 0
+    if verb == "status":
+        return _print_status(lab, as_json=args.json)
+    if verb == "nodetool":
+        proc = lab.nodetool().run(args.node, *args.args, check=False)
+        sys.stdout.write(proc.stdout)
+        sys.stderr.write(proc.stderr)
+        return proc.returncode
+    if verb == "postgres":
+        from cassandra_recovery.lab.postgres import ensure_postgres
+
+        ensure_postgres(settings, progress=_progress)
+        return 0
+    action = {"freeze": lab.freeze, "thaw": lab.thaw, "partition": lab.partition, "heal": lab.heal,
+              "kill": lab.kill, "start": lab.start}[verb]
+    action(args.node)
+    return 0
+
+
+def _print_status(lab, as_json: bool) -> int:  # type: ignore[no-untyped-def]
+    rows = lab.status()
+    if as_json:
+        print(json.dumps({"cluster": "lab", "nodes": [r.as_dict() for r in rows]}, indent=2))
+        return 0
+    print(f"{'node':<7} {'address':<11} {'state':<5} {'process':<8} {'partitioned':<11} observer")
+    for r in rows:
+        print(f"{r.name:<7} {r.address:<11} {r.state:<5} {r.process:<8} {str(r.partitioned).lower():<11} {r.observer or '-'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cassandra-recovery", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+    lab = sub.add_parser("lab", help="the local real Cassandra 5.0 lab cluster (cluster id `lab`)")
+    lsub = lab.add_subparsers(dest="lab_verb", required=True)
+    up = lsub.add_parser("up", help="start the lab (idempotent)")
+    up.add_argument("--nodes", type=int, default=3)
+    up.add_argument("--tokens", type=int, default=1, help="tokens per node (balanced, explicit)")
+    up.add_argument("--hint-window", default="3h", help="max_hint_window, e.g. 20s, 3h")
+    up.add_argument("--postgres", action="store_true", help="also install/start PostgreSQL")
+    down = lsub.add_parser("down", help="stop every lab node, frozen ones too (idempotent)")
+    down.add_argument("--keep-data", action="store_true")
+    down.add_argument("--postgres", action="store_true", help="also stop PostgreSQL")
+    st = lsub.add_parser("status", help="per node: address, state seen by a live peer, process")
+    st.add_argument("--json", action="store_true")
+    lsub.add_parser("postgres", help="install (when missing) and start PostgreSQL, create role and database")
+    for verb, text in [("freeze", "SIGSTOP the node's JVM"), ("thaw", "SIGCONT the node's JVM"),
+                       ("partition", "disable gossip and native transport, process alive"),
+                       ("heal", "enable gossip and native transport"), ("kill", "SIGKILL the node"),
+                       ("start", "start a stopped node")]:
+        sp = lsub.add_parser(verb, help=text)
+        sp.add_argument("node", help="node1..nodeN or an address")
+    nt = lsub.add_parser("nodetool", help="run nodetool against a node")
+    nt.add_argument("node")
+    nt.add_argument("args", nargs=argparse.REMAINDER)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings()
+        if args.command == "lab":
+            return cmd_lab(args, settings)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except ToolMissingError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 3
+    except RecoveryError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except subprocess.TimeoutExpired as e:
+        print(f"error: timed out: {e}", file=sys.stderr)
+        return 1
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

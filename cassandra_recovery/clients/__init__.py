@@ -1,0 +1,1 @@
+"""Typed I/O adapters: nodetool, CQL, JMX metrics, PostgreSQL, Slack, alert payloads."""

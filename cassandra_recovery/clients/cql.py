@@ -1,0 +1,115 @@
+"""CQL client on cassandra-driver: statements pinned to one host for node-local views."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from cassandra import ConsistencyLevel
+from cassandra.auth import PlainTextAuthProvider
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
+from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from cassandra.pool import Host
+from cassandra.query import SimpleStatement, dict_factory
+
+from cassandra_recovery.errors import NodeUnreachableError
+from cassandra_recovery.settings import ClusterConfig
+
+log = logging.getLogger(__name__)
+
+
+class CqlClient:
+    """One driver Cluster per registered cluster; `execute_on` runs a statement on one chosen node."""
+
+    def __init__(self, cluster: ClusterConfig, request_timeout_s: float = 10.0, connect_timeout_s: float = 5.0):
+        self.config = cluster
+        profile = ExecutionProfile(
+            load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=cluster.local_datacenter)),
+            request_timeout=request_timeout_s,
+            row_factory=dict_factory,
+            consistency_level=ConsistencyLevel.LOCAL_QUORUM,
+        )
+        auth = None
+        if cluster.username:
+            pw = cluster.password.get_secret_value() if cluster.password else ""
+            auth = PlainTextAuthProvider(username=cluster.username, password=pw)
+        self._cluster = Cluster(
+            contact_points=cluster.contact_points,
+            port=cluster.port,
+            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+            auth_provider=auth,
+            connect_timeout=connect_timeout_s,
+            control_connection_timeout=connect_timeout_s,
+            protocol_version=5,
+        )
+        self._session: Session | None = None
+
+    def __enter__(self) -> CqlClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._cluster.shutdown()
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            self._session = self._cluster.connect()
+        return self._session
+
+    def host(self, address: str) -> Host:
+        self.session  # noqa: B018 - connecting populates metadata
+        for h in self._cluster.metadata.all_hosts():
+            if h.address == address:
+                return h
+        raise NodeUnreachableError(f"{address} is not a known host of cluster {self.config.id}")
+
+    def execute(self, query: str, params: Sequence[Any] | Mapping[str, Any] | None = None,
+                consistency: int | None = None, timeout_s: float | None = None) -> list[dict[str, Any]]:
+        stmt = SimpleStatement(query, consistency_level=consistency)
+        kwargs: dict[str, Any] = {} if timeout_s is None else {"timeout": timeout_s}
+        return list(self.session.execute(stmt, params, **kwargs))
+
+    def execute_on(self, address: str, query: str, params: Sequence[Any] | Mapping[str, Any] | None = None,
+                   timeout_s: float = 5.0) -> list[dict[str, Any]]:
+        """Run a statement on exactly this node (node-local views: system.local, system_views.*)."""
+        stmt = SimpleStatement(query, consistency_level=ConsistencyLevel.ONE)
+        try:
+            return list(self.session.execute(stmt, params, timeout=timeout_s, host=self.host(address)))
+        except NodeUnreachableError:
+            raise
+        except Exception as e:  # driver raises several unrelated types for an unreachable host
+            raise NodeUnreachableError(f"query on {address} failed: {type(e).__name__}: {e}") from e
+
+    # node-local views -------------------------------------------------------------------------
+    def local(self, address: str) -> dict[str, Any]:
+        rows = self.execute_on(address, "SELECT host_id, release_version, data_center, rack, schema_version, "
+                               "broadcast_address, tokens FROM system.local")
+        return rows[0]
+
+    def peers(self, address: str) -> list[dict[str, Any]]:
+        return self.execute_on(address, "SELECT peer, peer_port, host_id, data_center, rack, schema_version, "
+                               "release_version FROM system.peers_v2")
+
+    def settings(self, address: str, names: Sequence[str]) -> dict[str, str]:
+        rows = self.execute_on(address, "SELECT name, value FROM system_views.settings WHERE name IN %s",
+                               (tuple(names),))
+        return {r["name"]: r["value"] for r in rows}
+
+    def pending_hints(self, address: str) -> list[dict[str, Any]]:
+        return self.execute_on(address, "SELECT * FROM system_views.pending_hints")
+
+    def thread_pools(self, address: str) -> list[dict[str, Any]]:
+        return self.execute_on(address, "SELECT * FROM system_views.thread_pools")
+
+    def gossip_info(self, address: str) -> list[dict[str, Any]]:
+        return self.execute_on(address, "SELECT * FROM system_views.gossip_info")
+
+    def repairs(self, address: str) -> list[dict[str, Any]]:
+        return self.execute_on(address, "SELECT * FROM system_views.repairs")
+
+    def release_version(self) -> str:
+        return str(self.execute("SELECT release_version FROM system.local")[0]["release_version"])

@@ -1,0 +1,304 @@
+"""The lab: a real multi-node Cassandra 5.0 cluster on 127.0.0.2.. run from the Maven runtime."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from cassandra_recovery.clients.nodetool import Nodetool
+from cassandra_recovery.clients.parsers.status import StatusRow, parse_status
+from cassandra_recovery.clients.probe import probe_node
+from cassandra_recovery.errors import CommandError, ConfigError, LabError, ParseError
+from cassandra_recovery.lab import layout, procs, users
+from cassandra_recovery.lab.logs import LogWatcher
+from cassandra_recovery.lab.registry import LabState, lab_cluster_config, load_state, save_state, state_path
+from cassandra_recovery.lab.runtime import ensure_runtime
+from cassandra_recovery.logic.durations import parse_duration_ms
+from cassandra_recovery.settings import LabConfig
+
+log = logging.getLogger(__name__)
+CQL_MARKER = r"Starting listening for CQL clients on /{addr}:9042"
+START_TIMEOUT_S = 240.0
+SEEN_TIMEOUT_S = 120.0
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    name: str
+    address: str
+    process: str  # running | frozen | stopped
+    partitioned: bool
+    state: str  # UN/DN/UJ... as seen by a live peer, or "?" when no peer can tell
+    observer: str | None
+    pid: int | None
+
+    def as_dict(self) -> dict[str, object]:
+        return self.__dict__.copy()
+
+
+class Lab:
+    def __init__(self, config: LabConfig, progress: Progress | None = None):
+        self.config = config
+        self.base = config.base_dir
+        self.progress = progress or (lambda msg: log.info("%s", msg))
+
+    # state -------------------------------------------------------------------------------------
+    def state(self) -> LabState:
+        st = load_state(self.config)
+        if st is None:
+            raise LabError(f"the lab is not set up ({state_path(self.config)} missing); run `cassandra-recovery lab up`")
+        return st
+
+    def node(self, ref: str) -> layout.NodeSpec:
+        st = self.state()
+        for n in st.spec.nodes:
+            if ref in (n.name, n.address):
+                return n
+        known = ", ".join(f"{n.name} ({n.address})" for n in st.spec.nodes)
+        raise ConfigError(f"unknown node {ref!r}; lab nodes: {known}")
+
+    def node_dir(self, node: layout.NodeSpec) -> Path:
+        return self.base / "nodes" / node.name
+
+    def nodetool(self) -> Nodetool:
+        return Nodetool(lab_cluster_config(self.config))
+
+    def process(self, node: layout.NodeSpec) -> procs.LabProcess | None:
+        return procs.process_for(self.base, self.node_dir(node))
+
+    # up / down ---------------------------------------------------------------------------------
+    def up(self, nodes: int = 3, tokens: int = 1, hint_window: str = "3h") -> LabState:
+        try:
+            parse_duration_ms(hint_window)
+            spec = layout.plan_lab(nodes, tokens, hint_window, self.config.user_prefix)
+        except ValueError as e:
+            raise ConfigError(str(e)) from e
+        existing = load_state(self.config)
+        if existing is not None and procs.lab_processes(self.base):
+            if existing.spec != spec:
+                raise LabError(
+                    f"the lab is already up with {len(existing.spec.nodes)} nodes, "
+                    f"{len(existing.spec.nodes[0].tokens)} token(s) per node, hint window "
+                    f"{existing.spec.hint_window}; run `cassandra-recovery lab down` first"
+                )
+            spec = existing.spec
+        self.base.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.base, 0o755)
+        self.progress(f"runtime: Cassandra {self.config.cassandra_version} (Maven Central, cached after first run)")
+        rt = ensure_runtime(self.base, self.config.cassandra_version)
+        state = LabState(spec=spec, java=rt.java, lib_dir=str(rt.lib_dir), tools_conf=str(rt.tools_conf),
+                         version=rt.version, partitioned=existing.partitioned if existing and existing.spec == spec else [])
+        save_state(self.config, state)
+        seed, *rest = spec.nodes
+        started = time.monotonic()
+        self._start(state, seed)
+        with ThreadPoolExecutor(max_workers=max(1, len(rest))) as pool:
+            for f in [pool.submit(self._start, state, n) for n in rest]:
+                f.result()
+        self.wait_all_up(timeout_s=SEEN_TIMEOUT_S)
+        self.progress(f"lab up: {len(spec.nodes)} nodes UN in {time.monotonic() - started:.1f}s")
+        return state
+
+    def down(self, keep_data: bool = False) -> int:
+        """Stop every lab JVM (frozen ones too); returns how many were stopped. Idempotent."""
+        found = procs.lab_processes(self.base)
+        for p in found:
+            procs.signal_pid(p.pid, signal.SIGCONT)  # a stopped process cannot handle SIGTERM
+            procs.signal_pid(p.pid, signal.SIGTERM)
+        left = procs.wait_gone([p.pid for p in found], timeout_s=30)
+        for pid in left:
+            procs.signal_pid(pid, signal.SIGKILL)
+        if procs.wait_gone(left, timeout_s=15):
+            raise LabError(f"processes survived SIGKILL: {left}")
+        if not keep_data:
+            shutil.rmtree(self.base / "nodes", ignore_errors=True)
+            state_path(self.config).unlink(missing_ok=True)
+        self.progress(f"lab down: stopped {len(found)} node process(es)" + ("" if keep_data else ", data removed"))
+        return len(found)
+
+    # one node ----------------------------------------------------------------------------------
+    def _prepare(self, state: LabState, node: layout.NodeSpec) -> Path:
+        nd = self.node_dir(node)
+        for sub in ("conf", "data", "commitlog", "saved_caches", "hints", "cdc_raw", "logs"):
+            (nd / sub).mkdir(parents=True, exist_ok=True)
+        (nd / "conf" / "cassandra.yaml").write_text(layout.cassandra_yaml(state.spec, node, nd))
+        (nd / "conf" / "cassandra-rackdc.properties").write_text(layout.rackdc_properties(node))
+        (nd / "conf" / "logback.xml").write_text(layout.logback_xml(nd / "logs"))
+        if users.can_switch_users():
+            uid, gid = users.ensure_user(node.user)
+            users.chown_tree(nd, uid, gid)
+        return nd
+
+    def _start(self, state: LabState, node: layout.NodeSpec) -> None:
+        if (p := self.process(node)) is not None:
+            if p.frozen:
+                raise LabError(f"{node.name} is frozen; run `lab thaw {node.name}`")
+            self.progress(f"{node.name} already running (pid {p.pid})")
+            return
+        nd = self._prepare(state, node)
+        watcher = LogWatcher(nd / "logs" / "system.log")
+        argv = layout.daemon_argv(state.java, Path(state.lib_dir), node, nd, self.config.heap)
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C", "MALLOC_ARENA_MAX": "4"}
+        as_user = {"user": node.user, "group": node.user, "extra_groups": []} if users.can_switch_users() else {}
+        t0 = time.monotonic()
+        self.progress(f"starting {node.name} on {node.address} (JMX {node.jmx_port}, user {node.user})")
+        with open(nd / "logs" / "stdout.log", "ab") as out:
+            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    cwd=nd, env=env, start_new_session=True, **as_user)  # type: ignore[call-overload]
+        watcher.wait_for(CQL_MARKER.format(addr=node.address.replace(".", r"\.")), START_TIMEOUT_S,
+                         alive=lambda: proc.poll() is None, what=f"{node.name} did not start")
+        self._wait_cql(node, alive=lambda: proc.poll() is None, watcher=watcher)
+        self.progress(f"{node.name} ready for CQL in {time.monotonic() - t0:.1f}s")
+
+    def _wait_cql(self, node: layout.NodeSpec, alive: Callable[[], bool], watcher: LogWatcher) -> None:
+        deadline = time.monotonic() + 60
+        while True:
+            res = probe_node(node.address, timeout_s=2.0)
+            if res.ok:
+                return
+            if not alive() or time.monotonic() > deadline:
+                raise LabError(f"{node.name} does not answer CQL ({res.error})\n{watcher.quote()}")
+            time.sleep(0.25)
+
+    def start(self, ref: str) -> None:
+        node = self.node(ref)
+        self._start(self.state(), node)
+        self.wait_seen(node, up=True)
+
+    def kill(self, ref: str) -> None:
+        node = self.node(ref)
+        p = self.process(node)
+        if p is None:
+            self.progress(f"{node.name} is not running")
+            return
+        procs.signal_pid(p.pid, signal.SIGKILL)
+        procs.wait_gone([p.pid], 15)
+        self.progress(f"{node.name} killed (pid {p.pid})")
+
+    def freeze(self, ref: str) -> None:
+        node = self.node(ref)
+        p = self._require_process(node)
+        procs.signal_pid(p.pid, signal.SIGSTOP)
+        self.progress(f"{node.name} frozen (SIGSTOP pid {p.pid})")
+
+    def thaw(self, ref: str, wait: bool = True) -> None:
+        node = self.node(ref)
+        p = self._require_process(node)
+        procs.signal_pid(p.pid, signal.SIGCONT)
+        self.progress(f"{node.name} thawed (SIGCONT pid {p.pid})")
+        if wait and node.name not in self.state().partitioned:
+            self.wait_seen(node, up=True)
+
+    def partition(self, ref: str) -> None:
+        """Gossip and native transport off, process alive: peers see it DN, clients cannot reach it."""
+        node = self.node(ref)
+        self._require_process(node, running=True)
+        nt = self.nodetool()
+        nt.run(node.name, "disablebinary")
+        nt.run(node.name, "disablegossip")
+        st = self.state()
+        if node.name not in st.partitioned:
+            st.partitioned.append(node.name)
+            save_state(self.config, st)
+        self.progress(f"{node.name} partitioned (gossip and native transport disabled)")
+
+    def heal(self, ref: str, wait: bool = True) -> None:
+        node = self.node(ref)
+        self._require_process(node, running=True)
+        nt = self.nodetool()
+        nt.run(node.name, "enablegossip")
+        nt.run(node.name, "enablebinary")
+        st = self.state()
+        if node.name in st.partitioned:
+            st.partitioned.remove(node.name)
+            save_state(self.config, st)
+        self.progress(f"{node.name} healed (gossip and native transport enabled)")
+        if wait:
+            self.wait_seen(node, up=True)
+
+    def _require_process(self, node: layout.NodeSpec, running: bool = False) -> procs.LabProcess:
+        p = self.process(node)
+        if p is None:
+            raise LabError(f"{node.name} is not running; run `cassandra-recovery lab start {node.name}`")
+        if running and p.frozen:
+            raise LabError(f"{node.name} is frozen; run `cassandra-recovery lab thaw {node.name}` first")
+        return p
+
+    # observation -------------------------------------------------------------------------------
+    def observers(self, exclude: str | None = None) -> list[layout.NodeSpec]:
+        """Nodes able to report a view of the ring: running, not frozen, not partitioned."""
+        st = self.state()
+        running = {p.node_dir: p for p in procs.lab_processes(self.base)}
+        out = []
+        for n in st.spec.nodes:
+            p = running.get(self.node_dir(n).resolve())
+            if p and not p.frozen and n.name not in st.partitioned and n.name != exclude:
+                out.append(n)
+        return out
+
+    def ring_view(self, exclude: str | None = None) -> tuple[str | None, dict[str, StatusRow]]:
+        """`nodetool status` from the first live observer: (observer name, rows by address)."""
+        nt = self.nodetool()
+        for obs in self.observers(exclude):
+            try:
+                rows = parse_status(nt.output(obs.name, "status", timeout_s=60))
+            except (CommandError, ParseError) as e:
+                log.warning("status from %s failed: %s", obs.name, e)
+                continue
+            return obs.name, {r.address: r for r in rows}
+        return None, {}
+
+    def status(self) -> list[NodeStatus]:
+        st = self.state()
+        running = {p.node_dir: p for p in procs.lab_processes(self.base)}
+        observer, view = self.ring_view()
+        out = []
+        for n in st.spec.nodes:
+            p = running.get(self.node_dir(n).resolve())
+            process = "stopped" if p is None else ("frozen" if p.frozen else "running")
+            row = view.get(n.address)
+            out.append(NodeStatus(n.name, n.address, process, n.name in st.partitioned,
+                                  row.code if row else "?", observer, p.pid if p else None))
+        return out
+
+    def wait_seen(self, node: layout.NodeSpec, up: bool, timeout_s: float = SEEN_TIMEOUT_S) -> None:
+        """Until every other live node sees `node` UN (up) or DN (down), by its own `nodetool status`."""
+        want = "UN" if up else "DN"
+        deadline = time.monotonic() + timeout_s
+        nt = self.nodetool()
+        last: dict[str, str] = {}
+        while True:
+            observers = self.observers(exclude=node.name)
+            for obs in observers:
+                try:
+                    rows = {r.address: r for r in parse_status(nt.output(obs.name, "status", timeout_s=60))}
+                    last[obs.name] = rows[node.address].code if node.address in rows else "absent"
+                except (CommandError, ParseError) as e:
+                    last[obs.name] = f"error: {e}".splitlines()[0]
+            if observers and all(last.get(o.name) == want for o in observers):
+                self.progress(f"{node.name} seen {want} by {', '.join(o.name for o in observers)}")
+                return
+            if time.monotonic() > deadline:
+                raise LabError(f"{node.name} not seen {want} within {timeout_s:.0f}s; views: {last}")
+            time.sleep(1)
+
+    def wait_all_up(self, timeout_s: float = SEEN_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout_s
+        addresses = {n.address for n in self.state().spec.nodes}
+        while True:
+            observer, view = self.ring_view()
+            codes = {a: (view[a].code if a in view else "absent") for a in addresses}
+            if all(c == "UN" for c in codes.values()):
+                return
+            if time.monotonic() > deadline:
+                raise LabError(f"not all nodes UN within {timeout_s:.0f}s (seen by {observer}): {codes}")
+            time.sleep(1)

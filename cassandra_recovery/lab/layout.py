@@ -1,0 +1,268 @@
+"""The lab's topology and per-node files (cassandra.yaml, rack properties, logback, JVM line): pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from cassandra_recovery.logic.tokens import balanced_tokens
+
+CLUSTER_NAME = "cassandra-recovery-lab"
+FIRST_HOST_OCTET = 2  # 127.0.0.1 stays the address of clients and tools
+JMX_BASE_PORT = 7199
+JMX_PORT_STEP = 100
+MAX_NODES = 9
+SEED_COUNT = 2
+
+# From Cassandra's conf/jvm-server.options and conf/jvm17-server.options (small-box subset).
+JVM17_MODULE_FLAGS: tuple[str, ...] = (
+    *(
+        f"--add-exports={m}=ALL-UNNAMED"
+        for m in (
+            "java.base/jdk.internal.misc",
+            "java.management.rmi/com.sun.jmx.remote.internal.rmi",
+            "java.management/com.sun.jmx.remote.security",
+            "java.rmi/sun.rmi.registry",
+            "java.rmi/sun.rmi.server",
+            "java.sql/java.sql",
+            "java.base/java.lang.ref",
+            "jdk.unsupported/sun.misc",
+            "jdk.attach/sun.tools.attach",
+            "jdk.compiler/com.sun.tools.javac.file",
+        )
+    ),
+    *(
+        f"--add-opens={m}=ALL-UNNAMED"
+        for m in (
+            "java.base/java.lang.module",
+            "java.base/jdk.internal.loader",
+            "java.base/jdk.internal.ref",
+            "java.base/jdk.internal.reflect",
+            "java.base/jdk.internal.math",
+            "java.base/jdk.internal.module",
+            "java.base/jdk.internal.util.jar",
+            "jdk.management/com.sun.management.internal",
+            "java.base/sun.nio.ch",
+            "java.base/java.io",
+            "java.base/java.lang.reflect",
+            "java.base/java.lang",
+            "java.base/java.util",
+            "java.base/java.nio",
+            "jdk.compiler/com.sun.tools.javac",
+        )
+    ),
+)
+SERVER_JVM_FLAGS: tuple[str, ...] = (
+    "-ea",
+    "-da:net.openhft...",
+    "-XX:+UseThreadPriorities",
+    "-XX:+HeapDumpOnOutOfMemoryError",
+    "-XX:+ExitOnOutOfMemoryError",
+    "-Xss256k",
+    "-XX:+UseTLAB",
+    "-XX:+ResizeTLAB",
+    "-XX:+PerfDisableSharedMem",
+    "-Djava.net.preferIPv4Stack=true",
+    "-Dchronicle.analytics.disable=true",
+    "-XX:+UseG1GC",
+    "-XX:+ParallelRefProcEnabled",
+    "-XX:MaxTenuringThreshold=1",
+    "-XX:G1HeapRegionSize=16m",
+    "-XX:G1RSetUpdatingPauseTimePercent=5",
+    "-XX:MaxGCPauseMillis=300",
+    "-XX:InitiatingHeapOccupancyPercent=70",
+    "-Djdk.attach.allowAttachSelf=true",
+    *JVM17_MODULE_FLAGS,
+    "-Dio.netty.tryReflectionSetAccessible=true",
+    "-Dio.netty.allocator.useCacheForAllThreads=true",
+    "-Dio.netty.allocator.maxOrder=11",
+    "-Dcom.sun.management.jmxremote.authenticate=false",
+    # Faster start of a test cluster (Cassandra's own dtests do the same).
+    "-Dcassandra.skip_wait_for_gossip_to_settle=0",
+    "-Dcassandra.ring_delay_ms=5000",
+    "-Dcassandra.superuser_setup_delay_ms=0",
+    "-Dcassandra.available_processors=2",
+)
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One lab node: where it listens, where it keeps its files, which user runs it."""
+
+    index: int  # 1-based
+    address: str
+    jmx_port: int
+    datacenter: str
+    rack: str
+    tokens: tuple[int, ...]
+    user: str
+    seed: bool
+
+    @property
+    def name(self) -> str:
+        return f"node{self.index}"
+
+
+@dataclass(frozen=True)
+class LabSpec:
+    """The whole lab as asked for by `lab up`."""
+
+    nodes: tuple[NodeSpec, ...]
+    hint_window: str = "3h"
+    datacenter: str = "dc1"
+
+    @property
+    def seeds(self) -> list[NodeSpec]:
+        return [n for n in self.nodes if n.seed]
+
+
+def plan_lab(
+    nodes: int = 3, tokens: int = 1, hint_window: str = "3h", user_prefix: str = "crlab-"
+) -> LabSpec:
+    """Topology for N nodes: 127.0.0.2.., JMX 7199/7299/.., racks rack1..3, the first two as seeds."""
+    if not 1 <= nodes <= MAX_NODES:
+        raise ValueError(f"--nodes must be between 1 and {MAX_NODES}, got {nodes}")
+    if not 1 <= tokens <= 256:
+        raise ValueError(f"--tokens must be between 1 and 256, got {tokens}")
+    ring = balanced_tokens(nodes, tokens)
+    specs = tuple(
+        NodeSpec(
+            index=i + 1,
+            address=f"127.0.0.{FIRST_HOST_OCTET + i}",
+            jmx_port=JMX_BASE_PORT + JMX_PORT_STEP * i,
+            datacenter="dc1",
+            rack=f"rack{i % 3 + 1}",
+            tokens=tuple(ring[i]),
+            user=f"{user_prefix}node{i + 1}",
+            seed=i < SEED_COUNT,
+        )
+        for i in range(nodes)
+    )
+    return LabSpec(nodes=specs, hint_window=hint_window)
+
+
+def cassandra_yaml(spec: LabSpec, node: NodeSpec, node_dir: Path) -> str:
+    """cassandra.yaml for one node; every directory lives under node_dir."""
+    seeds = ",".join(f"{s.address}:7000" for s in spec.seeds)
+    conf = {
+        "cluster_name": CLUSTER_NAME,
+        "num_tokens": len(node.tokens),
+        "initial_token": ",".join(str(t) for t in node.tokens),
+        "auto_bootstrap": False,
+        "partitioner": "org.apache.cassandra.dht.Murmur3Partitioner",
+        "endpoint_snitch": "GossipingPropertyFileSnitch",
+        "seed_provider": [
+            {
+                "class_name": "org.apache.cassandra.locator.SimpleSeedProvider",
+                "parameters": [{"seeds": seeds}],
+            }
+        ],
+        "listen_address": node.address,
+        "rpc_address": node.address,
+        "storage_port": 7000,
+        "native_transport_port": 9042,
+        "start_native_transport": True,
+        "data_file_directories": [str(node_dir / "data")],
+        "commitlog_directory": str(node_dir / "commitlog"),
+        "saved_caches_directory": str(node_dir / "saved_caches"),
+        "hints_directory": str(node_dir / "hints"),
+        "cdc_raw_directory": str(node_dir / "cdc_raw"),
+        "commitlog_sync": "periodic",
+        "commitlog_sync_period": "10000ms",
+        "commitlog_segment_size": "8MiB",
+        "commitlog_total_space": "256MiB",
+        "hinted_handoff_enabled": True,
+        "max_hint_window": spec.hint_window,
+        "hints_flush_period": "10000ms",
+        "max_hints_delivery_threads": 2,
+        "authenticator": "AllowAllAuthenticator",
+        "authorizer": "AllowAllAuthorizer",
+        "auto_snapshot": False,
+        "concurrent_reads": 8,
+        "concurrent_writes": 8,
+        "concurrent_counter_writes": 8,
+        "concurrent_compactors": 1,
+        "memtable_heap_space": "64MiB",
+        "memtable_offheap_space": "64MiB",
+        "key_cache_size": "8MiB",
+        "file_cache_size": "32MiB",
+        "write_request_timeout": "2000ms",
+        "read_request_timeout": "5000ms",
+        "range_request_timeout": "10000ms",
+        # dtests use 5: a hung node is convicted in a few seconds instead of ~10.
+        "phi_convict_threshold": 5,
+    }
+    return yaml.safe_dump(conf, sort_keys=False)
+
+
+def rackdc_properties(node: NodeSpec) -> str:
+    return f"dc={node.datacenter}\nrack={node.rack}\n"
+
+
+def logback_xml(log_dir: Path) -> str:
+    """system.log with Cassandra's own line layout, rolled by size so a long lab stays small."""
+    return f"""<configuration scan="false">
+  <appender name="SYSTEMLOG" class="ch.qos.logback.core.rolling.RollingFileAppender">
+    <file>{log_dir}/system.log</file>
+    <rollingPolicy class="ch.qos.logback.core.rolling.FixedWindowRollingPolicy">
+      <fileNamePattern>{log_dir}/system.log.%i.zip</fileNamePattern>
+      <minIndex>1</minIndex><maxIndex>3</maxIndex>
+    </rollingPolicy>
+    <triggeringPolicy class="ch.qos.logback.core.rolling.SizeBasedTriggeringPolicy">
+      <maxFileSize>20MB</maxFileSize>
+    </triggeringPolicy>
+    <encoder><pattern>%-5level [%thread] %date{{ISO8601}} %F:%L - %msg%n</pattern></encoder>
+  </appender>
+  <root level="INFO"><appender-ref ref="SYSTEMLOG"/></root>
+  <logger name="org.apache.cassandra" level="INFO"/>
+</configuration>
+"""
+
+
+def daemon_argv(java: str, lib_dir: Path, node: NodeSpec, node_dir: Path, heap: str) -> list[str]:
+    """The java command line that runs CassandraDaemon for one node in the foreground."""
+    conf = node_dir / "conf"
+    return [
+        java,
+        *SERVER_JVM_FLAGS,
+        f"-Xms{heap}",
+        f"-Xmx{heap}",
+        f"-javaagent:{lib_dir / 'jamm-0.4.0.jar'}",
+        f"-Dcassandra.config=file://{conf / 'cassandra.yaml'}",
+        f"-Dcassandra.storagedir={node_dir}",
+        f"-Dcassandra.logdir={node_dir / 'logs'}",
+        f"-Dlogback.configurationFile={conf / 'logback.xml'}",
+        "-Dcassandra-foreground=yes",
+        f"-Dcassandra-pidfile={node_dir / 'cassandra.pid'}",
+        f"-Dcassandra.jmx.local.port={node.jmx_port}",
+        "-cp",
+        f"{conf}:{lib_dir}/*",
+        "org.apache.cassandra.service.CassandraDaemon",
+    ]
+
+
+def nodetool_prefix(java: str, lib_dir: Path, conf_dir: Path) -> list[str]:
+    """argv that runs nodetool from the lab runtime (one short-lived JVM per call)."""
+    return [
+        java,
+        *JVM17_MODULE_FLAGS,
+        "-Xmx128m",
+        "-XX:+UseSerialGC",
+        "-XX:TieredStopAtLevel=1",
+        "-Dlogback.configurationFile=" + str(conf_dir / "logback-tools.xml"),
+        "-cp",
+        f"{conf_dir}:{lib_dir}/*",
+        "org.apache.cassandra.tools.NodeTool",
+    ]
+
+
+LOGBACK_TOOLS = """<configuration>
+  <appender name="STDERR" class="ch.qos.logback.core.ConsoleAppender">
+    <target>System.err</target>
+    <encoder><pattern>%-5level %date{ISO8601} %F:%L - %msg%n</pattern></encoder>
+  </appender>
+  <root level="WARN"><appender-ref ref="STDERR"/></root>
+</configuration>
+"""

@@ -1,0 +1,51 @@
+"""Waiting on node log markers after a mark (never fixed sleeps), and quoting logs in errors."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from cassandra_recovery.errors import LabError
+
+
+class LogWatcher:
+    """Remembers a position in a node's system.log and waits for a line matching a pattern after it."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.offset = path.stat().st_size if path.exists() else 0
+
+    def new_text(self) -> str:
+        if not self.path.exists():
+            return ""
+        with self.path.open("rb") as f:
+            f.seek(self.offset)
+            return f.read().decode(errors="replace")
+
+    def wait_for(self, pattern: str, timeout_s: float, alive: Callable[[], bool], what: str) -> str:
+        """Line matching pattern, or LabError quoting the log when the process dies or time runs out."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for line in self.new_text().splitlines():
+                if rx.search(line):
+                    return line
+            if not alive():
+                raise LabError(f"{what}: process exited before '{pattern}'\n{self.quote()}")
+            if time.monotonic() > deadline:
+                raise LabError(f"{what}: no '{pattern}' after {timeout_s:.0f}s\n{self.quote()}")
+            time.sleep(0.25)
+
+    def quote(self, limit: int = 25) -> str:
+        """ERROR/WARN lines and exceptions since the mark, else the last lines, plus stdout's tail."""
+        lines = self.new_text().splitlines()
+        relevant = [ln for ln in lines if ln.startswith(("ERROR", "WARN")) or "Exception" in ln]
+        picked = (relevant or lines)[-limit:]
+        out = [f"--- {self.path} ---", *picked]
+        stdout = self.path.with_name("stdout.log")
+        if stdout.exists():
+            tail = stdout.read_text(errors="replace").splitlines()[-10:]
+            out += [f"--- {stdout} (tail) ---", *tail]
+        return "\n".join(out)

@@ -1,0 +1,97 @@
+"""The lab's Cassandra runtime: Java 17 plus cassandra-all's dependency closure from Maven Central."""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from cassandra_recovery.errors import CommandError, ToolMissingError
+from cassandra_recovery.lab.layout import LOGBACK_TOOLS, nodetool_prefix
+
+log = logging.getLogger(__name__)
+POM = Path(__file__).with_name("pom.xml")
+_JAVA_VERSION = re.compile(r'version "(\d+)')
+SUPPORTED_JAVA = (11, 17)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A resolved runtime: the java binary and the directory holding every jar."""
+
+    java: str
+    lib_dir: Path
+    tools_conf: Path
+    version: str
+
+    def nodetool_prefix(self) -> list[str]:
+        return nodetool_prefix(self.java, self.lib_dir, self.tools_conf)
+
+
+def find_java() -> str:
+    """Java 17 (or 11) binary; Cassandra 5.0 refuses newer JDKs."""
+    candidates = [shutil.which("java"), "/usr/lib/jvm/java-17-openjdk-amd64/bin/java"]
+    seen: list[str] = []
+    for java in filter(None, candidates):
+        if not Path(java).exists():
+            continue
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+        m = _JAVA_VERSION.search(out.stderr + out.stdout)
+        major = int(m.group(1)) if m else -1
+        seen.append(f"{java} (major {major})")
+        if major in SUPPORTED_JAVA:
+            return java
+    raise ToolMissingError(
+        "Cassandra 5.0 needs Java 17 (or 11); found "
+        + (", ".join(seen) or "no java")
+        + ". Install it with: apt-get install -y openjdk-17-jre-headless"
+    )
+
+
+def find_maven() -> str:
+    mvn = shutil.which("mvn")
+    if not mvn:
+        raise ToolMissingError("Maven is needed to fetch Cassandra from Maven Central. Install it with: apt-get install -y maven")
+    return mvn
+
+
+def ensure_runtime(base_dir: Path, version: str) -> Runtime:
+    """Resolve cassandra-all `version` into base_dir/runtime/<version>/lib once; later calls reuse it."""
+    java = find_java()
+    root = base_dir / "runtime" / version
+    lib = root / "lib"
+    marker = root / ".complete"
+    if not marker.exists():
+        mvn = find_maven()
+        tmp = root / "lib.partial"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        argv = [
+            mvn, "-q", "-B", "-f", str(POM),
+            f"-Dcassandra.version={version}",
+            "dependency:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={tmp}",
+        ]
+        log.info("resolving Cassandra %s from Maven Central into %s", version, lib)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=1800, cwd=root)
+        if proc.returncode != 0 or not any(tmp.glob(f"cassandra-all-{version}.jar")):
+            raise CommandError(argv, proc.returncode, proc.stdout, proc.stderr, reason="could not resolve the Cassandra runtime")
+        shutil.rmtree(lib, ignore_errors=True)
+        tmp.rename(lib)
+        marker.write_text(version + "\n")
+    tools_conf = root / "tools-conf"
+    tools_conf.mkdir(exist_ok=True)
+    (tools_conf / "logback-tools.xml").write_text(LOGBACK_TOOLS)
+    _world_readable(base_dir)
+    return Runtime(java=java, lib_dir=lib, tools_conf=tools_conf, version=version)
+
+
+def _world_readable(base_dir: Path) -> None:
+    """Node users must read the jars: open the runtime tree for reading (never for writing)."""
+    for p in [base_dir, base_dir / "runtime", *(base_dir / "runtime").rglob("*")]:
+        mode = p.stat().st_mode
+        p.chmod(mode | (0o555 if p.is_dir() else 0o444))

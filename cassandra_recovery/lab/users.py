@@ -1,0 +1,40 @@
+"""One unprivileged system user per lab node (Cassandra should not run as root)."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+
+from cassandra_recovery.errors import CommandError, ToolMissingError
+
+
+def can_switch_users() -> bool:
+    return os.geteuid() == 0
+
+
+def ensure_user(name: str) -> tuple[int, int]:
+    """Create the system user (and its group) when missing; returns (uid, gid)."""
+    try:
+        pw = pwd.getpwnam(name)
+        return pw.pw_uid, pw.pw_gid
+    except KeyError:
+        pass
+    useradd = shutil.which("useradd") or "/usr/sbin/useradd"
+    if not os.path.exists(useradd):
+        raise ToolMissingError("useradd is missing; install it with: apt-get install -y passwd")
+    argv = [useradd, "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
+            "--shell", "/usr/sbin/nologin", name]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    if proc.returncode not in (0, 9):  # 9: created concurrently by another lab command
+        raise CommandError(argv, proc.returncode, proc.stdout, proc.stderr)
+    pw = pwd.getpwnam(name)
+    return pw.pw_uid, pw.pw_gid
+
+
+def chown_tree(path: os.PathLike[str] | str, uid: int, gid: int) -> None:
+    os.chown(path, uid, gid)
+    for root, dirs, files in os.walk(path):
+        for n in dirs + files:
+            os.chown(os.path.join(root, n), uid, gid, follow_symlinks=False)

@@ -1,0 +1,184 @@
+"""Typed settings: the cluster registry, PostgreSQL and the lab, from env and an optional YAML file."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from cassandra_recovery.errors import ConfigError
+
+ENV_PREFIX = "CASSANDRA_RECOVERY_"
+CONFIG_FILE_ENV = ENV_PREFIX + "CONFIG"
+LAB_CLUSTER_ID = "lab"
+_ID = re.compile(r"^[a-z][a-z0-9_-]{0,47}$")
+_NODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+class NodeAccess(BaseModel):
+    """How to reach one node: its CQL address and its JMX endpoint (for nodetool and metrics)."""
+
+    model_config = {"frozen": True}
+
+    name: str
+    address: str
+    datacenter: str | None = None
+    rack: str | None = None
+    jmx_host: str = "127.0.0.1"
+    jmx_port: int = Field(default=7199, ge=1, le=65535)
+
+    @field_validator("name")
+    @classmethod
+    def _name_ok(cls, v: str) -> str:
+        if not _NODE_NAME.match(v):
+            raise ValueError(f"invalid node name {v!r}")
+        return v
+
+
+class ClusterConfig(BaseModel):
+    """One cluster of the registry; every flow, lock, policy and schedule is keyed by its id."""
+
+    model_config = {"frozen": True}
+
+    id: str
+    contact_points: list[str]
+    port: int = Field(default=9042, ge=1, le=65535)
+    local_datacenter: str
+    nodes: list[NodeAccess]
+    username: str | None = None
+    password: SecretStr | None = None
+    jmx_username: str | None = None
+    jmx_password: SecretStr | None = None
+    # argv prefix that runs nodetool; `-h HOST -p PORT [-u -pw]` and the command are appended.
+    nodetool_command: list[str] = Field(default_factory=lambda: ["nodetool"])
+    nodetool_timeout_s: float = 120.0
+    slack_channel: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _id_ok(cls, v: str) -> str:
+        if not _ID.match(v):
+            raise ValueError(f"invalid cluster id {v!r}: lower-case letters, digits, '-' and '_'")
+        return v
+
+    @model_validator(mode="after")
+    def _nodes_unique(self) -> ClusterConfig:
+        names = [n.name for n in self.nodes]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate node names in cluster {self.id}: {names}")
+        return self
+
+    def node(self, ref: str) -> NodeAccess:
+        """Find a node by name or address; ConfigError lists the known ones."""
+        for n in self.nodes:
+            if ref in (n.name, n.address):
+                return n
+        known = ", ".join(f"{n.name} ({n.address})" for n in self.nodes)
+        raise ConfigError(f"unknown node {ref!r} in cluster {self.id}; known nodes: {known}")
+
+
+class PostgresConfig(BaseModel):
+    """Connection to the PostgreSQL source of truth and incident store."""
+
+    host: str = "127.0.0.1"
+    port: int = 5432
+    dbname: str = "cassandra_recovery"
+    user: str = "cassandra_recovery"
+    password: SecretStr | None = None
+
+    def conninfo(self, password: str | None = None) -> str:
+        from psycopg.conninfo import make_conninfo
+
+        pw = password or (self.password.get_secret_value() if self.password else None)
+        return make_conninfo(
+            host=self.host, port=self.port, dbname=self.dbname, user=self.user, password=pw
+        )
+
+
+class LabConfig(BaseModel):
+    """Where and how the local lab cluster runs."""
+
+    base_dir: Path = Path("/var/tmp/cassandra-recovery-lab")
+    cassandra_version: str = "5.0.6"
+    heap: str = "512m"
+    user_prefix: str = "crlab-"
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Reads the YAML file named by CASSANDRA_RECOVERY_CONFIG, when set."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get(CONFIG_FILE_ENV)
+        if not path:
+            return {}
+        try:
+            data = yaml.safe_load(Path(path).read_text())
+        except OSError as e:
+            raise ConfigError(f"cannot read {CONFIG_FILE_ENV}={path}: {e}") from e
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: top level must be a mapping")
+        clusters = data.get("clusters")
+        if isinstance(clusters, list):  # allow a list of clusters with ids
+            data["clusters"] = {c["id"]: c for c in clusters}
+        return data
+
+
+class Settings(BaseSettings):
+    """All settings; env (CASSANDRA_RECOVERY_*, nested with __) wins over the YAML file."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__")
+
+    default_cluster: str = LAB_CLUSTER_ID
+    clusters: dict[str, ClusterConfig] = Field(default_factory=dict)
+    postgres: PostgresConfig = Field(default_factory=PostgresConfig)
+    lab: LabConfig = Field(default_factory=LabConfig)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ids_from_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("clusters"), dict):
+            data["clusters"] = {
+                k: ({"id": k, **v} if isinstance(v, dict) else v) for k, v in data["clusters"].items()
+            }
+        return data
+
+    def cluster(self, cluster_id: str | None = None) -> ClusterConfig:
+        """The registered cluster; the lab registers itself as `lab` unless configured explicitly."""
+        cid = cluster_id or self.default_cluster
+        if cid in self.clusters:
+            return self.clusters[cid]
+        if cid == LAB_CLUSTER_ID:
+            from cassandra_recovery.lab.registry import lab_cluster_config
+
+            return lab_cluster_config(self.lab)
+        known = ", ".join(sorted({*self.clusters, LAB_CLUSTER_ID}))
+        raise ConfigError(f"unknown cluster {cid!r}; registered clusters: {known}")
+
+    def postgres_conninfo(self) -> str:
+        """Conninfo with the password from settings, or the lab's generated one."""
+        if self.postgres.password is None:
+            from cassandra_recovery.lab.postgres import lab_password
+
+            return self.postgres.conninfo(lab_password(self.lab))
+        return self.postgres.conninfo()
