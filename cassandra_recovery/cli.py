@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from cassandra_recovery.errors import ConfigError, RecoveryError, ToolMissingError
+from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.settings import Settings
 
 
@@ -17,9 +18,7 @@ def _progress(msg: str) -> None:
     print(f"[lab] {msg}", file=sys.stderr, flush=True)
 
 
-def _lab(settings: Settings):  # type: ignore[no-untyped-def]
-    from cassandra_recovery.lab.cluster import Lab
-
+def _lab(settings: Settings) -> Lab:
     return Lab(settings.lab, progress=_progress)
 
 
@@ -52,20 +51,27 @@ def cmd_lab(args: argparse.Namespace, settings: Settings) -> int:
 
         ensure_postgres(settings, progress=_progress)
         return 0
-    action = {"freeze": lab.freeze, "thaw": lab.thaw, "partition": lab.partition, "heal": lab.heal,
-              "kill": lab.kill, "start": lab.start}[verb]
+    action = {
+        "freeze": lab.freeze,
+        "thaw": lab.thaw,
+        "partition": lab.partition,
+        "heal": lab.heal,
+        "kill": lab.kill,
+        "start": lab.start,
+    }[verb]
     action(args.node)
     return 0
 
 
-def _print_status(lab, as_json: bool) -> int:  # type: ignore[no-untyped-def]
+def _print_status(lab: Lab, as_json: bool) -> int:
     rows = lab.status()
     if as_json:
         print(json.dumps({"cluster": "lab", "nodes": [r.as_dict() for r in rows]}, indent=2))
         return 0
     print(f"{'node':<7} {'address':<11} {'state':<5} {'process':<8} {'partitioned':<11} observer")
     for r in rows:
-        print(f"{r.name:<7} {r.address:<11} {r.state:<5} {r.process:<8} {str(r.partitioned).lower():<11} {r.observer or '-'}")
+        part = str(r.partitioned).lower()
+        print(f"{r.name:<7} {r.address:<11} {r.state:<5} {r.process:<8} {part:<11} {r.observer or '-'}")
     return 0
 
 
@@ -86,10 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
     st = lsub.add_parser("status", help="per node: address, state seen by a live peer, process")
     st.add_argument("--json", action="store_true")
     lsub.add_parser("postgres", help="install (when missing) and start PostgreSQL, create role and database")
-    for verb, text in [("freeze", "SIGSTOP the node's JVM"), ("thaw", "SIGCONT the node's JVM"),
-                       ("partition", "disable gossip and native transport, process alive"),
-                       ("heal", "enable gossip and native transport"), ("kill", "SIGKILL the node"),
-                       ("start", "start a stopped node")]:
+    for verb, text in [
+        ("freeze", "SIGSTOP the node's JVM"),
+        ("thaw", "SIGCONT the node's JVM"),
+        ("partition", "disable gossip and native transport, process alive"),
+        ("heal", "enable gossip and native transport"),
+        ("kill", "SIGKILL the node"),
+        ("start", "start a stopped node"),
+    ]:
         sp = lsub.add_parser(verb, help=text)
         sp.add_argument("node", help="node1..nodeN or an address")
     nt = lsub.add_parser("nodetool", help="run nodetool against a node")
@@ -100,8 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         settings = Settings()
         if args.command == "lab":

@@ -95,15 +95,20 @@ class PostgresConfig(BaseModel):
         from psycopg.conninfo import make_conninfo
 
         pw = password or (self.password.get_secret_value() if self.password else None)
-        return make_conninfo(
-            host=self.host, port=self.port, dbname=self.dbname, user=self.user, password=pw
-        )
+        return make_conninfo(host=self.host, port=self.port, dbname=self.dbname, user=self.user, password=pw)
+
+
+def _default_lab_dir() -> Path:
+    # Node users must traverse it, so not under root's private home; a user's own state dir otherwise.
+    if os.geteuid() == 0:
+        return Path("/var/lib/cassandra-recovery/lab")
+    return Path.home() / ".local" / "state" / "cassandra-recovery" / "lab"
 
 
 class LabConfig(BaseModel):
     """Where and how the local lab cluster runs."""
 
-    base_dir: Path = Path("/var/tmp/cassandra-recovery-lab")
+    base_dir: Path = Field(default_factory=_default_lab_dir)
     cassandra_version: str = "5.0.6"
     heap: str = "512m"
     user_prefix: str = "crlab-"
@@ -158,9 +163,7 @@ class Settings(BaseSettings):
     @classmethod
     def _ids_from_keys(cls, data: Any) -> Any:
         if isinstance(data, dict) and isinstance(data.get("clusters"), dict):
-            data["clusters"] = {
-                k: ({"id": k, **v} if isinstance(v, dict) else v) for k, v in data["clusters"].items()
-            }
+            data["clusters"] = {k: ({"id": k, **v} if isinstance(v, dict) else v) for k, v in data["clusters"].items()}
         return data
 
     def cluster(self, cluster_id: str | None = None) -> ClusterConfig:

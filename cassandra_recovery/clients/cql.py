@@ -67,16 +67,27 @@ class CqlClient:
                 return h
         raise NodeUnreachableError(f"{address} is not a known host of cluster {self.config.id}")
 
-    def execute(self, query: str, params: Sequence[Any] | Mapping[str, Any] | None = None,
-                consistency: int | None = None, timeout_s: float | None = None) -> list[dict[str, Any]]:
+    def execute(
+        self,
+        query: str,
+        params: Sequence[Any] | Mapping[str, Any] | None = None,
+        consistency: int | None = None,
+        timeout_s: float | None = None,
+    ) -> list[dict[str, Any]]:
         stmt = SimpleStatement(query, consistency_level=consistency)
         kwargs: dict[str, Any] = {} if timeout_s is None else {"timeout": timeout_s}
         return list(self.session.execute(stmt, params, **kwargs))
 
-    def execute_on(self, address: str, query: str, params: Sequence[Any] | Mapping[str, Any] | None = None,
-                   timeout_s: float = 5.0) -> list[dict[str, Any]]:
-        """Run a statement on exactly this node (node-local views: system.local, system_views.*)."""
-        stmt = SimpleStatement(query, consistency_level=ConsistencyLevel.ONE)
+    def execute_on(
+        self,
+        address: str,
+        query: str,
+        params: Sequence[Any] | Mapping[str, Any] | None = None,
+        timeout_s: float = 5.0,
+        consistency: int = ConsistencyLevel.ONE,
+    ) -> list[dict[str, Any]]:
+        """Run a statement with this node as coordinator (node-local views: system.local, system_views.*)."""
+        stmt = SimpleStatement(query, consistency_level=consistency)
         try:
             return list(self.session.execute(stmt, params, timeout=timeout_s, host=self.host(address)))
         except NodeUnreachableError:
@@ -86,17 +97,23 @@ class CqlClient:
 
     # node-local views -------------------------------------------------------------------------
     def local(self, address: str) -> dict[str, Any]:
-        rows = self.execute_on(address, "SELECT host_id, release_version, data_center, rack, schema_version, "
-                               "broadcast_address, tokens FROM system.local")
+        rows = self.execute_on(
+            address,
+            "SELECT host_id, release_version, data_center, rack, schema_version, "
+            "broadcast_address, tokens FROM system.local",
+        )
         return rows[0]
 
     def peers(self, address: str) -> list[dict[str, Any]]:
-        return self.execute_on(address, "SELECT peer, peer_port, host_id, data_center, rack, schema_version, "
-                               "release_version FROM system.peers_v2")
+        return self.execute_on(
+            address,
+            "SELECT peer, peer_port, host_id, data_center, rack, schema_version, release_version FROM system.peers_v2",
+        )
 
     def settings(self, address: str, names: Sequence[str]) -> dict[str, str]:
-        rows = self.execute_on(address, "SELECT name, value FROM system_views.settings WHERE name IN %s",
-                               (tuple(names),))
+        rows = self.execute_on(
+            address, "SELECT name, value FROM system_views.settings WHERE name IN %s", (tuple(names),)
+        )
         return {r["name"]: r["value"] for r in rows}
 
     def pending_hints(self, address: str) -> list[dict[str, Any]]:

@@ -28,8 +28,9 @@ class Nodetool:
                 argv += ["-pwf", password_file]  # never on argv: ps would show it
         return argv + list(args)
 
-    def run(self, node: str | NodeAccess, *args: str, timeout_s: float | None = None,
-            check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, node: str | NodeAccess, *args: str, timeout_s: float | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         """Run `nodetool ARGS` on the node (name, address or NodeAccess); CommandError on failure."""
         target = node if isinstance(node, NodeAccess) else self.cluster.node(node)
         env = {**os.environ, "LANG": "C", "LC_ALL": "C"}
@@ -45,11 +46,13 @@ class Nodetool:
             shown = [*args]
             log.debug("nodetool %s on %s", " ".join(shown), target.name)
             try:
-                proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env,
-                                      stdin=subprocess.DEVNULL)
+                proc = subprocess.run(
+                    argv, capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL
+                )
             except subprocess.TimeoutExpired as e:
-                raise CommandError(["nodetool", *shown], None, _text(e.stdout), _text(e.stderr),
-                                   host=target.name, reason="timed out") from e
+                raise CommandError(
+                    ["nodetool", *shown], None, _text(e.stdout), _text(e.stderr), host=target.name, reason="timed out"
+                ) from e
         if check and proc.returncode != 0:
             raise CommandError(["nodetool", *shown], proc.returncode, proc.stdout, proc.stderr, host=target.name)
         return proc

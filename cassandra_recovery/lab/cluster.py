@@ -55,7 +55,9 @@ class Lab:
     def state(self) -> LabState:
         st = load_state(self.config)
         if st is None:
-            raise LabError(f"the lab is not set up ({state_path(self.config)} missing); run `cassandra-recovery lab up`")
+            raise LabError(
+                f"the lab is not set up ({state_path(self.config)} missing); run `cassandra-recovery lab up`"
+            )
         return st
 
     def node(self, ref: str) -> layout.NodeSpec:
@@ -92,11 +94,17 @@ class Lab:
                 )
             spec = existing.spec
         self.base.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.base, 0o755)
+        os.chmod(self.base, 0o755)  # noqa: S103 - node users traverse it; nothing in it is writable by them
         self.progress(f"runtime: Cassandra {self.config.cassandra_version} (Maven Central, cached after first run)")
         rt = ensure_runtime(self.base, self.config.cassandra_version)
-        state = LabState(spec=spec, java=rt.java, lib_dir=str(rt.lib_dir), tools_conf=str(rt.tools_conf),
-                         version=rt.version, partitioned=existing.partitioned if existing and existing.spec == spec else [])
+        state = LabState(
+            spec=spec,
+            java=rt.java,
+            lib_dir=str(rt.lib_dir),
+            tools_conf=str(rt.tools_conf),
+            version=rt.version,
+            partitioned=existing.partitioned if existing and existing.spec == spec else [],
+        )
         save_state(self.config, state)
         seed, *rest = spec.nodes
         started = time.monotonic()
@@ -152,10 +160,22 @@ class Lab:
         t0 = time.monotonic()
         self.progress(f"starting {node.name} on {node.address} (JMX {node.jmx_port}, user {node.user})")
         with open(nd / "logs" / "stdout.log", "ab") as out:
-            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    cwd=nd, env=env, start_new_session=True, **as_user)  # type: ignore[call-overload]
-        watcher.wait_for(CQL_MARKER.format(addr=node.address.replace(".", r"\.")), START_TIMEOUT_S,
-                         alive=lambda: proc.poll() is None, what=f"{node.name} did not start")
+            proc = subprocess.Popen(
+                argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=nd,
+                env=env,
+                start_new_session=True,
+                **as_user,
+            )  # type: ignore[call-overload]
+        watcher.wait_for(
+            CQL_MARKER.format(addr=node.address.replace(".", r"\.")),
+            START_TIMEOUT_S,
+            alive=lambda: proc.poll() is None,
+            what=f"{node.name} did not start",
+        )
         self._wait_cql(node, alive=lambda: proc.poll() is None, watcher=watcher)
         self.progress(f"{node.name} ready for CQL in {time.monotonic() - t0:.1f}s")
 
@@ -266,8 +286,17 @@ class Lab:
             p = running.get(self.node_dir(n).resolve())
             process = "stopped" if p is None else ("frozen" if p.frozen else "running")
             row = view.get(n.address)
-            out.append(NodeStatus(n.name, n.address, process, n.name in st.partitioned,
-                                  row.code if row else "?", observer, p.pid if p else None))
+            out.append(
+                NodeStatus(
+                    n.name,
+                    n.address,
+                    process,
+                    n.name in st.partitioned,
+                    row.code if row else "?",
+                    observer,
+                    p.pid if p else None,
+                )
+            )
         return out
 
     def wait_seen(self, node: layout.NodeSpec, up: bool, timeout_s: float = SEEN_TIMEOUT_S) -> None:

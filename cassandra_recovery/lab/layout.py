@@ -118,9 +118,7 @@ class LabSpec:
         return [n for n in self.nodes if n.seed]
 
 
-def plan_lab(
-    nodes: int = 3, tokens: int = 1, hint_window: str = "3h", user_prefix: str = "crlab-"
-) -> LabSpec:
+def plan_lab(nodes: int = 3, tokens: int = 1, hint_window: str = "3h", user_prefix: str = "crlab-") -> LabSpec:
     """Topology for N nodes: 127.0.0.2.., JMX 7199/7299/.., racks rack1..3, the first two as seeds."""
     if not 1 <= nodes <= MAX_NODES:
         raise ValueError(f"--nodes must be between 1 and {MAX_NODES}, got {nodes}")

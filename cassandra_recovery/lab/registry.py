@@ -66,8 +66,14 @@ def lab_cluster_config(lab: LabConfig) -> ClusterConfig:
         contact_points=[n.address for n in spec.seeds],
         local_datacenter=spec.datacenter,
         nodes=[
-            NodeAccess(name=n.name, address=n.address, datacenter=n.datacenter, rack=n.rack,
-                       jmx_host="127.0.0.1", jmx_port=n.jmx_port)
+            NodeAccess(
+                name=n.name,
+                address=n.address,
+                datacenter=n.datacenter,
+                rack=n.rack,
+                jmx_host="127.0.0.1",
+                jmx_port=n.jmx_port,
+            )
             for n in spec.nodes
         ],
         nodetool_command=prefix,

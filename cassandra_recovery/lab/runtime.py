@@ -54,7 +54,9 @@ def find_java() -> str:
 def find_maven() -> str:
     mvn = shutil.which("mvn")
     if not mvn:
-        raise ToolMissingError("Maven is needed to fetch Cassandra from Maven Central. Install it with: apt-get install -y maven")
+        raise ToolMissingError(
+            "Maven is needed to fetch Cassandra from Maven Central. Install it with: apt-get install -y maven"
+        )
     return mvn
 
 
@@ -70,7 +72,11 @@ def ensure_runtime(base_dir: Path, version: str) -> Runtime:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         argv = [
-            mvn, "-q", "-B", "-f", str(POM),
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(POM),
             f"-Dcassandra.version={version}",
             "dependency:copy-dependencies",
             "-DincludeScope=runtime",
@@ -79,7 +85,9 @@ def ensure_runtime(base_dir: Path, version: str) -> Runtime:
         log.info("resolving Cassandra %s from Maven Central into %s", version, lib)
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=1800, cwd=root)
         if proc.returncode != 0 or not any(tmp.glob(f"cassandra-all-{version}.jar")):
-            raise CommandError(argv, proc.returncode, proc.stdout, proc.stderr, reason="could not resolve the Cassandra runtime")
+            raise CommandError(
+                argv, proc.returncode, proc.stdout, proc.stderr, reason="could not resolve the Cassandra runtime"
+            )
         shutil.rmtree(lib, ignore_errors=True)
         tmp.rename(lib)
         marker.write_text(version + "\n")

@@ -24,8 +24,17 @@ def ensure_user(name: str) -> tuple[int, int]:
     useradd = shutil.which("useradd") or "/usr/sbin/useradd"
     if not os.path.exists(useradd):
         raise ToolMissingError("useradd is missing; install it with: apt-get install -y passwd")
-    argv = [useradd, "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
-            "--shell", "/usr/sbin/nologin", name]
+    argv = [
+        useradd,
+        "--system",
+        "--user-group",
+        "--no-create-home",
+        "--home-dir",
+        "/nonexistent",
+        "--shell",
+        "/usr/sbin/nologin",
+        name,
+    ]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
     if proc.returncode not in (0, 9):  # 9: created concurrently by another lab command
         raise CommandError(argv, proc.returncode, proc.stdout, proc.stderr)

@@ -1,0 +1,1 @@
+"""Prefect layer: deployments (filled by the incident-core issue)."""

@@ -1,0 +1,1 @@
+"""Prefect layer: flows (filled by the incident-core issue)."""

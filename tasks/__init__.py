@@ -1,0 +1,1 @@
+"""Prefect layer: tasks (filled by the incident-core issue)."""

@@ -1,0 +1,95 @@
+"""One real 3-node lab shared by the cluster tier, restored to all-UN between tests."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cassandra_recovery.clients.cql import CqlClient
+from cassandra_recovery.lab.cluster import Lab
+from cassandra_recovery.lab.layout import plan_lab
+from cassandra_recovery.lab.registry import lab_cluster_config
+from cassandra_recovery.settings import ClusterConfig, Settings
+
+# ERROR lines a test may provoke on purpose; anything else in a node log fails the test.
+ALWAYS_ALLOWED: tuple[str, ...] = ()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/cluster/" in str(item.fspath):
+            item.add_marker(pytest.mark.cluster)
+    # Tests that replace the shared lab with a differently configured one run last.
+    items.sort(key=lambda it: it.get_closest_marker("own_lab") is not None)
+
+
+@pytest.fixture(scope="session")
+def lab(request: pytest.FixtureRequest) -> Lab:
+    settings = Settings()
+    lab = Lab(settings.lab, progress=lambda m: print(f"[lab] {m}", flush=True))
+    default = plan_lab(user_prefix=settings.lab.user_prefix)
+    state = lab.state() if (settings.lab.base_dir / "lab.json").exists() else None
+    if state is not None and state.spec != default:
+        lab.down()  # a differently configured lab was left behind: start from the default
+    lab.up()
+    request.config._cr_lab_started = True  # type: ignore[attr-defined]
+    return lab
+
+
+@pytest.fixture(scope="session")
+def cluster(lab: Lab) -> ClusterConfig:
+    return lab_cluster_config(lab.config)
+
+
+@pytest.fixture(scope="session")
+def cql(cluster: ClusterConfig) -> Iterator[CqlClient]:
+    client = CqlClient(cluster)
+    yield client
+    client.close()
+
+
+def restore(lab: Lab) -> None:
+    """Thaw, heal and restart whatever a test left broken, then wait for every node UN."""
+    st = lab.state()
+    for n in st.spec.nodes:
+        p = lab.process(n)
+        if p is None:
+            lab.start(n.name)
+        elif p.frozen:
+            lab.thaw(n.name, wait=False)
+    for name in list(lab.state().partitioned):
+        lab.heal(name, wait=False)
+    lab.wait_all_up()
+
+
+def _log_offsets(lab: Lab) -> dict[Path, int]:
+    logs = [lab.node_dir(n) / "logs" / "system.log" for n in lab.state().spec.nodes]
+    return {p: (p.stat().st_size if p.exists() else 0) for p in logs}
+
+
+@pytest.fixture(autouse=True)
+def healthy_lab(request: pytest.FixtureRequest, lab: Lab) -> Iterator[Lab]:
+    """Each cluster test starts from an all-UN lab and fails on unexpected ERROR lines in node logs."""
+    if request.node.get_closest_marker("own_lab"):
+        yield lab
+        return
+    restore(lab)
+    offsets = _log_offsets(lab)
+    yield lab
+    marker = request.node.get_closest_marker("allow_log_errors")
+    allowed = [*ALWAYS_ALLOWED, *(marker.args if marker else ())]
+    unexpected = []
+    for path, off in offsets.items():
+        if not path.exists():
+            continue
+        with path.open("rb") as f:
+            f.seek(off)
+            for line in f.read().decode(errors="replace").splitlines():
+                if line.startswith("ERROR") and not any(re.search(a, line) for a in allowed):
+                    unexpected.append(f"{path.parent.parent.name}: {line[:300]}")
+    restore(lab)
+    if unexpected:
+        pytest.fail("unexpected ERROR lines in node logs:\n" + "\n".join(unexpected[:20]))

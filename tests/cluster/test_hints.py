@@ -1,0 +1,68 @@
+"""Hints for a down replica, seen through each coordinator's JMX counters, then delivered after thaw."""
+
+from __future__ import annotations
+
+import time
+
+from cassandra import ConsistencyLevel
+
+from cassandra_recovery.clients.cql import CqlClient
+from cassandra_recovery.clients.jmx import JmxMetrics
+from cassandra_recovery.clients.nodetool import Nodetool
+from cassandra_recovery.clients.parsers.hints import parse_listpendinghints
+from cassandra_recovery.lab.cluster import Lab
+from cassandra_recovery.settings import ClusterConfig
+
+KS = "lab_tests"
+WRITES_PER_COORDINATOR = 150
+
+
+def _schema(cql: CqlClient) -> None:
+    cql.execute(f"CREATE KEYSPACE IF NOT EXISTS {KS} WITH replication = "
+                "{'class': 'NetworkTopologyStrategy', 'dc1': 3}")
+    cql.execute(f"CREATE TABLE IF NOT EXISTS {KS}.hinted (k int PRIMARY KEY, v text)")
+
+
+def test_hints_accumulate_for_a_frozen_node_and_drain_after_thaw(
+    lab: Lab, cluster: ClusterConfig, cql: CqlClient
+) -> None:
+    _schema(cql)
+    metrics = JmxMetrics(cluster)
+    node3 = lab.node("node3")
+    coordinators = ["node1", "node2"]
+    before = {c: metrics.hint_counters(c) for c in coordinators}
+
+    lab.freeze("node3")
+    lab.wait_seen(node3, up=False)
+    for i, coord in enumerate(coordinators):
+        addr = cluster.node(coord).address
+        for k in range(WRITES_PER_COORDINATOR):
+            cql.execute_on(addr, f"INSERT INTO {KS}.hinted (k, v) VALUES (%s, %s)",
+                           (i * 10_000 + k, f"written via {coord}"), consistency=ConsistencyLevel.ONE)
+    during = {c: metrics.hint_counters(c) for c in coordinators}
+    for c in coordinators:
+        grown = during[c].created_for(node3.address) - before[c].created_for(node3.address)
+        # one hint per mutation this coordinator could not deliver to node3
+        assert grown == WRITES_PER_COORDINATOR, (c, grown)
+        assert during[c].total_hints - before[c].total_hints == WRITES_PER_COORDINATOR
+        assert during[c].not_stored_for(node3.address) == before[c].not_stored_for(node3.address)
+
+    lab.thaw("node3")
+    nodetool = Nodetool(cluster)
+    deadline = time.monotonic() + 120
+    while True:
+        after = {c: metrics.hint_counters(c) for c in coordinators}
+        delivered = {c: after[c].succeeded - before[c].succeeded for c in coordinators}
+        pending = {c: parse_listpendinghints(nodetool.output(c, "listpendinghints")) for c in coordinators}
+        if all(delivered[c] >= WRITES_PER_COORDINATOR and not pending[c] for c in coordinators):
+            break
+        assert time.monotonic() < deadline, f"hints not drained: delivered={delivered} pending={pending}"
+        time.sleep(2)
+    for c in coordinators:
+        assert cql.execute_on(cluster.node(c).address,
+                              "SELECT * FROM system_views.pending_hints") == []
+        assert after[c].failed == before[c].failed
+    # coordinated by node3, which GossipingPropertyFileSnitch asks first for its own replicas
+    rows = cql.execute_on(node3.address, f"SELECT count(*) AS n FROM {KS}.hinted WHERE k IN %s",
+                          (tuple(range(WRITES_PER_COORDINATOR)),), consistency=ConsistencyLevel.ONE)
+    assert rows[0]["n"] == WRITES_PER_COORDINATOR

@@ -1,0 +1,27 @@
+"""Suite-wide set-up: services are started by the tiers that need them and stopped at the end."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+KEEP = os.environ.get("CR_KEEP_SERVICES") == "1"  # developers: keep the lab between runs
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_services_at_end(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    yield
+    if KEEP:
+        return
+    from cassandra_recovery.settings import Settings
+
+    settings = Settings()
+    if getattr(request.config, "_cr_lab_started", False):
+        from cassandra_recovery.lab.cluster import Lab
+
+        Lab(settings.lab).down()
+    if getattr(request.config, "_cr_postgres_started", False):
+        from cassandra_recovery.lab.postgres import stop_postgres
+
+        stop_postgres(port=settings.postgres.port)

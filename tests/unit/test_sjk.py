@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import pytest
+
+from cassandra_recovery.clients.parsers.sjk import dropped_messages, hint_counters, parse_sjk_mx
+from cassandra_recovery.errors import ParseError
+from tests.unit.fixtures import load_fixture
+
+
+def test_hint_counters_while_node3_is_down() -> None:
+    c = hint_counters(load_fixture("sjk_hints_node3_down").stdout)
+    assert c.created == {"127.0.0.4:7000": 7604}
+    assert c.total_hints == 7604 and c.created_for("127.0.0.4") == 7604
+    assert c.not_stored == {} and c.not_stored_for("127.0.0.4") == 0
+    assert (c.succeeded, c.failed, c.timed_out, c.in_progress) == (5304, 0, 0, 0)
+
+
+def test_dropped_mutations_after_thaw() -> None:
+    d = dropped_messages(load_fixture("sjk_dropped_after_thaw").stdout)
+    assert d["MUTATION_REQ"] == 600 and d["READ_REQ"] == 0
+    assert len(d) > 50
+
+
+def test_unknown_layout_names_the_command() -> None:
+    with pytest.raises(ParseError, match="nodetool sjk mx"):
+        parse_sjk_mx("Error: no such bean\n")
+    with pytest.raises(ParseError, match="TotalHints"):
+        hint_counters("org.apache.cassandra.metrics:type=HintsService,name=HintsFailed\n0\n")
