@@ -6,15 +6,19 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cassandra import ConsistencyLevel
+from cassandra import ConsistencyLevel, OperationTimedOut
 from cassandra.auth import PlainTextAuthProvider
-from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, Session
+from cassandra.connection import ConnectionException
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.pool import Host
-from cassandra.query import SimpleStatement, dict_factory
+from cassandra.query import SimpleStatement, ValueSequence, dict_factory
 
 from cassandra_recovery.errors import NodeUnreachableError
 from cassandra_recovery.settings import ClusterConfig
+
+# What the driver raises when it cannot reach the chosen host at all.
+_UNREACHABLE = (NoHostAvailable, OperationTimedOut, ConnectionException)
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +94,7 @@ class CqlClient:
         stmt = SimpleStatement(query, consistency_level=consistency)
         try:
             return list(self.session.execute(stmt, params, timeout=timeout_s, host=self.host(address)))
-        except NodeUnreachableError:
-            raise
-        except Exception as e:  # driver raises several unrelated types for an unreachable host
+        except _UNREACHABLE as e:  # not server-side errors (syntax, invalid request): those propagate as-is
             raise NodeUnreachableError(f"query on {address} failed: {type(e).__name__}: {e}") from e
 
     # node-local views -------------------------------------------------------------------------
@@ -112,7 +114,7 @@ class CqlClient:
 
     def settings(self, address: str, names: Sequence[str]) -> dict[str, str]:
         rows = self.execute_on(
-            address, "SELECT name, value FROM system_views.settings WHERE name IN %s", (tuple(names),)
+            address, "SELECT name, value FROM system_views.settings WHERE name IN %s", (ValueSequence(names),)
         )
         return {r["name"]: r["value"] for r in rows}
 

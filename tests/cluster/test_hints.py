@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from cassandra import ConsistencyLevel
+from cassandra.query import ValueSequence
 
 from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.clients.jmx import JmxMetrics
@@ -64,5 +65,5 @@ def test_hints_accumulate_for_a_frozen_node_and_drain_after_thaw(
         assert after[c].failed == before[c].failed
     # coordinated by node3, which GossipingPropertyFileSnitch asks first for its own replicas
     rows = cql.execute_on(node3.address, f"SELECT count(*) AS n FROM {KS}.hinted WHERE k IN %s",
-                          (tuple(range(WRITES_PER_COORDINATOR)),), consistency=ConsistencyLevel.ONE)
+                          (ValueSequence(range(WRITES_PER_COORDINATOR)),), consistency=ConsistencyLevel.ONE)
     assert rows[0]["n"] == WRITES_PER_COORDINATOR
