@@ -208,12 +208,16 @@ class Lab:
         node = self.node(ref)
         p = self._require_process(node)
         procs.signal_pid(p.pid, signal.SIGSTOP)
+        # Signal delivery is asynchronous: return only once every thread is stopped.
+        if not procs.wait_state(p.pid, stopped=True, timeout_s=10):
+            raise LabError(f"{node.name} (pid {p.pid}) did not stop after SIGSTOP")
         self.progress(f"{node.name} frozen (SIGSTOP pid {p.pid})")
 
     def thaw(self, ref: str, wait: bool = True) -> None:
         node = self.node(ref)
         p = self._require_process(node)
         procs.signal_pid(p.pid, signal.SIGCONT)
+        procs.wait_state(p.pid, stopped=False, timeout_s=10)
         self.progress(f"{node.name} thawed (SIGCONT pid {p.pid})")
         if wait and node.name not in self.state().partitioned:
             self.wait_seen(node, up=True)

@@ -39,11 +39,17 @@ class LogWatcher:
             time.sleep(0.25)
 
     def quote(self, limit: int = 25) -> str:
-        """ERROR/WARN lines and exceptions since the mark, else the last lines, plus stdout's tail."""
+        """ERROR lines since the mark with the lines that follow them (the exception), else WARN lines,
+        else the last lines; plus the tail of stdout, where the JVM reports what it could not log."""
         lines = self.new_text().splitlines()
-        relevant = [ln for ln in lines if ln.startswith(("ERROR", "WARN")) or "Exception" in ln]
-        picked = (relevant or lines)[-limit:]
-        out = [f"--- {self.path} ---", *picked]
+        picked: list[str] = []
+        for i, ln in enumerate(lines):
+            if ln.startswith("ERROR"):
+                follow = [x for x in lines[i + 1 : i + 4] if not x.startswith(("INFO", "WARN", "DEBUG"))]
+                picked += [ln, *follow]
+        if not picked:
+            picked = [ln for ln in lines if ln.startswith("WARN")] or lines
+        out = [f"--- {self.path} ---", *picked[-limit:]]
         stdout = self.path.with_name("stdout.log")
         if stdout.exists():
             tail = stdout.read_text(errors="replace").splitlines()[-10:]

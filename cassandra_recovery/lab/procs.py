@@ -76,3 +76,13 @@ def wait_gone(pids: list[int], timeout_s: float) -> list[int]:
         if alive:
             time.sleep(0.2)
     return alive
+
+
+def wait_state(pid: int, stopped: bool, timeout_s: float) -> bool:
+    """Wait until the process is (or is no longer) in the stopped state; False at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if (_state(pid) in ("T", "t")) == stopped:
+            return True
+        time.sleep(0.05)
+    return False

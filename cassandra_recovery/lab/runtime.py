@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 POM = Path(__file__).with_name("pom.xml")
 _JAVA_VERSION = re.compile(r'version "(\d+)')
 SUPPORTED_JAVA = (11, 17)
+_FALLBACK_JAVA = "/usr/lib/jvm/java-17-openjdk-amd64/bin/java"  # when `java` on PATH is a newer JDK
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class Runtime:
 
 def find_java() -> str:
     """Java 17 (or 11) binary; Cassandra 5.0 refuses newer JDKs."""
-    candidates = [shutil.which("java"), "/usr/lib/jvm/java-17-openjdk-amd64/bin/java"]
+    candidates = [shutil.which("java"), _FALLBACK_JAVA]
     seen: list[str] = []
     for java in filter(None, candidates):
         if not Path(java).exists():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from cassandra_recovery.clients.nodetool import Nodetool
@@ -9,6 +11,7 @@ from cassandra_recovery.clients.parsers.hints import parse_getmaxhintwindow
 from cassandra_recovery.clients.parsers.info import parse_info
 from cassandra_recovery.clients.parsers.status import parse_status
 from cassandra_recovery.errors import LabError
+from cassandra_recovery.lab import procs
 from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.lab.registry import lab_cluster_config
 from cassandra_recovery.logic.tokens import balanced_tokens
@@ -32,3 +35,35 @@ def test_multi_token_lab_with_short_hint_window(lab: Lab) -> None:
         assert parse_getmaxhintwindow(nt.output(node.name, "getmaxhintwindow")) == 20_000
     lab.down()
     assert not (lab.config.base_dir / "lab.json").exists()
+
+
+@pytest.mark.own_lab
+def test_down_leaves_no_process_behind_frozen_ones_included(lab: Lab) -> None:
+    if not procs.lab_processes(lab.config.base_dir):
+        lab.up(nodes=2)
+    first = lab.state().spec.nodes[0]
+    lab.freeze(first.name)
+    assert lab.process(first).frozen  # type: ignore[union-attr]
+    stopped = lab.down()
+    assert stopped >= 2
+    assert procs.lab_processes(lab.config.base_dir) == []
+    assert lab.down() == 0  # idempotent
+
+
+@pytest.mark.own_lab
+def test_a_node_that_cannot_start_is_reported_with_its_log(lab: Lab) -> None:
+    lab.down()
+    blocker = socket.socket()
+    blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    blocker.bind(("127.0.0.2", 7000))  # node1's storage port is taken
+    blocker.listen(1)
+    try:
+        with pytest.raises(LabError) as err:
+            lab.up(nodes=1)
+    finally:
+        blocker.close()
+        lab.down()
+    text = str(err.value)
+    assert "node1 did not start" in text
+    assert "system.log ---" in text
+    assert "ERROR" in text and "/127.0.0.2:7000 is in use by another process" in text

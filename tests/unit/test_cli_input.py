@@ -1,0 +1,39 @@
+"""Bad input to the CLI is refused before anything runs, with exit code 2 and what is accepted."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {"CASSANDRA_RECOVERY_LAB__BASE_DIR": str(tmp_path / "lab"), "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-m", "cassandra_recovery.cli", *args], capture_output=True,
+                          text=True, timeout=60, env=env)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["lab", "up", "--hint-window", "20x"], "bad duration '20x'"),
+    (["lab", "up", "--nodes", "0"], "--nodes must be between 1 and 9"),
+    (["lab", "up", "--tokens", "0"], "--tokens must be between 1 and 256"),
+])
+def test_bad_lab_up_arguments(tmp_path: Path, args: list[str], message: str) -> None:
+    proc = _cli(tmp_path, *args)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr
+    assert not (tmp_path / "lab").exists()  # nothing was started or written
+
+
+def test_commands_on_a_lab_that_is_not_up_say_how_to_start_it(tmp_path: Path) -> None:
+    proc = _cli(tmp_path, "lab", "freeze", "node1")
+    assert proc.returncode == 1
+    assert "cassandra-recovery lab up" in proc.stderr
+
+
+def test_down_is_idempotent_when_nothing_runs(tmp_path: Path) -> None:
+    proc = _cli(tmp_path, "lab", "down")
+    assert proc.returncode == 0, proc.stderr
+    assert "stopped 0 node process(es)" in proc.stderr
