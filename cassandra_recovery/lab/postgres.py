@@ -62,8 +62,12 @@ def parse_lsclusters(text: str) -> list[PgCluster]:
             continue
         # The log column comes last and may contain spaces (e.g. "syslog" destinations), so split 6 times at most.
         f = line.split(None, 6)
-        if (len(f) != 7 or not _VERSION.match(f[0]) or not f[2].isdigit()
-                or f[3].split(",")[0] not in ("online", "down")):
+        if (
+            len(f) != 7
+            or not _VERSION.match(f[0])
+            or not f[2].isdigit()
+            or f[3].split(",")[0] not in ("online", "down")
+        ):
             raise ParseError("pg_lsclusters --no-header", f"unexpected line {line!r}", text)
         clusters.append(PgCluster(f[0], f[1], int(f[2]), f[3], f[4], f[5], f[6]))
     return clusters
@@ -100,13 +104,19 @@ def _quiet(_msg: str) -> None:
     """Default progress callback."""
 
 
-def _run(argv: Sequence[str], timeout: float = 120, stdin: str | None = None,
-         env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+def _run(
+    argv: Sequence[str],
+    timeout: float = 120,
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
     """Run argv with LANG=C (stable messages) from / (the postgres user cannot enter root's cwd)."""
     full_env = {**os.environ, "LANG": "C", "LC_ALL": "C", **(env or {})}
     try:
-        proc = subprocess.run(list(argv), input=stdin, capture_output=True, text=True, timeout=timeout,
-                              env=full_env, cwd="/")
+        proc = subprocess.run(
+            list(argv), input=stdin, capture_output=True, text=True, timeout=timeout, env=full_env, cwd="/"
+        )
     except subprocess.TimeoutExpired as e:
         out, err = (x.decode(errors="replace") if isinstance(x, bytes) else x or "" for x in (e.stdout, e.stderr))
         raise CommandError(argv, None, out, err, reason="timed out") from e
@@ -204,8 +214,10 @@ def _wait_ready(c: PgCluster) -> None:
     deadline = time.monotonic() + _READY_TIMEOUT_S
     while _run(argv, timeout=15, check=False).returncode != 0:
         if time.monotonic() > deadline:
-            raise LabError(f"postgres: cluster {c.version}/{c.name} does not accept connections on "
-                           f"127.0.0.1:{c.port} after {_READY_TIMEOUT_S:.0f} s\n{_log_tail(c)}")
+            raise LabError(
+                f"postgres: cluster {c.version}/{c.name} does not accept connections on "
+                f"127.0.0.1:{c.port} after {_READY_TIMEOUT_S:.0f} s\n{_log_tail(c)}"
+            )
         time.sleep(0.5)
 
 
@@ -223,8 +235,27 @@ def ensure_postgres(settings: Settings, progress: Progress | None = None) -> Non
         _run(["pg_ctlcluster", cluster.version, cluster.name, "start"], timeout=120)
     _wait_ready(cluster)
     say(f"postgres: cluster {cluster.version}/{cluster.name} on port {cluster.port} online")
-    psql = ["runuser", "-u", "postgres", "--", "psql", "-v", "ON_ERROR_STOP=1", "-X", "-q", "-d", "postgres",
-            "-p", str(cluster.port), "-v", f"role={role}", "-v", f"db={db}", "-f", "-"]
+    psql = [
+        "runuser",
+        "-u",
+        "postgres",
+        "--",
+        "psql",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-X",
+        "-q",
+        "-d",
+        "postgres",
+        "-p",
+        str(cluster.port),
+        "-v",
+        f"role={role}",
+        "-v",
+        f"db={db}",
+        "-f",
+        "-",
+    ]
     _run(psql, timeout=60, stdin=_PROVISION_SQL.format(secret=_scram_secret(password)))
     try:
         with psycopg.connect(settings.postgres_conninfo(), connect_timeout=5) as conn:

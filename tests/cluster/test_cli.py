@@ -10,8 +10,9 @@ from cassandra_recovery.lab.cluster import Lab
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cassandra_recovery.cli", *args],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "cassandra_recovery.cli", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_status_json_lists_every_node(lab: Lab) -> None:
@@ -20,7 +21,10 @@ def test_status_json_lists_every_node(lab: Lab) -> None:
     doc = json.loads(proc.stdout)
     assert doc["cluster"] == "lab"
     assert [(n["name"], n["address"], n["state"]) for n in doc["nodes"]] == [
-        ("node1", "127.0.0.2", "UN"), ("node2", "127.0.0.3", "UN"), ("node3", "127.0.0.4", "UN")]
+        ("node1", "127.0.0.2", "UN"),
+        ("node2", "127.0.0.3", "UN"),
+        ("node3", "127.0.0.4", "UN"),
+    ]
 
 
 def test_unknown_node_is_a_clear_error_with_exit_code_2(lab: Lab) -> None:

@@ -19,8 +19,9 @@ WRITES_PER_COORDINATOR = 150
 
 
 def _schema(cql: CqlClient) -> None:
-    cql.execute(f"CREATE KEYSPACE IF NOT EXISTS {KS} WITH replication = "
-                "{'class': 'NetworkTopologyStrategy', 'dc1': 3}")
+    cql.execute(
+        f"CREATE KEYSPACE IF NOT EXISTS {KS} WITH replication = {{'class': 'NetworkTopologyStrategy', 'dc1': 3}}"
+    )
     cql.execute(f"CREATE TABLE IF NOT EXISTS {KS}.hinted (k int PRIMARY KEY, v text)")
 
 
@@ -38,8 +39,12 @@ def test_hints_accumulate_for_a_frozen_node_and_drain_after_thaw(
     for i, coord in enumerate(coordinators):
         addr = cluster.node(coord).address
         for k in range(WRITES_PER_COORDINATOR):
-            cql.execute_on(addr, f"INSERT INTO {KS}.hinted (k, v) VALUES (%s, %s)",
-                           (i * 10_000 + k, f"written via {coord}"), consistency=ConsistencyLevel.ONE)
+            cql.execute_on(
+                addr,
+                f"INSERT INTO {KS}.hinted (k, v) VALUES (%s, %s)",
+                (i * 10_000 + k, f"written via {coord}"),
+                consistency=ConsistencyLevel.ONE,
+            )
     during = {c: metrics.hint_counters(c) for c in coordinators}
     for c in coordinators:
         grown = during[c].created_for(node3.address) - before[c].created_for(node3.address)
@@ -60,10 +65,13 @@ def test_hints_accumulate_for_a_frozen_node_and_drain_after_thaw(
         assert time.monotonic() < deadline, f"hints not drained: delivered={delivered} pending={pending}"
         time.sleep(2)
     for c in coordinators:
-        assert cql.execute_on(cluster.node(c).address,
-                              "SELECT * FROM system_views.pending_hints") == []
+        assert cql.execute_on(cluster.node(c).address, "SELECT * FROM system_views.pending_hints") == []
         assert after[c].failed == before[c].failed
     # coordinated by node3, which GossipingPropertyFileSnitch asks first for its own replicas
-    rows = cql.execute_on(node3.address, f"SELECT count(*) AS n FROM {KS}.hinted WHERE k IN %s",
-                          (ValueSequence(range(WRITES_PER_COORDINATOR)),), consistency=ConsistencyLevel.ONE)
+    rows = cql.execute_on(
+        node3.address,
+        f"SELECT count(*) AS n FROM {KS}.hinted WHERE k IN %s",
+        (ValueSequence(range(WRITES_PER_COORDINATOR)),),
+        consistency=ConsistencyLevel.ONE,
+    )
     assert rows[0]["n"] == WRITES_PER_COORDINATOR

@@ -31,8 +31,14 @@ def _settings(base_dir: Path, password: str | None = None) -> Settings:
 
 
 def _psql_as_postgres(sql: str) -> None:
-    subprocess.run(["runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres",
-                    "-c", sql], check=True, capture_output=True, text=True, timeout=60, cwd="/")
+    subprocess.run(
+        ["runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-c", sql],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd="/",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +85,9 @@ def test_password_file_private_reused_and_never_reported(provisioned: tuple[Sett
     assert messages and not any(password in m for m in messages)
 
 
-def test_configured_non_ascii_password_matches_libpq_saslprep(provisioned: tuple[Settings, list[str]],
-                                                              tmp_path: Path) -> None:
+def test_configured_non_ascii_password_matches_libpq_saslprep(
+    provisioned: tuple[Settings, list[str]], tmp_path: Path
+) -> None:
     # NBSP maps to a space and the "ﬁ" ligature to "fi" under SASLprep; libpq does the same when it connects.
     settings = _settings(tmp_path, password="pässwört\u00a0\ufb01 'x' \\ $1")
     messages: list[str] = []
@@ -100,8 +107,14 @@ def test_bad_identifier_raises_config_error(tmp_path: Path, field: str, bad: str
 
 
 def test_parser_reads_live_pg_lsclusters(provisioned: tuple[Settings, list[str]]) -> None:
-    out = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True, timeout=30,
-                         env={**os.environ, "LANG": "C"}, check=True).stdout
+    out = subprocess.run(
+        ["pg_lsclusters", "--no-header"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "LANG": "C"},
+        check=True,
+    ).stdout
     on_5432 = [c for c in parse_lsclusters(out) if c.port == 5432]
     assert len(on_5432) == 1 and on_5432[0].online and on_5432[0].owner == "postgres"
 

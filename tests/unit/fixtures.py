@@ -8,8 +8,10 @@ from pathlib import Path
 
 FIXTURE_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "nodetool"
 STDERR_MARKER = "# --- stderr ---\n"
-_HEADER = re.compile(r"^# (?P<version>Cassandra \S+); scenario: (?P<scenario>.+); command: (?P<command>.+); "
-                     r"exit: (?P<exit>\d+)$")
+_HEADER = re.compile(
+    r"^# (?P<version>Cassandra \S+); scenario: (?P<scenario>.+); command: (?P<command>.+); "
+    r"exit: (?P<exit>\d+)$"
+)
 
 
 @dataclass(frozen=True)

@@ -11,15 +11,19 @@ import pytest
 
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {"CASSANDRA_RECOVERY_LAB__BASE_DIR": str(tmp_path / "lab"), "PATH": "/usr/bin:/bin"}
-    return subprocess.run([sys.executable, "-m", "cassandra_recovery.cli", *args], capture_output=True,
-                          text=True, timeout=60, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "cassandra_recovery.cli", *args], capture_output=True, text=True, timeout=60, env=env
+    )
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["lab", "up", "--hint-window", "20x"], "bad duration '20x'"),
-    (["lab", "up", "--nodes", "0"], "--nodes must be between 1 and 9"),
-    (["lab", "up", "--tokens", "0"], "--tokens must be between 1 and 256"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["lab", "up", "--hint-window", "20x"], "bad duration '20x'"),
+        (["lab", "up", "--nodes", "0"], "--nodes must be between 1 and 9"),
+        (["lab", "up", "--tokens", "0"], "--tokens must be between 1 and 256"),
+    ],
+)
 def test_bad_lab_up_arguments(tmp_path: Path, args: list[str], message: str) -> None:
     proc = _cli(tmp_path, *args)
     assert proc.returncode == 2, proc.stderr

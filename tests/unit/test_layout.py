@@ -33,8 +33,13 @@ def test_yaml_keeps_everything_under_the_node_dir(tmp_path: Path) -> None:
     assert conf["max_hint_window"] == "20s"
     assert conf["endpoint_snitch"] == "GossipingPropertyFileSnitch"
     assert conf["seed_provider"][0]["parameters"][0]["seeds"] == "127.0.0.2:7000,127.0.0.3:7000"
-    dirs = [*conf["data_file_directories"], conf["commitlog_directory"], conf["hints_directory"],
-            conf["saved_caches_directory"], conf["cdc_raw_directory"]]
+    dirs = [
+        *conf["data_file_directories"],
+        conf["commitlog_directory"],
+        conf["hints_directory"],
+        conf["saved_caches_directory"],
+        conf["cdc_raw_directory"],
+    ]
     assert all(d.startswith(str(tmp_path)) for d in dirs)
     assert conf["auto_bootstrap"] is False and conf["auto_snapshot"] is False
     assert rackdc_properties(node) == "dc=dc1\nrack=rack3\n"

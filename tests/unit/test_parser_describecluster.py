@@ -36,8 +36,14 @@ def test_all_up() -> None:
     assert d.keyspaces["fixtures"] == KeyspaceReplication("NetworkTopologyStrategy", {"dc1": "3"})
     assert d.keyspaces["system_traces"] == KeyspaceReplication("SimpleStrategy", {"replication_factor": "2"})
     assert d.keyspaces["system"] == KeyspaceReplication("LocalStrategy", {})
-    assert set(d.keyspaces) == {"system_traces", "system_distributed", "system_auth", "fixtures",
-                                "system_schema", "system"}
+    assert set(d.keyspaces) == {
+        "system_traces",
+        "system_distributed",
+        "system_auth",
+        "fixtures",
+        "system_schema",
+        "system",
+    }
 
 
 def test_node3_down_shows_it_unreachable() -> None:

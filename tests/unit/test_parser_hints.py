@@ -50,8 +50,17 @@ def test_no_pending_hints() -> None:
 
 def test_pending_hints_for_frozen_node3() -> None:
     assert parse_listpendinghints(load_fixture("listpendinghints_node3_down").stdout) == [
-        PendingHints(host_id=NODE3_HOST_ID, address="127.0.0.4", port=7000, rack="rack3", dc="dc1",
-                     status="DOWN", total_files=1, newest=HINT_TIME, oldest=HINT_TIME),
+        PendingHints(
+            host_id=NODE3_HOST_ID,
+            address="127.0.0.4",
+            port=7000,
+            rack="rack3",
+            dc="dc1",
+            status="DOWN",
+            total_files=1,
+            newest=HINT_TIME,
+            oldest=HINT_TIME,
+        ),
     ]
 
 

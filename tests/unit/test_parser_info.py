@@ -49,7 +49,8 @@ def test_node2_while_node3_down() -> None:
 
 def test_repeated_token_lines_with_dash_T() -> None:
     text = load_fixture("info_all_up").stdout.replace(
-        TOKEN_LINE, "".join(f"Token                  : {t}\n" for t in (-5, 0, 17)))
+        TOKEN_LINE, "".join(f"Token                  : {t}\n" for t in (-5, 0, 17))
+    )
     i = parse_info(text)
     assert i.tokens == [-5, 0, 17]
     assert i.token_count == 3
@@ -58,7 +59,8 @@ def test_repeated_token_lines_with_dash_T() -> None:
 
 def test_elided_tokens_for_vnodes() -> None:
     text = load_fixture("info_all_up").stdout.replace(
-        TOKEN_LINE, "Token                  : (invoke with -T/--tokens to see all 16 tokens)\n")
+        TOKEN_LINE, "Token                  : (invoke with -T/--tokens to see all 16 tokens)\n"
+    )
     i = parse_info(text)
     assert i.tokens == []
     assert i.token_count == 16 and i.tokens_elided
@@ -66,7 +68,8 @@ def test_elided_tokens_for_vnodes() -> None:
 
 def test_node_not_joined_has_no_tokens() -> None:
     text = load_fixture("info_all_up").stdout.replace(
-        TOKEN_LINE, "Token                  : (node is not joined to the cluster)\n")
+        TOKEN_LINE, "Token                  : (node is not joined to the cluster)\n"
+    )
     i = parse_info(text)
     assert (i.tokens, i.token_count, i.tokens_elided) == ([], 0, False)
 

@@ -12,9 +12,11 @@ MIN = -9223372036854775808
 THIRD = 3074457345618258602
 RANGES = [(THIRD, MIN), (MIN, -THIRD - 1), (-THIRD - 1, THIRD)]
 TS = "[2026-11-26 03:05:00,000]"
-START = (f"{TS} Starting repair command #9 (b3d015d0-e945-11f1-92b3-dd26c1266f39), repairing keyspace fixtures "
-         "with repair options (parallelism: parallel, primary range: true, incremental: false, job threads: 1, "
-         "ColumnFamilies: [kv, other], dataCenters: [], hosts: [], previewKind: ALL, # of ranges: 1)\n")
+START = (
+    f"{TS} Starting repair command #9 (b3d015d0-e945-11f1-92b3-dd26c1266f39), repairing keyspace fixtures "
+    "with repair options (parallelism: parallel, primary range: true, incremental: false, job threads: 1, "
+    "ColumnFamilies: [kv, other], dataCenters: [], hosts: [], previewKind: ALL, # of ranges: 1)\n"
+)
 
 
 def test_full_repair_ok() -> None:
@@ -23,7 +25,12 @@ def test_full_repair_ok() -> None:
     assert (r.command_number, r.parent_session_id) == (6, "b2a37cb0-e945-11f1-92b3-dd26c1266f39")
     assert r.keyspace == "fixtures"
     assert (r.parallelism, r.primary_range, r.incremental, r.preview_kind, r.range_count) == (
-        "parallel", False, False, "NONE", 3)
+        "parallel",
+        False,
+        False,
+        "NONE",
+        3,
+    )
     assert r.options["ColumnFamilies"] == "[]"
     assert r.options["repairPaxos"] == "true"
     assert r.options_raw is not None and r.options_raw.startswith("parallelism: parallel")
@@ -68,13 +75,19 @@ def test_failed_without_stderr_still_reports_error() -> None:
 
 
 def test_preview_out_of_sync_summary() -> None:
-    summary = ("Total estimated streaming: 2 ranges, 2 sstables, 1.172KiB bytes\n"
-               "    fixtures.kv - 2 ranges, 2 sstables, 1.172KiB bytes\n")
-    text = (START
-            + f"{TS} Repair session b3d14e50-e945-11f1-92b3-dd26c1266f39 for range [(1,2]] finished (progress: 50%)\n"
-            + f"{TS} Preview complete\n" + summary
-            + f"{TS} Repair preview completed successfully; Preview complete\n" + summary
-            + f"{TS} Repair command #9 finished in 1 minute 2 seconds\n")
+    summary = (
+        "Total estimated streaming: 2 ranges, 2 sstables, 1.172KiB bytes\n"
+        "    fixtures.kv - 2 ranges, 2 sstables, 1.172KiB bytes\n"
+    )
+    text = (
+        START
+        + f"{TS} Repair session b3d14e50-e945-11f1-92b3-dd26c1266f39 for range [(1,2]] finished (progress: 50%)\n"
+        + f"{TS} Preview complete\n"
+        + summary
+        + f"{TS} Repair preview completed successfully; Preview complete\n"
+        + summary
+        + f"{TS} Repair command #9 finished in 1 minute 2 seconds\n"
+    )
     r = parse_repair(text)
     assert r.preview_in_sync is False
     assert r.preview_summary == [line.strip() for line in summary.splitlines()]
@@ -86,9 +99,10 @@ def test_preview_out_of_sync_summary() -> None:
 
 
 def test_failed_session() -> None:
-    text = (START + f"{TS} Repair session b3d14e50-e945-11f1-92b3-dd26c1266f39 for range [(1,2], (2,3]] "
-            "failed with error Validation failed in /127.0.0.4:7000\n"
-            + f"{TS} Repair command #9 finished with error\n")
+    text = (
+        START + f"{TS} Repair session b3d14e50-e945-11f1-92b3-dd26c1266f39 for range [(1,2], (2,3]] "
+        "failed with error Validation failed in /127.0.0.4:7000\n" + f"{TS} Repair command #9 finished with error\n"
+    )
     r = parse_repair(text)
     assert r.sessions[0].error == "Validation failed in /127.0.0.4:7000"
     assert r.sessions[0].ranges == [(1, 2), (2, 3)]

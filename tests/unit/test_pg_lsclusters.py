@@ -20,8 +20,15 @@ def _captured() -> str:
 
 def test_parses_captured_output() -> None:
     assert parse_lsclusters(_captured()) == [
-        PgCluster("15", "main", 5432, "down", "postgres", "/var/lib/postgresql/15/main",
-                  "/var/log/postgresql/postgresql-15-main.log"),
+        PgCluster(
+            "15",
+            "main",
+            5432,
+            "down",
+            "postgres",
+            "/var/lib/postgresql/15/main",
+            "/var/log/postgresql/postgresql-15-main.log",
+        ),
     ]
 
 
@@ -41,12 +48,15 @@ def test_no_clusters_is_empty() -> None:
     assert parse_lsclusters("\n") == []
 
 
-@pytest.mark.parametrize("text", [
-    "15 main <unknown> down postgres /var/lib/postgresql/15/main /var/log/x.log\n",  # no port
-    "15 main 5432 starting postgres /var/lib/postgresql/15/main /var/log/x.log\n",  # unknown status
-    "15 main 5432 down\n",  # columns missing
-    '[{"version": "15", "cluster": "main"}]\n',  # --json output
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "15 main <unknown> down postgres /var/lib/postgresql/15/main /var/log/x.log\n",  # no port
+        "15 main 5432 starting postgres /var/lib/postgresql/15/main /var/log/x.log\n",  # unknown status
+        "15 main 5432 down\n",  # columns missing
+        '[{"version": "15", "cluster": "main"}]\n',  # --json output
+    ],
+)
 def test_unknown_layout_raises_parse_error(text: str) -> None:
     with pytest.raises(ParseError) as exc:
         parse_lsclusters(text)

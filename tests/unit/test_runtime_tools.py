@@ -18,7 +18,7 @@ def test_missing_maven_names_the_package(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_wrong_java_names_what_was_found_and_the_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     fake = tmp_path / "java"
-    fake.write_text('#!/bin/sh\necho \'openjdk version "21.0.2" 2024-01-16\' >&2\n')
+    fake.write_text("#!/bin/sh\necho 'openjdk version \"21.0.2\" 2024-01-16' >&2\n")
     fake.chmod(0o755)
     monkeypatch.setattr(runtime.shutil, "which", lambda name: str(fake))
     monkeypatch.setattr(runtime, "_FALLBACK_JAVA", str(tmp_path / "absent"))

@@ -27,8 +27,9 @@ def test_bad_token_request() -> None:
         balanced_tokens(0)
 
 
-@pytest.mark.parametrize(("text", "ms"), [("20s", 20_000), ("500ms", 500), ("3h", 10_800_000), ("1d", 86_400_000),
-                                          (" 2m ", 120_000)])
+@pytest.mark.parametrize(
+    ("text", "ms"), [("20s", 20_000), ("500ms", 500), ("3h", 10_800_000), ("1d", 86_400_000), (" 2m ", 120_000)]
+)
 def test_durations(text: str, ms: int) -> None:
     assert parse_duration_ms(text) == ms
 

@@ -148,10 +148,17 @@ def parse_describecluster(text: str) -> ClusterDescription:
         raise ParseError(COMMAND, "no schema versions listed", text)
     dynamic = info.get("DynamicEndPointSnitch")
     return ClusterDescription(
-        name=info["Name"], snitch=info["Snitch"],
+        name=info["Name"],
+        snitch=info["Snitch"],
         dynamic_snitch=None if dynamic is None else dynamic == "enabled",
-        partitioner=info["Partitioner"], schema_versions=schema,
-        live=stats["Live"], joining=stats["Joining"], moving=stats["Moving"], leaving=stats["Leaving"],
-        unreachable_count=stats["Unreachable"], datacenters=datacenters, database_versions=db_versions,
+        partitioner=info["Partitioner"],
+        schema_versions=schema,
+        live=stats["Live"],
+        joining=stats["Joining"],
+        moving=stats["Moving"],
+        leaving=stats["Leaving"],
+        unreachable_count=stats["Unreachable"],
+        datacenters=datacenters,
+        database_versions=db_versions,
         keyspaces=keyspaces,
     )

@@ -51,8 +51,11 @@ def parse_statushandoff(text: str) -> bool:
         raise ParseError("nodetool statushandoff", "no 'Hinted handoff is ...' line", text)
     extra = lines[1:]
     if extra:
-        reason = "per-datacenter hint settings are not supported" if all(
-            _DC_DISABLED.match(line) for line in extra) else f"unexpected line {extra[0]!r}"
+        reason = (
+            "per-datacenter hint settings are not supported"
+            if all(_DC_DISABLED.match(line) for line in extra)
+            else f"unexpected line {extra[0]!r}"
+        )
         raise ParseError("nodetool statushandoff", reason, text)
     return _STATUS[lines[0]]
 
@@ -77,14 +80,19 @@ def parse_listpendinghints(text: str) -> list[PendingHints]:
         if m is None:
             raise ParseError(command, f"unexpected row {line!r}", text)
         am = _ADDRESS.match(m.group("address"))
-        rows.append(PendingHints(
-            host_id=m.group("host_id"),
-            address=am.group("ip") if am else m.group("address"),
-            port=int(am.group("port")) if am else None,
-            rack=m.group("rack"), dc=m.group("dc"), status=m.group("status"),
-            total_files=int(m.group("files")),
-            newest=_timestamp(m.group("newest")), oldest=_timestamp(m.group("oldest")),
-        ))
+        rows.append(
+            PendingHints(
+                host_id=m.group("host_id"),
+                address=am.group("ip") if am else m.group("address"),
+                port=int(am.group("port")) if am else None,
+                rack=m.group("rack"),
+                dc=m.group("dc"),
+                status=m.group("status"),
+                total_files=int(m.group("files")),
+                newest=_timestamp(m.group("newest")),
+                oldest=_timestamp(m.group("oldest")),
+            )
+        )
     return rows
 
 

@@ -20,8 +20,17 @@ _ELIDED = re.compile(r"^\(invoke with -T/--tokens to see all (?P<n>\d+) tokens\)
 # Printed by Info.java when the node has not joined the ring; not yet covered by a fixture.
 _NOT_JOINED = "(node is not joined to the cluster)"
 _REQUIRED = (
-    "ID", "Gossip active", "Native Transport active", "Load", "Uptime (seconds)", "Heap Memory (MB)",
-    "Data Center", "Rack", "Exceptions", "Percent Repaired", "Token",
+    "ID",
+    "Gossip active",
+    "Native Transport active",
+    "Load",
+    "Uptime (seconds)",
+    "Heap Memory (MB)",
+    "Data Center",
+    "Rack",
+    "Exceptions",
+    "Percent Repaired",
+    "Token",
 )
 
 

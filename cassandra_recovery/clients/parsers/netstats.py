@@ -18,8 +18,10 @@ _READ_REPAIR = "Read Repair Statistics:"
 _RR_LINE = re.compile(r"^(?P<key>Attempted|Mismatch \(Blocking\)|Mismatch \(Background\)): (?P<n>\d+)$")
 _POOL_HEADER = re.compile(r"^Pool Name\s+Active\s+Pending\s+Completed\s+Dropped$")
 # Pool names contain blanks ("Large messages"); Active is always n/a for the messaging pools.
-_POOL_ROW = re.compile(r"^(?P<name>\S.*?)\s+(?P<active>n/a|\d+)\s+(?P<pending>\d+)\s+(?P<completed>\d+)\s+"
-                       r"(?P<dropped>\d+)$")
+_POOL_ROW = re.compile(
+    r"^(?P<name>\S.*?)\s+(?P<active>n/a|\d+)\s+(?P<pending>\d+)\s+(?P<completed>\d+)\s+"
+    r"(?P<dropped>\d+)$"
+)
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,9 @@ def parse_netstats(text: str) -> NetStats:
         elif pool_header and (m := _POOL_ROW.match(line)):
             active = m.group("active")
             pools[m.group("name")] = MessagePool(
-                None if active == "n/a" else int(active), int(m.group("pending")), int(m.group("completed")),
+                None if active == "n/a" else int(active),
+                int(m.group("pending")),
+                int(m.group("completed")),
                 int(m.group("dropped")),
             )
         elif not in_rr and not no_streams and (m := _STREAM_PLAN.match(line)):

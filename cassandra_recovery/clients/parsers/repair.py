@@ -36,8 +36,10 @@ _IN_SYNC = ("Previewed data was in sync", "Repaired data is in sync")
 _OUT_OF_SYNC = ("Preview complete", "Repaired data is inconsistent")
 # RepairRunner's message when repairAsync returns 0; not yet covered by a fixture.
 _NOTHING_TO_DO = re.compile(r"^Replication factor is 1\. No repair is needed for keyspace '(?P<ks>[^']+)'$")
-_STREAMING = re.compile(r"^Total (?:estimated )?streaming: (?P<ranges>\d+) ranges, (?P<sstables>\d+) sstables, "
-                        r"(?P<size>.+) bytes$")
+_STREAMING = re.compile(
+    r"^Total (?:estimated )?streaming: (?P<ranges>\d+) ranges, (?P<sstables>\d+) sstables, "
+    r"(?P<size>.+) bytes$"
+)
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,7 @@ def _options(raw: str, text: str) -> dict[str, str]:
         pos = m.end()
     # Refuse rather than silently drop options if the list has a shape the regex does not cover.
     if pos != len(raw):
-        raise ParseError(COMMAND, f"cannot split repair options at {raw[pos:pos + 40]!r}", text)
+        raise ParseError(COMMAND, f"cannot split repair options at {raw[pos : pos + 40]!r}", text)
     return options
 
 
@@ -127,7 +129,7 @@ def _duration(raw: str, text: str) -> int:
 def _stderr_error(stderr: str) -> str | None:
     for line in stderr.splitlines():
         if line.startswith("error: "):
-            return line[len("error: "):].strip()
+            return line[len("error: ") :].strip()
     return None
 
 
@@ -166,8 +168,14 @@ def parse_repair(stdout: str, stderr: str = "") -> RepairOutcome:
             keyspace, succeeded, finished = sm.group("ks"), True, True
         elif sm := _SESSION.match(msg):
             progress = sm.group("progress")
-            sessions.append(RepairSession(sm.group("id"), _ranges(sm.group("ranges"), stdout),
-                                          None if progress is None else int(progress), sm.group("error")))
+            sessions.append(
+                RepairSession(
+                    sm.group("id"),
+                    _ranges(sm.group("ranges"), stdout),
+                    None if progress is None else int(progress),
+                    sm.group("error"),
+                )
+            )
         elif sm := _CMD_FAILED.match(msg):
             error = error or sm.group("error")
         elif sm := _CMD_FINISHED.match(msg):

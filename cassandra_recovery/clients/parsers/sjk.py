@@ -77,9 +77,13 @@ def hint_counters(text: str) -> HintCounters:
     if "TotalHints" not in values:
         raise ParseError("nodetool sjk mx", "no Storage TotalHints counter in output", text)
     return HintCounters(
-        total_hints=values["TotalHints"], created=created, not_stored=not_stored,
-        succeeded=values.get("HintsSucceeded", 0), failed=values.get("HintsFailed", 0),
-        timed_out=values.get("HintsTimedOut", 0), in_progress=values.get("TotalHintsInProgress", 0),
+        total_hints=values["TotalHints"],
+        created=created,
+        not_stored=not_stored,
+        succeeded=values.get("HintsSucceeded", 0),
+        failed=values.get("HintsFailed", 0),
+        timed_out=values.get("HintsTimedOut", 0),
+        in_progress=values.get("TotalHintsInProgress", 0),
     )
 
 

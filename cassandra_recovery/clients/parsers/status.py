@@ -54,12 +54,19 @@ def parse_status(text: str) -> list[StatusRow]:
         if m is None or dc is None:
             raise ParseError("nodetool status", f"unexpected line {line!r}", text)
         owns = m.group("owns")
-        rows.append(StatusRow(
-            datacenter=dc, address=m.group("address"), up=m.group("status") == "U",
-            state=m.group("state"), load=m.group("load"), tokens=int(m.group("tokens")),
-            owns=None if owns == "?" else float(owns.rstrip("%")), host_id=m.group("host_id"),
-            rack=m.group("rack"),
-        ))
+        rows.append(
+            StatusRow(
+                datacenter=dc,
+                address=m.group("address"),
+                up=m.group("status") == "U",
+                state=m.group("state"),
+                load=m.group("load"),
+                tokens=int(m.group("tokens")),
+                owns=None if owns == "?" else float(owns.rstrip("%")),
+                host_id=m.group("host_id"),
+                rack=m.group("rack"),
+            )
+        )
     if not saw_header or not rows:
         raise ParseError("nodetool status", "no datacenter table found", text)
     return rows

@@ -84,7 +84,10 @@ def parse_tpstats(text: str) -> TpStats:
         # A row must have percentiles exactly when its header announced them.
         elif section == "dropped" and (m := _DROPPED_ROW.match(line)) and (m["p50"] is not None) == with_percentiles:
             dropped[m.group("name")] = DroppedStats(
-                int(m.group("dropped")), _opt(m.group("p50")), _opt(m.group("p95")), _opt(m.group("p99")),
+                int(m.group("dropped")),
+                _opt(m.group("p50")),
+                _opt(m.group("p95")),
+                _opt(m.group("p99")),
                 _opt(m.group("max")),
             )
         else:
