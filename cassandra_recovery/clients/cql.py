@@ -10,7 +10,7 @@ from cassandra import ConsistencyLevel, OperationTimedOut
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, Session
 from cassandra.connection import ConnectionException
-from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy, TokenAwarePolicy
 from cassandra.pool import Host
 from cassandra.query import SimpleStatement, ValueSequence, dict_factory
 
@@ -46,6 +46,8 @@ class CqlClient:
             connect_timeout=connect_timeout_s,
             control_connection_timeout=connect_timeout_s,
             protocol_version=5,
+            # A recovery tool must notice a node that came back within seconds, not the default 10 min.
+            reconnection_policy=ExponentialReconnectionPolicy(base_delay=0.5, max_delay=10.0),
         )
         self._session: Session | None = None
 
@@ -61,7 +63,8 @@ class CqlClient:
     @property
     def session(self) -> Session:
         if self._session is None:
-            self._session = self._cluster.connect()
+            # Pools to every host open before the first pinned statement, or it may find none yet.
+            self._session = self._cluster.connect(wait_for_all_pools=True)
         return self._session
 
     def host(self, address: str) -> Host:
