@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
+from cassandra_recovery.commands import compare, load, queue
 from cassandra_recovery.errors import ConfigError, RecoveryError, ToolMissingError
 from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.settings import Settings
@@ -102,9 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     ]:
         sp = lsub.add_parser(verb, help=text)
         sp.add_argument("node", help="node1..nodeN or an address")
+    load.add_arguments(lsub.add_parser("load", help="drive the order service against the lab"))
     nt = lsub.add_parser("nodetool", help="run nodetool against a node")
     nt.add_argument("node")
     nt.add_argument("args", nargs=argparse.REMAINDER)
+    queue.add_parser(sub)
+    compare.add_parser(sub)
     return p
 
 
@@ -115,8 +119,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         settings = Settings()
+        if args.command == "lab" and args.lab_verb == "load":
+            return load.run(args, settings)
         if args.command == "lab":
             return cmd_lab(args, settings)
+        if args.command == "queue":
+            return queue.run(args, settings)
+        if args.command == "compare":
+            return compare.run(args, settings)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

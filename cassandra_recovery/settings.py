@@ -114,6 +114,52 @@ class LabConfig(BaseModel):
     user_prefix: str = "crlab-"
 
 
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,47}$")
+
+
+class DomainConfig(BaseModel):
+    """The example `orders` domain: PostgreSQL source of truth, Cassandra read cache, outbox relay."""
+
+    keyspace: str = "shop"
+    cassandra_table: str = "orders"
+    replication_factor: int = Field(default=3, ge=1, le=9)
+    orders_table: str = "orders"
+    outbox_table: str = "cache_outbox"
+    policy_table: str = "degradation_policy"
+    # Reads: a short client timeout plus a speculative second replica, so one hung node never
+    # makes a read wait the driver's full timeout.
+    read_timeout_s: float = Field(default=0.5, gt=0)
+    speculative_delay_s: float = Field(default=0.1, gt=0)
+    read_consistency: str = "LOCAL_QUORUM"
+    write_consistency: str = "LOCAL_QUORUM"
+    # Staleness bound: the cache may lag PostgreSQL by at most this; beyond it reads go to PostgreSQL.
+    max_staleness_s: float = Field(default=5.0, gt=0)
+    lag_cache_s: float = Field(default=0.5, ge=0)
+    policy_cache_s: float = Field(default=2.0, ge=0)
+    # Relay
+    relay_batch: int = Field(default=200, ge=1, le=10_000)
+    relay_lease_s: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(default=8, ge=1)
+    backoff_base_s: float = Field(default=0.5, gt=0)
+    backoff_max_s: float = Field(default=60.0, gt=0)
+
+    @field_validator("keyspace", "cassandra_table", "orders_table", "outbox_table", "policy_table")
+    @classmethod
+    def _ident_ok(cls, v: str) -> str:
+        if not _IDENT.match(v):
+            raise ValueError(f"invalid identifier {v!r}: lower-case letters, digits and '_', starting with a letter")
+        return v
+
+    @field_validator("read_consistency", "write_consistency")
+    @classmethod
+    def _cl_ok(cls, v: str) -> str:
+        from cassandra import ConsistencyLevel
+
+        if v.upper() not in ConsistencyLevel.name_to_value:
+            raise ValueError(f"unknown consistency level {v!r}")
+        return v.upper()
+
+
 class _YamlSource(PydanticBaseSettingsSource):
     """Reads the YAML file named by CASSANDRA_RECOVERY_CONFIG, when set."""
 
@@ -147,6 +193,7 @@ class Settings(BaseSettings):
     clusters: dict[str, ClusterConfig] = Field(default_factory=dict)
     postgres: PostgresConfig = Field(default_factory=PostgresConfig)
     lab: LabConfig = Field(default_factory=LabConfig)
+    domain: DomainConfig = Field(default_factory=DomainConfig)
 
     @classmethod
     def settings_customise_sources(

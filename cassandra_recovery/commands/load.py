@@ -1,0 +1,61 @@
+"""`cassandra-recovery lab load`: drive the order service against a cluster and report where reads came from."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from cassandra_recovery.commands import progress
+from cassandra_recovery.errors import ConfigError
+from cassandra_recovery.settings import Settings
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cluster", default=None)
+    p.add_argument("--rate", type=float, default=100.0, help="operations per second (default 100)")
+    p.add_argument("--duration", type=float, default=None, help="seconds (default 10 unless --operations)")
+    p.add_argument("--operations", type=int, default=None)
+    p.add_argument("--keys", type=int, default=500, help="distinct order ids (default 500)")
+    p.add_argument("--read-ratio", type=float, default=0.8)
+    p.add_argument("--consistency", default=None, help="read consistency level (default from settings)")
+    p.add_argument("--no-relay", action="store_true", help="do not deliver the queue while running")
+    p.add_argument("--json", action="store_true")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from cassandra_recovery.degraded.workload import WorkloadSpec, run_workload
+    from cassandra_recovery.wiring import service_parts
+
+    try:
+        duration = args.duration if args.duration is not None or args.operations else 10.0
+        spec = WorkloadSpec(
+            rate=args.rate, duration_s=duration, operations=args.operations, keys=args.keys, read_ratio=args.read_ratio
+        )
+        if args.consistency:
+            settings = settings.model_copy(
+                update={"domain": settings.domain.model_copy(update={"read_consistency": args.consistency})}
+            )
+            type(settings.domain).model_validate(settings.domain.model_dump())
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
+    say = progress("load")
+    parts = service_parts(settings, args.cluster)
+    try:
+        rep = run_workload(
+            parts.service,
+            spec,
+            relay=None if args.no_relay else parts.relay,
+            progress=(
+                None
+                if args.json
+                else lambda r: say(
+                    f"{r.duration_s:5.1f}s writes={r.writes} reads={r.reads} cassandra={r.cassandra_share:.1%} "
+                    f"errors={r.write_errors + r.read_errors}"
+                )
+            ),
+        )
+    finally:
+        parts.close()
+    doc = {"cluster": parts.cluster.id, **rep.as_dict()}
+    print(json.dumps(doc) if args.json else "  ".join(f"{k}={v}" for k, v in doc.items() if k != "errors"))
+    return 0

@@ -1,0 +1,1 @@
+"""Degraded-mode service library: source-of-truth fallback, durable outbox, breaker, compare."""

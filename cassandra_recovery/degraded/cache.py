@@ -1,0 +1,105 @@
+"""The Cassandra read cache of orders: versioned writes (USING TIMESTAMP) and fast-failing reads."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from cassandra import ConsistencyLevel
+from cassandra.cluster import ExecutionProfile
+from cassandra.policies import ConstantSpeculativeExecutionPolicy, DCAwareRoundRobinPolicy, TokenAwarePolicy
+from cassandra.query import dict_factory
+
+from cassandra_recovery.clients.cql import CqlClient
+from cassandra_recovery.degraded.model import Order, StoredOrder
+from cassandra_recovery.logic.checksum import from_millis
+from cassandra_recovery.settings import DomainConfig
+
+READ_PROFILE = "cache-read"
+WRITE_PROFILE = "cache-write"
+
+
+class OrderCache:
+    """Reads and versioned writes of the cache table; a cell's timestamp is the row's PostgreSQL version,
+    so whichever order deliveries arrive in, the newest version wins (last write wins by timestamp)."""
+
+    def __init__(self, cql: CqlClient, cfg: DomainConfig):
+        self.cql = cql
+        self.cfg = cfg
+        cluster = cql.session.cluster
+        lbp = TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=cql.config.local_datacenter))
+        if READ_PROFILE not in cluster.profile_manager.profiles:
+            # Reads are idempotent: after speculative_delay_s the driver also asks the next replica, so a
+            # hung coordinator costs that delay, not the timeout.
+            cluster.add_execution_profile(
+                READ_PROFILE,
+                ExecutionProfile(
+                    load_balancing_policy=lbp,
+                    request_timeout=cfg.read_timeout_s,
+                    row_factory=dict_factory,
+                    consistency_level=ConsistencyLevel.name_to_value[cfg.read_consistency],
+                    speculative_execution_policy=ConstantSpeculativeExecutionPolicy(cfg.speculative_delay_s, 2),
+                ),
+            )
+            cluster.add_execution_profile(
+                WRITE_PROFILE,
+                ExecutionProfile(
+                    load_balancing_policy=lbp,
+                    request_timeout=10.0,
+                    row_factory=dict_factory,
+                    consistency_level=ConsistencyLevel.name_to_value[cfg.write_consistency],
+                ),
+            )
+        table = f"{cfg.keyspace}.{cfg.cassandra_table}"
+        s = cql.session
+        self._get = s.prepare(
+            f"SELECT id, customer, status, amount_cents, updated_at, version FROM {table} WHERE id = ?"
+        )
+        self._get.is_idempotent = True
+        self._put = s.prepare(
+            f"INSERT INTO {table} (id, customer, status, amount_cents, updated_at, version) "
+            "VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
+        )
+        self._put.is_idempotent = True  # same version, same timestamp: a retry changes nothing
+        self._del = s.prepare(f"DELETE FROM {table} USING TIMESTAMP ? WHERE id = ?")
+        self._del.is_idempotent = True
+
+    def get(self, order_id: str, consistency: str | None = None) -> StoredOrder | None:
+        stmt = self._get.bind((order_id,))
+        if consistency:
+            stmt.consistency_level = ConsistencyLevel.name_to_value[consistency]
+        rows = list(self.cql.session.execute(stmt, execution_profile=READ_PROFILE))
+        return _stored(rows[0]) if rows else None
+
+    def put(self, payload: dict[str, Any], version: int) -> None:
+        updated = from_millis(payload["updated_at_ms"])
+        self.cql.session.execute(
+            self._put,
+            (payload["id"], payload["customer"], payload["status"], payload["amount_cents"], updated, version, version),
+            execution_profile=WRITE_PROFILE,
+        )
+
+    def put_async(self, payload: dict[str, Any], version: int) -> Any:
+        updated = from_millis(payload["updated_at_ms"])
+        return self.cql.session.execute_async(
+            self._put,
+            (payload["id"], payload["customer"], payload["status"], payload["amount_cents"], updated, version, version),
+            execution_profile=WRITE_PROFILE,
+        )
+
+    def delete(self, order_id: str, version: int) -> None:
+        self.cql.session.execute(self._del, (version, order_id), execution_profile=WRITE_PROFILE)
+
+
+def _stored(row: dict[str, Any]) -> StoredOrder:
+    updated: datetime = row["updated_at"]
+    if updated.tzinfo is None:  # the driver returns naive UTC datetimes
+        updated = updated.replace(tzinfo=UTC)
+    order = Order(
+        id=row["id"],
+        customer=row["customer"],
+        status=row["status"],
+        amount_cents=int(row["amount_cents"]),
+        updated_at=updated,
+    )
+    return StoredOrder(order=order, version=int(row["version"]))

@@ -1,0 +1,119 @@
+"""The relay: delivers outbox entries to the Cassandra cache, idempotently, with back-off and dead entries."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from cassandra_recovery.degraded.outbox import Outbox, OutboxEntry, QueueStats
+
+log = logging.getLogger(__name__)
+
+
+class CacheWriter(Protocol):
+    def put(self, payload: dict[str, Any], version: int) -> None: ...
+    def delete(self, order_id: str, version: int) -> None: ...
+
+
+@dataclass
+class RelayReport:
+    claimed: int = 0
+    delivered: int = 0
+    requeued: int = 0
+    dead: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: RelayReport) -> None:
+        self.claimed += other.claimed
+        self.delivered += other.delivered
+        self.requeued += other.requeued
+        self.dead += other.dead
+        self.errors = (self.errors + other.errors)[-20:]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "claimed": self.claimed,
+            "delivered": self.delivered,
+            "requeued": self.requeued,
+            "dead": self.dead,
+            "errors": self.errors,
+        }
+
+
+def newest_per_key(entries: list[OutboxEntry]) -> dict[str, OutboxEntry]:
+    """Only the highest version of each key needs writing; older ones in the same batch are superseded."""
+    out: dict[str, OutboxEntry] = {}
+    for e in entries:
+        if e.order_id not in out or e.version > out[e.order_id].version:
+            out[e.order_id] = e
+    return out
+
+
+class Relay:
+    def __init__(self, outbox: Outbox, cache: CacheWriter, relay_id: str | None = None):
+        self.outbox = outbox
+        self.cache = cache
+        self.relay_id = relay_id or f"{socket.gethostname()}:{os.getpid()}"
+
+    def run_once(self, limit: int | None = None) -> RelayReport:
+        """Claim one batch, write the newest version per key, record the outcome of every entry."""
+        entries = self.outbox.claim(self.relay_id, limit)
+        report = RelayReport(claimed=len(entries))
+        by_key: dict[str, list[int]] = {}
+        for e in entries:
+            by_key.setdefault(e.order_id, []).append(e.seq)
+        ok: list[int] = []
+        failed: dict[str, list[int]] = {}
+        for key, e in newest_per_key(entries).items():
+            try:
+                if e.op == "delete":
+                    self.cache.delete(e.order_id, e.version)
+                else:
+                    self.cache.put(e.payload, e.version)
+                ok += by_key[key]
+            except Exception as exc:  # any cache failure: back off and retry; the entry is never lost
+                msg = f"{type(exc).__name__}: {exc}"[:500]
+                failed.setdefault(msg, []).extend(by_key[key])
+        report.delivered = self.outbox.mark_delivered(ok)
+        for msg, seqs in failed.items():
+            requeued, dead = self.outbox.mark_failed(seqs, msg)
+            report.requeued += requeued
+            report.dead += dead
+            report.errors.append(msg)
+        return report
+
+    def drain(
+        self,
+        timeout_s: float = 300.0,
+        idle_wait_s: float = 0.5,
+        progress: Callable[[QueueStats, RelayReport], None] | None = None,
+    ) -> tuple[QueueStats, RelayReport]:
+        """Deliver until nothing is queued (dead entries stay dead) or the deadline passes."""
+        total = RelayReport()
+        deadline = time.monotonic() + timeout_s
+        while True:
+            total.add(self.run_once())
+            stats = self.outbox.stats()
+            if progress:
+                progress(stats, total)
+            if stats.queued == 0 or time.monotonic() > deadline:
+                return stats, total
+            if total.claimed == 0 or stats.in_flight == stats.queued:
+                time.sleep(idle_wait_s)  # entries backing off or leased by another relay
+
+    def serve(self, stop: Callable[[], bool], idle_wait_s: float = 0.5) -> None:
+        """Long-lived worker loop: deliver whatever is ready, sleep briefly when idle."""
+        while not stop():
+            try:
+                report = self.run_once()
+            except Exception as exc:  # PostgreSQL away: keep the worker alive and try again
+                log.warning("relay %s: %s", self.relay_id, exc)
+                time.sleep(min(5.0, idle_wait_s * 4))
+                continue
+            if report.claimed == 0:
+                time.sleep(idle_wait_s)

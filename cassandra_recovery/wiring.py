@@ -1,0 +1,78 @@
+"""The one place that assembles real implementations from settings (tests may pass their own parts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from psycopg_pool import ConnectionPool
+
+from cassandra_recovery.clients.cql import CqlClient
+from cassandra_recovery.clients.postgres import make_pool
+from cassandra_recovery.degraded.cache import OrderCache
+from cassandra_recovery.degraded.orders import OrderStore
+from cassandra_recovery.degraded.outbox import Outbox
+from cassandra_recovery.degraded.policy import PolicyStore
+from cassandra_recovery.degraded.relay import Relay
+from cassandra_recovery.degraded.schema import ensure_cassandra_schema, ensure_pg_schema
+from cassandra_recovery.degraded.service import OrderService
+from cassandra_recovery.logic.breaker import BreakerConfig, CircuitBreaker
+from cassandra_recovery.settings import ClusterConfig, Settings
+
+
+@dataclass
+class PgParts:
+    """PostgreSQL-only parts: enough to accept writes and run the queue while Cassandra is away."""
+
+    settings: Settings
+    cluster_id: str
+    pool: ConnectionPool
+    store: OrderStore = field(init=False)
+    outbox: Outbox = field(init=False)
+    policy: PolicyStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        cfg = self.settings.domain
+        self.store = OrderStore(self.pool, cfg, self.cluster_id)
+        self.outbox = Outbox(self.pool, cfg, self.cluster_id)
+        self.policy = PolicyStore(self.pool, cfg)
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def pg_parts(settings: Settings, cluster_id: str | None = None, create_schema: bool = True) -> PgParts:
+    cluster = settings.cluster(cluster_id)
+    pool = make_pool(settings)
+    if create_schema:
+        with pool.connection() as conn:
+            ensure_pg_schema(conn, settings.domain)
+    return PgParts(settings, cluster.id, pool)
+
+
+@dataclass
+class ServiceParts:
+    pg: PgParts
+    cluster: ClusterConfig
+    cql: CqlClient
+    cache: OrderCache
+    relay: Relay
+    service: OrderService
+    breaker: CircuitBreaker
+
+    def close(self) -> None:
+        self.cql.close()
+        self.pg.close()
+
+
+def service_parts(
+    settings: Settings, cluster_id: str | None = None, breaker: BreakerConfig | None = None, pg: PgParts | None = None
+) -> ServiceParts:
+    """The order service with its cache, relay and breaker, schema created in both stores."""
+    cluster = settings.cluster(cluster_id)
+    pg = pg or pg_parts(settings, cluster.id)
+    cql = CqlClient(cluster)
+    ensure_cassandra_schema(cql, settings.domain, cluster.local_datacenter)
+    cache = OrderCache(cql, settings.domain)
+    br = CircuitBreaker(breaker or BreakerConfig())
+    service = OrderService(pg.store, cache, pg.outbox, pg.policy, br, settings.domain)
+    return ServiceParts(pg, cluster, cql, cache, Relay(pg.outbox, cache), service, br)
