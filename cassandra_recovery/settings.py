@@ -130,6 +130,7 @@ class DomainConfig(BaseModel):
     # makes a read wait the driver's full timeout.
     read_timeout_s: float = Field(default=0.5, gt=0)
     speculative_delay_s: float = Field(default=0.1, gt=0)
+    write_timeout_s: float = Field(default=2.0, gt=0)
     read_consistency: str = "LOCAL_QUORUM"
     write_consistency: str = "LOCAL_QUORUM"
     # Staleness bound: the cache may lag PostgreSQL by at most this; beyond it reads go to PostgreSQL.

@@ -41,13 +41,16 @@ class OrderCache:
                     speculative_execution_policy=ConstantSpeculativeExecutionPolicy(cfg.speculative_delay_s, 2),
                 ),
             )
+            # Cache writes carry an explicit timestamp, so repeating one is harmless: speculate too, or a
+            # hung coordinator would stall the relay (and grow the lag) for the whole timeout.
             cluster.add_execution_profile(
                 WRITE_PROFILE,
                 ExecutionProfile(
                     load_balancing_policy=lbp,
-                    request_timeout=10.0,
+                    request_timeout=cfg.write_timeout_s,
                     row_factory=dict_factory,
                     consistency_level=ConsistencyLevel.name_to_value[cfg.write_consistency],
+                    speculative_execution_policy=ConstantSpeculativeExecutionPolicy(2 * cfg.speculative_delay_s, 2),
                 ),
             )
         table = f"{cfg.keyspace}.{cfg.cassandra_table}"

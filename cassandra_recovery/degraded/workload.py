@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -27,14 +28,25 @@ class WorkloadReport:
     duration_s: float = 0.0
     errors: list[str] = field(default_factory=list)
     postgres_reasons: dict[str, int] = field(default_factory=dict)
+    read_latencies_ms: list[float] = field(default_factory=list, repr=False)
 
     @property
     def cassandra_share(self) -> float:
         served = self.reads_cassandra + self.reads_postgres
         return self.reads_cassandra / served if served else 0.0
 
+    def latency_ms(self, q: float) -> float | None:
+        xs = sorted(self.read_latencies_ms)
+        return round(xs[min(len(xs) - 1, int(q * len(xs)))], 1) if xs else None
+
     def as_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
+        lat = d.pop("read_latencies_ms")
+        d["read_latency_ms"] = {
+            "p50": self.latency_ms(0.5),
+            "p99": self.latency_ms(0.99),
+            "max": round(max(lat), 1) if lat else None,
+        }
         d["cassandra_share"] = round(self.cassandra_share, 4)
         d["errors"] = self.errors[-10:]
         return d
@@ -148,11 +160,12 @@ def _read(
         rep.errors.append(str(e)[:200])
         return
     rep.reads += 1
+    rep.read_latencies_ms.append((time.monotonic() - started) * 1000)
     if res.source is ReadSource.CASSANDRA:
         rep.reads_cassandra += 1
     else:
         rep.reads_postgres += 1
-        reason = res.reason.split(":")[0]
+        reason = re.sub(r"\d+(\.\d+)?", "N", res.reason.split(":")[0])  # "queue lag N.Ns > Ns"
         rep.postgres_reasons[reason] = rep.postgres_reasons.get(reason, 0) + 1
     # The newest version acknowledged longer than `bound` before this read started must be visible.
     must_see = max((v for t, v in written.get(key, []) if t < started - bound), default=0)
