@@ -82,13 +82,30 @@ class OrderCache:
             execution_profile=WRITE_PROFILE,
         )
 
-    def put_async(self, payload: dict[str, Any], version: int) -> Any:
-        updated = from_millis(payload["updated_at_ms"])
-        return self.cql.session.execute_async(
-            self._put,
-            (payload["id"], payload["customer"], payload["status"], payload["amount_cents"], updated, version, version),
-            execution_profile=WRITE_PROFILE,
-        )
+    def put_many(self, items: list[tuple[dict[str, Any], int]], concurrency: int = 64) -> list[BaseException | None]:
+        """Concurrent versioned writes; per item None on success or the exception it raised."""
+        futures = []
+        results: list[BaseException | None] = []
+        for i, (payload, version) in enumerate(items):
+            args = (
+                payload["id"],
+                payload["customer"],
+                payload["status"],
+                payload["amount_cents"],
+                from_millis(payload["updated_at_ms"]),
+                version,
+                version,
+            )
+            futures.append(self.cql.session.execute_async(self._put, args, execution_profile=WRITE_PROFILE))
+            if len(futures) >= concurrency or i == len(items) - 1:
+                for f in futures:
+                    try:
+                        f.result()
+                        results.append(None)
+                    except Exception as e:  # reported per item; the relay backs off that entry only
+                        results.append(e)
+                futures = []
+        return results
 
     def delete(self, order_id: str, version: int) -> None:
         self.cql.session.execute(self._del, (version, order_id), execution_profile=WRITE_PROFILE)

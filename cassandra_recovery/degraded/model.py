@@ -7,18 +7,22 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints, field_validator
 
 from cassandra_recovery.logic.checksum import to_millis
 from cassandra_recovery.logic.murmur3 import token_of
-
-OrderId = Annotated[str, StringConstraints(min_length=1, max_length=128, strict=True)]
 
 
 def _no_control_chars(v: str) -> str:
     if any(unicodedata.category(c) == "Cc" for c in v):
         raise ValueError("control characters are not allowed")
     return v
+
+
+# The control-character check is part of the type, so validate_id (reads) refuses what Order (writes) refuses.
+OrderId = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, strict=True), AfterValidator(_no_control_chars)
+]
 
 
 class Order(BaseModel):

@@ -69,16 +69,29 @@ class Relay:
             by_key.setdefault(e.order_id, []).append(e.seq)
         ok: list[int] = []
         failed: dict[str, list[int]] = {}
-        for key, e in newest_per_key(entries).items():
+
+        def outcome(key: str, exc: BaseException | None) -> None:
+            if exc is None:
+                ok.extend(by_key[key])
+            else:  # any cache failure: back off and retry; the entry is never lost
+                failed.setdefault(f"{type(exc).__name__}: {exc}"[:500], []).extend(by_key[key])
+
+        newest = newest_per_key(entries)
+        upserts = [e for e in newest.values() if e.op != "delete"]
+        put_many = getattr(self.cache, "put_many", None)
+        if put_many is not None and upserts:
+            for e, exc in zip(upserts, put_many([(e.payload, e.version) for e in upserts]), strict=True):
+                outcome(e.order_id, exc)
+            upserts = []
+        for e in [*upserts, *(e for e in newest.values() if e.op == "delete")]:
             try:
                 if e.op == "delete":
                     self.cache.delete(e.order_id, e.version)
                 else:
                     self.cache.put(e.payload, e.version)
-                ok += by_key[key]
-            except Exception as exc:  # any cache failure: back off and retry; the entry is never lost
-                msg = f"{type(exc).__name__}: {exc}"[:500]
-                failed.setdefault(msg, []).extend(by_key[key])
+                outcome(e.order_id, None)
+            except Exception as exc:
+                outcome(e.order_id, exc)
         report.delivered = self.outbox.mark_delivered(ok)
         for msg, seqs in failed.items():
             requeued, dead = self.outbox.mark_failed(seqs, msg)
@@ -97,13 +110,14 @@ class Relay:
         total = RelayReport()
         deadline = time.monotonic() + timeout_s
         while True:
-            total.add(self.run_once())
+            report = self.run_once()
+            total.add(report)
             stats = self.outbox.stats()
             if progress:
                 progress(stats, total)
             if stats.queued == 0 or time.monotonic() > deadline:
                 return stats, total
-            if total.claimed == 0 or stats.in_flight == stats.queued:
+            if report.claimed == 0 or stats.in_flight == stats.queued:
                 time.sleep(idle_wait_s)  # entries backing off or leased by another relay
 
     def serve(self, stop: Callable[[], bool], idle_wait_s: float = 0.5) -> None:

@@ -1,0 +1,56 @@
+"""`lab load`, `queue status|drain` and `compare` as an operator runs them (--json)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from cassandra_recovery.lab.cluster import Lab
+from cassandra_recovery.lab.postgres import ensure_postgres
+from cassandra_recovery.settings import Settings
+from tests.cluster.degraded_env import domain_env
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        **domain_env(
+            keyspace="shop_cli", orders_table="orders_cli", outbox_table="outbox_cli", policy_table="policy_cli"
+        ),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "cassandra_recovery.cli", *args], capture_output=True, text=True, timeout=300, env=env
+    )
+
+
+def test_load_without_relay_then_queue_status_drain_and_compare(lab: Lab) -> None:
+    ensure_postgres(Settings())
+    load = _cli("lab", "load", "--operations", "150", "--rate", "300", "--read-ratio", "0", "--no-relay", "--json")
+    assert load.returncode == 0, load.stderr
+    report = json.loads(load.stdout)
+    assert report["writes"] == 150 and report["write_errors"] == 0
+
+    status = json.loads(_cli("queue", "status", "--json").stdout)
+    assert status["queued"] >= 150 and status["dead"] == 0 and status["oldest_queued_age_s"] > 0
+
+    unequal = _cli("compare", "--json", "--chunks", "8")
+    assert unequal.returncode == 1  # the cache has not received the queued writes yet
+    assert json.loads(unequal.stdout)["missing"]
+
+    drain = _cli("queue", "drain", "--json")
+    assert drain.returncode == 0, drain.stderr
+    drained = json.loads(drain.stdout)
+    assert drained["drained"] is True and drained["queued"] == 0 and drained["run"]["delivered"] >= 150
+
+    equal = _cli("compare", "--json", "--chunks", "8")
+    assert equal.returncode == 0, equal.stdout
+    doc = json.loads(equal.stdout)
+    assert doc["equal"] is True and doc["rows_compared"]["postgres"] == doc["rows_compared"]["cassandra"] > 0
+
+
+def test_bad_input_is_refused_with_exit_code_2(lab: Lab) -> None:
+    assert _cli("compare", "--consistency", "MOSTLY").returncode == 2
+    bad = _cli("lab", "load", "--read-ratio", "1.5")
+    assert bad.returncode == 2 and "read ratio" in bad.stderr
