@@ -9,7 +9,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
-from cassandra_recovery.commands import compare, load, queue
+from cassandra_recovery.commands import compare, hotspots, load, queue
 from cassandra_recovery.errors import ConfigError, RecoveryError, ToolMissingError
 from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.settings import Settings
@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     nt.add_argument("args", nargs=argparse.REMAINDER)
     queue.add_parser(sub)
     compare.add_parser(sub)
+    hotspots.add_parser(sub)
     return p
 
 
@@ -127,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return queue.run(args, settings)
         if args.command == "compare":
             return compare.run(args, settings)
+        if args.command == "hotspots":
+            return hotspots.run(args, settings)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

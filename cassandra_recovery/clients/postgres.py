@@ -19,7 +19,7 @@ def make_pool(settings: Settings, min_size: int = 1, max_size: int = 8, open_wai
         max_size=max_size,
         kwargs={"row_factory": dict_row, "connect_timeout": 5, "autocommit": False},
         check=ConnectionPool.check_connection,
-        timeout=5.0,
+        timeout=2.0,  # a write or read waits at most this for a connection during an outage
         reconnect_timeout=30.0,
         open=False,
         name="cassandra-recovery",

@@ -59,6 +59,8 @@ class PolicyStore:
             policy = self._load(cluster_id)
         except Exception:
             if hit:
+                with self._lock:  # keep the last known policy, and ask again only after policy_cache_s
+                    self._cache[cluster_id] = (now, hit[1])
                 return hit[1]
             raise
         with self._lock:

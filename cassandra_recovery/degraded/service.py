@@ -110,13 +110,15 @@ class OrderService:
             try:
                 lag, dead = cache_lag(self.outbox)
             except Exception:
-                return "cannot measure queue lag"  # unknown lag: do not trust the cache
+                lag, dead = float("inf"), False  # unknown lag: do not trust the cache (remembered too)
             cached = (now, lag, dead)
             with self._lock:
                 self._lag = cached
         _, lag, dead = cached
         if dead:
             return "dead queue entries: cache known to miss updates"
+        if lag == float("inf"):
+            return "cannot measure queue lag"
         if lag > self.cfg.max_staleness_s:
             return f"queue lag {lag:.1f}s > {self.cfg.max_staleness_s:g}s"
         return None

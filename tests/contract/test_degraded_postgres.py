@@ -20,7 +20,7 @@ import pytest
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from cassandra_recovery.clients.postgres import make_pool
+from cassandra_recovery.clients.postgres import fetch_all, make_pool
 from cassandra_recovery.degraded.compare import _PG_HASH, Comparer
 from cassandra_recovery.degraded.model import Order
 from cassandra_recovery.degraded.orders import OrderStore, SourceOfTruthUnavailable
@@ -110,9 +110,9 @@ def _uid(prefix: str = "o") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
-def _rows(pool: ConnectionPool, query: sql.Composable, params: Any = None) -> list[dict[str, Any]]:
+def _rows(pool: ConnectionPool, query: sql.SQL | sql.Composed, params: Any = None) -> list[dict[str, Any]]:
     with pool.connection() as conn:
-        rows: list[dict[str, Any]] = conn.execute(query, params).fetchall()  # type: ignore[assignment]
+        rows = fetch_all(conn.execute(query, params))
         conn.rollback()
     return rows
 
@@ -148,9 +148,13 @@ class FakeClock:
 
 
 class BrokenPool:
-    """Stands in for a pool whose server is gone."""
+    """Stands in for a pool whose server is gone; counts how often it was asked."""
+
+    def __init__(self) -> None:
+        self.calls = 0
 
     def connection(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
         raise psycopg.OperationalError("connection refused (simulated)")
 
 
@@ -191,7 +195,9 @@ def test_write_commits_row_version_and_one_outbox_entry(
     )
     assert e["payload"] == order.payload()
     (row,) = _rows(
-        pool, sql.SQL("SELECT token, version FROM {} WHERE id = %s").format(sql.Identifier(cfg.orders_table)), [order.id]
+        pool,
+        sql.SQL("SELECT token, version FROM {} WHERE id = %s").format(sql.Identifier(cfg.orders_table)),
+        [order.id],
     )
     assert row == {"token": token_of(order.id), "version": stored.version}
 
@@ -247,7 +253,7 @@ def test_pg_row_hash_equals_python(pool: ConnectionPool, cfg: DomainConfig) -> N
     cases = [
         (_uid("plain"), "alice", "new", 0, datetime(2026, 11, 26, 3, 30, 0, 640000, UTC), 1),
         (_uid("ünï"), "Zoë 日本 🙂", "paid", 12345, datetime(2026, 1, 1, 0, 0, 0, 999999, UTC), 2**62),
-        (_uid("q'uote\"s"), "O'Brien \"the\" --", "it's", 2**62, datetime(2004, 9, 8, 15, 49, 55, 705123, UTC), 7),
+        (_uid("q'uote\"s"), 'O\'Brien "the" --', "it's", 2**62, datetime(2004, 9, 8, 15, 49, 55, 705123, UTC), 7),
         (_uid("back\\slash"), "C:\\path\\x1f\\n", "st\\", 1, datetime(2038, 5, 19, 1, 15, 36, 963001, UTC), 9),
         (_uid("pre-epoch"), "old", "old", 5, datetime(1969, 12, 31, 23, 59, 59, 999500, UTC), 3),
     ]
@@ -527,7 +533,13 @@ def test_policy_default_then_set_and_get(pool: ConnectionPool, cfg: DomainConfig
     policies = PolicyStore(pool, cfg)
     assert policies.get(cluster_id) == default_policy(cluster_id, cfg)
     set_ = policies.set(
-        cluster_id, Mode.DEGRADED, "node down", "tester", read_consistency="one", fallback_enabled=False, incident_id="I1"
+        cluster_id,
+        Mode.DEGRADED,
+        "node down",
+        "tester",
+        read_consistency="one",
+        fallback_enabled=False,
+        incident_id="I1",
     )
     assert (set_.mode, set_.read_consistency, set_.fallback_enabled, set_.reason, set_.set_by, set_.incident_id) == (
         Mode.DEGRADED,
@@ -574,9 +586,18 @@ def test_policy_keeps_last_known_when_postgres_unreachable(
     clock = FakeClock()
     policies = PolicyStore(pool, cfg, clock=clock)
     known = policies.set(cluster_id, Mode.DEGRADED, "incident", "tester")
-    policies.pool = BrokenPool()  # type: ignore[assignment]
+    broken = BrokenPool()
+    policies.pool = broken  # type: ignore[assignment]
     clock.now += cfg.policy_cache_s + 1
     assert policies.get(cluster_id) == known
+    assert broken.calls == 1
+    # "asks PostgreSQL at most every policy_cache_s" holds during the outage too (each ask may block)
+    clock.now += cfg.policy_cache_s / 2
+    assert policies.get(cluster_id) == known
+    assert broken.calls == 1
+    clock.now += cfg.policy_cache_s
+    assert policies.get(cluster_id) == known
+    assert broken.calls == 2
     with pytest.raises(psycopg.OperationalError):
         policies.get(cluster_id + "-never-seen")  # nothing known: the error surfaces
 
