@@ -54,6 +54,9 @@ def _text(report: HotspotReport) -> str:
     def num(v: float | None, unit: str = "") -> str:
         return "?" if v is None else f"{v:.2f}{unit}"
 
+    def whole(v: float | None) -> str:
+        return "?" if v is None else f"{v:.0f}"
+
     def size(v: float | None) -> str:
         return "?" if v is None else format_bytes(v)
 
@@ -66,7 +69,7 @@ def _text(report: HotspotReport) -> str:
         f"top reads: {', '.join(f'{s.partition} {s.count}' for s in r.top_reads) or '-'}",
         f"top writes: {', '.join(f'{s.partition} {s.count}' for s in r.top_writes) or '-'}",
         f"partition size p99 {size(r.partition_size_p99_bytes)}, max {size(r.partition_size_max_bytes)}; "
-        f"cells p99 {num(r.cell_count_p99)}, max {num(r.cell_count_max)}",
+        f"cells p99 {whole(r.cell_count_p99)}, max {whole(r.cell_count_max)}",
         f"latency p99 read {num(r.read_latency_p99_micros, ' us')}, write {num(r.write_latency_p99_micros, ' us')}",
     ]
     if r.key_distribution is not None:
@@ -78,8 +81,11 @@ def _text(report: HotspotReport) -> str:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from cassandra_recovery.degraded.hotspots import collect_hotspots
+    from cassandra_recovery.degraded.hotspots import MAX_SAMPLE_MS, MIN_SAMPLE_MS, collect_hotspots
+    from cassandra_recovery.errors import ConfigError
 
+    if not MIN_SAMPLE_MS <= args.sample_ms <= MAX_SAMPLE_MS:
+        raise ConfigError(f"--sample-ms must be between {MIN_SAMPLE_MS} and {MAX_SAMPLE_MS}")
     cluster = settings.cluster(args.cluster)
     keyspace = args.keyspace or settings.domain.keyspace
     table = args.table or settings.domain.cassandra_table

@@ -142,7 +142,7 @@ def _hot(samples: list[PartitionSample], kind: str, node: str, th: Thresholds) -
         f"partition {s.partition} took {s.count} of {total} sampled {kind} ({100 * s.count / total:.1f}%) "
         f"on {node}, over the {100 * th.hot_share:.0f}% threshold"
         for s in samples
-        if s.count >= th.hot_min_count and s.count >= th.hot_share * total
+        if s.count >= th.hot_min_count and s.count / total >= th.hot_share
     ]
 
 

@@ -14,10 +14,14 @@ from cassandra_recovery.clients.parsers.netstats import parse_netstats
 from cassandra_recovery.clients.parsers.repair import parse_repair
 from cassandra_recovery.clients.parsers.sjk import parse_sjk_mx
 from cassandra_recovery.clients.parsers.status import parse_status
+from cassandra_recovery.clients.parsers.tablehistograms import parse_tablehistograms
+from cassandra_recovery.clients.parsers.toppartitions import parse_toppartitions
 from cassandra_recovery.clients.parsers.tpstats import parse_tpstats
 from tests.unit.fixtures import FIXTURE_DIR, Fixture, fixture_names, load_fixture
 
 PARSERS: dict[str, Callable[[Fixture], object]] = {
+    "toppartitions": lambda f: parse_toppartitions(f.stdout),
+    "tablehistograms": lambda f: parse_tablehistograms(f.stdout),
     "status": lambda f: parse_status(f.stdout),
     "describecluster": lambda f: parse_describecluster(f.stdout),
     "info": lambda f: parse_info(f.stdout),

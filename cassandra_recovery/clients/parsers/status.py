@@ -10,7 +10,7 @@ from cassandra_recovery.errors import ParseError
 _DC = re.compile(r"^Datacenter: (?P<dc>\S+)$")
 _ROW = re.compile(
     r"^(?P<status>[UD])(?P<state>[NLJM])\s+(?P<address>[0-9a-fA-F.:]+)\s+"
-    r"(?P<load>\?|[\d.]+ ?[KMGTP]?i?B|n/a)\s+(?P<tokens>\d+)\s+(?P<owns>\?|[\d.]+%)\s+"
+    r"(?P<load>\?|[\d.]+ ?(?:[KMGTP]i?B|B|bytes)|n/a)\s+(?P<tokens>\d+)\s+(?P<owns>\?|[\d.]+%)\s+"
     r"(?P<host_id>[0-9a-f-]{36})\s+(?P<rack>\S+)$"
 )
 _HEADER = re.compile(r"^--\s+Address\s+Load\s+Tokens\s+Owns")
