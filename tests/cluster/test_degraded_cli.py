@@ -10,16 +10,19 @@ import sys
 from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.lab.postgres import ensure_postgres
 from cassandra_recovery.settings import Settings
-from tests.cluster.degraded_env import domain_env
+from cassandra_recovery.wiring import service_parts
+from tests.cluster.degraded_env import degraded_settings, domain_env
+
+NAMES = {
+    "keyspace": "shop_cli",
+    "orders_table": "orders_cli",
+    "outbox_table": "outbox_cli",
+    "policy_table": "policy_cli",
+}
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        **domain_env(
-            keyspace="shop_cli", orders_table="orders_cli", outbox_table="outbox_cli", policy_table="policy_cli"
-        ),
-    }
+    env = {**os.environ, **domain_env(**NAMES)}
     return subprocess.run(
         [sys.executable, "-m", "cassandra_recovery.cli", *args], capture_output=True, text=True, timeout=300, env=env
     )
@@ -27,6 +30,15 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_load_without_relay_then_queue_status_drain_and_compare(lab: Lab) -> None:
     ensure_postgres(Settings())
+    settings = degraded_settings(**NAMES)
+    parts = service_parts(settings)  # creates the schema; start from empty stores
+    try:
+        parts.cql.execute("TRUNCATE shop_cli.orders", timeout_s=30)
+        with parts.pg.pool.connection() as conn:
+            conn.execute("TRUNCATE orders_cli, outbox_cli, policy_cli")
+            conn.commit()
+    finally:
+        parts.close()
     load = _cli("lab", "load", "--operations", "150", "--rate", "300", "--read-ratio", "0", "--no-relay", "--json")
     assert load.returncode == 0, load.stderr
     report = json.loads(load.stdout)
