@@ -66,3 +66,34 @@ def test_bad_input_is_refused_with_exit_code_2(lab: Lab) -> None:
     assert _cli("compare", "--consistency", "MOSTLY").returncode == 2
     bad = _cli("lab", "load", "--read-ratio", "1.5")
     assert bad.returncode == 2 and "read ratio" in bad.stderr
+
+
+def test_queue_worker_delivers_as_entries_come_and_stops_on_sigterm(lab: Lab) -> None:
+    import signal
+    import time
+
+    from cassandra_recovery.degraded.model import Order
+
+    ensure_postgres(Settings())
+    parts = service_parts(degraded_settings(**NAMES))
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "cassandra_recovery.cli", "queue", "worker"],
+        env={**os.environ, **domain_env(**NAMES)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for i in range(20):
+            parts.service.write(Order(id=f"worker-{i}", customer="c", status="new", amount_cents=i))
+        deadline = time.monotonic() + 60
+        while parts.pg.outbox.stats().queued and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert parts.pg.outbox.stats().queued == 0
+        got = parts.cache.get("worker-19", "ALL")
+        assert got is not None and got.order.amount_cents == 19
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, err = worker.communicate(timeout=30)
+        parts.close()
+    assert worker.returncode == 0, err
