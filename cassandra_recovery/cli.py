@@ -9,7 +9,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
-from cassandra_recovery.commands import compare, hotspots, load, queue
+from cassandra_recovery.commands import compare, hotspots, load, orchestration, queue
 from cassandra_recovery.errors import ConfigError, RecoveryError, ToolMissingError
 from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.settings import Settings
@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     nt.add_argument("args", nargs=argparse.REMAINDER)
     queue.add_parser(sub)
     compare.add_parser(sub)
+    orchestration.add_parsers(sub)
     hotspots.add_parser(sub)
     return p
 
@@ -126,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_lab(args, settings)
         if args.command == "queue":
             return queue.run(args, settings)
+        if args.command in ("serve", "respond", "detect", "assess"):
+            return orchestration.run(args, settings)
         if args.command == "compare":
             return compare.run(args, settings)
         if args.command == "hotspots":

@@ -161,6 +161,20 @@ class DomainConfig(BaseModel):
         return v.upper()
 
 
+class PrefectConfig(BaseModel):
+    """The project's persistent Prefect server (API + UI), backed by the project's PostgreSQL."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=4200, ge=1, le=65535)
+    database: str = "cassandra_recovery_prefect"
+    # Prefect's basic auth ("user:password"); None leaves the API open (loopback only by default).
+    auth_string: SecretStr | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.port}/api"
+
+
 class _YamlSource(PydanticBaseSettingsSource):
     """Reads the YAML file named by CASSANDRA_RECOVERY_CONFIG, when set."""
 
@@ -195,6 +209,10 @@ class Settings(BaseSettings):
     postgres: PostgresConfig = Field(default_factory=PostgresConfig)
     lab: LabConfig = Field(default_factory=LabConfig)
     domain: DomainConfig = Field(default_factory=DomainConfig)
+    prefect: PrefectConfig = Field(default_factory=PrefectConfig)
+    # Slack Web API; without a token, notifications go to the log and the incident timeline.
+    slack_token: SecretStr | None = None
+    slack_base_url: str | None = None
 
     @classmethod
     def settings_customise_sources(

@@ -168,6 +168,9 @@ ALTER ROLE :"role" WITH LOGIN PASSWORD '{secret}';
 SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'role')
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db')
 \\gexec
+SELECT format('CREATE DATABASE %I OWNER %I', :'prefect_db', :'role')
+ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'prefect_db')
+\\gexec
 """
 
 
@@ -253,6 +256,8 @@ def ensure_postgres(settings: Settings, progress: Progress | None = None) -> Non
         f"role={role}",
         "-v",
         f"db={db}",
+        "-v",
+        f"prefect_db={_ident(settings.prefect.database, 'prefect database')}",
         "-f",
         "-",
     ]

@@ -1,0 +1,93 @@
+"""The long-running detector of one cluster: probes every second, peers' views, hint counters, metrics,
+and the incident deployment started when a node is Confirmed (one incident per episode)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cassandra_recovery.clients.cql import CqlClient
+from cassandra_recovery.detection.metrics import DetectorMetrics
+from cassandra_recovery.detection.observe import GossipHeartbeats, jmx_counters, peers_seeing_down, probe_all
+from cassandra_recovery.logic.detector import ClusterDetector, DetectorConfig, IncidentTrigger, Observation
+from cassandra_recovery.logic.detector_counters import DroppedSample, hint_samples
+from cassandra_recovery.settings import ClusterConfig
+
+log = logging.getLogger(__name__)
+TriggerHandler = Callable[[IncidentTrigger, dict[str, Any]], None]
+
+
+@dataclass
+class DetectorLoop:
+    cluster: ClusterConfig
+    config: DetectorConfig = field(default_factory=DetectorConfig)
+    interval_s: float = 1.0
+    counters_every_s: float = 15.0  # each JMX read is a short-lived JVM: not every second on 2 cores
+    on_trigger: TriggerHandler | None = None
+    metrics: DetectorMetrics | None = None
+    clock: Callable[[], float] = time.monotonic
+
+    def __post_init__(self) -> None:
+        self.detector = ClusterDetector(self.config, [n.name for n in self.cluster.nodes])
+        self.cql = CqlClient(self.cluster, request_timeout_s=2.0, connect_timeout_s=2.0)
+        self.gossip = GossipHeartbeats(self.cluster, self.cql, clock=self.clock)
+        self._last_counters = -1e9
+        self.triggers: list[IncidentTrigger] = []
+
+    def tick(self) -> list[Any]:
+        """One round: probe all nodes, read gossip views from those that answer, feed the state machine."""
+        now = self.clock()
+        probes = probe_all(self.cluster, self.config.probe_timeout_s)
+        reachable = [name for name, p in probes.items() if p.ok]
+        try:
+            views = self.gossip.sample(reachable)
+        except Exception as e:  # the driver can fail in many ways while nodes come and go
+            log.warning("gossip views unavailable: %s", e)
+            views = {}
+        transitions: list[Any] = []
+        for node in self.cluster.nodes:
+            down, total = peers_seeing_down(views, node.address)
+            obs = Observation.from_probe(
+                probes[node.name], now, node=node.name, peers_seeing_down=down, peers_total=total
+            )
+            transitions += self.detector.observe(obs)
+        if now - self._last_counters >= self.counters_every_s and reachable:
+            self._last_counters = now
+            self._counters(reachable, now)
+        for t in transitions:
+            log.warning("%s: %s -> %s (%s)", t.node, t.old, t.new, t.reason)
+        trigger = self.detector.should_open_incident(now)
+        if trigger is not None:
+            self.triggers.append(trigger)
+            evidence = {"probes": {k: v.__dict__ for k, v in probes.items()}, "views": views}
+            if self.on_trigger:
+                self.on_trigger(trigger, evidence)
+        if self.metrics:
+            self.metrics.update(self.detector.snapshot(), probes)
+        return transitions
+
+    def _counters(self, nodes: list[str], now: float) -> None:
+        targets = [f"{n.address}:7000" for n in self.cluster.nodes]
+        samples = jmx_counters(self.cluster, nodes)
+        hints = []
+        dropped = []
+        for name, s in samples.items():
+            address = self.cluster.node(name).address
+            if s.hints is not None:
+                hints += hint_samples(f"{address}:7000", s.hints, now, targets)
+            if s.dropped_mutations is not None:
+                dropped.append(DroppedSample(name, s.dropped_mutations, now))
+        self.detector.observe_hints(hints)
+        self.detector.observe_dropped(dropped)
+
+    def run(self, stop: Callable[[], bool]) -> None:
+        while not stop():
+            started = self.clock()
+            self.tick()
+            time.sleep(max(0.0, self.interval_s - (self.clock() - started)))
+
+    def close(self) -> None:
+        self.cql.close()

@@ -1,0 +1,1 @@
+"""Incident store: one open incident per cluster in PostgreSQL, fenced leases, an append-only timeline."""

@@ -1,0 +1,112 @@
+"""The project's persistent Prefect server (`prefect server start`) on the project's PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import quote
+
+from cassandra_recovery.errors import LabError
+from cassandra_recovery.lab import procs
+from cassandra_recovery.settings import Settings
+
+Progress = Callable[[str], None]
+START_TIMEOUT_S = 180.0
+
+
+def prefect_home(settings: Settings) -> Path:
+    return settings.lab.base_dir / "prefect"
+
+
+def _db_url(settings: Settings) -> str:
+    from cassandra_recovery.lab.postgres import lab_password
+
+    pg = settings.postgres
+    pw = pg.password.get_secret_value() if pg.password else lab_password(settings.lab)
+    return f"postgresql+asyncpg://{quote(pg.user)}:{quote(pw, safe='')}@{pg.host}:{pg.port}/{settings.prefect.database}"
+
+
+def client_env(settings: Settings) -> dict[str, str]:
+    """Environment for any Prefect client of this server (CLI, serve, flows, tests)."""
+    env = {
+        "PREFECT_API_URL": settings.prefect.api_url,
+        "PREFECT_HOME": str(prefect_home(settings)),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
+        "PREFECT_LOCAL_STORAGE_PATH": str(prefect_home(settings) / "storage"),
+    }
+    if settings.prefect.auth_string:
+        env["PREFECT_API_AUTH_STRING"] = settings.prefect.auth_string.get_secret_value()
+    return env
+
+
+def healthy(settings: Settings, timeout_s: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(settings.prefect.api_url + "/health", timeout=timeout_s) as r:  # noqa: S310
+            return bool(r.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _pidfile(settings: Settings) -> Path:
+    return prefect_home(settings) / "server.pid"
+
+
+def ensure_prefect_server(settings: Settings, progress: Progress | None = None) -> None:
+    """Start the server in the background unless one already answers; wait until /api/health is OK."""
+    say = progress or (lambda m: None)
+    if healthy(settings):
+        say(f"prefect: server already up at {settings.prefect.api_url}")
+        return
+    home = prefect_home(settings)
+    home.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **client_env(settings), "PREFECT_SERVER_DATABASE_CONNECTION_URL": _db_url(settings)}
+    if settings.prefect.auth_string:
+        env["PREFECT_SERVER_API_AUTH_STRING"] = settings.prefect.auth_string.get_secret_value()
+    env.pop("PREFECT_API_URL", None)  # the server itself must not talk to another API
+    prefect = str(Path(sys.executable).with_name("prefect"))
+    argv = [prefect, "server", "start", "--host", settings.prefect.host, "--port", str(settings.prefect.port)]
+    log_path = home / "server.log"
+    say(f"prefect: starting server on {settings.prefect.api_url} (database {settings.prefect.database})")
+    with open(log_path, "ab") as out:
+        proc = subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+            cwd=home,
+        )
+    _pidfile(settings).write_text(str(proc.pid))
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not healthy(settings):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-25:])
+            raise LabError(f"prefect server did not become healthy (exit {proc.poll()}):\n{tail}")
+        time.sleep(0.5)
+    say("prefect: server healthy; UI at " + settings.prefect.api_url.removesuffix("/api"))
+
+
+def stop_prefect_server(settings: Settings, progress: Progress | None = None) -> None:
+    say = progress or (lambda m: None)
+    pidfile = _pidfile(settings)
+    if not pidfile.exists():
+        say("prefect: no server started by the lab")
+        return
+    pid = int(pidfile.read_text())
+    try:
+        os.killpg(pid, signal.SIGTERM)  # the server runs uvicorn workers in its own session
+    except ProcessLookupError:
+        pass
+    if procs.wait_gone([pid], 30):
+        os.killpg(pid, signal.SIGKILL)
+    pidfile.unlink(missing_ok=True)
+    say("prefect: server stopped")

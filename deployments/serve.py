@@ -1,0 +1,28 @@
+"""The project's deployments, served by one long-lived process (`cassandra-recovery serve`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+INCIDENT_DEPLOYMENT = "incident-response/incident-response"
+
+
+def build_deployments() -> list[Any]:
+    from flows.assess import assess
+    from flows.detect import detect
+    from flows.incident import incident_response
+    from flows.queue import drain_write_queue
+
+    return [
+        # One incident run at a time per deployment; the incident lease makes it one per cluster too.
+        incident_response.to_deployment(name="incident-response", tags=["cassandra-recovery"]),
+        detect.to_deployment(name="detect", tags=["cassandra-recovery"]),
+        assess.to_deployment(name="assess", tags=["cassandra-recovery"]),
+        drain_write_queue.to_deployment(name="drain-write-queue", tags=["cassandra-recovery"]),
+    ]
+
+
+def serve_all(limit: int = 4) -> None:
+    from prefect import serve
+
+    serve(*build_deployments(), limit=limit, pause_on_shutdown=False)

@@ -1,0 +1,59 @@
+"""Assessment phase: classify the failure, weigh the hint evidence, and decide a plan with its reasons."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from cassandra_recovery.detection.assess_inputs import gather
+from cassandra_recovery.logic.assessment import decide_plan
+from cassandra_recovery.settings import Settings
+from flows.detect import detect
+from tasks.observe import jmx_alive
+
+
+@task(name="gather-assessment-input", cache_policy=NO_CACHE)
+def gather_input(
+    cluster_id: str,
+    detected: dict[str, Any],
+    jmx: dict[str, bool | None],
+    outage_started: str | None,
+    known_condition: str | None,
+) -> Any:
+    now = datetime.now(UTC)
+    started = datetime.fromisoformat(outage_started) if outage_started else now
+    return gather(Settings().cluster(cluster_id), detected, now, started, jmx, known_condition=known_condition)
+
+
+@flow(name="assess")
+def assess(
+    cluster_id: str = "lab",
+    detected: dict[str, Any] | None = None,
+    outage_started: str | None = None,
+    known_condition: str | None = None,
+    settle_attempts: int = 4,
+    settle_wait_s: float = 5.0,
+) -> dict[str, Any]:
+    """A plan (wait for hints, repair a scope, wipe and replace, escalate, or no action) with its reasons."""
+    log = get_run_logger()
+    for attempt in range(1, settle_attempts + 1):
+        detected = detected or detect(cluster_id)
+        down = list(detected["down"])
+        jmx: dict[str, bool | None] = {n: True for n in detected["nodes"] if n not in down}
+        jmx.update(jmx_alive(cluster_id, down) if down else {})
+        inp: Any = gather_input(cluster_id, detected, jmx, outage_started, known_condition)
+        plan = decide_plan(inp)
+        unsettled = [c.node for c in plan.classifications if c.kind.value == "unknown"]
+        if not unsettled or attempt == settle_attempts:
+            break
+        # Gossip convicts a hung node only after several seconds: observe again before escalating.
+        log.info("evidence on %s not settled yet (attempt %d); observing again", unsettled, attempt)
+        time.sleep(settle_wait_s)
+        detected = None
+    doc = plan.as_dict()
+    log.info("plan: %s for %s; reasons: %s", doc["action"], doc.get("targets"), "; ".join(doc.get("reasons", [])))
+    return doc

@@ -1,0 +1,107 @@
+"""Thin tasks over the incident store and Slack: identifiers and values in, plain values out."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from cassandra_recovery.clients.postgres import make_pool
+from cassandra_recovery.clients.slack import IncidentThread, SlackNotifier
+from cassandra_recovery.incident.store import IncidentStore, Lease
+from cassandra_recovery.logic.incident_states import IncidentState
+from cassandra_recovery.settings import Settings
+
+
+def _store() -> tuple[IncidentStore, Any]:
+    pool = make_pool(Settings(), max_size=2)
+    store = IncidentStore(pool)
+    store.ensure_schema()
+    return store, pool
+
+
+def _incident_dict(inc: Any) -> dict[str, Any]:
+    d = asdict(inc)
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in d.items()}
+
+
+@task(name="open-or-join-incident", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
+def open_or_join(cluster_id: str, trigger: dict[str, Any], actor: str) -> dict[str, Any]:
+    store, pool = _store()
+    try:
+        inc, created = store.open_or_join(cluster_id, trigger, actor)
+        return {**_incident_dict(inc), "created": created}
+    finally:
+        pool.close()
+
+
+@task(name="take-incident-lease", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
+def take_lease(incident_id: str, holder: str, run_key: str, ttl_s: float = 600.0) -> Lease | None:
+    """A retried run (same run_key) takes the lease back at once; a rival run gets None and must not act."""
+    store, pool = _store()
+    try:
+        return store.acquire_lease(incident_id, holder, ttl_s, run_key=run_key)
+    finally:
+        pool.close()
+
+
+@task(name="release-incident-lease", cache_policy=NO_CACHE)
+def release_lease(lease: Lease) -> bool:
+    store, pool = _store()
+    try:
+        return store.release_lease(lease)
+    finally:
+        pool.close()
+
+
+@task(name="incident-transition", cache_policy=NO_CACHE)
+def transition(incident_id: str, expected: str, new: str, lease: Lease, data: dict[str, Any]) -> dict[str, Any]:
+    store, pool = _store()
+    try:
+        current = store.get(incident_id)
+        if current.state == new:  # a retried step that already moved it: idempotent
+            return _incident_dict(current)
+        return _incident_dict(store.transition(incident_id, IncidentState(expected), IncidentState(new), lease, data))
+    finally:
+        pool.close()
+
+
+@task(name="store-plan", cache_policy=NO_CACHE)
+def store_plan(incident_id: str, plan: dict[str, Any], lease: Lease) -> None:
+    store, pool = _store()
+    try:
+        store.set_plan(incident_id, plan, lease)
+    finally:
+        pool.close()
+
+
+@task(name="slack-incident-thread", cache_policy=NO_CACHE)
+def slack_thread(
+    cluster_id: str, incident_id: str, title: str, fields: dict[str, str], lease: Lease, status: str = "open"
+) -> dict[str, Any]:
+    """Open the incident's thread once, update it on a retry (the thread id is stored on the incident);
+    Slack trouble is recorded on the timeline and never fails the pipeline."""
+    settings = Settings()
+    cluster = settings.cluster(cluster_id)
+    store, pool = _store()
+    try:
+        inc = store.get(incident_id)
+        known = IncidentThread(inc.slack_channel, inc.slack_ts) if inc.slack_channel and inc.slack_ts else None
+        slack = SlackNotifier(settings.slack_token, cluster.slack_channel, base_url=settings.slack_base_url)
+        thread = slack.open_thread(incident_id, title, fields, thread=known, status=status)
+        if thread is not None and thread != known:
+            store.set_slack_thread(incident_id, thread.channel, thread.ts, lease)
+        if thread is None:
+            reason = "logged-only (no Slack token or channel)" if not slack.configured else "Slack unavailable"
+            store.append_event(
+                incident_id, "slack_not_posted", "pipeline", {"reason": reason, "title": title, "fields": fields}, lease
+            )
+        return {
+            "posted": thread is not None,
+            "channel": thread.channel if thread else None,
+            "ts": thread.ts if thread else None,
+        }
+    finally:
+        pool.close()

@@ -1,0 +1,64 @@
+"""Thin observation tasks: a cluster id in, plain JSON-able dicts out; never cached (always re-observe)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from cassandra_recovery.clients.nodetool import Nodetool
+from cassandra_recovery.clients.parsers.describecluster import parse_describecluster
+from cassandra_recovery.clients.parsers.status import parse_status
+from cassandra_recovery.detection.observe import jmx_answers, jmx_counters, probe_all
+from cassandra_recovery.errors import CommandError, ParseError
+from cassandra_recovery.settings import Settings
+
+
+@task(name="probe-nodes", cache_policy=NO_CACHE)
+def probe_nodes(cluster_id: str, timeout_s: float = 0.5) -> dict[str, dict[str, Any]]:
+    cluster = Settings().cluster(cluster_id)
+    return {name: p.__dict__ for name, p in probe_all(cluster, timeout_s).items()}
+
+
+@task(name="peer-views", cache_policy=NO_CACHE)
+def peer_views(cluster_id: str, observers: list[str]) -> dict[str, dict[str, str]]:
+    """{observer: {address: UN/DN/...}} from each observer's own `nodetool status` (its failure detector)."""
+    cluster = Settings().cluster(cluster_id)
+    nt = Nodetool(cluster)
+    views: dict[str, dict[str, str]] = {}
+    for name in observers:
+        try:
+            views[name] = {r.address: r.code for r in parse_status(nt.output(name, "status", timeout_s=30))}
+        except (CommandError, ParseError):
+            continue
+    return views
+
+
+@task(name="jmx-counters", cache_policy=NO_CACHE)
+def counters(cluster_id: str, nodes: list[str]) -> dict[str, dict[str, Any]]:
+    cluster = Settings().cluster(cluster_id)
+    out: dict[str, dict[str, Any]] = {}
+    for name, s in jmx_counters(cluster, nodes).items():
+        h = s.hints
+        out[name] = {
+            "error": s.error,
+            "dropped_mutations": s.dropped_mutations,
+            "hints": None
+            if h is None
+            else {"total": h.total_hints, "created": h.created, "not_stored": h.not_stored, "succeeded": h.succeeded},
+        }
+    return out
+
+
+@task(name="schema-versions", cache_policy=NO_CACHE)
+def schema_versions(cluster_id: str, observer: str) -> dict[str, Any]:
+    cluster = Settings().cluster(cluster_id)
+    d = parse_describecluster(Nodetool(cluster).output(observer, "describecluster", timeout_s=30))
+    return {"versions": d.schema_versions, "agreement": d.schema_agreement, "unreachable": d.unreachable}
+
+
+@task(name="jmx-answers", cache_policy=NO_CACHE)
+def jmx_alive(cluster_id: str, nodes: list[str]) -> dict[str, bool | None]:
+    cluster = Settings().cluster(cluster_id)
+    return {n: jmx_answers(cluster, n) for n in nodes}
