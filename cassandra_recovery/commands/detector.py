@@ -1,0 +1,101 @@
+"""`cassandra-recovery detector`: the long-running detector of one cluster (probes about every second)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import threading
+from dataclasses import asdict
+from typing import Any
+
+from cassandra_recovery.commands import progress
+from cassandra_recovery.settings import Settings
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("detector", help="watch a cluster and start the incident deployment on a Confirmed node")
+    p.add_argument("--cluster", default=None)
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between probe rounds (default 1)")
+    p.add_argument("--metrics-port", type=int, default=9464, help="Prometheus metrics on 127.0.0.1 (0: off)")
+    p.add_argument("--no-deployment", action="store_true", help="record incidents only, start no flow run")
+    p.add_argument("--rounds", type=int, default=0, help="stop after N rounds (0: run until stopped)")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from cassandra_recovery.clients.postgres import make_pool
+    from cassandra_recovery.commands.orchestration import use_project_server
+    from cassandra_recovery.detection.metrics import DetectorMetrics
+    from cassandra_recovery.detection.runner import DetectorLoop
+    from cassandra_recovery.incident.store import IncidentStore
+    from cassandra_recovery.logic.detector import IncidentTrigger
+
+    say = progress("detector")
+    cluster = settings.cluster(args.cluster)
+    use_project_server(settings)
+    pool = make_pool(settings, max_size=2)
+    store = IncidentStore(pool)
+    store.ensure_schema()
+    metrics = DetectorMetrics(cluster.id)
+    if args.metrics_port:
+        metrics.serve(args.metrics_port)
+
+    def on_trigger(trigger: IncidentTrigger, evidence: dict[str, Any]) -> None:
+        doc = {
+            "source": "detector",
+            "kind": str(trigger.kind),
+            "nodes": list(trigger.nodes),
+            "reasons": list(trigger.reasons),
+            "evidence": json.loads(json.dumps(evidence, default=str)),
+        }
+        incident, created = store.open_or_join(cluster.id, doc, actor="detector")
+        say(f"{trigger.kind}: {', '.join(trigger.nodes)} -> incident {incident.id} ({'new' if created else 'joined'})")
+        if args.no_deployment:
+            return
+        from prefect.deployments import run_deployment
+
+        from deployments.serve import INCIDENT_DEPLOYMENT
+
+        key = f"{incident.id}:{trigger.kind}:{','.join(trigger.nodes)}:{trigger.at:.0f}"
+        try:
+            run_deployment(
+                INCIDENT_DEPLOYMENT,
+                parameters={"cluster_id": cluster.id, "trigger": doc},
+                timeout=0,
+                idempotency_key=key,
+            )
+        except Exception as e:  # Prefect away: the incident is recorded; the next trigger or a human starts it
+            store.append_event(incident.id, "deployment_not_started", "detector", {"error": str(e)[:500]})
+            say(f"could not start the incident deployment: {e}")
+
+    loop = DetectorLoop(cluster, interval_s=args.interval, on_trigger=on_trigger, metrics=metrics)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    rounds = 0
+    say(f"watching {cluster.id} ({len(cluster.nodes)} nodes) every {args.interval:g}s")
+    try:
+        while not stop.is_set():
+            for t in loop.tick():
+                say(f"{t.node}: {t.old} -> {t.new} ({t.reason})")
+            rounds += 1
+            if args.rounds and rounds >= args.rounds:
+                break
+            stop.wait(args.interval)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        snapshot = asdict(loop.detector.snapshot())
+        loop.close()
+        pool.close()
+    print(
+        json.dumps(
+            {
+                "cluster": cluster.id,
+                "rounds": rounds,
+                "triggers": len(loop.triggers),
+                "states": {n: s["state"] for n, s in snapshot["nodes"].items()},
+            },
+            default=str,
+        )
+    )
+    return 0

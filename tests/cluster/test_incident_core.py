@@ -1,0 +1,275 @@
+"""Detection, assessment and the incident flow on the real lab, with Prefect on the project's PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cassandra_recovery.clients.nodetool import Nodetool
+from cassandra_recovery.clients.postgres import make_pool
+from cassandra_recovery.detection.runner import DetectorLoop
+from cassandra_recovery.incident.store import IncidentStore
+from cassandra_recovery.lab.cluster import Lab
+from cassandra_recovery.lab.postgres import ensure_postgres
+from cassandra_recovery.lab.prefect_server import client_env, ensure_prefect_server, stop_prefect_server
+from cassandra_recovery.logic.detector import IncidentKind, NodeHealth
+from cassandra_recovery.settings import ClusterConfig, Settings
+from tests.fakes.slack_server import FakeSlackServer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def prefect_server(lab: Lab, request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    settings = Settings()
+    ensure_postgres(settings)
+    request.config._cr_postgres_started = True  # type: ignore[attr-defined]
+    ensure_prefect_server(settings)
+    yield client_env(settings)
+    stop_prefect_server(settings)
+
+
+@pytest.fixture
+def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlackServer]:
+    with FakeSlackServer(channels={"C0LAB": "cassandra-lab"}) as server:
+        monkeypatch.setenv("CASSANDRA_RECOVERY_SLACK_TOKEN", server.token)
+        monkeypatch.setenv("CASSANDRA_RECOVERY_SLACK_BASE_URL", server.url)
+        for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+            monkeypatch.delenv(proxy, raising=False)
+        yield server
+
+
+@pytest.fixture
+def store(prefect_server: dict[str, str]) -> Iterator[IncidentStore]:
+    pool = make_pool(Settings(), max_size=2)
+    s = IncidentStore(pool)
+    s.ensure_schema()
+    yield s
+    pool.close()
+
+
+def _close_open_incident(store: IncidentStore, cluster_id: str) -> None:
+    """Tests start without an open incident for the lab (a human would resolve it)."""
+    inc = store.open_for(cluster_id)
+    if inc is None:
+        return
+    lease = store.acquire_lease(inc.id, "pytest", 30, run_key=f"pytest-{time.time()}")
+    if lease is None:  # an earlier run's lease: wait it out would be slow; take over by expiry is not possible
+        pytest.fail(f"incident {inc.id} still leased by {inc.lease_holder}")
+    from cassandra_recovery.logic.incident_states import IncidentState
+
+    state = IncidentState(inc.state)
+    path = {
+        "detected": ["assessing", "resolved"],
+        "assessing": ["resolved"],
+        "escalated": ["assessing", "resolved"],
+        "mitigating": ["recovering", "verifying", "resolved"],
+        "recovering": ["verifying", "resolved"],
+        "verifying": ["resolved"],
+    }[state.value]
+    for nxt in path:
+        store.transition(inc.id, state, IncidentState(nxt), lease, {"reason": "test clean-up"})
+        state = IncidentState(nxt)
+
+
+def _flow(fn: Any, env: dict[str, str], **kwargs: Any) -> Any:
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_LOCAL_STORAGE_PATH,
+        PREFECT_RESULTS_PERSIST_BY_DEFAULT,
+        temporary_settings,
+    )
+
+    with temporary_settings(
+        updates={
+            PREFECT_API_URL: env["PREFECT_API_URL"],
+            PREFECT_RESULTS_PERSIST_BY_DEFAULT: True,
+            PREFECT_LOCAL_STORAGE_PATH: env["PREFECT_LOCAL_STORAGE_PATH"],
+        }
+    ):
+        return fn(**kwargs)
+
+
+class Ticker:
+    """The detector loop on a thread, counting rounds (tests compare rounds, never wall time)."""
+
+    def __init__(self, cluster: ClusterConfig):
+        self.triggers: list[Any] = []
+        self.loop = DetectorLoop(
+            cluster, interval_s=1.0, counters_every_s=1e9, on_trigger=lambda t, ev: self.triggers.append(t)
+        )
+        self.rounds = 0
+        self.confirmed_at_round: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.loop.tick()
+            self.rounds += 1
+            for node, st in self.loop.detector.states().items():
+                if st is NodeHealth.CONFIRMED:
+                    self.confirmed_at_round.setdefault(node, self.rounds)
+            self._stop.wait(1.0)
+
+    def __enter__(self) -> Ticker:
+        self._thread.start()
+        return self
+
+    def wait_rounds(self, n: int) -> None:
+        target = self.rounds + n
+        while self.rounds < target:
+            time.sleep(0.2)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self.loop.close()
+
+
+def test_frozen_node_one_incident_classified_hung_plan_wait_for_hints_slack_thread(
+    lab: Lab, cluster: ClusterConfig, prefect_server: dict[str, str], slack: FakeSlackServer, store: IncidentStore
+) -> None:
+    from flows.incident import incident_response
+
+    _close_open_incident(store, cluster.id)
+    with Ticker(cluster) as ticker:
+        ticker.wait_rounds(3)
+        frozen_at_round = ticker.rounds
+        lab.freeze("node3")
+        ticker.wait_rounds(25)  # about 30 s frozen in all
+        assert ticker.confirmed_at_round["node3"] - frozen_at_round <= 5  # within a few probe intervals
+        assert [t.kind for t in ticker.triggers] == [IncidentKind.OPEN]
+        result = _flow(
+            incident_response, prefect_server, cluster_id=cluster.id, trigger={"source": "test", "nodes": ["node3"]}
+        )
+        lab.thaw("node3")
+        ticker.wait_rounds(10)
+        assert len(ticker.triggers) == 1  # recovery is not a new incident
+        assert ticker.loop.detector.states()["node3"] in (NodeHealth.RECOVERING, NodeHealth.HEALTHY)
+    plan = result["plan"]
+    assert result["acting"] is True and result["created"] is True
+    assert plan["action"] == "wait_for_hints", plan["reasons"]
+    kinds = {c["node"]: c["kind"] for c in plan["classifications"]}
+    assert kinds == {"127.0.0.4": "hung"}
+    inc = store.get(result["incident_id"])
+    assert inc.plan is not None and inc.plan["action"] == "wait_for_hints"
+    assert inc.slack_ts is not None and result["slack"]["posted"] is True
+    root = [m for m in slack.messages("C0LAB") if m.get("thread_ts") in (None, m["ts"])]
+    assert len(root) == 1
+    kinds_seen = [e.kind for e in store.events(inc.id)]
+    assert kinds_seen[:2] == ["opened", "lease_acquired"] and "plan_set" in kinds_seen
+
+
+def test_a_blip_opens_nothing_and_a_flapping_node_opens_one_incident(lab: Lab, cluster: ClusterConfig) -> None:
+    with Ticker(cluster) as ticker:
+        ticker.wait_rounds(3)
+        lab.freeze("node3")
+        ticker.wait_rounds(1)  # shorter than the 3 failed probes that confirm
+        lab.thaw("node3", wait=False)
+        ticker.wait_rounds(4)
+        assert ticker.triggers == []
+        for _ in range(4):  # flapping: frozen and thawed every few seconds
+            lab.freeze("node3")
+            ticker.wait_rounds(4)
+            lab.thaw("node3", wait=False)
+            ticker.wait_rounds(2)
+        assert [t.kind for t in ticker.triggers] == [IncidentKind.OPEN]
+    lab.wait_all_up()
+
+
+def _assess(env: dict[str, str], cluster_id: str, outage_started: datetime) -> dict[str, Any]:
+    from flows.assess import assess
+
+    return _flow(assess, env, cluster_id=cluster_id, outage_started=outage_started.isoformat())  # type: ignore[no-any-return]
+
+
+def test_partition_and_kill_are_classified_differently(
+    lab: Lab, cluster: ClusterConfig, prefect_server: dict[str, str]
+) -> None:
+    node2 = lab.node("node2")
+    lab.partition("node2")
+    lab.wait_seen(node2, up=False)
+    partitioned = _assess(prefect_server, cluster.id, datetime.now(UTC))
+    lab.heal("node2")
+    lab.kill("node2")
+    lab.wait_seen(node2, up=False)
+    killed = _assess(prefect_server, cluster.id, datetime.now(UTC))
+    lab.start("node2")
+    by_kind = {p["action"]: {c["node"]: c["kind"] for c in p["classifications"]} for p in (partitioned, killed)}
+    assert {c["node"]: c["kind"] for c in partitioned["classifications"]} == {"127.0.0.3": "partition"}, by_kind
+    assert {c["node"]: c["kind"] for c in killed["classifications"]} == {"127.0.0.3": "node_failure"}, by_kind
+
+
+def test_hint_window_exceeded_means_repair_and_gc_grace_exceeded_means_wipe_and_replace(
+    lab: Lab, cluster: ClusterConfig, prefect_server: dict[str, str], cql: Any
+) -> None:
+    nt = Nodetool(cluster)
+    for n in cluster.nodes:
+        nt.run(n.name, "setmaxhintwindow", "2000")  # 2 s instead of 3 h, on the running lab
+    try:
+        node3 = lab.node("node3")
+        started = datetime.now(UTC)
+        lab.freeze("node3")
+        lab.wait_seen(node3, up=False)
+        repair = _assess(prefect_server, cluster.id, started)
+        assert repair["action"] == "repair", repair["reasons"]
+        assert any("max_hint_window" in r for r in repair["reasons"])
+        assert repair["scope"], "a repair plan names its scope"
+
+        cql.execute(
+            "CREATE KEYSPACE IF NOT EXISTS gc_test WITH replication = {'class': 'NetworkTopologyStrategy', 'dc1': 3}",
+            timeout_s=30,
+        )
+        cql.execute("CREATE TABLE IF NOT EXISTS gc_test.t (k int PRIMARY KEY) WITH gc_grace_seconds = 1", timeout_s=30)
+        time.sleep(1.5)  # the node has now been down longer than that table's gc_grace_seconds
+        wipe = _assess(prefect_server, cluster.id, started)
+        assert wipe["action"] == "wipe_and_replace", wipe["reasons"]
+        assert wipe["targets"] == ["127.0.0.4"]
+    finally:
+        lab.thaw("node3")
+        for n in cluster.nodes:
+            nt.run(n.name, "setmaxhintwindow", "10800000")
+        cql.execute("DROP KEYSPACE IF EXISTS gc_test", timeout_s=60)
+
+
+def test_respond_runs_through_the_served_deployment(
+    lab: Lab, prefect_server: dict[str, str], store: IncidentStore
+) -> None:
+    _close_open_incident(store, "lab")
+    env = {**os.environ, **prefect_server}
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "cassandra_recovery.cli", "serve"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "cassandra_recovery.cli", "respond", "--json", "--timeout", "240"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        serve.terminate()
+        serve.wait(timeout=30)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    import json
+
+    doc = json.loads(proc.stdout)
+    assert doc["state"] == "COMPLETED"
+    assert doc["result"]["plan"]["action"] == "no_action" and doc["result"]["state"] == "resolved"
