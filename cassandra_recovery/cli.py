@@ -28,13 +28,21 @@ def cmd_lab(args: argparse.Namespace, settings: Settings) -> int:
     verb = args.lab_verb
     if verb == "up":
         lab.up(nodes=args.nodes, tokens=args.tokens, hint_window=args.hint_window)
-        if args.postgres:
+        if args.postgres or args.prefect:
             from cassandra_recovery.lab.postgres import ensure_postgres
 
             ensure_postgres(settings, progress=_progress)
+        if args.prefect:
+            from cassandra_recovery.lab.prefect_server import ensure_prefect_server
+
+            ensure_prefect_server(settings, progress=_progress)
         return _print_status(lab, as_json=False)
     if verb == "down":
         lab.down(keep_data=args.keep_data)
+        if args.postgres or args.prefect:
+            from cassandra_recovery.lab.prefect_server import stop_prefect_server
+
+            stop_prefect_server(settings, progress=_progress)
         if args.postgres:
             from cassandra_recovery.lab.postgres import stop_postgres
 
@@ -87,9 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--tokens", type=int, default=1, help="tokens per node (balanced, explicit)")
     up.add_argument("--hint-window", default="3h", help="max_hint_window, e.g. 20s, 3h")
     up.add_argument("--postgres", action="store_true", help="also install/start PostgreSQL")
+    up.add_argument("--prefect", action="store_true", help="also start the Prefect server (on PostgreSQL)")
     down = lsub.add_parser("down", help="stop every lab node, frozen ones too (idempotent)")
     down.add_argument("--keep-data", action="store_true")
-    down.add_argument("--postgres", action="store_true", help="also stop PostgreSQL")
+    down.add_argument("--postgres", action="store_true", help="also stop PostgreSQL (and the Prefect server)")
+    down.add_argument("--prefect", action="store_true", help="also stop the Prefect server")
     st = lsub.add_parser("status", help="per node: address, state seen by a live peer, process")
     st.add_argument("--json", action="store_true")
     lsub.add_parser("postgres", help="install (when missing) and start PostgreSQL, create role and database")
