@@ -9,7 +9,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
-from cassandra_recovery.commands import compare, detector, hotspots, load, orchestration, queue
+from cassandra_recovery.commands import compare, detector, hotspots, load, orchestration, queue, silence
 from cassandra_recovery.errors import ConfigError, RecoveryError, ToolMissingError
 from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.settings import Settings
@@ -121,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_parser(sub)
     orchestration.add_parsers(sub)
     detector.add_parser(sub)
+    silence.add_parser(sub)
     hotspots.add_parser(sub)
     return p
 
@@ -138,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_lab(args, settings)
         if args.command == "queue":
             return queue.run(args, settings)
+        if args.command == "silence":
+            return silence.run(args, settings)
         if args.command == "detector":
             return detector.run(args, settings)
         if args.command in ("serve", "respond", "detect", "assess"):

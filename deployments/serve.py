@@ -22,7 +22,13 @@ def build_deployments() -> list[Any]:
     ]
 
 
-def serve_all(limit: int = 4) -> None:
+def serve_all(limit: int = 4, max_resumes: int = 2) -> None:
     from prefect import serve
 
-    serve(*build_deployments(), limit=limit, pause_on_shutdown=False)
+    from deployments.resume import start_resumer
+
+    stop = start_resumer(max_resumes=max_resumes)
+    try:
+        serve(*build_deployments(), limit=limit, pause_on_shutdown=False)
+    finally:
+        stop.set()

@@ -10,8 +10,9 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from cassandra_recovery.detection.assess_inputs import gather
-from cassandra_recovery.logic.assessment import decide_plan
+from cassandra_recovery.logic.assessment import AppImpact, decide_plan
 from cassandra_recovery.settings import Settings
+from cassandra_recovery.wiring import pg_parts
 from flows.detect import detect
 from tasks.observe import jmx_alive
 
@@ -26,7 +27,48 @@ def gather_input(
 ) -> Any:
     now = datetime.now(UTC)
     started = datetime.fromisoformat(outage_started) if outage_started else now
-    return gather(Settings().cluster(cluster_id), detected, now, started, jmx, known_condition=known_condition)
+    known_condition = known_condition or maintenance(cluster_id, now)
+    return gather(
+        Settings().cluster(cluster_id),
+        detected,
+        now,
+        started,
+        jmx,
+        known_condition=known_condition,
+        app=app_impact(cluster_id),
+    )
+
+
+def maintenance(cluster_id: str, now: datetime) -> str | None:
+    """An active maintenance window or silence for the cluster makes the outage known: report, do not act."""
+    from cassandra_recovery.clients.postgres import make_pool
+    from cassandra_recovery.incident.silences import Silences
+
+    try:
+        pool = make_pool(Settings(), max_size=1)
+    except Exception:  # no PostgreSQL: nothing known
+        return None
+    try:
+        silences = Silences(pool)
+        silences.ensure_schema()
+        return silences.known_condition(cluster_id, now)
+    finally:
+        pool.close()
+
+
+def app_impact(cluster_id: str) -> AppImpact:
+    """The application side from the degraded-mode queue: how far the cache lags the source of truth."""
+    try:
+        pg = pg_parts(Settings(), cluster_id, create_schema=False)
+    except Exception:  # no PostgreSQL: assess the cluster anyway
+        return AppImpact()
+    try:
+        stats = pg.outbox.stats()
+        return AppImpact(queue_age_s=stats.oldest_queued_age_s)
+    except Exception:  # no degraded-mode tables for this cluster
+        return AppImpact()
+    finally:
+        pg.close()
 
 
 @flow(name="assess")

@@ -20,6 +20,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--metrics-port", type=int, default=9464, help="Prometheus metrics on 127.0.0.1 (0: off)")
     p.add_argument("--no-deployment", action="store_true", help="record incidents only, start no flow run")
     p.add_argument("--rounds", type=int, default=0, help="stop after N rounds (0: run until stopped)")
+    p.add_argument("--probe-timeout", type=float, default=0.5, help="seconds (default 0.5)")
+    p.add_argument("--suspect-latency-ms", type=float, default=300.0)
+    p.add_argument("--confirm-failures", type=int, default=3)
+    p.add_argument("--recover-clean-probes", type=int, default=5)
+    p.add_argument("--hint-alert", type=int, default=1000)
+    p.add_argument("--hint-critical", type=int, default=10_000)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -27,11 +33,23 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from cassandra_recovery.commands.orchestration import use_project_server
     from cassandra_recovery.detection.metrics import DetectorMetrics
     from cassandra_recovery.detection.runner import DetectorLoop
+    from cassandra_recovery.errors import ConfigError
     from cassandra_recovery.incident.store import IncidentStore
-    from cassandra_recovery.logic.detector import IncidentTrigger
+    from cassandra_recovery.logic.detector import DetectorConfig, IncidentTrigger
 
     say = progress("detector")
     cluster = settings.cluster(args.cluster)
+    try:
+        config = DetectorConfig(
+            probe_timeout_s=args.probe_timeout,
+            suspect_latency_ms=args.suspect_latency_ms,
+            confirm_failures=args.confirm_failures,
+            recover_clean_probes=args.recover_clean_probes,
+            hint_alert=args.hint_alert,
+            hint_critical=args.hint_critical,
+        )
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
     use_project_server(settings)
     pool = make_pool(settings, max_size=2)
     store = IncidentStore(pool)
@@ -68,7 +86,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             store.append_event(incident.id, "deployment_not_started", "detector", {"error": str(e)[:500]})
             say(f"could not start the incident deployment: {e}")
 
-    loop = DetectorLoop(cluster, interval_s=args.interval, on_trigger=on_trigger, metrics=metrics)
+    loop = DetectorLoop(cluster, config=config, interval_s=args.interval, on_trigger=on_trigger, metrics=metrics)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     rounds = 0

@@ -54,6 +54,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 )
             ),
         )
+        if not args.no_relay:  # deliver what the last moments queued, so no stale entry is left behind
+            parts.relay.drain(timeout_s=30)
     finally:
         parts.close()
     doc = {"cluster": parts.cluster.id, **rep.as_dict()}

@@ -28,6 +28,16 @@ from tests.fakes.slack_server import FakeSlackServer
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def own_application_tables() -> Iterator[None]:
+    """The application impact comes from the degraded-mode queue: use this module's own (empty) tables,
+    not whatever a demo left in the default ones. Subprocesses (serve) inherit the environment."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CASSANDRA_RECOVERY_DOMAIN__OUTBOX_TABLE", "outbox_incident_tests")
+        mp.setenv("CASSANDRA_RECOVERY_DOMAIN__ORDERS_TABLE", "orders_incident_tests")
+        yield
+
+
 @pytest.fixture(scope="module")
 def prefect_server(lab: Lab, request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
     settings = Settings()

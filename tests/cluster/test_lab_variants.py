@@ -15,6 +15,7 @@ from cassandra_recovery.lab import procs
 from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.lab.registry import lab_cluster_config
 from cassandra_recovery.logic.tokens import balanced_tokens
+from cassandra_recovery.settings import ClusterConfig
 
 
 @pytest.mark.own_lab
@@ -33,8 +34,73 @@ def test_multi_token_lab_with_short_hint_window(lab: Lab) -> None:
         info = parse_info(nt.output(node.name, "info", "-T"))
         assert sorted(info.tokens) == sorted(expected[i])
         assert parse_getmaxhintwindow(nt.output(node.name, "getmaxhintwindow")) == 20_000
+    _replicas_and_cl_impact_match_cassandra(lab, cluster)
     lab.down()
     assert not (lab.config.base_dir / "lab.json").exists()
+
+
+def _replicas_and_cl_impact_match_cassandra(lab: Lab, cluster: ClusterConfig) -> None:
+    """Our replica placement equals `nodetool getendpoints`; with two nodes down, exactly the ranges we
+    predict lose ONE refuse a CL ONE read (RF 2 keyspace on the 3-node x 4-token lab)."""
+    from cassandra import ConsistencyLevel
+
+    from cassandra_recovery.clients.cql import CqlClient
+    from cassandra_recovery.detection.assess_inputs import ring
+    from cassandra_recovery.logic.murmur3 import token_of
+    from cassandra_recovery.logic.replication import (
+        ConsistencyLevel as CL,
+    )
+    from cassandra_recovery.logic.replication import (
+        NetworkTopologyStrategy,
+        range_of,
+        ranges_at_risk,
+        token_ranges,
+    )
+
+    nt = Nodetool(cluster)
+    with CqlClient(cluster) as cql:
+        cql.execute(
+            "CREATE KEYSPACE IF NOT EXISTS rf2 WITH replication = {'class': 'NetworkTopologyStrategy', 'dc1': 2}",
+            timeout_s=30,
+        )
+        cql.execute("CREATE TABLE IF NOT EXISTS rf2.kv (k text PRIMARY KEY, v text)", timeout_s=30)
+        ranges = token_ranges(ring(cql, "127.0.0.2"), NetworkTopologyStrategy({"dc1": 2}))
+        keys = [f"key-{i}" for i in range(12)]
+        for k in keys:
+            endpoints = {
+                ln.strip() for ln in nt.output("node1", "getendpoints", "rf2", "kv", k).splitlines() if ln.strip()
+            }
+            assert set(range_of(token_of(k), ranges).replicas) == endpoints, k
+        lab.freeze("node2")
+        lab.freeze("node3")
+        try:
+            lab.wait_seen(lab.node("node2"), up=False)
+            lab.wait_seen(lab.node("node3"), up=False)
+            at_risk = ranges_at_risk(
+                ranges, {"127.0.0.2"}, {"dc1": 2}, {n.address: "dc1" for n in cluster.nodes}, "dc1"
+            )
+            lost_one = {(r.start, r.end) for r in at_risk[CL.ONE]}
+            assert 0 < len(lost_one) < len(ranges)  # RF 2 with two of three nodes down: some ranges, not all
+            for k in keys:
+                r = range_of(token_of(k), ranges)
+                try:
+                    cql.execute_on(
+                        "127.0.0.2",
+                        "SELECT v FROM rf2.kv WHERE k = %s",
+                        (k,),
+                        timeout_s=5,
+                        consistency=ConsistencyLevel.ONE,
+                    )
+                    refused = False
+                except Exception as e:  # Unavailable, possibly wrapped by the driver's retry to a next host
+                    if "Unavailable" not in f"{type(e).__name__} {e}":
+                        raise
+                    refused = True
+                assert refused == ((r.start, r.end) in lost_one), (k, r)
+        finally:
+            lab.thaw("node2", wait=False)
+            lab.thaw("node3", wait=False)
+            lab.wait_all_up()
 
 
 @pytest.mark.own_lab

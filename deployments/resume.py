@@ -1,0 +1,94 @@
+"""Resumes crashed incident runs a capped number of times, then escalates (runs inside `serve`).
+
+A crashed run is put back to Scheduled in the same flow run id: completed steps come back from
+persisted results, the lease comes back at once (same run key), and side-effecting steps are idempotent.
+After `max_resumes` crashes the run is failed with a message and the incident timeline records it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def crash_count(client: Any, flow_run_id: Any) -> int:
+    return sum(1 for s in client.read_flow_run_states(flow_run_id) if s.type.value == "CRASHED")
+
+
+def resume_crashed_once(client: Any, max_resumes: int = 2, on_escalate: Any = None) -> dict[str, list[str]]:
+    """One pass over crashed runs of deployed flows: resume or escalate each; returns what was done."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Failed, Scheduled
+
+    crashed = client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.CRASHED]))),
+        limit=100,
+    )
+    done: dict[str, list[str]] = {"resumed": [], "escalated": []}
+    for fr in crashed:
+        if fr.deployment_id is None:
+            continue  # only deployed runs can be picked up again by a served process
+        crashes = crash_count(client, fr.id)
+        if crashes <= max_resumes:
+            client.set_flow_run_state(
+                fr.id, Scheduled(message=f"resumed after crash {crashes}/{max_resumes}"), force=True
+            )
+            done["resumed"].append(str(fr.id))
+            log.warning("flow run %s crashed (%d/%d): resumed", fr.id, crashes, max_resumes)
+        else:
+            client.set_flow_run_state(fr.id, Failed(message=f"escalated: crashed {crashes} times"), force=True)
+            done["escalated"].append(str(fr.id))
+            log.error("flow run %s crashed %d times: escalated", fr.id, crashes)
+            if on_escalate:
+                on_escalate(fr, crashes)
+    return done
+
+
+def escalate_incident(flow_run: Any, crashes: int) -> None:
+    """Record the escalation on the cluster's open incident (no lease needed to append an event)."""
+    from cassandra_recovery.clients.postgres import make_pool
+    from cassandra_recovery.incident.store import IncidentStore
+    from cassandra_recovery.settings import Settings
+
+    cluster_id = (flow_run.parameters or {}).get("cluster_id")
+    if not cluster_id:
+        return
+    pool = make_pool(Settings(), max_size=1)
+    try:
+        store = IncidentStore(pool)
+        inc = store.open_for(cluster_id)
+        if inc is not None:
+            store.append_event(
+                inc.id,
+                "escalated",
+                "crash-resumer",
+                {
+                    "flow_run_id": str(flow_run.id),
+                    "crashes": crashes,
+                    "reason": "the incident run kept crashing; a human must take over",
+                },
+            )
+    finally:
+        pool.close()
+
+
+def start_resumer(max_resumes: int = 2, interval_s: float = 15.0) -> threading.Event:
+    """Background thread of `serve`; set the returned event to stop it."""
+    from prefect.client.orchestration import get_client
+
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(interval_s):
+            try:
+                with get_client(sync_client=True) as client:
+                    resume_crashed_once(client, max_resumes, on_escalate=escalate_incident)
+            except Exception as e:  # the server may be restarting: try again next round
+                log.warning("crash resumer: %s", e)
+
+    threading.Thread(target=loop, name="crash-resumer", daemon=True).start()
+    return stop
