@@ -27,7 +27,9 @@ def _incident_dict(inc: Any) -> dict[str, Any]:
     return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in d.items()}
 
 
-@task(name="open-or-join-incident", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
+# Side-effecting steps keep Prefect's default cache (inputs + flow run): a resumed run of the same flow run
+# gets their results back instead of repeating them. Lease steps and observations always run again.
+@task(name="open-or-join-incident", retries=2, retry_delay_seconds=[2, 10], persist_result=True)
 def open_or_join(cluster_id: str, trigger: dict[str, Any], actor: str) -> dict[str, Any]:
     store, pool = _store()
     try:
@@ -56,7 +58,7 @@ def release_lease(lease: Lease) -> bool:
         pool.close()
 
 
-@task(name="incident-transition", cache_policy=NO_CACHE)
+@task(name="incident-transition", persist_result=True)
 def transition(incident_id: str, expected: str, new: str, lease: Lease, data: dict[str, Any]) -> dict[str, Any]:
     store, pool = _store()
     try:
@@ -68,7 +70,7 @@ def transition(incident_id: str, expected: str, new: str, lease: Lease, data: di
         pool.close()
 
 
-@task(name="store-plan", cache_policy=NO_CACHE)
+@task(name="store-plan", persist_result=True)
 def store_plan(incident_id: str, plan: dict[str, Any], lease: Lease) -> None:
     store, pool = _store()
     try:
@@ -77,7 +79,7 @@ def store_plan(incident_id: str, plan: dict[str, Any], lease: Lease) -> None:
         pool.close()
 
 
-@task(name="slack-incident-thread", cache_policy=NO_CACHE)
+@task(name="slack-incident-thread", persist_result=True)
 def slack_thread(
     cluster_id: str, incident_id: str, title: str, fields: dict[str, str], lease: Lease, status: str = "open"
 ) -> dict[str, Any]:
