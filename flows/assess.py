@@ -90,6 +90,8 @@ def assess(
         inp: Any = gather_input(cluster_id, detected, jmx, outage_started, known_condition)
         plan = decide_plan(inp)
         unsettled = [c.node for c in plan.classifications if c.kind.value == "unknown"]
+        if detected.get("schema") and not detected["schema"]["agreement"]:
+            unsettled.append("schema versions")  # right after DDL, versions converge within seconds
         if not unsettled or attempt == settle_attempts:
             break
         # Gossip convicts a hung node only after several seconds: observe again before escalating.

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-from cassandra import ConsistencyLevel
+from cassandra import ConsistencyLevel, OperationTimedOut
 from cassandra.cluster import ExecutionProfile
 from cassandra.policies import ConstantSpeculativeExecutionPolicy, DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import dict_factory
 
 from cassandra_recovery.clients.cql import CqlClient
-from cassandra_recovery.degraded.model import Order, StoredOrder
+from cassandra_recovery.degraded.model import StoredOrder
 from cassandra_recovery.logic.checksum import from_millis
 from cassandra_recovery.settings import DomainConfig
 
@@ -31,7 +30,8 @@ class OrderCache:
         if READ_PROFILE not in cluster.profile_manager.profiles:
             # Reads are idempotent: after speculative_delay_s the driver also asks the next replica, so a
             # hung coordinator costs that delay, not the timeout.
-            cluster.add_execution_profile(
+            _add_profile(
+                cluster,
                 READ_PROFILE,
                 ExecutionProfile(
                     load_balancing_policy=lbp,
@@ -43,7 +43,8 @@ class OrderCache:
             )
             # Cache writes carry an explicit timestamp, so repeating one is harmless: speculate too, or a
             # hung coordinator would stall the relay (and grow the lag) for the whole timeout.
-            cluster.add_execution_profile(
+            _add_profile(
+                cluster,
                 WRITE_PROFILE,
                 ExecutionProfile(
                     load_balancing_policy=lbp,
@@ -72,7 +73,7 @@ class OrderCache:
         if consistency:
             stmt.consistency_level = ConsistencyLevel.name_to_value[consistency]
         rows = list(self.cql.session.execute(stmt, execution_profile=READ_PROFILE))
-        return _stored(rows[0]) if rows else None
+        return StoredOrder.from_row(rows[0]) if rows else None
 
     def put(self, payload: dict[str, Any], version: int) -> None:
         updated = from_millis(payload["updated_at_ms"])
@@ -111,15 +112,10 @@ class OrderCache:
         self.cql.session.execute(self._del, (version, order_id), execution_profile=WRITE_PROFILE)
 
 
-def _stored(row: dict[str, Any]) -> StoredOrder:
-    updated: datetime = row["updated_at"]
-    if updated.tzinfo is None:  # the driver returns naive UTC datetimes
-        updated = updated.replace(tzinfo=UTC)
-    order = Order(
-        id=row["id"],
-        customer=row["customer"],
-        status=row["status"],
-        amount_cents=int(row["amount_cents"]),
-        updated_at=updated,
-    )
-    return StoredOrder(order=order, version=int(row["version"]))
+def _add_profile(cluster: Any, name: str, profile: ExecutionProfile) -> None:
+    """Register a profile; it is in place even when the driver times out opening pools to a hung node
+    (which must not stop the service from starting while a node is frozen)."""
+    try:
+        cluster.add_execution_profile(name, profile, pool_wait_timeout=1.0)
+    except OperationTimedOut:
+        pass

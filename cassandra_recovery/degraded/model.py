@@ -72,6 +72,21 @@ class StoredOrder(BaseModel):
     order: Order
     version: int
 
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> StoredOrder:
+        """From a PostgreSQL or Cassandra row (the driver returns naive UTC datetimes)."""
+        updated: datetime = row["updated_at"]
+        if updated.tzinfo is None:
+            updated = updated.replace(tzinfo=UTC)
+        order = Order(
+            id=row["id"],
+            customer=row["customer"],
+            status=row["status"],
+            amount_cents=int(row["amount_cents"]),
+            updated_at=updated,
+        )
+        return cls(order=order, version=int(row["version"]))
+
 
 class ReadSource(StrEnum):
     CASSANDRA = "cassandra"

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
-from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -72,16 +70,4 @@ class OrderStore:
                 row = fetch_one(conn.execute(self._select, (order_id,)))
         except (psycopg.OperationalError, PoolTimeout) as e:
             raise SourceOfTruthUnavailable(f"PostgreSQL unavailable, cannot read order {order_id!r}: {e}") from e
-        return None if row is None else _stored(row)
-
-
-def _stored(row: dict[str, Any]) -> StoredOrder:
-    updated: datetime = row["updated_at"]
-    order = Order(
-        id=row["id"],
-        customer=row["customer"],
-        status=row["status"],
-        amount_cents=int(row["amount_cents"]),
-        updated_at=updated,
-    )
-    return StoredOrder(order=order, version=int(row["version"]))
+        return None if row is None else StoredOrder.from_row(row)

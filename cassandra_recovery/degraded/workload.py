@@ -165,7 +165,7 @@ def _read(
         rep.reads_cassandra += 1
     else:
         rep.reads_postgres += 1
-        reason = re.sub(r"\d+(\.\d+)?", "N", res.reason.split(":")[0])  # "queue lag N.Ns > Ns"
+        reason = re.sub(r"\d+(\.\d+)?", "N", res.reason)  # "queue lag N.Ns > Ns", "cache error: Type"
         rep.postgres_reasons[reason] = rep.postgres_reasons.get(reason, 0) + 1
     # The newest version acknowledged longer than `bound` before this read started must be visible.
     must_see = max((v for t, v in written.get(key, []) if t < started - bound), default=0)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from psycopg import sql
 
 from cassandra_recovery.degraded.compare import Comparer
 from cassandra_recovery.degraded.model import Order, ReadSource
@@ -24,6 +25,7 @@ from cassandra_recovery.wiring import ServiceParts, service_parts
 from tests.cluster.degraded_env import degraded_settings, domain_env
 
 ROOT = Path(__file__).resolve().parents[2]
+_OUTBOX_ROW = sql.SQL("SELECT status, attempts FROM {} WHERE order_id = %s")
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +40,11 @@ def parts(settings: Settings) -> Iterator[ServiceParts]:
     p = service_parts(settings, breaker=BreakerConfig(failure_threshold=3, open_for_s=2.0))
     p.cql.execute(f"TRUNCATE {settings.domain.keyspace}.{settings.domain.cassandra_table}", timeout_s=30)
     with p.pg.pool.connection() as conn:
+        d = settings.domain
         conn.execute(
-            f"TRUNCATE {settings.domain.orders_table}, {settings.domain.outbox_table}, {settings.domain.policy_table}"
+            sql.SQL("TRUNCATE {}, {}, {}").format(
+                sql.Identifier(d.orders_table), sql.Identifier(d.outbox_table), sql.Identifier(d.policy_table)
+            )
         )
         conn.commit()
     yield p
@@ -128,17 +133,13 @@ def test_relay_killed_between_cassandra_write_and_marking_delivered(settings: Se
     in_cassandra = parts.cache.get("crash-1", "ALL")
     assert in_cassandra is not None and in_cassandra.version == stored.version  # the write happened...
     with parts.pg.pool.connection() as conn:
-        row = conn.execute(
-            f"SELECT status, attempts FROM {settings.domain.outbox_table} WHERE order_id = %s", ("crash-1",)
-        ).fetchone()
+        row = conn.execute(_OUTBOX_ROW.format(sql.Identifier(settings.domain.outbox_table)), ("crash-1",)).fetchone()
     assert row == {"status": "queued", "attempts": 1}  # ...but was never marked delivered
     time.sleep(2.5)  # the dead relay's lease (2 s) runs out
     stats, report = parts.relay.drain(timeout_s=60)
     assert stats.queued == 0 and report.delivered == 1
     with parts.pg.pool.connection() as conn:
-        row = conn.execute(
-            f"SELECT status, attempts FROM {settings.domain.outbox_table} WHERE order_id = %s", ("crash-1",)
-        ).fetchone()
+        row = conn.execute(_OUTBOX_ROW.format(sql.Identifier(settings.domain.outbox_table)), ("crash-1",)).fetchone()
     assert row == {"status": "delivered", "attempts": 2}
     again = parts.cache.get("crash-1", "ALL")
     assert again is not None and again.version == stored.version and again.order == stored.order
@@ -155,7 +156,12 @@ def test_compare_finds_a_row_deleted_in_cassandra_and_one_changed_in_postgres(
         f"DELETE FROM {settings.domain.keyspace}.{settings.domain.cassandra_table} WHERE id = %s", ("cmp-03",)
     )
     with parts.pg.pool.connection() as conn:
-        conn.execute(f"UPDATE {settings.domain.orders_table} SET status = 'changed' WHERE id = %s", ("cmp-17",))
+        conn.execute(
+            sql.SQL("UPDATE {} SET status = 'changed' WHERE id = %s").format(
+                sql.Identifier(settings.domain.orders_table)
+            ),
+            ("cmp-17",),
+        )
         conn.commit()
     result = _compare(parts)
     assert result["equal"] is False

@@ -282,4 +282,5 @@ def test_respond_runs_through_the_served_deployment(
 
     doc = json.loads(proc.stdout)
     assert doc["state"] == "COMPLETED"
-    assert doc["result"]["plan"]["action"] == "no_action" and doc["result"]["state"] == "resolved"
+    plan = doc["result"]["plan"]
+    assert plan["action"] == "no_action" and doc["result"]["state"] == "resolved", plan["reasons"]
