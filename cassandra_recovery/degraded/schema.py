@@ -67,6 +67,9 @@ def ensure_pg_schema(conn: psycopg.Connection[object], cfg: DomainConfig) -> Non
         conn.execute(sql.SQL(_PG_DDL).format(**ids))
 
 
+SPECULATIVE_RETRY = "50ms"
+
+
 def ensure_cassandra_schema(cql: CqlClient, cfg: DomainConfig, datacenter: str) -> None:
     """Keyspace (NetworkTopologyStrategy, RF from settings) and cache table; names validated by settings."""
     cql.execute(
@@ -79,4 +82,16 @@ def ensure_cassandra_schema(cql: CqlClient, cfg: DomainConfig, datacenter: str) 
         "id text PRIMARY KEY, customer text, status text, amount_cents bigint, updated_at timestamp, version bigint)",
         timeout_s=30,
     )
+    # A fixed coordinator-side speculative retry: with the default '99p', a table with few samples waits up
+    # to the read timeout for a hung replica that gossip has not convicted yet (seconds), so every
+    # QUORUM read involving it times out on the client. 50 ms asks the next replica instead.
+    rows = cql.execute(
+        "SELECT speculative_retry FROM system_schema.tables WHERE keyspace_name = %s AND table_name = %s",
+        (cfg.keyspace, cfg.cassandra_table),
+    )
+    if rows and rows[0]["speculative_retry"] != SPECULATIVE_RETRY:
+        cql.execute(
+            f"ALTER TABLE {cfg.keyspace}.{cfg.cassandra_table} WITH speculative_retry = '{SPECULATIVE_RETRY}'",
+            timeout_s=30,
+        )
     cql.session.cluster.control_connection.wait_for_schema_agreement(wait_time=30)
