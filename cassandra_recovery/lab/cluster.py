@@ -104,6 +104,7 @@ class Lab:
             tools_conf=str(rt.tools_conf),
             version=rt.version,
             partitioned=existing.partitioned if existing and existing.spec == spec else [],
+            gossip_restarted=existing.gossip_restarted if existing and existing.spec == spec else [],
         )
         save_state(self.config, state)
         seed, *rest = spec.nodes
@@ -153,6 +154,7 @@ class Lab:
             self.progress(f"{node.name} already running (pid {p.pid})")
             return
         nd = self._prepare(state, node)
+        self._forget_gossip_restart(node)
         watcher = LogWatcher(nd / "logs" / "system.log")
         argv = layout.daemon_argv(state.java, Path(state.lib_dir), node, nd, self.config.heap)
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C", "MALLOC_ARENA_MAX": "4"}
@@ -193,6 +195,26 @@ class Lab:
         node = self.node(ref)
         self._start(self.state(), node)
         self.wait_seen(node, up=True)
+
+    def stop(self, ref: str) -> None:
+        """Clean stop (SIGTERM, SIGKILL after 30 s); the data stays."""
+        node = self.node(ref)
+        p = self.process(node)
+        if p is None:
+            self.progress(f"{node.name} is not running")
+            return
+        procs.signal_pid(p.pid, signal.SIGCONT)  # a stopped process cannot handle SIGTERM
+        procs.signal_pid(p.pid, signal.SIGTERM)
+        if procs.wait_gone([p.pid], 30):
+            procs.signal_pid(p.pid, signal.SIGKILL)
+            procs.wait_gone([p.pid], 15)
+        self.progress(f"{node.name} stopped (pid {p.pid})")
+
+    def _forget_gossip_restart(self, node: layout.NodeSpec) -> None:
+        st = self.state()
+        if node.name in st.gossip_restarted:
+            st.gossip_restarted.remove(node.name)
+            save_state(self.config, st)
 
     def kill(self, ref: str) -> None:
         node = self.node(ref)
@@ -244,7 +266,9 @@ class Lab:
         st = self.state()
         if node.name in st.partitioned:
             st.partitioned.remove(node.name)
-            save_state(self.config, st)
+        if node.name not in st.gossip_restarted:
+            st.gossip_restarted.append(node.name)
+        save_state(self.config, st)
         self.progress(f"{node.name} healed (gossip and native transport enabled)")
         if wait:
             self.wait_seen(node, up=True)
@@ -321,8 +345,24 @@ class Lab:
                 self.progress(f"{node.name} seen {want} by {', '.join(o.name for o in observers)}")
                 return
             if time.monotonic() > deadline:
-                raise LabError(f"{node.name} not seen {want} within {timeout_s:.0f}s; views: {last}")
+                stuck = [o for o in observers if last.get(o.name) != want]
+                raise LabError(
+                    f"{node.name} not seen {want} within {timeout_s:.0f}s; views: {last}\n"
+                    + "\n".join(self._gossip_evidence(o, node) for o in stuck)
+                )
             time.sleep(1)
+
+    def _gossip_evidence(self, observer: layout.NodeSpec, node: layout.NodeSpec) -> str:
+        """Why an observer does not convict: its phi for the node and its own gossip/FD warnings."""
+        try:
+            fd = self.nodetool().output(observer.name, "failuredetector", timeout_s=60)
+            phi = next((ln.strip() for ln in fd.splitlines() if node.address in ln), "no phi row")
+        except CommandError as e:
+            phi = f"failuredetector failed: {e}".splitlines()[0]
+        log = self.node_dir(observer) / "logs" / "system.log"
+        lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+        warns = [ln[:240] for ln in lines if ln.startswith("WARN") and ("Gossip" in ln or "FailureDetector" in ln)]
+        return f"  {observer.name}: phi {phi}; last gossip warnings: {warns[-4:] or 'none'}"
 
     def wait_all_up(self, timeout_s: float = SEEN_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout_s

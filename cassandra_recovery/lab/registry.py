@@ -22,6 +22,8 @@ class LabState:
     tools_conf: str
     version: str
     partitioned: list[str] = field(default_factory=list)
+    # Nodes whose gossip was stopped and started again in the same JVM (heal); a restart clears it.
+    gossip_restarted: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         d = asdict(self)

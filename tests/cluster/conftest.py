@@ -52,7 +52,11 @@ def cql(cluster: ClusterConfig) -> Iterator[CqlClient]:
 
 
 def restore(lab: Lab) -> None:
-    """Thaw, heal and restart whatever a test left broken, then wait for every node UN."""
+    """Thaw, heal and restart whatever a test left broken, then wait for every node UN.
+
+    A node healed from a partition keeps a JVM whose gossip was stopped and started again; once (in CI)
+    such a node went on seeing a killed peer UN for minutes. Restart it so the next test gets a clean one.
+    """
     st = lab.state()
     for n in st.spec.nodes:
         p = lab.process(n)
@@ -62,6 +66,9 @@ def restore(lab: Lab) -> None:
             lab.thaw(n.name, wait=False)
     for name in list(lab.state().partitioned):
         lab.heal(name, wait=False)
+    for name in list(lab.state().gossip_restarted):
+        lab.stop(name)
+        lab.start(name)
     lab.wait_all_up()
 
 
