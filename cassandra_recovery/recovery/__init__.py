@@ -1,0 +1,1 @@
+"""Recovery engine: mitigation, hint drain, segmented repair with checkpoints."""

@@ -1,0 +1,165 @@
+"""Repair checkpoints in PostgreSQL: one run per key (incident or schedule), its segments and their states.
+
+A resumed run (new process, same run key) loads the same segments and skips the done ones. A segment found
+`running` was interrupted: the engine asks Cassandra what became of it before running it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from psycopg_pool import ConnectionPool
+
+from cassandra_recovery.clients.postgres import fetch_all, fetch_one
+from cassandra_recovery.logic.segments import Segment, SegmentState
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS repair_runs (
+    run_key     text PRIMARY KEY,
+    cluster_id  text NOT NULL,
+    kind        text NOT NULL CHECK (kind IN ('full', 'incremental')),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz,
+    outcome     text
+);
+CREATE TABLE IF NOT EXISTS repair_segments (
+    run_key     text NOT NULL REFERENCES repair_runs (run_key) ON DELETE CASCADE,
+    seq         int NOT NULL,
+    keyspace    text NOT NULL,
+    start_token bigint NOT NULL,
+    end_token   bigint NOT NULL,
+    replicas    text[] NOT NULL,
+    coordinator text NOT NULL,
+    state       text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'running', 'done', 'failed')),
+    attempts    int NOT NULL DEFAULT 0,
+    started_at  timestamptz,
+    finished_at timestamptz,
+    parent_id   text,
+    last_error  text,
+    PRIMARY KEY (run_key, seq)
+);
+"""
+
+_WHERE = " WHERE run_key = %(k)s AND seq = %(s)s RETURNING *"
+_RUNNING = (
+    "UPDATE repair_segments SET state = 'running', attempts = attempts + 1, started_at = now(), last_error = NULL"
+    + _WHERE
+)
+_DONE = "UPDATE repair_segments SET state = 'done', finished_at = now(), parent_id = %(p)s" + _WHERE
+_FAILED = "UPDATE repair_segments SET state = %(st)s, last_error = %(e)s" + _WHERE
+
+
+@dataclass(frozen=True)
+class SegmentRecord:
+    seq: int
+    segment: Segment
+    state: SegmentState
+    attempts: int
+    started_at: datetime | None
+    finished_at: datetime | None
+    parent_id: str | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class RepairRun:
+    run_key: str
+    cluster_id: str
+    kind: str
+    created: bool  # False: an earlier run with this key exists and is resumed
+    segments: list[SegmentRecord]
+
+
+def _record(r: dict[str, object]) -> SegmentRecord:
+    seg = Segment(
+        str(r["keyspace"]),
+        int(r["start_token"]),  # type: ignore[call-overload]
+        int(r["end_token"]),  # type: ignore[call-overload]
+        tuple(r["replicas"]),  # type: ignore[arg-type]
+        str(r["coordinator"]),
+    )
+    return SegmentRecord(
+        int(r["seq"]),  # type: ignore[call-overload]
+        seg,
+        SegmentState(str(r["state"])),
+        int(r["attempts"]),  # type: ignore[call-overload]
+        r["started_at"],  # type: ignore[arg-type]
+        r["finished_at"],  # type: ignore[arg-type]
+        r["parent_id"],  # type: ignore[arg-type]
+        r["last_error"],  # type: ignore[arg-type]
+    )
+
+
+class RepairCheckpoints:
+    def __init__(self, pool: ConnectionPool):
+        self.pool = pool
+
+    def ensure_schema(self) -> None:
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('cassandra_recovery.schema'))")
+            conn.execute(_DDL)
+
+    def start_or_resume(self, run_key: str, cluster_id: str, kind: str, segments: Sequence[Segment]) -> RepairRun:
+        """The run for `run_key`: created with `segments`, or the stored one (its own segments win: a resumed
+        run repairs what the interrupted one planned, even if the ring moved since)."""
+        if kind not in ("full", "incremental"):
+            raise ValueError(f"repair kind must be full or incremental, got {kind!r}")
+        with self.pool.connection() as conn, conn.transaction():
+            row = fetch_one(
+                conn.execute(
+                    "INSERT INTO repair_runs (run_key, cluster_id, kind) VALUES (%s, %s, %s)"
+                    " ON CONFLICT (run_key) DO NOTHING RETURNING run_key",
+                    (run_key, cluster_id, kind),
+                )
+            )
+            created = row is not None
+            if created:
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        "INSERT INTO repair_segments (run_key, seq, keyspace, start_token, end_token, replicas,"
+                        " coordinator) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                        [
+                            (run_key, i, s.keyspace, s.start, s.end, list(s.replicas), s.coordinator)
+                            for i, s in enumerate(segments)
+                        ],
+                    )
+            run = fetch_one(conn.execute("SELECT * FROM repair_runs WHERE run_key = %s", (run_key,)))
+            assert run is not None  # noqa: S101 - inserted or found above, in this transaction
+            if run["cluster_id"] != cluster_id or run["kind"] != kind:
+                raise ValueError(
+                    f"repair run {run_key!r} exists for cluster {run['cluster_id']} ({run['kind']}),"
+                    f" not {cluster_id} ({kind})"
+                )
+        return RepairRun(run_key, cluster_id, kind, created, self.segments(run_key))
+
+    def segments(self, run_key: str) -> list[SegmentRecord]:
+        with self.pool.connection() as conn:
+            rows = fetch_all(conn.execute("SELECT * FROM repair_segments WHERE run_key = %s ORDER BY seq", (run_key,)))
+        return [_record(r) for r in rows]
+
+    def mark_running(self, run_key: str, seq: int) -> SegmentRecord:
+        """One more attempt starts now (counted before the repair is launched, so a crash still counts it)."""
+        return self._update(_RUNNING, {"k": run_key, "s": seq})
+
+    def mark_done(self, run_key: str, seq: int, parent_id: str | None) -> SegmentRecord:
+        return self._update(_DONE, {"k": run_key, "s": seq, "p": parent_id})
+
+    def mark_failed(self, run_key: str, seq: int, error: str, final: bool) -> SegmentRecord:
+        """final=False: back to pending for a retry; final=True: failed for good (escalated)."""
+        state = SegmentState.FAILED if final else SegmentState.PENDING
+        return self._update(_FAILED, {"k": run_key, "s": seq, "st": state.value, "e": error[:2000]})
+
+    def finish(self, run_key: str, outcome: str) -> None:
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute(
+                "UPDATE repair_runs SET finished_at = now(), outcome = %s WHERE run_key = %s", (outcome, run_key)
+            )
+
+    def _update(self, query: str, params: dict[str, object]) -> SegmentRecord:
+        with self.pool.connection() as conn, conn.transaction():
+            row = fetch_one(conn.execute(query, params))
+        if row is None:
+            raise KeyError(f"no segment {params['s']} in repair run {params['k']!r}")
+        return _record(row)

@@ -1,0 +1,93 @@
+"""Hint drain: handoff enabled and not paused on every coordinator, then delivery watched until nothing is left."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from cassandra_recovery.clients.cql import CqlClient
+from cassandra_recovery.clients.jmx import JmxMetrics
+from cassandra_recovery.clients.nodetool import Nodetool
+from cassandra_recovery.clients.parsers.hints import parse_statushandoff
+from cassandra_recovery.errors import CommandError, NodeUnreachableError, ParseError
+from cassandra_recovery.logic.hint_drain import DrainState, DrainTracker
+from cassandra_recovery.settings import ClusterConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DrainReport:
+    targets: list[str]
+    state: str
+    elapsed_s: float
+    handoff_actions: dict[str, list[str]]
+    samples: list[tuple[float, int]] = field(default_factory=list)  # (seconds since start, pending files)
+    reason: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def ensure_handoff(cluster: ClusterConfig, coordinators: Sequence[str], nodetool: Nodetool) -> dict[str, list[str]]:
+    """`enablehandoff` where it is off; `resumehandoff` everywhere (a paused dispatch is not observable through
+    nodetool, and resuming is idempotent). Returns what was done per coordinator."""
+    actions: dict[str, list[str]] = {}
+    for node in coordinators:
+        done: list[str] = []
+        try:
+            if not parse_statushandoff(nodetool.output(node, "statushandoff", timeout_s=60)):
+                nodetool.run(node, "enablehandoff", timeout_s=60)
+                done.append("enablehandoff")
+            nodetool.run(node, "resumehandoff", timeout_s=60)
+            done.append("resumehandoff")
+        except (CommandError, ParseError) as e:
+            done.append(f"error: {str(e).splitlines()[0]}")
+        actions[cluster.node(node).address] = done
+    return actions
+
+
+def watch_drain(
+    cluster: ClusterConfig,
+    cql: CqlClient,
+    targets: Sequence[str],
+    quiet_s: float = 25.0,
+    stall_s: float = 120.0,
+    timeout_s: float = 900.0,
+    poll_s: float = 5.0,
+    progress: Callable[[str], None] = log.info,
+    nodetool: Nodetool | None = None,
+) -> DrainReport:
+    """Until every live coordinator holds nothing for the targets (drained), delivery stops progressing
+    (stalled: repair instead) or `timeout_s` passes (stalled too)."""
+    nt = nodetool or Nodetool(cluster)
+    jmx = JmxMetrics(cluster, nt)
+    coordinators = [n.address for n in cluster.nodes if n.address not in targets]
+    actions = ensure_handoff(cluster, coordinators, nt)
+    host_ids = {str(cql.local(t)["host_id"]): t for t in targets}
+    tracker = DrainTracker(quiet_s=quiet_s, stall_s=stall_s)
+    t0 = time.monotonic()
+    while True:
+        pending: dict[str, int] = {}
+        created: dict[str, int] = {}
+        for c in coordinators:
+            try:
+                rows = cql.pending_hints(c)
+                pending[c] = sum(int(r["files"] or 0) for r in rows if str(r["host_id"]) in host_ids)
+                counters = jmx.hint_counters(c)
+                created[c] = sum(counters.created_for(t) for t in targets)
+            except (NodeUnreachableError, CommandError, ParseError) as e:
+                log.warning("hint sample from %s failed: %s", c, e)
+        now = time.monotonic() - t0
+        state = tracker.observe(now, pending, created)
+        progress(f"hints for {', '.join(targets)}: {sum(pending.values())} pending file(s) ({state}, {now:.0f}s)")
+        if state is not DrainState.DRAINING:
+            why = "" if state is DrainState.DRAINED else f"pending hints did not go down for {stall_s:.0f}s"
+            return DrainReport(list(targets), state.value, round(now, 1), actions, tracker.history, why)
+        if now > timeout_s:
+            why = f"not drained within {timeout_s:.0f}s"
+            return DrainReport(list(targets), DrainState.STALLED.value, round(now, 1), actions, tracker.history, why)
+        time.sleep(poll_s)

@@ -1,0 +1,67 @@
+"""Scheduled repairs paused per cluster while an incident owns it (scheduled repair checks before starting)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from psycopg_pool import ConnectionPool
+
+from cassandra_recovery.clients.postgres import fetch_one
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS repair_pauses (
+    cluster_id  text PRIMARY KEY,
+    reason      text NOT NULL,
+    incident_id text,
+    set_by      text NOT NULL,
+    since       timestamptz NOT NULL DEFAULT now()
+);
+"""
+
+
+@dataclass(frozen=True)
+class RepairPause:
+    cluster_id: str
+    reason: str
+    incident_id: str | None
+    set_by: str
+    since: datetime
+
+
+class RepairPauses:
+    def __init__(self, pool: ConnectionPool):
+        self.pool = pool
+
+    def ensure_schema(self) -> None:
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('cassandra_recovery.schema'))")
+            conn.execute(_DDL)
+
+    def pause(self, cluster_id: str, reason: str, set_by: str, incident_id: str | None = None) -> RepairPause:
+        """Idempotent: pausing a paused cluster keeps the first pause (its reason and owner)."""
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute(
+                "INSERT INTO repair_pauses (cluster_id, reason, incident_id, set_by) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (cluster_id) DO NOTHING",
+                (cluster_id, reason, incident_id, set_by),
+            )
+        found = self.get(cluster_id)
+        assert found is not None  # noqa: S101 - inserted or already there
+        return found
+
+    def resume(self, cluster_id: str, incident_id: str | None = None) -> bool:
+        """Lift the pause; with incident_id, only a pause that incident set (another owner's pause stays)."""
+        with self.pool.connection() as conn, conn.transaction():
+            if incident_id is None:
+                cur = conn.execute("DELETE FROM repair_pauses WHERE cluster_id = %s", (cluster_id,))
+            else:
+                cur = conn.execute(
+                    "DELETE FROM repair_pauses WHERE cluster_id = %s AND incident_id = %s", (cluster_id, incident_id)
+                )
+            return cur.rowcount > 0
+
+    def get(self, cluster_id: str) -> RepairPause | None:
+        with self.pool.connection() as conn:
+            r = fetch_one(conn.execute("SELECT * FROM repair_pauses WHERE cluster_id = %s", (cluster_id,)))
+        return None if r is None else RepairPause(**r)

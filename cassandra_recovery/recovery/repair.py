@@ -1,0 +1,239 @@
+"""The segmented repair engine: runs checkpointed segments one at a time, reconciling with Cassandra on resume.
+
+Evidence of what ran comes from Cassandra: the coordinator's `system_views.repairs` decides whether an
+interrupted segment finished, is still running or failed; `system_distributed.parent_repair_history` holds
+each repair's requested and successful ranges for the report and for tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cassandra_recovery.clients.cql import CqlClient
+from cassandra_recovery.clients.nodetool import Nodetool
+from cassandra_recovery.clients.parsers.repair import parse_repair
+from cassandra_recovery.errors import CommandError, NodeUnreachableError, ParseError
+from cassandra_recovery.logic.repair_sessions import SessionMatch, SessionVerdict, busy_nodes, session_verdict
+from cassandra_recovery.logic.segments import Segment, SegmentState, after_failure
+from cassandra_recovery.recovery.checkpoints import RepairCheckpoints, SegmentRecord
+from cassandra_recovery.settings import ClusterConfig
+
+log = logging.getLogger(__name__)
+# JMX operation behind "cancel a running full repair" (nodetool has no verb for it; SJK reaches any MBean).
+_TERMINATE = ("sjk", "mx", "-b", "org.apache.cassandra.db:type=StorageService", "-mc", "-op")
+_TERMINATE_OP = "forceTerminateAllRepairSessions"
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    kind: str = "full"  # or "incremental"
+    segment_timeout_s: float = 600.0
+    max_attempts: int = 3
+    inflight_wait_s: float = 300.0  # how long an in-flight session found on resume (or a busy node) is waited for
+    poll_s: float = 1.0
+
+
+@dataclass
+class RepairReport:
+    run_key: str
+    kind: str
+    resumed: bool
+    segments: int
+    already_done: int = 0  # done before this run started (a resumed run skips them)
+    ran: int = 0  # repairs this run started
+    reconciled: int = 0  # interrupted segments Cassandra had finished: marked done without running again
+    waited_in_flight: int = 0  # interrupted segments still running in Cassandra, waited for
+    cancelled: int = 0
+    retries: int = 0
+    failed: list[str] = field(default_factory=list)
+    escalated: bool = False
+    reasons: list[str] = field(default_factory=list)
+    parent_ids: list[str] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class RepairEngine:
+    def __init__(
+        self,
+        cluster: ClusterConfig,
+        cql: CqlClient,
+        checkpoints: RepairCheckpoints,
+        config: EngineConfig = EngineConfig(),
+        nodetool: Nodetool | None = None,
+        progress: Callable[[str], None] = log.info,
+    ):
+        self.cluster = cluster
+        self.cql = cql
+        self.checkpoints = checkpoints
+        self.config = config
+        self.nodetool = nodetool or Nodetool(cluster)
+        self.progress = progress
+        self._run_key = ""
+
+    def run(self, run_key: str, segments: Sequence[Segment]) -> RepairReport:
+        t0 = time.monotonic()
+        self._run_key = run_key
+        run = self.checkpoints.start_or_resume(run_key, self.cluster.id, self.config.kind, segments)
+        recs = run.segments
+        rep = RepairReport(run_key, run.kind, resumed=not run.created, segments=len(recs))
+        rep.already_done = sum(r.state is SegmentState.DONE for r in recs)
+        if rep.resumed:
+            self.progress(f"resuming repair run {run_key}: {rep.already_done}/{len(recs)} segments already done")
+        for rec in recs:
+            if rec.state is SegmentState.DONE:
+                continue
+            if rec.state is SegmentState.FAILED:
+                rep.failed.append(rec.segment.key)
+                rep.reasons.append(f"segment {rec.seq} failed earlier: {rec.last_error}")
+                rep.escalated = True
+                break
+            if not self._segment(rec, len(recs), rep):
+                rep.escalated = True
+                break
+        self.checkpoints.finish(run_key, "escalated" if rep.escalated else "done")
+        rep.elapsed_s = round(time.monotonic() - t0, 1)
+        return rep
+
+    # one segment -------------------------------------------------------------------------------
+    def _segment(self, rec: SegmentRecord, total: int, rep: RepairReport) -> bool:
+        seg, label = rec.segment, f"segment {rec.seq + 1}/{total} {rec.segment.keyspace} {rec.segment.range_text}"
+        if rec.state is SegmentState.RUNNING:  # interrupted: ask Cassandra before running it again
+            outcome = self._reconcile(rec, rep)
+            if outcome is SessionVerdict.SUCCEEDED:
+                self.progress(f"{label}: finished in Cassandra while we were away; not repeated")
+                return True
+        while True:
+            self._wait_until_free(seg)
+            rec = self.checkpoints.mark_running(self._run_key, rec.seq)
+            attempts = rec.attempts
+            rep.ran += 1
+            started = time.monotonic()
+            self.progress(f"{label}: repairing on {seg.coordinator} (attempt {attempts})")
+            ok, parent, error = self._repair(seg, rec.started_at)
+            if ok:
+                self.checkpoints.mark_done(self._run_key, rec.seq, parent)
+                if parent:
+                    rep.parent_ids.append(parent)
+                self.progress(f"{label}: done in {time.monotonic() - started:.1f}s")
+                return True
+            decision = after_failure(attempts, self.config.max_attempts, error)
+            self.checkpoints.mark_failed(self._run_key, rec.seq, error, final=not decision.retry)
+            self.progress(f"{label}: {decision.reason}")
+            if not decision.retry:
+                rep.failed.append(seg.key)
+                rep.reasons.append(f"{label}: {decision.reason}")
+                return False
+            rep.retries += 1
+            if self.config.kind == "incremental":
+                self._cleanup_incremental(seg)
+
+    def _repair(self, seg: Segment, since: datetime | None) -> tuple[bool, str | None, str]:
+        args = ["repair", *(["-full"] if self.config.kind == "full" else []), "-st", str(seg.start)]
+        args += ["-et", str(seg.end), seg.keyspace]
+        try:
+            proc = self.nodetool.run(seg.coordinator, *args, timeout_s=self.config.segment_timeout_s, check=False)
+        except CommandError as e:  # timed out: nodetool was killed, the session may still run inside Cassandra
+            return self._after_timeout(seg, since, e)
+        try:
+            out = parse_repair(proc.stdout, proc.stderr)
+        except ParseError as e:
+            return False, None, f"unreadable nodetool repair output: {e}"
+        if proc.returncode == 0 and out.success:
+            return True, out.parent_session_id, ""
+        return False, out.parent_session_id, out.error or out.stderr_error or f"nodetool exit code {proc.returncode}"
+
+    def _after_timeout(self, seg: Segment, since: datetime | None, e: CommandError) -> tuple[bool, str | None, str]:
+        match = self._wait_in_flight(seg, since, wait_s=0.0)
+        if match.verdict is SessionVerdict.SUCCEEDED:
+            return True, match.repair_id, ""
+        if match.verdict is SessionVerdict.IN_FLIGHT:
+            self._cancel(seg)
+        return False, match.repair_id, f"timed out after {self.config.segment_timeout_s:.0f}s ({match.detail})"
+
+    def _reconcile(self, rec: SegmentRecord, rep: RepairReport) -> SessionVerdict:
+        seg = rec.segment
+        match = self._wait_in_flight(seg, rec.started_at, wait_s=0.0)
+        if match.verdict is SessionVerdict.IN_FLIGHT:
+            rep.waited_in_flight += 1
+            self.progress(f"{seg.key}: {match.detail}; waiting up to {self.config.inflight_wait_s:.0f}s")
+            match = self._wait_in_flight(seg, rec.started_at, wait_s=self.config.inflight_wait_s)
+            if match.verdict is SessionVerdict.IN_FLIGHT:
+                self._cancel(seg)
+                rep.cancelled += 1
+        if match.verdict is SessionVerdict.SUCCEEDED:
+            self.checkpoints.mark_done(self._run_key, rec.seq, match.repair_id)
+            rep.reconciled += 1
+            if match.repair_id:
+                rep.parent_ids.append(match.repair_id)
+        elif self.config.kind == "incremental":
+            self._cleanup_incremental(seg)  # a failed or cancelled incremental session leaves pending data behind
+        return match.verdict
+
+    def _wait_in_flight(self, seg: Segment, since: datetime | None, wait_s: float) -> SessionMatch:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                match = session_verdict(self.cql.repairs(seg.coordinator), seg, since)
+            except NodeUnreachableError as e:
+                match = SessionMatch(SessionVerdict.NONE, None, f"coordinator unreachable: {e}")
+            if match.verdict is not SessionVerdict.IN_FLIGHT or time.monotonic() >= deadline:
+                return match
+            time.sleep(self.config.poll_s)
+
+    def _wait_until_free(self, seg: Segment) -> None:
+        """At most one repair per node: wait while any replica takes part in a repair (ours or anyone's)."""
+        deadline = time.monotonic() + self.config.inflight_wait_s
+        while True:
+            rows: dict[str, list[dict[str, Any]]] = {}
+            for node in seg.replicas:
+                try:
+                    rows[node] = self.cql.repairs(node)
+                except NodeUnreachableError:
+                    rows[node] = []  # the repair itself will report an unreachable replica
+            busy = busy_nodes(rows) & set(seg.replicas)
+            if not busy:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"replicas {sorted(busy)} still repairing after {self.config.inflight_wait_s:.0f}s")
+            self.progress(f"{seg.key}: waiting for the repair running on {sorted(busy)}")
+            time.sleep(self.config.poll_s * 5)
+
+    def _cancel(self, seg: Segment) -> None:
+        """Stop repairs coordinated by the segment's coordinator (full and incremental), then clean up."""
+        self.progress(f"{seg.key}: cancelling the repair still running on {seg.coordinator}")
+        try:
+            self.nodetool.run(seg.coordinator, *_TERMINATE, _TERMINATE_OP, timeout_s=60)
+        except CommandError as e:
+            log.warning("could not terminate repairs on %s: %s", seg.coordinator, e)
+        if self.config.kind == "incremental":
+            self._cleanup_incremental(seg)
+
+    def _cleanup_incremental(self, seg: Segment) -> None:
+        for node in seg.replicas:
+            try:
+                self.nodetool.run(node, "repair_admin", "cleanup", timeout_s=120)
+            except CommandError as e:
+                log.warning("repair_admin cleanup on %s failed: %s", node, e)
+
+
+def repair_history(cql: CqlClient, parent_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """parent_repair_history rows for these repairs (by primary key: cheap on a long history)."""
+    import uuid
+
+    out = []
+    for pid in parent_ids:
+        rows = cql.execute(
+            "SELECT parent_id, keyspace_name, requested_ranges, successful_ranges, started_at, finished_at,"
+            " exception_message FROM system_distributed.parent_repair_history WHERE parent_id = %s",
+            (uuid.UUID(pid),),
+        )
+        out.extend(rows)
+    return out

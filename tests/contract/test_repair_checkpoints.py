@@ -1,0 +1,72 @@
+"""Repair checkpoints and repair pauses on real PostgreSQL: a resumed run gets the stored plan and states."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from cassandra_recovery.clients.postgres import make_pool
+from cassandra_recovery.lab.postgres import ensure_postgres
+from cassandra_recovery.logic.segments import Segment, SegmentState
+from cassandra_recovery.recovery.checkpoints import RepairCheckpoints
+from cassandra_recovery.recovery.pauses import RepairPauses
+from cassandra_recovery.settings import Settings
+
+pytestmark = [pytest.mark.contract, pytest.mark.skipif(os.geteuid() != 0, reason="provisioning needs root")]
+
+SEGS = [Segment("ks", i * 10, i * 10 + 10, ("a", "b"), "a") for i in range(3)]
+
+
+@pytest.fixture
+def pool() -> Iterator[object]:
+    ensure_postgres(Settings())
+    p = make_pool(Settings(), max_size=2)
+    RepairCheckpoints(p).ensure_schema()
+    RepairPauses(p).ensure_schema()
+    yield p
+    with p.connection() as conn:
+        conn.execute("DELETE FROM repair_runs WHERE cluster_id LIKE 'ckpt-test-%'")
+        conn.execute("DELETE FROM repair_pauses WHERE cluster_id LIKE 'ckpt-test-%'")
+        conn.commit()
+    p.close()
+
+
+def test_a_resumed_run_keeps_its_segments_states_and_attempts(pool: object) -> None:
+    cp = RepairCheckpoints(pool)  # type: ignore[arg-type]
+    cp.ensure_schema()
+    key = f"run-{uuid.uuid4().hex}"
+    run = cp.start_or_resume(key, "ckpt-test-a", "full", SEGS)
+    assert run.created and [r.segment for r in run.segments] == SEGS
+    cp.mark_running(key, 0)
+    cp.mark_done(key, 0, "parent-0")
+    running = cp.mark_running(key, 1)
+    assert (running.state, running.attempts, running.started_at is not None) == (SegmentState.RUNNING, 1, True)
+    # a new process with the same key, even with another plan, resumes the stored one
+    again = cp.start_or_resume(key, "ckpt-test-a", "full", SEGS[:1])
+    assert not again.created
+    assert [r.state for r in again.segments] == [SegmentState.DONE, SegmentState.RUNNING, SegmentState.PENDING]
+    assert again.segments[0].parent_id == "parent-0"
+    retry = cp.mark_failed(key, 1, "timed out", final=False)
+    assert (retry.state, retry.last_error, retry.attempts) == (SegmentState.PENDING, "timed out", 1)
+    assert cp.mark_failed(key, 2, "boom", final=True).state is SegmentState.FAILED
+    with pytest.raises(ValueError, match="exists for cluster"):
+        cp.start_or_resume(key, "ckpt-test-a", "incremental", SEGS)
+    with pytest.raises(ValueError, match="full or incremental"):
+        cp.start_or_resume(f"run-{uuid.uuid4().hex}", "ckpt-test-a", "sideways", SEGS)
+    with pytest.raises(KeyError):
+        cp.mark_running(key, 99)
+
+
+def test_pause_is_idempotent_and_lifted_only_by_its_incident(pool: object) -> None:
+    pauses = RepairPauses(pool)  # type: ignore[arg-type]
+    pauses.ensure_schema()
+    first = pauses.pause("ckpt-test-b", "incident inc-1", "flow", incident_id="inc-1")
+    second = pauses.pause("ckpt-test-b", "incident inc-2", "flow", incident_id="inc-2")
+    assert second == first and pauses.get("ckpt-test-b") == first
+    assert not pauses.resume("ckpt-test-b", incident_id="inc-2")
+    assert pauses.get("ckpt-test-b") is not None
+    assert pauses.resume("ckpt-test-b", incident_id="inc-1")
+    assert pauses.get("ckpt-test-b") is None

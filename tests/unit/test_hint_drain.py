@@ -1,0 +1,31 @@
+"""Hint drain watching: quiet period before drained, stalls escalate, new hints reset the quiet period."""
+
+from __future__ import annotations
+
+from cassandra_recovery.logic.hint_drain import DrainState, DrainTracker
+
+
+def test_drained_only_after_a_quiet_period_with_no_pending_and_no_new_hints() -> None:
+    t = DrainTracker(quiet_s=20, stall_s=60)
+    assert t.observe(0, {"a": 3, "b": 1}, {"a": 100, "b": 40}) is DrainState.DRAINING
+    assert t.observe(5, {"a": 1, "b": 0}, {"a": 100, "b": 40}) is DrainState.DRAINING
+    assert t.observe(10, {"a": 0, "b": 0}, {"a": 100, "b": 40}) is DrainState.DRAINING
+    assert t.observe(25, {}, {"a": 100, "b": 40}) is DrainState.DRAINING
+    assert t.observe(30, {}, {"a": 100, "b": 40}) is DrainState.DRAINED
+
+
+def test_a_new_hint_restarts_the_quiet_period() -> None:
+    t = DrainTracker(quiet_s=20, stall_s=60)
+    t.observe(0, {}, {"a": 10})
+    assert t.observe(15, {}, {"a": 11}) is DrainState.DRAINING  # still being hinted: target not reachable
+    assert t.observe(30, {}, {"a": 11}) is DrainState.DRAINING
+    assert t.observe(50, {}, {"a": 11}) is DrainState.DRAINED
+
+
+def test_pending_hints_that_stop_going_down_stall() -> None:
+    t = DrainTracker(quiet_s=20, stall_s=60)
+    t.observe(0, {"a": 5}, {"a": 10})
+    t.observe(30, {"a": 4}, {"a": 10})
+    assert t.observe(80, {"a": 4}, {"a": 10}) is DrainState.DRAINING
+    assert t.observe(91, {"a": 4}, {"a": 10}) is DrainState.STALLED
+    assert t.history[-1] == (91, 4)
