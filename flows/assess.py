@@ -10,7 +10,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from cassandra_recovery.detection.assess_inputs import gather
-from cassandra_recovery.logic.assessment import AppImpact, decide_plan
+from cassandra_recovery.logic.assessment import UNREACHABLE, AppImpact, decide_plan
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.wiring import pg_parts
 from flows.detect import detect
@@ -90,7 +90,9 @@ def assess(
         inp: Any = gather_input(cluster_id, detected, jmx, outage_started, known_condition)
         plan = decide_plan(inp)
         unsettled = [c.node for c in plan.classifications if c.kind.value == "unknown"]
-        if detected.get("schema") and not detected["schema"]["agreement"]:
+        schema = detected.get("schema") or {}
+        live_versions = [v for v in schema.get("versions", {}) if v != UNREACHABLE]
+        if len(live_versions) > 1:
             unsettled.append("schema versions")  # right after DDL, versions converge within seconds
         if not unsettled or attempt == settle_attempts:
             break

@@ -1,4 +1,5 @@
-"""The parent incident flow: open or join the cluster's incident, hold its lease, detect, assess, report."""
+"""The parent incident flow: open or join the cluster's incident, hold its lease, detect, assess, mitigate,
+recover, verify and report. A resumed run continues from the incident's stored state and plan."""
 
 from __future__ import annotations
 
@@ -9,7 +10,21 @@ from prefect.runtime import flow_run
 
 from flows.assess import assess
 from flows.detect import detect
-from tasks.incident import open_or_join, release_lease, slack_thread, store_plan, take_lease, transition
+from flows.recover import recover
+from tasks.incident import (
+    get_incident,
+    open_or_join,
+    release_lease,
+    slack_reply,
+    slack_thread,
+    store_plan,
+    take_lease,
+    transition,
+)
+from tasks.recovery import mitigate, record_event, renew_lease, restore_normal
+
+ACTING = ("wait_for_hints", "repair")
+PAST_ASSESSMENT = ("mitigating", "recovering", "verifying")
 
 
 @flow(name="incident-response", persist_result=True)
@@ -27,23 +42,38 @@ def incident_response(
     if lease is None:
         log.info("incident %s is handled by another run; this trigger joined it", incident["id"])
         return {"cluster": cluster_id, "incident_id": incident["id"], "acting": False}
+    title = f"Cassandra incident on {cluster_id}"
     try:
-        if incident["state"] == "detected":
-            transition(incident["id"], "detected", "assessing", lease, {"by": actor})
-        detected = detect(cluster_id)
-        plan = assess(cluster_id, detected=detected, outage_started=incident["opened_at"])
-        store_plan(incident["id"], plan, lease)
+        current = get_incident(incident["id"])
+        if current["state"] in PAST_ASSESSMENT and current["plan"]:
+            # a resumed run: the plan was made and acted on; observing again now would forget the outage
+            log.info("incident %s resumed in state %s with its stored plan", incident["id"], current["state"])
+            plan, down, slack = current["plan"], list(current["plan"]["targets"]), None
+        else:
+            if current["state"] == "detected":
+                transition(incident["id"], "detected", "assessing", lease, {"by": actor})
+            detected = detect(cluster_id)
+            plan = assess(cluster_id, detected=detected, outage_started=incident["opened_at"])
+            store_plan(incident["id"], plan, lease)
+            down = detected["down"]
         fields = {
             "cluster": cluster_id,
             "plan": plan["action"],
-            "down": ", ".join(detected["down"]) or "none",
+            "down": ", ".join(down) or "none",
             "reasons": "; ".join(plan.get("reasons", []))[:1900] or "-",
         }
-        slack = slack_thread(cluster_id, incident["id"], f"Cassandra incident on {cluster_id}", fields, lease)
-        state = "assessing"
-        if plan["action"] == "no_action" and not detected["down"]:
+        if current["state"] not in PAST_ASSESSMENT:
+            slack = slack_thread(cluster_id, incident["id"], title, fields, lease)
+        state, recovery = current["state"], None
+        if plan["action"] == "no_action" and not down and state == "assessing":
             transition(incident["id"], "assessing", "resolved", lease, {"reason": "no node down"})
             state = "resolved"
+        elif plan["action"] == "escalate" and state == "assessing":
+            transition(incident["id"], "assessing", "escalated", lease, {"reasons": plan.get("reasons", [])})
+            slack_thread(cluster_id, incident["id"], title, fields, lease, status="escalated")
+            state = "escalated"
+        elif plan["action"] in ACTING:
+            state, recovery, lease = _mitigate_and_recover(cluster_id, incident["id"], plan, fields, lease)
         return {
             "cluster": cluster_id,
             "incident_id": incident["id"],
@@ -52,7 +82,67 @@ def incident_response(
             "created": incident["created"],
             "plan": plan,
             "slack": slack,
+            "recovery": recovery,
             "fencing_token": lease.token,
         }
     finally:
         release_lease(lease)
+
+
+def _mitigate_and_recover(
+    cluster_id: str, incident_id: str, plan: dict[str, Any], fields: dict[str, str], lease: Any
+) -> tuple[str, dict[str, Any] | None, Any]:
+    """assessing -> mitigating -> recovering -> verifying -> resolved (or escalated with the reason); each step
+    starts from the incident's current state, so a resumed run picks up where the last one stopped."""
+    title = f"Cassandra incident on {cluster_id}"
+    state = get_incident(incident_id)["state"]
+    if state == "assessing":
+        transition(incident_id, "assessing", "mitigating", lease, {"plan": plan["action"]})
+        state = "mitigating"
+    if state == "mitigating":
+        reason = f"{plan['action']} for {', '.join(plan['targets'])}"
+        mitigation = mitigate(cluster_id, incident_id, reason, lease)
+        slack_thread(cluster_id, incident_id, title, fields, lease, status="mitigating")
+        slack_reply(
+            cluster_id,
+            incident_id,
+            f"Mitigation: policy {mitigation['policy']} (non-critical reads at {mitigation['read_consistency']},"
+            " critical reads from PostgreSQL, writes queued); scheduled repairs paused.",
+            lease,
+        )
+        transition(incident_id, "mitigating", "recovering", lease, {})
+        state = "recovering"
+    result: dict[str, Any] | None = None
+    if state == "recovering":
+        lease = renew_lease(lease)
+        result = recover(cluster_id, incident_id, plan)
+        lease = renew_lease(lease)
+        record_event(incident_id, "recovery_finished", {k: v for k, v in result.items() if k != "compare"}, lease)
+        if result.get("escalate"):
+            transition(incident_id, "recovering", "escalated", lease, {"reason": result["escalate"]})
+            slack_thread(cluster_id, incident_id, title, fields, lease, status="escalated")
+            slack_reply(cluster_id, incident_id, f"Escalated: {result['escalate']}", lease)
+            return "escalated", result, lease
+        transition(
+            incident_id, "recovering", "verifying", lease, {"steps": result["steps"], "compare": result["compare"]}
+        )
+        state = "verifying"
+    if state == "verifying":
+        evidence = (result or {}).get("compare") or _last_compare(incident_id)
+        restored = restore_normal(cluster_id, incident_id, evidence, lease)
+        transition(incident_id, "verifying", "resolved", lease, {"compare": evidence, **restored})
+        slack_thread(cluster_id, incident_id, title, fields, lease, status="resolved")
+        steps = "; ".join((result or {}).get("steps", []))
+        slack_reply(cluster_id, incident_id, f"Recovered: {steps}; policy back to normal.", lease)
+        state = "resolved"
+    return state, result, lease
+
+
+def _last_compare(incident_id: str) -> dict[str, Any]:
+    """The comparison stored with the recovering -> verifying transition (a run resumed while verifying)."""
+    from tasks.incident import incident_events
+
+    for ev in reversed(incident_events(incident_id)):
+        if ev["kind"] == "transition" and ev["data"].get("to") == "verifying":
+            return dict(ev["data"]["data"].get("compare") or {})
+    return {}

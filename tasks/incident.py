@@ -107,3 +107,39 @@ def slack_thread(
         }
     finally:
         pool.close()
+
+
+@task(name="slack-incident-reply", persist_result=True)
+def slack_reply(cluster_id: str, incident_id: str, text: str, lease: Lease) -> dict[str, Any]:
+    """A reply in the incident's thread (or the log without Slack); never fails the pipeline."""
+    settings = Settings()
+    cluster = settings.cluster(cluster_id)
+    store, pool = _store()
+    try:
+        inc = store.get(incident_id)
+        thread = IncidentThread(inc.slack_channel, inc.slack_ts) if inc.slack_channel and inc.slack_ts else None
+        slack = SlackNotifier(settings.slack_token, cluster.slack_channel, base_url=settings.slack_base_url)
+        res = slack.reply(thread, text)
+        if not res.ok:
+            store.append_event(incident_id, "slack_not_posted", "pipeline", {"reason": res.error, "text": text}, lease)
+        return {"posted": res.ok, "error": res.error}
+    finally:
+        pool.close()
+
+
+@task(name="get-incident", cache_policy=NO_CACHE)
+def get_incident(incident_id: str) -> dict[str, Any]:
+    store, pool = _store()
+    try:
+        return _incident_dict(store.get(incident_id))
+    finally:
+        pool.close()
+
+
+@task(name="incident-events", cache_policy=NO_CACHE)
+def incident_events(incident_id: str) -> list[dict[str, Any]]:
+    store, pool = _store()
+    try:
+        return [_incident_dict(e) for e in store.events(incident_id)]
+    finally:
+        pool.close()

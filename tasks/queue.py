@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.wiring import pg_parts, service_parts
@@ -26,5 +27,18 @@ def drain_queue(cluster_id: str, timeout_s: float) -> dict[str, Any]:
     try:
         stats, report = parts.relay.drain(timeout_s=timeout_s)
         return {"cluster": cluster_id, "drained": stats.queued == 0, **stats.as_dict(), "run": report.as_dict()}
+    finally:
+        parts.close()
+
+
+@task(name="compare-with-source", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=[10])
+def compare_with_source(cluster_id: str, chunks: int = 64) -> dict[str, Any]:
+    """The Cassandra cache against PostgreSQL (LOCAL_QUORUM reads), with the queue's state."""
+    from cassandra_recovery.degraded.compare import Comparer
+
+    parts = service_parts(Settings(), cluster_id)
+    try:
+        res = Comparer(parts.pg.pool, parts.cql, parts.pg.settings.domain).run(chunks)
+        return {"cluster": cluster_id, **res.as_dict(), "queue": parts.pg.outbox.stats().as_dict()}
     finally:
         parts.close()

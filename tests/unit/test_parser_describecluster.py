@@ -98,3 +98,10 @@ def test_unknown_section_raises() -> None:
     text = load_fixture("describecluster_all_up").stdout + "Token Ownership:\n"
     with pytest.raises(ParseError, match="unknown section"):
         parse_describecluster(text)
+
+
+def test_keyspaces_with_different_replication_end_with_a_note_that_is_skipped() -> None:
+    d = _parse("describecluster_mixed_replication")
+    assert d.keyspaces["rtest"].options == {"dc1": "2"}
+    assert d.keyspaces["slowks"].options == {"dc1": "3"}
+    assert d.schema_agreement

@@ -102,6 +102,9 @@ def parse_describecluster(text: str) -> ClusterDescription:
         if not line:
             continue
         if not raw[0].isspace():
+            if line.startswith("Note: "):
+                # Printed after the keyspaces when their replication differs (ownership is then meaningless).
+                continue
             section = _SECTIONS.get(line)
             if section is None:
                 raise ParseError(COMMAND, f"unknown section {line!r}", text)

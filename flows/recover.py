@@ -1,0 +1,104 @@
+"""Recovery phase: wait for the targets to return, drain hints (repair when they cannot be trusted or stall),
+deliver the degraded-mode write queue, and compare the cache with the source of truth."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from flows.queue import drain_write_queue
+from tasks.queue import compare_with_source
+from tasks.recovery import drain_hints, plan_repair, run_repair, wait_until_up
+
+
+@flow(name="repair", persist_result=True)
+def repair(
+    cluster_id: str = "lab",
+    run_key: str | None = None,
+    targets: list[str] | None = None,
+    keyspaces: list[str] | None = None,
+    kind: str = "full",
+    segments_per_range: int = 1,
+    plan_scope: list[dict[str, Any]] | None = None,
+    segment_timeout_s: float = 600.0,
+    max_attempts: int = 3,
+    inflight_wait_s: float = 300.0,
+) -> dict[str, Any]:
+    """Segmented, checkpointed repair of the ranges the targets replicate (all ranges without targets).
+
+    The same run_key resumes a crashed run; without one, this flow run's id is the key."""
+    from prefect.runtime import flow_run
+
+    if kind not in ("full", "incremental"):
+        raise ValueError(f"kind must be full or incremental, got {kind!r}")
+    log = get_run_logger()
+    key = run_key or f"flow-run/{flow_run.id}"
+    segments = plan_repair(cluster_id, targets or [], keyspaces, plan_scope, segments_per_range)
+    log.info("repair %s: %d %s segment(s) for %s", key, len(segments), kind, targets or "the whole ring")
+    report = run_repair(cluster_id, key, segments, kind, segment_timeout_s, max_attempts, inflight_wait_s)
+    log.info(
+        "repair %s: %d ran, %d reconciled from Cassandra, %d already done, escalated=%s",
+        key,
+        report["ran"],
+        report["reconciled"],
+        report["already_done"],
+        report["escalated"],
+    )
+    return report
+
+
+@flow(name="recover", persist_result=True)
+def recover(
+    cluster_id: str,
+    incident_id: str,
+    plan: dict[str, Any],
+    heal_timeout_s: float = 900.0,
+    hint_quiet_s: float = 25.0,
+    hint_stall_s: float = 120.0,
+    segments_per_range: int = 1,
+) -> dict[str, Any]:
+    """What ran and why; `escalate` set with the reason when recovery cannot finish on its own."""
+    log = get_run_logger()
+    targets = list(plan["targets"])
+    out: dict[str, Any] = {"targets": targets, "action": plan["action"], "steps": []}
+    up = wait_until_up(cluster_id, targets, heal_timeout_s)
+    out["heal"] = up
+    if not up["up"]:
+        out["escalate"] = f"{up['still_down']} not back within {heal_timeout_s:.0f}s"
+        return out
+    needs_repair = plan["action"] == "repair"
+    if plan["action"] == "wait_for_hints":
+        hints = drain_hints(cluster_id, targets, hint_quiet_s, hint_stall_s)
+        out["hints"] = hints
+        out["steps"].append(f"hints {hints['state']} in {hints['elapsed_s']}s")
+        if hints["state"] != "drained":
+            log.warning("hint delivery %s (%s): repairing instead", hints["state"], hints["reason"])
+            needs_repair = True
+    if needs_repair:
+        rep = repair(
+            cluster_id,
+            run_key=f"incident/{incident_id}",
+            targets=targets,
+            plan_scope=plan.get("scope") or None,
+            segments_per_range=segments_per_range,
+        )
+        out["repair"] = rep
+        out["steps"].append(f"repair {rep['segments']} segment(s), escalated={rep['escalated']}")
+        if rep["escalated"]:
+            out["escalate"] = "; ".join(rep["reasons"]) or "repair escalated"
+            return out
+    queue = drain_write_queue(cluster_id)
+    out["queue"] = {k: queue[k] for k in ("queued", "dead", "drained")}
+    out["steps"].append(f"write queue drained ({queue['run']['delivered']} delivered)")
+    cmp = compare_with_source(cluster_id)
+    out["compare"] = cmp
+    out["steps"].append(f"compare equal={cmp['equal']}")
+    if not cmp["equal"]:
+        rows = cmp["rows_compared"]
+        out["escalate"] = (
+            f"cache differs from the source of truth after recovery: {rows['postgres']} rows in PostgreSQL,"
+            f" {rows['cassandra']} in Cassandra; missing {len(cmp['missing'])}, extra {len(cmp['extra'])},"
+            f" different {len(cmp['different'])} (first listed: {(cmp['missing'] + cmp['different'])[:5]})"
+        )
+    return out

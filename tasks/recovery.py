@@ -1,0 +1,168 @@
+"""Thin tasks of the mitigation and recovery phases: identifiers and values in, plain dicts out.
+
+Every side effect on shared state is preceded by a fenced timeline event: a run whose lease was taken over
+(a frozen or stale holder) is refused there (StaleFencingToken) and changes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from cassandra_recovery.clients.cql import CqlClient
+from cassandra_recovery.clients.postgres import make_pool
+from cassandra_recovery.degraded.policy import Mode
+from cassandra_recovery.detection.observe import probe_all
+from cassandra_recovery.incident.store import IncidentStore, Lease
+from cassandra_recovery.logic.segments import Segment, plan_segments
+from cassandra_recovery.recovery.checkpoints import RepairCheckpoints
+from cassandra_recovery.recovery.hints import watch_drain
+from cassandra_recovery.recovery.pauses import RepairPauses
+from cassandra_recovery.recovery.repair import EngineConfig, RepairEngine
+from cassandra_recovery.recovery.scope import current_scope, scope_from_plan
+from cassandra_recovery.settings import Settings
+from cassandra_recovery.wiring import pg_parts
+
+
+def _event(incident_id: str, kind: str, data: dict[str, Any], lease: Lease | None) -> None:
+    pool = make_pool(Settings(), max_size=1)
+    try:
+        store = IncidentStore(pool)
+        store.append_event(incident_id, kind, lease.holder if lease else "pipeline", data, lease)
+    finally:
+        pool.close()
+
+
+@task(name="renew-incident-lease", cache_policy=NO_CACHE)
+def renew_lease(lease: Lease, ttl_s: float = 1800.0) -> Lease:
+    """LeaseLost when another run took the incident over: this run must stop acting."""
+    pool = make_pool(Settings(), max_size=1)
+    try:
+        return IncidentStore(pool).renew_lease(lease, ttl_s)
+    finally:
+        pool.close()
+
+
+@task(name="record-event", cache_policy=NO_CACHE)
+def record_event(incident_id: str, kind: str, data: dict[str, Any], lease: Lease | None) -> None:
+    _event(incident_id, kind, data, lease)
+
+
+@task(name="mitigate", persist_result=True)
+def mitigate(cluster_id: str, incident_id: str, reason: str, lease: Lease) -> dict[str, Any]:
+    """Degraded policy (critical reads from PostgreSQL, others at ONE) and scheduled repairs paused."""
+    _event(incident_id, "mitigation_started", {"reason": reason}, lease)
+    pg = pg_parts(Settings(), cluster_id)
+    try:
+        policy = pg.policy.set(
+            cluster_id, Mode.DEGRADED, reason, f"incident/{incident_id}", "ONE", True, incident_id=incident_id
+        )
+        pauses = RepairPauses(pg.pool)
+        pauses.ensure_schema()
+        pause = pauses.pause(cluster_id, f"incident {incident_id}: {reason}", lease.holder, incident_id)
+    finally:
+        pg.close()
+    doc = {"policy": policy.mode.value, "read_consistency": policy.read_consistency, "repairs_paused": True}
+    doc["pause_owner"] = pause.incident_id
+    _event(incident_id, "mitigated", doc, lease)
+    return doc
+
+
+@task(name="restore-normal", persist_result=True)
+def restore_normal(cluster_id: str, incident_id: str, evidence: dict[str, Any], lease: Lease) -> dict[str, Any]:
+    """Normal policy back and the repair pause lifted, only with verification evidence in hand."""
+    if not evidence.get("equal"):
+        raise ValueError(f"refusing to restore the normal policy without a passing comparison: {evidence}")
+    _event(incident_id, "restore_started", {"evidence": evidence}, lease)
+    pg = pg_parts(Settings(), cluster_id)
+    try:
+        policy = pg.policy.set(cluster_id, Mode.NORMAL, f"verified after incident {incident_id}", lease.holder)
+        pauses = RepairPauses(pg.pool)
+        pauses.ensure_schema()
+        lifted = pauses.resume(cluster_id, incident_id)
+    finally:
+        pg.close()
+    doc = {"policy": policy.mode.value, "repairs_resumed": lifted}
+    _event(incident_id, "policy_restored", doc, lease)
+    return doc
+
+
+@task(name="wait-until-up", cache_policy=NO_CACHE)
+def wait_until_up(cluster_id: str, targets: list[str], timeout_s: float = 900.0, poll_s: float = 2.0) -> dict[str, Any]:
+    """Until every target answers the client (the partition healed, the node is back) or the timeout."""
+    log = get_run_logger()
+    cluster = Settings().cluster(cluster_id)
+    t0 = time.monotonic()
+    while True:
+        probes = probe_all(cluster, timeout_s=1.0)
+        down = [n.address for n in cluster.nodes if n.address in targets and not probes[n.name].ok]
+        waited = time.monotonic() - t0
+        if not down:
+            log.info("targets %s answer again after %.0fs", targets, waited)
+            return {"up": True, "waited_s": round(waited, 1)}
+        if waited > timeout_s:
+            return {"up": False, "waited_s": round(waited, 1), "still_down": down}
+        time.sleep(poll_s)
+
+
+@task(name="drain-hints", cache_policy=NO_CACHE)
+def drain_hints(
+    cluster_id: str, targets: list[str], quiet_s: float = 25.0, stall_s: float = 120.0, timeout_s: float = 900.0
+) -> dict[str, Any]:
+    log = get_run_logger()
+    cluster = Settings().cluster(cluster_id)
+    with CqlClient(cluster) as cql:
+        report = watch_drain(cluster, cql, targets, quiet_s, stall_s, timeout_s, progress=log.info)
+    return report.as_dict()
+
+
+@task(name="plan-repair-segments", cache_policy=NO_CACHE)
+def plan_repair(
+    cluster_id: str,
+    targets: list[str],
+    keyspaces: list[str] | None,
+    plan_scope: list[dict[str, Any]] | None,
+    segments_per_range: int,
+) -> list[dict[str, Any]]:
+    """Segments of the planned scope (or, without one, the ranges the targets replicate on the current ring)."""
+    cluster = Settings().cluster(cluster_id)
+    if plan_scope:
+        scope = scope_from_plan(plan_scope, keyspaces)
+    else:
+        with CqlClient(cluster) as cql:
+            probes = probe_all(cluster, timeout_s=1.0)
+            observer = next(n.name for n in cluster.nodes if probes[n.name].ok)
+            scope = current_scope(cluster, cql, observer, targets, keyspaces)
+    segs = plan_segments(scope, segments_per_range, avoid=targets)
+    return [s.__dict__ | {"replicas": list(s.replicas)} for s in segs]
+
+
+@task(name="run-repair", cache_policy=NO_CACHE)
+def run_repair(
+    cluster_id: str,
+    run_key: str,
+    segments: list[dict[str, Any]],
+    kind: str,
+    segment_timeout_s: float,
+    max_attempts: int,
+    inflight_wait_s: float,
+) -> dict[str, Any]:
+    """Checkpointed in PostgreSQL under run_key: a rerun (same key) resumes, never repeats a done segment."""
+    log = get_run_logger()
+    settings = Settings()
+    cluster = settings.cluster(cluster_id)
+    segs = [
+        Segment(d["keyspace"], int(d["start"]), int(d["end"]), tuple(d["replicas"]), d["coordinator"]) for d in segments
+    ]
+    pool = make_pool(settings, max_size=2)
+    try:
+        cp = RepairCheckpoints(pool)
+        cp.ensure_schema()
+        cfg = EngineConfig(kind, segment_timeout_s, max_attempts, inflight_wait_s)
+        with CqlClient(cluster) as cql:
+            return RepairEngine(cluster, cql, cp, cfg, progress=log.info).run(run_key, segs).as_dict()
+    finally:
+        pool.close()
