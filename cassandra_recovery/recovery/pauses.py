@@ -39,11 +39,15 @@ class RepairPauses:
             conn.execute(_DDL)
 
     def pause(self, cluster_id: str, reason: str, set_by: str, incident_id: str | None = None) -> RepairPause:
-        """Idempotent: pausing a paused cluster keeps the first pause (its reason and owner)."""
+        """Idempotent. The newest incident takes over a pause an earlier incident left (one escalated to a human
+        keeps repairs paused); an operator's pause (no incident) is never taken over, so no incident lifts it."""
         with self.pool.connection() as conn, conn.transaction():
             conn.execute(
                 "INSERT INTO repair_pauses (cluster_id, reason, incident_id, set_by) VALUES (%s, %s, %s, %s)"
-                " ON CONFLICT (cluster_id) DO NOTHING",
+                " ON CONFLICT (cluster_id) DO UPDATE SET reason = EXCLUDED.reason, incident_id = EXCLUDED.incident_id,"
+                " set_by = EXCLUDED.set_by, since = now()"
+                " WHERE repair_pauses.incident_id IS NOT NULL AND EXCLUDED.incident_id IS NOT NULL"
+                " AND repair_pauses.incident_id <> EXCLUDED.incident_id",
                 (cluster_id, reason, incident_id, set_by),
             )
         found = self.get(cluster_id)

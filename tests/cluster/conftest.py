@@ -9,10 +9,15 @@ from pathlib import Path
 import pytest
 
 from cassandra_recovery.clients.cql import CqlClient
+from cassandra_recovery.clients.postgres import make_pool
+from cassandra_recovery.incident.store import IncidentStore
 from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.lab.layout import plan_lab
+from cassandra_recovery.lab.postgres import ensure_postgres
+from cassandra_recovery.lab.prefect_server import client_env, ensure_prefect_server, stop_prefect_server
 from cassandra_recovery.lab.registry import lab_cluster_config
 from cassandra_recovery.settings import ClusterConfig, Settings
+from tests.fakes.slack_server import FakeSlackServer
 
 # ERROR lines a test may provoke on purpose; anything else in a node log fails the test.
 ALWAYS_ALLOWED: tuple[str, ...] = ()
@@ -100,3 +105,32 @@ def healthy_lab(request: pytest.FixtureRequest, lab: Lab) -> Iterator[Lab]:
     restore(lab)
     if unexpected:
         pytest.fail("unexpected ERROR lines in node logs:\n" + "\n".join(unexpected[:20]))
+
+
+@pytest.fixture(scope="module")
+def prefect_server(lab: Lab, request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    settings = Settings()
+    ensure_postgres(settings)
+    request.config._cr_postgres_started = True  # type: ignore[attr-defined]
+    ensure_prefect_server(settings)
+    yield client_env(settings)
+    stop_prefect_server(settings)
+
+
+@pytest.fixture
+def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlackServer]:
+    with FakeSlackServer(channels={"C0LAB": "cassandra-lab"}) as server:
+        monkeypatch.setenv("CASSANDRA_RECOVERY_SLACK_TOKEN", server.token)
+        monkeypatch.setenv("CASSANDRA_RECOVERY_SLACK_BASE_URL", server.url)
+        for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+            monkeypatch.delenv(proxy, raising=False)
+        yield server
+
+
+@pytest.fixture
+def store(prefect_server: dict[str, str]) -> Iterator[IncidentStore]:
+    pool = make_pool(Settings(), max_size=2)
+    s = IncidentStore(pool)
+    s.ensure_schema()
+    yield s
+    pool.close()

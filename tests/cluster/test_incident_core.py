@@ -15,14 +15,12 @@ from typing import Any
 import pytest
 
 from cassandra_recovery.clients.nodetool import Nodetool
-from cassandra_recovery.clients.postgres import make_pool
 from cassandra_recovery.detection.runner import DetectorLoop
 from cassandra_recovery.incident.store import IncidentStore
 from cassandra_recovery.lab.cluster import Lab
-from cassandra_recovery.lab.postgres import ensure_postgres
-from cassandra_recovery.lab.prefect_server import client_env, ensure_prefect_server, stop_prefect_server
 from cassandra_recovery.logic.detector import IncidentKind, NodeHealth
-from cassandra_recovery.settings import ClusterConfig, Settings
+from cassandra_recovery.settings import ClusterConfig
+from tests.cluster.incident_env import close_open_incident, run_flow
 from tests.fakes.slack_server import FakeSlackServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,78 +33,9 @@ def own_application_tables() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CASSANDRA_RECOVERY_DOMAIN__OUTBOX_TABLE", "outbox_incident_tests")
         mp.setenv("CASSANDRA_RECOVERY_DOMAIN__ORDERS_TABLE", "orders_incident_tests")
+        mp.setenv("CASSANDRA_RECOVERY_DOMAIN__POLICY_TABLE", "policy_incident_tests")
+        mp.setenv("CASSANDRA_RECOVERY_DOMAIN__KEYSPACE", "shop_incident_tests")
         yield
-
-
-@pytest.fixture(scope="module")
-def prefect_server(lab: Lab, request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
-    settings = Settings()
-    ensure_postgres(settings)
-    request.config._cr_postgres_started = True  # type: ignore[attr-defined]
-    ensure_prefect_server(settings)
-    yield client_env(settings)
-    stop_prefect_server(settings)
-
-
-@pytest.fixture
-def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlackServer]:
-    with FakeSlackServer(channels={"C0LAB": "cassandra-lab"}) as server:
-        monkeypatch.setenv("CASSANDRA_RECOVERY_SLACK_TOKEN", server.token)
-        monkeypatch.setenv("CASSANDRA_RECOVERY_SLACK_BASE_URL", server.url)
-        for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-            monkeypatch.delenv(proxy, raising=False)
-        yield server
-
-
-@pytest.fixture
-def store(prefect_server: dict[str, str]) -> Iterator[IncidentStore]:
-    pool = make_pool(Settings(), max_size=2)
-    s = IncidentStore(pool)
-    s.ensure_schema()
-    yield s
-    pool.close()
-
-
-def _close_open_incident(store: IncidentStore, cluster_id: str) -> None:
-    """Tests start without an open incident for the lab (a human would resolve it)."""
-    inc = store.open_for(cluster_id)
-    if inc is None:
-        return
-    lease = store.acquire_lease(inc.id, "pytest", 30, run_key=f"pytest-{time.time()}")
-    if lease is None:  # an earlier run's lease: wait it out would be slow; take over by expiry is not possible
-        pytest.fail(f"incident {inc.id} still leased by {inc.lease_holder}")
-    from cassandra_recovery.logic.incident_states import IncidentState
-
-    state = IncidentState(inc.state)
-    path = {
-        "detected": ["assessing", "resolved"],
-        "assessing": ["resolved"],
-        "escalated": ["assessing", "resolved"],
-        "mitigating": ["recovering", "verifying", "resolved"],
-        "recovering": ["verifying", "resolved"],
-        "verifying": ["resolved"],
-    }[state.value]
-    for nxt in path:
-        store.transition(inc.id, state, IncidentState(nxt), lease, {"reason": "test clean-up"})
-        state = IncidentState(nxt)
-
-
-def _flow(fn: Any, env: dict[str, str], **kwargs: Any) -> Any:
-    from prefect.settings import (
-        PREFECT_API_URL,
-        PREFECT_LOCAL_STORAGE_PATH,
-        PREFECT_RESULTS_PERSIST_BY_DEFAULT,
-        temporary_settings,
-    )
-
-    with temporary_settings(
-        updates={
-            PREFECT_API_URL: env["PREFECT_API_URL"],
-            PREFECT_RESULTS_PERSIST_BY_DEFAULT: True,
-            PREFECT_LOCAL_STORAGE_PATH: env["PREFECT_LOCAL_STORAGE_PATH"],
-        }
-    ):
-        return fn(**kwargs)
 
 
 class Ticker:
@@ -151,7 +80,7 @@ def test_frozen_node_one_incident_classified_hung_plan_wait_for_hints_slack_thre
 ) -> None:
     from flows.incident import incident_response
 
-    _close_open_incident(store, cluster.id)
+    close_open_incident(store, cluster.id)
     with Ticker(cluster) as ticker:
         ticker.wait_rounds(3)
         frozen_at_round = ticker.rounds
@@ -159,10 +88,19 @@ def test_frozen_node_one_incident_classified_hung_plan_wait_for_hints_slack_thre
         ticker.wait_rounds(25)  # about 30 s frozen in all
         assert ticker.confirmed_at_round["node3"] - frozen_at_round <= 5  # within a few probe intervals
         assert [t.kind for t in ticker.triggers] == [IncidentKind.OPEN]
-        result = _flow(
-            incident_response, prefect_server, cluster_id=cluster.id, trigger={"source": "test", "nodes": ["node3"]}
+        # The flow mitigates, then waits for the node to come back: thaw it once the incident is recovering.
+        box: dict[str, Any] = {}
+        trigger = {"source": "test", "nodes": ["node3"]}
+        runner = threading.Thread(
+            target=lambda: box.update(
+                r=run_flow(incident_response, prefect_server, cluster_id=cluster.id, trigger=trigger)
+            )
         )
+        runner.start()
+        _wait_incident_state(store, cluster.id, "recovering", timeout_s=240)
         lab.thaw("node3")
+        runner.join(timeout=300)
+        result = box["r"]
         ticker.wait_rounds(10)
         assert len(ticker.triggers) == 1  # recovery is not a new incident
         assert ticker.loop.detector.states()["node3"] in (NodeHealth.RECOVERING, NodeHealth.HEALTHY)
@@ -178,6 +116,17 @@ def test_frozen_node_one_incident_classified_hung_plan_wait_for_hints_slack_thre
     assert len(root) == 1
     kinds_seen = [e.kind for e in store.events(inc.id)]
     assert kinds_seen[:2] == ["opened", "lease_acquired"] and "plan_set" in kinds_seen
+    assert result["state"] == "resolved" and result["recovery"]["hints"]["state"] == "drained"
+
+
+def _wait_incident_state(store: IncidentStore, cluster_id: str, state: str, timeout_s: float) -> str:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        inc = store.open_for(cluster_id)
+        if inc is not None and inc.state == state:
+            return inc.id
+        assert time.monotonic() < deadline, f"incident never reached {state}: {inc}"
+        time.sleep(1)
 
 
 def test_a_blip_opens_nothing_and_a_flapping_node_opens_one_incident(lab: Lab, cluster: ClusterConfig) -> None:
@@ -200,7 +149,7 @@ def test_a_blip_opens_nothing_and_a_flapping_node_opens_one_incident(lab: Lab, c
 def _assess(env: dict[str, str], cluster_id: str, outage_started: datetime) -> dict[str, Any]:
     from flows.assess import assess
 
-    return _flow(assess, env, cluster_id=cluster_id, outage_started=outage_started.isoformat())  # type: ignore[no-any-return]
+    return run_flow(assess, env, cluster_id=cluster_id, outage_started=outage_started.isoformat())  # type: ignore[no-any-return]
 
 
 def test_partition_and_kill_are_classified_differently(
@@ -267,7 +216,7 @@ def test_down_longer_than_gc_grace_means_wipe_and_replace(
 def test_respond_runs_through_the_served_deployment(
     lab: Lab, prefect_server: dict[str, str], store: IncidentStore
 ) -> None:
-    _close_open_incident(store, "lab")
+    close_open_incident(store, "lab")
     env = {**os.environ, **prefect_server}
     serve = subprocess.Popen(
         [sys.executable, "-m", "cassandra_recovery.cli", "serve"],

@@ -60,13 +60,16 @@ def test_a_resumed_run_keeps_its_segments_states_and_attempts(pool: object) -> N
         cp.mark_running(key, 99)
 
 
-def test_pause_is_idempotent_and_lifted_only_by_its_incident(pool: object) -> None:
+def test_pause_is_owned_by_the_newest_incident_and_an_operator_pause_by_nobody(pool: object) -> None:
     pauses = RepairPauses(pool)  # type: ignore[arg-type]
-    pauses.ensure_schema()
     first = pauses.pause("ckpt-test-b", "incident inc-1", "flow", incident_id="inc-1")
-    second = pauses.pause("ckpt-test-b", "incident inc-2", "flow", incident_id="inc-2")
-    assert second == first and pauses.get("ckpt-test-b") == first
-    assert not pauses.resume("ckpt-test-b", incident_id="inc-2")
-    assert pauses.get("ckpt-test-b") is not None
-    assert pauses.resume("ckpt-test-b", incident_id="inc-1")
+    assert pauses.pause("ckpt-test-b", "incident inc-1", "flow", incident_id="inc-1") == first  # idempotent
+    taken = pauses.pause("ckpt-test-b", "incident inc-2", "flow", incident_id="inc-2")
+    assert taken.incident_id == "inc-2"  # inc-1 was escalated and left it; the open incident owns it now
+    assert not pauses.resume("ckpt-test-b", incident_id="inc-1")
+    assert pauses.resume("ckpt-test-b", incident_id="inc-2")
     assert pauses.get("ckpt-test-b") is None
+    manual = pauses.pause("ckpt-test-c", "rolling upgrade", "operator")
+    assert pauses.pause("ckpt-test-c", "incident inc-3", "flow", incident_id="inc-3") == manual
+    assert not pauses.resume("ckpt-test-c", incident_id="inc-3")
+    assert pauses.resume("ckpt-test-c")

@@ -1,0 +1,50 @@
+"""Helpers of the incident and recovery cluster tests: a clean incident slate, flows against the lab's Prefect."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from cassandra_recovery.incident.store import IncidentStore
+
+
+def close_open_incident(store: IncidentStore, cluster_id: str) -> None:
+    """Tests start without an open incident for the lab (a human would resolve it)."""
+    inc = store.open_for(cluster_id)
+    if inc is None:
+        return
+    lease = store.acquire_lease(inc.id, "pytest", 30, run_key=f"pytest-{time.time()}")
+    if lease is None:  # an earlier run still holds it: its lease must expire first
+        raise AssertionError(f"incident {inc.id} still leased by {inc.lease_holder}")
+    from cassandra_recovery.logic.incident_states import IncidentState
+
+    state = IncidentState(inc.state)
+    path = {
+        "detected": ["assessing", "resolved"],
+        "assessing": ["resolved"],
+        "escalated": ["assessing", "resolved"],
+        "mitigating": ["recovering", "verifying", "resolved"],
+        "recovering": ["verifying", "resolved"],
+        "verifying": ["resolved"],
+    }[state.value]
+    for nxt in path:
+        store.transition(inc.id, state, IncidentState(nxt), lease, {"reason": "test clean-up"})
+        state = IncidentState(nxt)
+
+
+def run_flow(fn: Any, env: dict[str, str], **kwargs: Any) -> Any:
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_LOCAL_STORAGE_PATH,
+        PREFECT_RESULTS_PERSIST_BY_DEFAULT,
+        temporary_settings,
+    )
+
+    with temporary_settings(
+        updates={
+            PREFECT_API_URL: env["PREFECT_API_URL"],
+            PREFECT_RESULTS_PERSIST_BY_DEFAULT: True,
+            PREFECT_LOCAL_STORAGE_PATH: env["PREFECT_LOCAL_STORAGE_PATH"],
+        }
+    ):
+        return fn(**kwargs)
