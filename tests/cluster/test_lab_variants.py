@@ -18,6 +18,80 @@ from cassandra_recovery.logic.tokens import balanced_tokens
 from cassandra_recovery.settings import ClusterConfig
 
 
+def _preview_in_sync(nt: Nodetool, node: str) -> bool | None:
+    from cassandra_recovery.clients.parsers.repair import parse_repair
+
+    proc = nt.run(node, "repair", "--preview", "--full", "rf2", timeout_s=120, check=False)
+    return parse_repair(proc.stdout, proc.stderr).preview_in_sync
+
+
+def _scoped_repair_touches_only_the_ranges_node3_replicates(lab: Lab, cluster: ClusterConfig) -> None:
+    """node3 misses writes (down, no hints); the scoped repair covers exactly its ranges (a strict subset of the
+    ring on RF 2), Cassandra's repair history says so, and a preview repair goes from out of sync to in sync."""
+    from cassandra import ConsistencyLevel
+
+    from cassandra_recovery.clients.cql import CqlClient
+    from cassandra_recovery.clients.postgres import make_pool
+    from cassandra_recovery.lab.postgres import ensure_postgres
+    from cassandra_recovery.logic.segments import plan_segments
+    from cassandra_recovery.recovery.checkpoints import RepairCheckpoints
+    from cassandra_recovery.recovery.repair import RepairEngine
+    from cassandra_recovery.recovery.scope import current_scope
+    from cassandra_recovery.settings import Settings
+
+    nt = Nodetool(cluster)
+    node3 = cluster.node("node3").address
+    with CqlClient(cluster) as cql:
+        lab.freeze("node3")
+        for n in ("node1", "node2"):
+            nt.run(n, "disablehandoff")  # node3 must miss these writes for good: only a repair brings them
+        try:
+            lab.wait_seen(lab.node("node3"), up=False)
+            for i in range(300):
+                cql.execute_on(
+                    "127.0.0.2",
+                    "INSERT INTO rf2.kv (k, v) VALUES (%s, %s)",
+                    (f"r-{i}", "v"),
+                    consistency=ConsistencyLevel.ONE,
+                )
+        finally:
+            for n in ("node1", "node2"):
+                nt.run(n, "enablehandoff")
+            lab.thaw("node3")
+        assert _preview_in_sync(nt, "node3") is False  # the divergence is real
+        started = cql.execute("SELECT toTimestamp(now()) AS t FROM system.local")[0]["t"]
+        scope = current_scope(cluster, cql, "node1", [node3], ["rf2"])
+        all_ranges = current_scope(cluster, cql, "node1", [], ["rf2"])
+        assert 0 < len(scope) < len(all_ranges)
+        segments = plan_segments(scope, segments_per_range=1, avoid=[node3])
+        ensure_postgres(Settings())
+        pool = make_pool(Settings(), max_size=2)
+        try:
+            cp = RepairCheckpoints(pool)
+            cp.ensure_schema()
+            import uuid
+
+            report = RepairEngine(cluster, cql, cp).run(f"scoped-{uuid.uuid4().hex}", segments)
+        finally:
+            pool.close()
+        assert not report.escalated and report.ran == len(segments), report.as_dict()
+        history = cql.execute(
+            "SELECT keyspace_name, requested_ranges, successful_ranges, started_at"
+            " FROM system_distributed.parent_repair_history",
+            timeout_s=30,
+        )
+        repaired = {
+            r
+            for h in history
+            if h["keyspace_name"] == "rf2" and h["started_at"] >= started
+            for r in (h["successful_ranges"] or ())
+        }
+        assert repaired == {s.range_text for s in segments}
+        untouched = {f"({r.start},{r.end}]" for _, r in all_ranges} - {f"({r.start},{r.end}]" for _, r in scope}
+        assert untouched and not (untouched & repaired)
+        assert _preview_in_sync(nt, "node3") is True
+
+
 @pytest.mark.own_lab
 def test_multi_token_lab_with_short_hint_window(lab: Lab) -> None:
     lab.down()
@@ -35,6 +109,7 @@ def test_multi_token_lab_with_short_hint_window(lab: Lab) -> None:
         assert sorted(info.tokens) == sorted(expected[i])
         assert parse_getmaxhintwindow(nt.output(node.name, "getmaxhintwindow")) == 20_000
     _replicas_and_cl_impact_match_cassandra(lab, cluster)
+    _scoped_repair_touches_only_the_ranges_node3_replicates(lab, cluster)
     lab.down()
     assert not (lab.config.base_dir / "lab.json").exists()
 

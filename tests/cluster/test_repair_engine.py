@@ -1,0 +1,85 @@
+"""The repair engine meeting a session a killed run left running inside Cassandra (real lab, no Prefect)."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from cassandra_recovery.clients.cql import CqlClient
+from cassandra_recovery.clients.nodetool import Nodetool
+from cassandra_recovery.clients.postgres import make_pool
+from cassandra_recovery.lab.cluster import Lab
+from cassandra_recovery.lab.postgres import ensure_postgres
+from cassandra_recovery.logic.segments import Segment
+from cassandra_recovery.recovery.checkpoints import RepairCheckpoints
+from cassandra_recovery.recovery.repair import EngineConfig, RepairEngine
+from cassandra_recovery.settings import ClusterConfig, Settings
+
+KS = "inflight_ks"
+
+
+@pytest.fixture
+def checkpoints(lab: Lab, request: pytest.FixtureRequest) -> Iterator[RepairCheckpoints]:
+    ensure_postgres(Settings())
+    request.config._cr_postgres_started = True  # type: ignore[attr-defined]
+    pool = make_pool(Settings(), max_size=2)
+    cp = RepairCheckpoints(pool)
+    cp.ensure_schema()
+    yield cp
+    pool.close()
+
+
+def test_a_session_left_in_flight_by_a_killed_run_is_waited_for_and_not_repeated(
+    lab: Lab, cluster: ClusterConfig, cql: CqlClient, checkpoints: RepairCheckpoints
+) -> None:
+    cql.execute(
+        f"CREATE KEYSPACE IF NOT EXISTS {KS} WITH replication = {{'class': 'NetworkTopologyStrategy', 'dc1': 3}}",
+        timeout_s=30,
+    )
+    cql.execute(f"CREATE TABLE IF NOT EXISTS {KS}.t (k int PRIMARY KEY, v text)", timeout_s=30)
+    cql.session.cluster.control_connection.wait_for_schema_agreement(wait_time=60)
+    node1 = cluster.node("node1")
+    seg = Segment(KS, 0, 10**18, tuple(n.address for n in cluster.nodes), node1.address)
+    key = f"inflight-{uuid.uuid4().hex}"
+    # What a run killed mid-segment leaves behind: the segment marked running, its session still in Cassandra.
+    checkpoints.start_or_resume(key, cluster.id, "full", [seg])
+    checkpoints.mark_running(key, 0)
+    started = cql.execute("SELECT toTimestamp(now()) AS t FROM system.local")[0]["t"]
+    argv = Nodetool(cluster).argv(node1, ["repair", "-full", "-st", str(seg.start), "-et", str(seg.end), KS])
+    # A frozen replica holds the session in its prepare phase (up to Cassandra's 10 s request timeout).
+    lab.freeze("node3")
+    thaw = threading.Timer(3.0, lambda: lab.thaw("node3", wait=False))
+    try:
+        nodetool = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 8
+        while not [
+            r
+            for r in cql.repairs(node1.address)
+            if r["keyspace_name"] == KS and not r["completed"] and seg.range_text in (r["options_ranges"] or ())
+        ]:
+            assert time.monotonic() < deadline, "the repair never started inside Cassandra"
+            time.sleep(0.1)
+        nodetool.kill()  # the run and its nodetool die; the repair goes on inside Cassandra
+        nodetool.wait()
+        thaw.start()
+        report = RepairEngine(cluster, cql, checkpoints, EngineConfig(inflight_wait_s=60, poll_s=0.5)).run(key, [seg])
+    finally:
+        thaw.cancel()
+        p = lab.process(lab.node("node3"))
+        if p is not None and p.frozen:
+            lab.thaw("node3", wait=False)
+        lab.wait_all_up()
+    assert (report.waited_in_flight, report.reconciled, report.ran, report.escalated) == (1, 1, 0, False), report
+    history = cql.execute(
+        "SELECT keyspace_name, requested_ranges, successful_ranges, started_at"
+        " FROM system_distributed.parent_repair_history",
+        timeout_s=30,
+    )
+    ours = [h for h in history if h["keyspace_name"] == KS and h["started_at"] and h["started_at"] >= started]
+    assert [set(h["successful_ranges"] or ()) for h in ours] == [{seg.range_text}]  # ran once, by the killed run
+    assert [r.state.value for r in checkpoints.segments(key)] == ["done"]
