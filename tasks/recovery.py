@@ -65,8 +65,8 @@ def mitigate(cluster_id: str, incident_id: str, reason: str, lease: Lease) -> di
         pause = pauses.pause(cluster_id, f"incident {incident_id}: {reason}", lease.holder, incident_id)
     finally:
         pg.close()
-    doc = {"policy": policy.mode.value, "read_consistency": policy.read_consistency, "repairs_paused": True}
-    doc["pause_owner"] = pause.incident_id
+    doc: dict[str, Any] = {"policy": policy.mode.value, "read_consistency": policy.read_consistency}
+    doc |= {"repairs_paused": True, "pause_owner": pause.incident_id}
     _event(incident_id, "mitigated", doc, lease)
     return doc
 

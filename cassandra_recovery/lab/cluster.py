@@ -10,7 +10,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cassandra_recovery.clients.nodetool import Nodetool
@@ -209,6 +209,25 @@ class Lab:
             procs.signal_pid(p.pid, signal.SIGKILL)
             procs.wait_gone([p.pid], 15)
         self.progress(f"{node.name} stopped (pid {p.pid})")
+
+    def replace(self, dead_ref: str) -> layout.NodeSpec:
+        """Start a fresh node in a dead node's place (replace_address_first_boot, bootstrap, not a seed);
+        the lab's spec then lists the new node instead of the dead one. The dead node must not be running."""
+        st = self.state()
+        dead = self.node(dead_ref)
+        if self.process(dead) is not None:
+            raise LabError(f"{dead.name} is still running: only a dead node is replaced (`lab kill {dead.name}`)")
+        if dead.seed:
+            raise LabError(f"{dead.name} is a seed: replacing a seed is not supported by the lab")
+        new = layout.replacement_for(st.spec, dead, self.config.user_prefix)
+        st.spec = replace(st.spec, nodes=tuple(n for n in st.spec.nodes if n.name != dead.name) + (new,))
+        save_state(self.config, st)
+        self.progress(f"replacing {dead.name} ({dead.address}) with {new.name} ({new.address}): bootstrapping")
+        t0 = time.monotonic()
+        self._start(st, new)
+        self.wait_seen(new, up=True)
+        self.progress(f"{new.name} replaced {dead.name} in {time.monotonic() - t0:.1f}s")
+        return new
 
     def _forget_gossip_restart(self, node: layout.NodeSpec) -> None:
         st = self.state()

@@ -99,10 +99,29 @@ class NodeSpec:
     tokens: tuple[int, ...]
     user: str
     seed: bool
+    replaces: str | None = None  # address of the dead node this one takes over (replace_address_first_boot)
 
     @property
     def name(self) -> str:
         return f"node{self.index}"
+
+
+def replacement_for(spec: LabSpec, dead: NodeSpec, user_prefix: str) -> NodeSpec:
+    """A new node taking the dead node's place: next free index and address, same rack and tokens, no seed."""
+    index = max(n.index for n in spec.nodes) + 1
+    if index > MAX_NODES:
+        raise ValueError(f"no free lab address for a replacement (at most {MAX_NODES} nodes)")
+    return NodeSpec(
+        index=index,
+        address=f"127.0.0.{FIRST_HOST_OCTET + index - 1}",
+        jmx_port=JMX_BASE_PORT + JMX_PORT_STEP * (index - 1),
+        datacenter=dead.datacenter,
+        rack=dead.rack,
+        tokens=dead.tokens,
+        user=f"{user_prefix}node{index}",
+        seed=False,
+        replaces=dead.address,
+    )
 
 
 @dataclass(frozen=True)
@@ -147,8 +166,9 @@ def cassandra_yaml(spec: LabSpec, node: NodeSpec, node_dir: Path) -> str:
     conf = {
         "cluster_name": CLUSTER_NAME,
         "num_tokens": len(node.tokens),
-        "initial_token": ",".join(str(t) for t in node.tokens),
-        "auto_bootstrap": False,
+        # A replacement takes the dead node's tokens from gossip and must bootstrap (5.0 refuses otherwise).
+        **({} if node.replaces else {"initial_token": ",".join(str(t) for t in node.tokens)}),
+        "auto_bootstrap": node.replaces is not None,
         "partitioner": "org.apache.cassandra.dht.Murmur3Partitioner",
         "endpoint_snitch": "GossipingPropertyFileSnitch",
         "seed_provider": [
@@ -235,6 +255,7 @@ def daemon_argv(java: str, lib_dir: Path, node: NodeSpec, node_dir: Path, heap: 
         "-Dcassandra-foreground=yes",
         f"-Dcassandra-pidfile={node_dir / 'cassandra.pid'}",
         f"-Dcassandra.jmx.local.port={node.jmx_port}",
+        *([f"-Dcassandra.replace_address_first_boot={node.replaces}"] if node.replaces else []),
         "-cp",
         f"{conf}:{lib_dir}/*",
         "org.apache.cassandra.service.CassandraDaemon",
