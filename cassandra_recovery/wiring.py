@@ -16,7 +16,8 @@ from cassandra_recovery.degraded.relay import Relay
 from cassandra_recovery.degraded.schema import ensure_cassandra_schema, ensure_pg_schema
 from cassandra_recovery.degraded.service import OrderService
 from cassandra_recovery.logic.breaker import BreakerConfig, CircuitBreaker
-from cassandra_recovery.settings import ClusterConfig, Settings
+from cassandra_recovery.recovery.provisioner import LabProvisioner, NoProvisioner, Provisioner
+from cassandra_recovery.settings import LAB_CLUSTER_ID, ClusterConfig, Settings
 
 
 @dataclass
@@ -76,3 +77,8 @@ def service_parts(
     br = CircuitBreaker(breaker or BreakerConfig())
     service = OrderService(pg.store, cache, pg.outbox, pg.policy, br, settings.domain)
     return ServiceParts(pg, cluster, cql, cache, Relay(pg.outbox, cache), service, br)
+
+
+def provisioner_for(settings: Settings, cluster_id: str) -> Provisioner:
+    """The lab replaces nodes itself; any other cluster needs a provisioner configured (none exists yet)."""
+    return LabProvisioner(settings) if cluster_id == LAB_CLUSTER_ID else NoProvisioner(cluster_id)

@@ -1,4 +1,5 @@
-"""Resumes crashed incident runs a capped number of times, then escalates (runs inside `serve`).
+"""Resumes crashed incident runs a capped number of times, then escalates; resumes suspended runs whose
+approval expired so they escalate (runs inside `serve`).
 
 A crashed run is put back to Scheduled in the same flow run id: completed steps come back from
 persisted results, the lease comes back at once (same run key), and side-effecting steps are idempotent.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -76,7 +78,53 @@ def escalate_incident(flow_run: Any, crashes: int) -> None:
         pool.close()
 
 
-def start_resumer(max_resumes: int = 2, interval_s: float = 15.0) -> threading.Event:
+def open_approval_request(cluster_id: str, flow_run_id: str) -> dict[str, Any] | None:
+    """The undecided approval request this suspended run is waiting on (from the incident timeline)."""
+    from cassandra_recovery.clients.postgres import make_pool
+    from cassandra_recovery.incident.store import IncidentStore
+    from cassandra_recovery.settings import Settings
+
+    pool = make_pool(Settings(), max_size=1)
+    try:
+        inc = IncidentStore(pool).open_for(cluster_id)
+        events = IncidentStore(pool).events(inc.id) if inc else []
+    finally:
+        pool.close()
+    asked = [e for e in events if e.kind == "approval_requested" and e.data.get("flow_run_id") == flow_run_id]
+    if not asked or any(e.kind == "approval_decided" and e.seq > asked[-1].seq for e in events):
+        return None
+    return dict(asked[-1].data)
+
+
+def expire_approvals_once(client: Any, now: datetime | None = None) -> list[str]:
+    """Resume suspended incident runs whose approval deadline passed with a refusal, so the run itself
+    escalates the incident (it holds the lease; the resumer does not). Returns the resumed run ids."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+
+    from flows.replacement import EXPIRED
+
+    now = now or datetime.now(UTC)
+    paused = client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))),
+        limit=100,
+    )
+    done: list[str] = []
+    for fr in paused:
+        cluster_id = (fr.parameters or {}).get("cluster_id")
+        if fr.deployment_id is None or not cluster_id:
+            continue
+        req = open_approval_request(cluster_id, str(fr.id))
+        if req is None or datetime.fromisoformat(req["deadline"]) > now:
+            continue
+        note = f"no decision before {req['deadline']}"
+        client.resume_flow_run(fr.id, run_input={"approved": False, "approver": EXPIRED, "note": note})
+        log.warning("approval for flow run %s expired: resumed to escalate", fr.id)
+        done.append(str(fr.id))
+    return done
+
+
+def start_resumer(max_resumes: int = 2, interval_s: float = 5.0) -> threading.Event:
     """Background thread of `serve`; set the returned event to stop it."""
     from prefect.client.orchestration import get_client
 
@@ -87,6 +135,7 @@ def start_resumer(max_resumes: int = 2, interval_s: float = 15.0) -> threading.E
             try:
                 with get_client(sync_client=True) as client:
                     resume_crashed_once(client, max_resumes, on_escalate=escalate_incident)
+                    expire_approvals_once(client)
             except Exception as e:  # the server may be restarting: try again next round
                 log.warning("crash resumer: %s", e)
 

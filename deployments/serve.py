@@ -12,6 +12,7 @@ def build_deployments() -> list[Any]:
     from flows.detect import detect
     from flows.incident import incident_response
     from flows.queue import drain_write_queue
+    from flows.recover import repair
 
     return [
         # One incident run at a time per deployment; the incident lease makes it one per cluster too.
@@ -19,6 +20,7 @@ def build_deployments() -> list[Any]:
         detect.to_deployment(name="detect", tags=["cassandra-recovery"]),
         assess.to_deployment(name="assess", tags=["cassandra-recovery"]),
         drain_write_queue.to_deployment(name="drain-write-queue", tags=["cassandra-recovery"]),
+        repair.to_deployment(name="repair", tags=["cassandra-recovery"]),
     ]
 
 

@@ -11,6 +11,7 @@ from prefect.runtime import flow_run
 from flows.assess import assess
 from flows.detect import detect
 from flows.recover import recover
+from flows.replacement import EXPIRED, ask_approval, pending_replacement, replace_and_verify
 from tasks.incident import (
     get_incident,
     open_or_join,
@@ -23,14 +24,22 @@ from tasks.incident import (
 )
 from tasks.recovery import mitigate, record_event, renew_lease, restore_normal
 
-ACTING = ("wait_for_hints", "repair")
+ACTING = ("wait_for_hints", "repair", "wipe_and_replace")
 PAST_ASSESSMENT = ("mitigating", "recovering", "verifying")
 
 
 @flow(name="incident-response", persist_result=True)
 def incident_response(
-    cluster_id: str = "lab", trigger: dict[str, Any] | None = None, dry_run: bool = False
+    cluster_id: str = "lab",
+    trigger: dict[str, Any] | None = None,
+    dry_run: bool = False,
+    heal_timeout_s: float = 900.0,
+    approval_timeout_s: float = 3600.0,
 ) -> dict[str, Any]:
+    """heal_timeout_s: how long recovery waits for a down node to come back before a dead one is proposed for
+    replacement; approval_timeout_s: how long that replacement waits for a human before escalating."""
+    from prefect.exceptions import Pause
+
     log = get_run_logger()
     if dry_run:  # plan and report without acting: no incident, no lease, no Slack
         plan = assess(cluster_id)
@@ -43,6 +52,7 @@ def incident_response(
         log.info("incident %s is handled by another run; this trigger joined it", incident["id"])
         return {"cluster": cluster_id, "incident_id": incident["id"], "acting": False}
     title = f"Cassandra incident on {cluster_id}"
+    waiting = False
     try:
         current = get_incident(incident["id"])
         if current["state"] in PAST_ASSESSMENT and current["plan"]:
@@ -73,7 +83,8 @@ def incident_response(
             slack_thread(cluster_id, incident["id"], title, fields, lease, status="escalated")
             state = "escalated"
         elif plan["action"] in ACTING:
-            state, recovery, lease = _mitigate_and_recover(cluster_id, incident["id"], plan, fields, lease)
+            timeouts = (heal_timeout_s, approval_timeout_s)
+            state, recovery, lease = _mitigate_and_recover(cluster_id, incident["id"], plan, fields, lease, timeouts)
         return {
             "cluster": cluster_id,
             "incident_id": incident["id"],
@@ -85,12 +96,21 @@ def incident_response(
             "recovery": recovery,
             "fencing_token": lease.token,
         }
+    except Pause:
+        waiting = True  # suspended for an approval: the lease stays ours until the run resumes
+        raise
     finally:
-        release_lease(lease)
+        if not waiting:
+            release_lease(lease)
 
 
 def _mitigate_and_recover(
-    cluster_id: str, incident_id: str, plan: dict[str, Any], fields: dict[str, str], lease: Any
+    cluster_id: str,
+    incident_id: str,
+    plan: dict[str, Any],
+    fields: dict[str, str],
+    lease: Any,
+    timeouts: tuple[float, float] = (900.0, 3600.0),
 ) -> tuple[str, dict[str, Any] | None, Any]:
     """assessing -> mitigating -> recovering -> verifying -> resolved (or escalated with the reason); each step
     starts from the incident's current state, so a resumed run picks up where the last one stopped."""
@@ -114,10 +134,31 @@ def _mitigate_and_recover(
         state = "recovering"
     result: dict[str, Any] | None = None
     if state == "recovering":
-        lease = renew_lease(lease)
-        result = recover(cluster_id, incident_id, plan)
-        lease = renew_lease(lease)
-        record_event(incident_id, "recovery_finished", {k: v for k, v in result.items() if k != "compare"}, lease)
+        pending = pending_replacement(incident_id)
+        dead: list[str] = []
+        if pending is not None:  # resumed after the approval request: do not wait for the dead node again
+            dead = list(pending["nodes"])
+        elif plan["action"] == "wipe_and_replace":
+            dead = list(plan["targets"])
+        else:
+            lease = renew_lease(lease)
+            result = recover(cluster_id, incident_id, plan, heal_timeout_s=timeouts[0])
+            lease = renew_lease(lease)
+            record_event(incident_id, "recovery_finished", {k: v for k, v in result.items() if k != "compare"}, lease)
+            dead = _replaceable(plan, result)
+        if dead:
+            why = plan["action"] if plan["action"] == "wipe_and_replace" else "node failed and did not come back"
+            approval = ask_approval(cluster_id, incident_id, dead, why, timeouts[1], lease)
+            decision = {"approved": approval.approved, "approver": approval.approver, "note": approval.note}
+            record_event(incident_id, "approval_decided", decision, lease)
+            if not approval.approved:
+                expired = approval.approver == EXPIRED
+                why = "approval expired" if expired else f"replacement rejected by {approval.approver}"
+                result = {"escalate": f"{why}: {', '.join(dead)} not replaced", "steps": []}
+            else:
+                result = replace_and_verify(cluster_id, incident_id, dead, approval, lease)
+            record_event(incident_id, "recovery_finished", {k: v for k, v in result.items() if k != "compare"}, lease)
+        assert result is not None  # noqa: S101 - recover() or the replacement ran
         if result.get("escalate"):
             transition(incident_id, "recovering", "escalated", lease, {"reason": result["escalate"]})
             slack_thread(cluster_id, incident_id, title, fields, lease, status="escalated")
@@ -146,3 +187,9 @@ def _last_compare(incident_id: str) -> dict[str, Any]:
         if ev["kind"] == "transition" and ev["data"].get("to") == "verifying":
             return dict(ev["data"]["data"].get("compare") or {})
     return {}
+
+
+def _replaceable(plan: dict[str, Any], result: dict[str, Any]) -> list[str]:
+    """Nodes that did not come back and whose failure was a dead process (never a hung or partitioned one)."""
+    kinds = {c["node"]: c["kind"] for c in plan.get("classifications", [])}
+    return [n for n in result.get("not_back", []) if kinds.get(n) == "node_failure"]

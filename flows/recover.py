@@ -65,6 +65,7 @@ def recover(
     up = wait_until_up(cluster_id, targets, heal_timeout_s)
     out["heal"] = up
     if not up["up"]:
+        out["not_back"] = up["still_down"]  # the parent decides: replacement (behind approval) or escalation
         out["escalate"] = f"{up['still_down']} not back within {heal_timeout_s:.0f}s"
         return out
     needs_repair = plan["action"] == "repair"

@@ -166,3 +166,16 @@ def run_repair(
             return RepairEngine(cluster, cql, cp, cfg, progress=log.info).run(run_key, segs).as_dict()
     finally:
         pool.close()
+
+
+@task(name="replace-node", persist_result=True)
+def replace_node(cluster_id: str, incident_id: str, dead_address: str, approver: str, lease: Lease) -> dict[str, Any]:
+    """Through the cluster's provisioner; fenced first, so a stale run never provisions anything."""
+    from cassandra_recovery.wiring import provisioner_for
+
+    _event(incident_id, "replacement_started", {"dead": dead_address, "approved_by": approver}, lease)
+    t0 = time.monotonic()
+    rep = provisioner_for(Settings(), cluster_id).replace(dead_address)
+    doc = {**rep.__dict__, "elapsed_s": round(time.monotonic() - t0, 1), "approved_by": approver}
+    _event(incident_id, "node_replaced", doc, lease)
+    return doc

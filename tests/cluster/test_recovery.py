@@ -384,3 +384,110 @@ def test_hint_window_exceeded_scoped_repair_survives_a_killed_flow_without_repea
     rows = conv["rows_compared"]
     assert conv["equal"] and rows["postgres"] == rows["cassandra"] == conv["node3_rows"] > 0, conv
     print("scenario 2+3:", {"segments": len(segs), "done_at_kill": len(done_before), "repair": rep})
+
+
+def _kill_node3_and_wait_for_the_approval_request(
+    lab: Lab, cluster: ClusterConfig, served: dict[str, str], store: IncidentStore, approval_timeout_s: float
+) -> tuple[Any, str]:
+    node3 = lab.node("node3")
+    lab.kill("node3")
+    lab.wait_seen(node3, up=False)
+    from prefect.deployments import run_deployment
+
+    from deployments.serve import INCIDENT_DEPLOYMENT
+
+    params = {
+        "cluster_id": cluster.id,
+        "trigger": {"source": "test", "nodes": ["node3"]},
+        "heal_timeout_s": 15,
+        "approval_timeout_s": approval_timeout_s,
+    }
+    with _api(served):
+        run = run_deployment(INCIDENT_DEPLOYMENT, parameters=params, timeout=0)
+    _wait(lambda: _flow_run_state(served, run.id) == "PAUSED", 300, "the incident run to suspend for approval", 2)
+    incident = store.open_for(cluster.id)
+    assert incident is not None and incident.state.value == "recovering"
+    asked = [e for e in store.events(incident.id) if e.kind == "approval_requested"]
+    assert [e.data["nodes"] for e in asked] == [[node3.address]], asked
+    # suspended: the run's process exits, none is held while a human decides
+    _wait(lambda: not _alive(_flow_run_pids(run.id)), 60, "the suspended run's process to exit")
+    assert _flow_run_state(served, run.id) == "PAUSED"
+    return run, incident.id
+
+
+def test_replacement_approval_that_expires_escalates(
+    lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
+) -> None:
+    close_open_incident(store, cluster.id)
+    run, incident_id = _kill_node3_and_wait_for_the_approval_request(lab, cluster, served, store, 10)
+    _wait(lambda: _flow_run_state(served, run.id) == "COMPLETED", 120, "the expired approval to end the run", 2)
+    inc = store.get(incident_id)
+    assert inc.state.value == "escalated"
+    decided = [e.data for e in store.events(incident_id) if e.kind == "approval_decided"]
+    assert decided == [{"approved": False, "approver": "approval-timeout", "note": decided[0]["note"]}]
+    assert not any(e.kind == "node_replaced" for e in store.events(incident_id))
+    assert lab.process(lab.node("node3")) is None  # nothing was replaced or restarted behind the human's back
+
+
+@pytest.mark.own_lab
+def test_killed_node_is_replaced_after_approval_and_the_data_converges(
+    lab: Lab, served: dict[str, str], store: IncidentStore
+) -> None:
+    lab.down()
+    lab.up()  # a fresh default lab: the replacement changes its topology, so it runs last and is taken down
+    try:
+        _replace_after_approval(lab, served, store)
+    finally:
+        lab.down()
+
+
+def _replace_after_approval(lab: Lab, served: dict[str, str], store: IncidentStore) -> None:
+    from cassandra_recovery.lab.registry import lab_cluster_config
+
+    cluster = lab_cluster_config(lab.config)
+    p = service_parts(Settings())
+    try:
+        close_open_incident(store, cluster.id)
+        d = p.pg.store.cfg
+        with p.pg.pool.connection() as conn:
+            tables = [sql.Identifier(t) for t in (d.orders_table, d.outbox_table, d.policy_table)]
+            conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(tables)))
+            conn.commit()
+        run_workload(p.service, WorkloadSpec(rate=200, operations=300, keys=300, read_ratio=0.0), relay=p.relay)
+        dead_host_id = p.cql.local("127.0.0.4")["host_id"]
+        run, incident_id = _kill_node3_and_wait_for_the_approval_request(lab, cluster, served, store, 600)
+        # writes go on while the node is dead (queued or delivered at the remaining replicas)
+        report = run_workload(p.service, WorkloadSpec(rate=30, duration_s=5, keys=300, read_ratio=0.0), relay=p.relay)
+        assert report.write_errors == 0
+        from prefect.flow_runs import resume_flow_run
+
+        with _api(served):
+            resume_flow_run(run.id, run_input={"approved": True, "approver": "pytest-sre", "note": "dead disk"})
+        _wait(lambda: _flow_run_state(served, run.id) == "COMPLETED", 600, "the replacement to finish", 3)
+        events = store.events(incident_id)
+        decided = [e.data for e in events if e.kind == "approval_decided"]
+        assert decided == [{"approved": True, "approver": "pytest-sre", "note": "dead disk"}]
+        replaced = [e.data for e in events if e.kind == "node_replaced"]
+        assert [(r["dead_address"], r["new_address"], r["approved_by"]) for r in replaced] == [
+            ("127.0.0.4", "127.0.0.5", "pytest-sre")
+        ]
+        finished = [e.data for e in events if e.kind == "recovery_finished"][-1]
+        assert finished["repair"]["segments"] > 0 and not finished["repair"]["escalated"], finished["repair"]
+        assert store.get(incident_id).state.value == "resolved"
+        assert [n.name for n in lab.state().spec.nodes] == ["node1", "node2", "node4"]
+        status = {s.address: s.state for s in lab.status()}
+        assert status == {"127.0.0.2": "UN", "127.0.0.3": "UN", "127.0.0.5": "UN"}, status
+        p.cql.session.cluster.refresh_nodes()
+        assert p.cql.local("127.0.0.5")["host_id"] != dead_host_id
+        res = Comparer(p.pg.pool, p.cql, d).run(chunks=16).as_dict()
+        local = p.cql.execute_on(
+            "127.0.0.5",
+            f"SELECT count(*) AS n FROM {d.keyspace}.{d.cassandra_table}",  # noqa: S608 - validated names
+            consistency=ConsistencyLevel.ONE,
+            timeout_s=30,
+        )[0]["n"]
+        rows = res["rows_compared"]
+        assert res["equal"] and rows["postgres"] == rows["cassandra"] == local > 0, (res, local)
+        print("replacement:", replaced, finished["steps"])
+    finally:
+        p.close()

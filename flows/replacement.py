@@ -1,0 +1,85 @@
+"""Node replacement behind a human approval, run inside the top-level incident flow (Prefect refuses to
+suspend a subflow). Suspending frees the process; resuming (Prefect UI or API, with the approval form)
+restarts the incident run from the top, which comes back here through the timeline."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from prefect import get_run_logger
+from prefect.flow_runs import suspend_flow_run
+from prefect.input import RunInput
+from prefect.runtime import flow_run
+
+from flows.queue import drain_write_queue
+from flows.recover import repair
+from tasks.incident import incident_events, slack_reply
+from tasks.queue import compare_with_source
+from tasks.recovery import record_event, renew_lease, replace_node
+
+EXPIRED = "approval-timeout"  # the approver recorded when nobody decided in time
+
+
+class ReplacementApproval(RunInput):
+    """The form shown in the Prefect UI when the suspended incident run is resumed."""
+
+    approved: bool
+    approver: str
+    note: str = ""
+
+
+def pending_replacement(incident_id: str) -> dict[str, Any] | None:
+    """The approval request this incident is waiting on (a run resumed after suspension), if any."""
+    events = incident_events(incident_id)
+    asked = [e for e in events if e["kind"] == "approval_requested"]
+    if not asked:
+        return None
+    decided = [e for e in events if e["kind"] == "approval_decided" and e["seq"] > asked[-1]["seq"]]
+    return None if decided else dict(asked[-1]["data"])
+
+
+def ask_approval(
+    cluster_id: str, incident_id: str, dead: list[str], reason: str, timeout_s: float, lease: Any
+) -> ReplacementApproval:
+    """Record the request (deadline included) once, then suspend until a human (or the expiry) answers."""
+    if pending_replacement(incident_id) is None:
+        deadline = datetime.now(UTC) + timedelta(seconds=timeout_s)
+        data = {"action": "replace", "nodes": dead, "reason": reason, "deadline": deadline.isoformat()}
+        record_event(incident_id, "approval_requested", {**data, "flow_run_id": str(flow_run.id)}, lease)
+        slack_reply(
+            cluster_id,
+            incident_id,
+            f"Approval needed: replace {', '.join(dead)} ({reason}). Resume the incident run in the Prefect UI"
+            f" with approved=true and your name before {deadline:%Y-%m-%d %H:%M:%SZ}; otherwise it escalates.",
+            lease,
+        )
+    renew_lease(lease, ttl_s=timeout_s + 900)  # the lease outlives the wait: no rival run takes the incident
+    get_run_logger().info("waiting for approval to replace %s (up to %.0fs)", dead, timeout_s)
+    return suspend_flow_run(wait_for_input=ReplacementApproval, key=f"replace-{incident_id}")
+
+
+def replace_and_verify(
+    cluster_id: str, incident_id: str, dead: list[str], approval: ReplacementApproval, lease: Any
+) -> dict[str, Any]:
+    """Replace each dead node, repair what the new nodes replicate, drain the queue, compare."""
+    out: dict[str, Any] = {"replaced": [], "steps": []}
+    for address in dead:
+        rep = replace_node(cluster_id, incident_id, address, approval.approver, lease)
+        out["replaced"].append(rep)
+        out["steps"].append(f"{rep['dead_address']} replaced by {rep['new_address']} in {rep['elapsed_s']}s")
+    new = [r["new_address"] for r in out["replaced"]]
+    rep = repair(cluster_id, run_key=f"incident/{incident_id}/after-replacement", targets=new)
+    out["repair"] = rep
+    out["steps"].append(f"repair after bootstrap: {rep['segments']} segment(s), escalated={rep['escalated']}")
+    if rep["escalated"]:
+        out["escalate"] = "; ".join(rep["reasons"]) or "repair after bootstrap escalated"
+        return out
+    queue = drain_write_queue(cluster_id)
+    out["steps"].append(f"write queue drained ({queue['run']['delivered']} delivered)")
+    cmp = compare_with_source(cluster_id)
+    out["compare"] = cmp
+    out["steps"].append(f"compare equal={cmp['equal']}")
+    if not cmp["equal"]:
+        out["escalate"] = f"cache differs from the source of truth after replacement: {cmp['rows_compared']}"
+    return out
