@@ -57,7 +57,7 @@ def watch_drain(
     quiet_s: float = 25.0,
     stall_s: float = 120.0,
     timeout_s: float = 900.0,
-    poll_s: float = 5.0,
+    poll_s: float = 2.0,
     progress: Callable[[str], None] = log.info,
     nodetool: Nodetool | None = None,
 ) -> DrainReport:
@@ -73,17 +73,25 @@ def watch_drain(
     while True:
         pending: dict[str, int] = {}
         created: dict[str, int] = {}
+        delivered: dict[str, int] | None = {}
         for c in coordinators:
             try:
                 rows = cql.pending_hints(c)
                 pending[c] = sum(int(r["files"] or 0) for r in rows if str(r["host_id"]) in host_ids)
+            except NodeUnreachableError as e:
+                log.warning("pending hints of %s unreadable: %s", c, e)
+            try:
                 counters = jmx.hint_counters(c)
                 created[c] = sum(counters.created_for(t) for t in targets)
-            except (NodeUnreachableError, CommandError, ParseError) as e:
-                log.warning("hint sample from %s failed: %s", c, e)
+                if delivered is not None:
+                    delivered[c] = sum(counters.delivered_for(t) for t in targets)
+            except (CommandError, ParseError) as e:
+                log.warning("hint counters of %s unreadable (quiet-period fallback): %s", c, e)
+                delivered = None
         now = time.monotonic() - t0
-        state = tracker.observe(now, pending, created)
-        progress(f"hints for {', '.join(targets)}: {sum(pending.values())} pending file(s) ({state}, {now:.0f}s)")
+        state = tracker.observe(now, pending, created, delivered)
+        left = tracker.history[-1][1]
+        progress(f"hints for {', '.join(targets)}: {left} outstanding (files + undelivered) ({state}, {now:.0f}s)")
         if state is not DrainState.DRAINING:
             why = "" if state is DrainState.DRAINED else f"pending hints did not go down for {stall_s:.0f}s"
             return DrainReport(list(targets), state.value, round(now, 1), actions, tracker.history, why)

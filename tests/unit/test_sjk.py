@@ -26,3 +26,9 @@ def test_unknown_layout_names_the_command() -> None:
         parse_sjk_mx("Error: no such bean\n")
     with pytest.raises(ParseError, match="TotalHints"):
         hint_counters("org.apache.cassandra.metrics:type=HintsService,name=HintsFailed\n0\n")
+
+
+def test_delivered_hints_per_target_come_from_the_delay_histogram_count() -> None:
+    c = hint_counters(load_fixture("sjk_hints_delivered_after_thaw").stdout)
+    assert c.created_for("127.0.0.4") == c.delivered_for("127.0.0.4") == 2360
+    assert c.delivered_for("127.0.0.3") == 0

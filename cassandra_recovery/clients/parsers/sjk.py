@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cassandra_recovery.errors import ParseError
 
@@ -41,9 +41,14 @@ class HintCounters:
     failed: int
     timed_out: int
     in_progress: int
+    delivered: dict[str, int] = field(default_factory=dict)  # target -> hints delivered to it
 
     def created_for(self, address: str, port: int = 7000) -> int:
         return self.created.get(f"{address}:{port}", 0)
+
+    def delivered_for(self, address: str, port: int = 7000) -> int:
+        """Hints delivered to the target (the count of its `Hint_delays-` histogram: one per delivered hint)."""
+        return self.delivered.get(f"{address}:{port}", 0)
 
     def not_stored_for(self, address: str, port: int = 7000) -> int:
         return self.not_stored.get(f"{address}:{port}", 0)
@@ -61,6 +66,7 @@ def hint_counters(text: str) -> HintCounters:
     values: dict[str, int] = {}
     created: dict[str, int] = {}
     not_stored: dict[str, int] = {}
+    delivered: dict[str, int] = {}
     for mbean, raw in parse_sjk_mx(text).items():
         keys = mbean_keys(mbean)
         name = keys.get("name", "")
@@ -72,6 +78,8 @@ def hint_counters(text: str) -> HintCounters:
             created[_target(name.removeprefix("Hints_created-"), text)] = value
         elif name.startswith("Hints_not_stored-"):
             not_stored[_target(name.removeprefix("Hints_not_stored-"), text)] = value
+        elif name.startswith("Hint_delays-"):
+            delivered[_target(name.removeprefix("Hint_delays-"), text)] = value
         else:
             values[name] = value
     if "TotalHints" not in values:
@@ -84,6 +92,7 @@ def hint_counters(text: str) -> HintCounters:
         failed=values.get("HintsFailed", 0),
         timed_out=values.get("HintsTimedOut", 0),
         in_progress=values.get("TotalHintsInProgress", 0),
+        delivered=delivered,
     )
 
 

@@ -1,0 +1,103 @@
+"""The engine's control flow with in-memory stand-ins (real captured nodetool output): retries are capped,
+then the run escalates; done segments are skipped on resume. The real-cluster behaviour is in tests/cluster."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from cassandra_recovery.logic.segments import Segment, SegmentState
+from cassandra_recovery.recovery.checkpoints import RepairRun, SegmentRecord
+from cassandra_recovery.recovery.repair import EngineConfig, RepairEngine
+from cassandra_recovery.settings import ClusterConfig, NodeAccess
+from tests.unit.fixtures import load_fixture
+
+SEGS = [Segment("ks", i * 10, i * 10 + 10, ("127.0.0.2", "127.0.0.3"), "127.0.0.2") for i in range(3)]
+
+
+class MemoryCheckpoints:
+    def __init__(self) -> None:
+        self.runs: dict[str, list[SegmentRecord]] = {}
+        self.outcome: dict[str, str] = {}
+
+    def start_or_resume(self, key: str, cluster_id: str, kind: str, segments: list[Segment]) -> RepairRun:
+        created = key not in self.runs
+        if created:
+            self.runs[key] = [
+                SegmentRecord(i, s, SegmentState.PENDING, 0, None, None, None, None) for i, s in enumerate(segments)
+            ]
+        return RepairRun(key, cluster_id, kind, created, list(self.runs[key]))
+
+    def _set(self, key: str, seq: int, **kw: Any) -> SegmentRecord:
+        rec = replace(self.runs[key][seq], **kw)
+        self.runs[key][seq] = rec
+        return rec
+
+    def mark_running(self, key: str, seq: int) -> SegmentRecord:
+        r = self.runs[key][seq]
+        return self._set(key, seq, state=SegmentState.RUNNING, attempts=r.attempts + 1, started_at=datetime.now(UTC))
+
+    def mark_done(self, key: str, seq: int, parent_id: str | None) -> SegmentRecord:
+        return self._set(key, seq, state=SegmentState.DONE, parent_id=parent_id)
+
+    def mark_failed(self, key: str, seq: int, error: str, final: bool) -> SegmentRecord:
+        return self._set(key, seq, state=SegmentState.FAILED if final else SegmentState.PENDING, last_error=error)
+
+    def finish(self, key: str, outcome: str) -> None:
+        self.outcome[key] = outcome
+
+
+class ScriptedNodetool:
+    """Answers `repair` with captured outputs in order (the last one repeats); records every call."""
+
+    def __init__(self, fixtures: list[str]):
+        self.fixtures = fixtures
+        self.calls: list[tuple[str, ...]] = []
+
+    def run(self, node: Any, *args: str, timeout_s: float | None = None, check: bool = True) -> Any:
+        self.calls.append(args)
+        f = load_fixture(self.fixtures[min(len(self.calls) - 1, len(self.fixtures) - 1)])
+        return subprocess.CompletedProcess(["nodetool", *args], f.exit_code, f.stdout, f.stderr)
+
+
+class NoRepairsView:
+    def repairs(self, address: str) -> list[dict[str, Any]]:
+        return []
+
+
+CLUSTER = ClusterConfig(
+    id="unit",
+    contact_points=["127.0.0.2"],
+    local_datacenter="dc1",
+    nodes=[NodeAccess(name="n1", address="127.0.0.2", jmx_host="127.0.0.1", jmx_port=7199)],
+)
+
+
+def _engine(nt: ScriptedNodetool, cp: MemoryCheckpoints) -> RepairEngine:
+    cfg = EngineConfig(max_attempts=3, inflight_wait_s=0, poll_s=0)
+    return RepairEngine(CLUSTER, NoRepairsView(), cp, cfg, nodetool=nt, progress=lambda m: None)  # type: ignore[arg-type]
+
+
+def test_a_segment_failing_every_attempt_escalates_after_three_and_stops_the_run() -> None:
+    nt, cp = ScriptedNodetool(["repair_failed_node_down"]), MemoryCheckpoints()
+    rep = _engine(nt, cp).run("k", SEGS)
+    assert rep.escalated and rep.ran == 3 and rep.retries == 2 and rep.failed == [SEGS[0].key]
+    assert [r.state for r in cp.runs["k"]] == [SegmentState.FAILED, SegmentState.PENDING, SegmentState.PENDING]
+    assert cp.outcome["k"] == "escalated"
+    # a later run of the same key does not retry a segment that was escalated
+    again = _engine(nt, cp).run("k", SEGS)
+    assert again.escalated and again.ran == 0 and len(nt.calls) == 3
+
+
+def test_a_failure_then_success_is_retried_and_a_resumed_run_skips_done_segments() -> None:
+    nt, cp = ScriptedNodetool(["repair_failed_node_down", "repair_full_ok"]), MemoryCheckpoints()
+    cp.start_or_resume("k", "unit", "full", SEGS)
+    cp.mark_done("k", 0, "earlier")  # done by an interrupted run
+    rep = _engine(nt, cp).run("k", SEGS)
+    assert not rep.escalated and rep.resumed and rep.already_done == 1
+    assert (rep.ran, rep.retries) == (3, 1)  # segment 1 twice, segment 2 once; segment 0 never again
+    assert all(r.state is SegmentState.DONE for r in cp.runs["k"])
+    assert all(c[:2] == ("repair", "-full") and c[-1] == "ks" for c in nt.calls)
+    assert nt.calls[0][nt.calls[0].index("-st") + 1] == str(SEGS[1].start)
