@@ -53,7 +53,7 @@ def main() -> int:
     cql.execute(
         f"CREATE KEYSPACE IF NOT EXISTS {KS} WITH replication = {{'class': 'NetworkTopologyStrategy', 'dc1': 3}}"
     )
-    cql.execute(f"CREATE TABLE IF NOT EXISTS {KS}.kv (k int PRIMARY KEY, v text)")
+    cql.execute("CREATE TABLE IF NOT EXISTS fixtures.kv (k int PRIMARY KEY, v text)")
 
     def write(n: int, start: int = 0) -> None:
         for k in range(start, start + n):
@@ -124,7 +124,7 @@ def main() -> int:
     capture("info_node2_partitioned", s, "node2", "info")
     capture("status_seen_from_partitioned_node2", s, "node2", "status")
     # Schema change while node2 cannot hear about it: its own describecluster disagrees.
-    cql.execute(f"CREATE TABLE IF NOT EXISTS {KS}.schema_probe (k int PRIMARY KEY)")
+    cql.execute("CREATE TABLE IF NOT EXISTS fixtures.schema_probe (k int PRIMARY KEY)")
     capture(
         "describecluster_schema_disagreement",
         "node2 partitioned while a table was created on node1",
@@ -132,7 +132,7 @@ def main() -> int:
         "describecluster",
     )
     lab.heal("node2")
-    cql.execute(f"DROP TABLE IF EXISTS {KS}.schema_probe")
+    cql.execute("DROP TABLE IF EXISTS fixtures.schema_probe")
     cql.close()
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,7 +15,7 @@ from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionP
 from cassandra.pool import Host
 from cassandra.query import SimpleStatement, ValueSequence, dict_factory
 
-from cassandra_recovery.errors import NodeUnreachableError
+from cassandra_recovery.errors import ConfigError, NodeUnreachableError
 from cassandra_recovery.settings import ClusterConfig
 
 # What the driver raises when it cannot reach the chosen host at all.
@@ -133,5 +134,20 @@ class CqlClient:
     def repairs(self, address: str) -> list[dict[str, Any]]:
         return self.execute_on(address, "SELECT * FROM system_views.repairs")
 
+    def truncate(self, keyspace: str, table: str, timeout_s: float = 60.0) -> None:
+        """TRUNCATE a table named by validated identifiers (never text spliced from input)."""
+        self.execute("TRUNCATE " + table_name(keyspace, table), timeout_s=timeout_s)
+
     def release_version(self) -> str:
         return str(self.execute("SELECT release_version FROM system.local")[0]["release_version"])
+
+
+_CQL_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,47}$")
+
+
+def table_name(keyspace: str, table: str) -> str:
+    """`keyspace.table` after checking both are plain lower-case CQL identifiers (ConfigError otherwise)."""
+    for ident in (keyspace, table):
+        if not _CQL_IDENT.match(ident):
+            raise ConfigError(f"invalid CQL identifier {ident!r}: lower-case letters, digits and '_'")
+    return f"{keyspace}.{table}"

@@ -38,7 +38,7 @@ def settings(lab: Lab, request: pytest.FixtureRequest) -> Settings:
 @pytest.fixture
 def parts(settings: Settings) -> Iterator[ServiceParts]:
     p = service_parts(settings, breaker=BreakerConfig(failure_threshold=3, open_for_s=2.0))
-    p.cql.execute(f"TRUNCATE {settings.domain.keyspace}.{settings.domain.cassandra_table}", timeout_s=30)
+    p.cql.truncate(settings.domain.keyspace, settings.domain.cassandra_table, timeout_s=30)
     with p.pg.pool.connection() as conn:
         d = settings.domain
         conn.execute(

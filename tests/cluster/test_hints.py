@@ -22,7 +22,7 @@ def _schema(cql: CqlClient) -> None:
     cql.execute(
         f"CREATE KEYSPACE IF NOT EXISTS {KS} WITH replication = {{'class': 'NetworkTopologyStrategy', 'dc1': 3}}"
     )
-    cql.execute(f"CREATE TABLE IF NOT EXISTS {KS}.hinted (k int PRIMARY KEY, v text)")
+    cql.execute("CREATE TABLE IF NOT EXISTS lab_tests.hinted (k int PRIMARY KEY, v text)")
 
 
 def test_hints_accumulate_for_a_frozen_node_and_drain_after_thaw(

@@ -26,7 +26,7 @@ def _schema(cql: CqlClient, datacenter: str) -> None:
         f"{{'class': 'NetworkTopologyStrategy', '{datacenter}': 3}}",
         timeout_s=30,
     )
-    cql.execute(f"CREATE TABLE IF NOT EXISTS {KS}.kv (k text PRIMARY KEY, v text)", timeout_s=30)
+    cql.execute("CREATE TABLE IF NOT EXISTS hot_test.kv (k text PRIMARY KEY, v text)", timeout_s=30)
     cql.session.cluster.control_connection.wait_for_schema_agreement(wait_time=30)
 
 

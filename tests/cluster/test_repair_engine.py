@@ -41,7 +41,7 @@ def test_a_session_left_in_flight_by_a_killed_run_is_waited_for_and_not_repeated
         f"CREATE KEYSPACE IF NOT EXISTS {KS} WITH replication = {{'class': 'NetworkTopologyStrategy', 'dc1': 3}}",
         timeout_s=30,
     )
-    cql.execute(f"CREATE TABLE IF NOT EXISTS {KS}.t (k int PRIMARY KEY, v text)", timeout_s=30)
+    cql.execute("CREATE TABLE IF NOT EXISTS inflight_ks.t (k int PRIMARY KEY, v text)", timeout_s=30)
     cql.session.cluster.control_connection.wait_for_schema_agreement(wait_time=60)
     node1 = cluster.node("node1")
     seg = Segment(KS, 0, 10**18, tuple(n.address for n in cluster.nodes), node1.address)

@@ -82,3 +82,13 @@ def test_retries_are_capped_then_escalated() -> None:
     last = after_failure(3, 3, "timed out")
     assert not last.retry and "escalating" in last.reason and "timed out" in last.reason
     assert Segment("ks", 1, MIN_TOKEN, ("a",), "a").range_text == f"(1,{MIN_TOKEN}]"
+
+
+def test_table_names_are_validated_identifiers() -> None:
+    from cassandra_recovery.clients.cql import table_name
+    from cassandra_recovery.errors import ConfigError
+
+    assert table_name("shop", "orders") == "shop.orders"
+    for bad in ("Shop", "shop; DROP", "1ks", ""):
+        with pytest.raises(ConfigError):
+            table_name(bad, "orders")
