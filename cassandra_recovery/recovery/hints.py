@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -62,40 +63,46 @@ def watch_drain(
     nodetool: Nodetool | None = None,
 ) -> DrainReport:
     """Until every live coordinator holds nothing for the targets (drained), delivery stops progressing
-    (stalled: repair instead) or `timeout_s` passes (stalled too)."""
+    (stalled: repair instead) or `timeout_s` passes (stalled too). Coordinators are sampled in parallel."""
     nt = nodetool or Nodetool(cluster)
     jmx = JmxMetrics(cluster, nt)
     coordinators = [n.address for n in cluster.nodes if n.address not in targets]
     actions = ensure_handoff(cluster, coordinators, nt)
-    host_ids = {str(cql.local(t)["host_id"]): t for t in targets}
+    host_ids = {str(cql.local(t)["host_id"]) for t in targets}
     tracker = DrainTracker(quiet_s=quiet_s, stall_s=stall_s)
+
+    def sample(c: str) -> tuple[int | None, int | None, int | None]:
+        """(pending files, hints created, hints delivered) for the targets; None where unreadable."""
+        files = created = delivered = None
+        try:
+            files = sum(int(r["files"] or 0) for r in cql.pending_hints(c) if str(r["host_id"]) in host_ids)
+        except NodeUnreachableError as e:
+            log.warning("pending hints of %s unreadable: %s", c, e)
+        try:
+            counters = jmx.hint_counters(c)
+            created = sum(counters.created_for(t) for t in targets)
+            delivered = sum(counters.delivered_for(t) for t in targets)
+        except (CommandError, ParseError) as e:
+            log.warning("hint counters of %s unreadable (quiet-period fallback): %s", c, e)
+        return files, created, delivered
+
     t0 = time.monotonic()
-    while True:
-        pending: dict[str, int] = {}
-        created: dict[str, int] = {}
-        delivered: dict[str, int] | None = {}
-        for c in coordinators:
-            try:
-                rows = cql.pending_hints(c)
-                pending[c] = sum(int(r["files"] or 0) for r in rows if str(r["host_id"]) in host_ids)
-            except NodeUnreachableError as e:
-                log.warning("pending hints of %s unreadable: %s", c, e)
-            try:
-                counters = jmx.hint_counters(c)
-                created[c] = sum(counters.created_for(t) for t in targets)
-                if delivered is not None:
-                    delivered[c] = sum(counters.delivered_for(t) for t in targets)
-            except (CommandError, ParseError) as e:
-                log.warning("hint counters of %s unreadable (quiet-period fallback): %s", c, e)
-                delivered = None
-        now = time.monotonic() - t0
-        state = tracker.observe(now, pending, created, delivered)
-        left = tracker.history[-1][1]
-        progress(f"hints for {', '.join(targets)}: {left} outstanding (files + undelivered) ({state}, {now:.0f}s)")
-        if state is not DrainState.DRAINING:
-            why = "" if state is DrainState.DRAINED else f"pending hints did not go down for {stall_s:.0f}s"
-            return DrainReport(list(targets), state.value, round(now, 1), actions, tracker.history, why)
-        if now > timeout_s:
-            why = f"not drained within {timeout_s:.0f}s"
-            return DrainReport(list(targets), DrainState.STALLED.value, round(now, 1), actions, tracker.history, why)
-        time.sleep(poll_s)
+    with ThreadPoolExecutor(max_workers=max(1, len(coordinators))) as pool:
+        while True:
+            got = dict(zip(coordinators, pool.map(sample, coordinators), strict=True))
+            pending = {c: f for c, (f, _, _) in got.items() if f is not None}
+            created = {c: n for c, (_, n, _) in got.items() if n is not None}
+            delivered = {c: d for c, (_, _, d) in got.items() if d is not None}
+            now = time.monotonic() - t0
+            state = tracker.observe(now, pending, created, delivered if len(delivered) == len(got) else None)
+            left = tracker.history[-1][1]
+            progress(f"hints for {', '.join(targets)}: {left} outstanding (files + undelivered), {state}, {now:.0f}s")
+            if state is not DrainState.DRAINING or now > timeout_s:
+                if state is DrainState.DRAINED:
+                    why = ""
+                elif state is DrainState.STALLED:
+                    why = f"outstanding hints did not go down for {stall_s:.0f}s"
+                else:
+                    state, why = DrainState.STALLED, f"not drained within {timeout_s:.0f}s"
+                return DrainReport(list(targets), state.value, round(now, 1), actions, tracker.history, why)
+            time.sleep(poll_s)

@@ -83,3 +83,31 @@ def test_a_session_left_in_flight_by_a_killed_run_is_waited_for_and_not_repeated
     ours = [h for h in history if h["keyspace_name"] == KS and h["started_at"] and h["started_at"] >= started]
     assert [set(h["successful_ranges"] or ()) for h in ours] == [{seg.range_text}]  # ran once, by the killed run
     assert [r.state.value for r in checkpoints.segments(key)] == ["done"]
+
+
+def test_repair_command_runs_the_flow_and_the_same_run_key_resumes_without_repeating(
+    lab: Lab, cluster: ClusterConfig, cql: CqlClient, prefect_server: dict[str, str]
+) -> None:
+    import json
+    import os
+    import sys
+    from pathlib import Path
+
+    cql.execute(
+        f"CREATE KEYSPACE IF NOT EXISTS {KS} WITH replication = {{'class': 'NetworkTopologyStrategy', 'dc1': 3}}",
+        timeout_s=30,
+    )
+    key = f"cli-{uuid.uuid4().hex}"
+    argv = [sys.executable, "-m", "cassandra_recovery.cli", "repair", "--keyspace", KS, "--node", "node3"]
+    argv += ["--segments-per-range", "2", "--run-key", key, "--json"]
+    env = {**os.environ, **prefect_server}
+    root = Path(__file__).resolve().parents[2]
+    first = subprocess.run(argv, env=env, cwd=root, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    doc = json.loads(first.stdout)
+    # RF 3 on 3 nodes: node3 replicates all 3 ranges, 2 segments each
+    assert (doc["segments"], doc["ran"], doc["escalated"], doc["run_key"]) == (6, 6, False, key), doc
+    again = subprocess.run(argv, env=env, cwd=root, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    doc2 = json.loads(again.stdout)
+    assert (doc2["resumed"], doc2["already_done"], doc2["ran"]) == (True, 6, 0), doc2

@@ -41,3 +41,20 @@ def test_down_is_idempotent_when_nothing_runs(tmp_path: Path) -> None:
     proc = _cli(tmp_path, "lab", "down")
     assert proc.returncode == 0, proc.stderr
     assert "stopped 0 node process(es)" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["repair", "--segments-per-range", "0"], "--segments-per-range must be between 1 and 1024"),
+        (["repair", "--segment-timeout", "0"], "--segment-timeout must be positive"),
+        (["repair", "--node", "node9"], "unknown node 'node9'"),
+        (["repair", "--cluster", "nope"], "nope"),
+    ],
+)
+def test_bad_repair_arguments_are_refused_before_anything_is_contacted(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    proc = _cli(tmp_path, *args)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr

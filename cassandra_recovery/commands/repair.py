@@ -1,0 +1,58 @@
+"""`cassandra-recovery repair`: the segmented, checkpointed repair flow, run here against the project's Prefect."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from cassandra_recovery.commands import progress
+from cassandra_recovery.errors import ConfigError
+from cassandra_recovery.settings import Settings
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "repair", help="repair the ranges some nodes replicate (every range without --node), segment by segment"
+    )
+    p.add_argument("--cluster", default=None)
+    p.add_argument("--node", action="append", default=[], help="a node whose ranges to repair (repeatable)")
+    p.add_argument("--keyspace", action="append", default=[], help="only this keyspace (repeatable)")
+    p.add_argument("--incremental", action="store_true", help="incremental instead of full")
+    p.add_argument("--segments-per-range", type=int, default=1)
+    p.add_argument("--segment-timeout", type=float, default=600.0, help="seconds per segment attempt")
+    p.add_argument("--run-key", default=None, help="resume the run with this key (shown in the report)")
+    p.add_argument("--json", action="store_true")
+
+
+def validated(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """The flow's parameters, or ConfigError (exit 2) before anything is contacted."""
+    cluster = settings.cluster(args.cluster)
+    if not 1 <= args.segments_per_range <= 1024:
+        raise ConfigError("--segments-per-range must be between 1 and 1024")
+    if not args.segment_timeout > 0:
+        raise ConfigError("--segment-timeout must be positive")
+    return {
+        "cluster_id": cluster.id,
+        "targets": [cluster.node(n).address for n in args.node],
+        "keyspaces": list(args.keyspace) or None,
+        "kind": "incremental" if args.incremental else "full",
+        "segments_per_range": args.segments_per_range,
+        "segment_timeout_s": args.segment_timeout,
+        "run_key": args.run_key,
+    }
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from cassandra_recovery.commands.orchestration import use_project_server
+    from cassandra_recovery.lab.prefect_server import ensure_prefect_server
+
+    params = validated(args, settings)
+    say = progress("repair")
+    use_project_server(settings)
+    ensure_prefect_server(settings, progress=say)
+    from flows.recover import repair
+
+    report: Any = repair(**params)
+    print(json.dumps(report, default=str) if args.json else json.dumps(report, indent=2, default=str))
+    return 1 if report["escalated"] else 0
