@@ -55,13 +55,15 @@ def incident_response(
     waiting = False
     try:
         current = get_incident(incident["id"])
-        if current["state"] in PAST_ASSESSMENT and current["plan"]:
+        state, recovery = current["state"], None
+        if state in PAST_ASSESSMENT and current["plan"]:
             # a resumed run: the plan was made and acted on; observing again now would forget the outage
             log.info("incident %s resumed in state %s with its stored plan", incident["id"], current["state"])
             plan, down, slack = current["plan"], list(current["plan"]["targets"]), None
         else:
-            if current["state"] == "detected":
+            if state == "detected":
                 transition(incident["id"], "detected", "assessing", lease, {"by": actor})
+                state = "assessing"
             detected = detect(cluster_id)
             plan = assess(cluster_id, detected=detected, outage_started=incident["opened_at"])
             store_plan(incident["id"], plan, lease)
@@ -72,9 +74,8 @@ def incident_response(
             "down": ", ".join(down) or "none",
             "reasons": "; ".join(plan.get("reasons", []))[:1900] or "-",
         }
-        if current["state"] not in PAST_ASSESSMENT:
+        if state not in PAST_ASSESSMENT:
             slack = slack_thread(cluster_id, incident["id"], title, fields, lease)
-        state, recovery = current["state"], None
         if plan["action"] == "no_action" and not down and state == "assessing":
             transition(incident["id"], "assessing", "resolved", lease, {"reason": "no node down"})
             state = "resolved"
