@@ -89,16 +89,22 @@ def recover(
         if rep["escalated"]:
             out["escalate"] = "; ".join(rep["reasons"]) or "repair escalated"
             return out
+    return drain_and_compare(cluster_id, out)
+
+
+def drain_and_compare(cluster_id: str, out: dict[str, Any]) -> dict[str, Any]:
+    """The tail of every recovery: deliver the write queue, then compare the cache with the source of truth;
+    `escalate` is set when they differ."""
     queue = drain_write_queue(cluster_id)
     out["queue"] = {k: queue[k] for k in ("queued", "dead", "drained")}
-    out["steps"].append(f"write queue drained ({queue['run']['delivered']} delivered)")
+    out.setdefault("steps", []).append(f"write queue drained ({queue['run']['delivered']} delivered)")
     cmp = compare_with_source(cluster_id)
     out["compare"] = cmp
     out["steps"].append(f"compare equal={cmp['equal']}")
     if not cmp["equal"]:
         rows = cmp["rows_compared"]
         out["escalate"] = (
-            f"cache differs from the source of truth after recovery: {rows['postgres']} rows in PostgreSQL,"
+            f"cache differs from the source of truth: {rows['postgres']} rows in PostgreSQL,"
             f" {rows['cassandra']} in Cassandra; missing {len(cmp['missing'])}, extra {len(cmp['extra'])},"
             f" different {len(cmp['different'])} (first listed: {(cmp['missing'] + cmp['different'])[:5]})"
         )

@@ -12,10 +12,8 @@ from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run
 
-from flows.queue import drain_write_queue
-from flows.recover import repair
+from flows.recover import drain_and_compare, repair
 from tasks.incident import incident_events, slack_reply
-from tasks.queue import compare_with_source
 from tasks.recovery import record_event, renew_lease, replace_node
 
 EXPIRED = "approval-timeout"  # the approver recorded when nobody decided in time
@@ -75,11 +73,4 @@ def replace_and_verify(
     if rep["escalated"]:
         out["escalate"] = "; ".join(rep["reasons"]) or "repair after bootstrap escalated"
         return out
-    queue = drain_write_queue(cluster_id)
-    out["steps"].append(f"write queue drained ({queue['run']['delivered']} delivered)")
-    cmp = compare_with_source(cluster_id)
-    out["compare"] = cmp
-    out["steps"].append(f"compare equal={cmp['equal']}")
-    if not cmp["equal"]:
-        out["escalate"] = f"cache differs from the source of truth after replacement: {cmp['rows_compared']}"
-    return out
+    return drain_and_compare(cluster_id, out)

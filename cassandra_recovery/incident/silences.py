@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from psycopg_pool import ConnectionPool
 
-from cassandra_recovery.clients.postgres import fetch_all, fetch_one
+from cassandra_recovery.clients.postgres import ensure_ddl, fetch_all, fetch_one
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS maintenance_windows (
@@ -37,9 +37,7 @@ class Silences:
         self.pool = pool
 
     def ensure_schema(self) -> None:
-        with self.pool.connection() as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext('cassandra_recovery.schema'))")
-            conn.execute(_DDL)
+        ensure_ddl(self.pool, _DDL)
 
     def add(self, cluster_id: str, starts_at: datetime, duration: timedelta, reason: str, created_by: str) -> Window:
         if duration <= timedelta(0):

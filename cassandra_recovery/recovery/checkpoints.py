@@ -12,7 +12,7 @@ from datetime import datetime
 
 from psycopg_pool import ConnectionPool
 
-from cassandra_recovery.clients.postgres import fetch_all, fetch_one
+from cassandra_recovery.clients.postgres import ensure_ddl, fetch_all, fetch_one
 from cassandra_recovery.logic.segments import Segment, SegmentState
 
 _DDL = """
@@ -97,9 +97,7 @@ class RepairCheckpoints:
         self.pool = pool
 
     def ensure_schema(self) -> None:
-        with self.pool.connection() as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext('cassandra_recovery.schema'))")
-            conn.execute(_DDL)
+        ensure_ddl(self.pool, _DDL)
 
     def start_or_resume(self, run_key: str, cluster_id: str, kind: str, segments: Sequence[Segment]) -> RepairRun:
         """The run for `run_key`: created with `segments`, or the stored one (its own segments win: a resumed

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from psycopg_pool import ConnectionPool
 
-from cassandra_recovery.clients.postgres import fetch_one
+from cassandra_recovery.clients.postgres import ensure_ddl, fetch_one
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS repair_pauses (
@@ -34,9 +34,7 @@ class RepairPauses:
         self.pool = pool
 
     def ensure_schema(self) -> None:
-        with self.pool.connection() as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext('cassandra_recovery.schema'))")
-            conn.execute(_DDL)
+        ensure_ddl(self.pool, _DDL)
 
     def pause(self, cluster_id: str, reason: str, set_by: str, incident_id: str | None = None) -> RepairPause:
         """Idempotent. The newest incident takes over a pause an earlier incident left (one escalated to a human

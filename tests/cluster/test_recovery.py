@@ -93,17 +93,6 @@ def parts(served: dict[str, str]) -> Iterator[ServiceParts]:
     p.close()
 
 
-@pytest.fixture
-def store(prefect_server: dict[str, str]) -> Iterator[IncidentStore]:
-    from cassandra_recovery.clients.postgres import make_pool
-
-    pool = make_pool(Settings(), max_size=2)
-    s = IncidentStore(pool)
-    s.ensure_schema()
-    yield s
-    pool.close()
-
-
 # helpers ---------------------------------------------------------------------------------------
 def _wait(cond: Callable[[], Any], timeout_s: float, what: str, every_s: float = 1.0) -> Any:
     deadline = time.monotonic() + timeout_s

@@ -111,3 +111,12 @@ def test_repair_command_runs_the_flow_and_the_same_run_key_resumes_without_repea
     assert again.returncode == 0, again.stderr[-2000:]
     doc2 = json.loads(again.stdout)
     assert (doc2["resumed"], doc2["already_done"], doc2["ran"]) == (True, 6, 0), doc2
+    inc_key = f"cli-inc-{uuid.uuid4().hex}"
+    incremental = [*argv[:-3], "--run-key", inc_key, "--incremental", "--json"]
+    third = subprocess.run(incremental, env=env, cwd=root, capture_output=True, text=True, timeout=300)
+    assert third.returncode == 0, third.stderr[-2000:]
+    doc3 = json.loads(third.stdout)
+    assert (doc3["kind"], doc3["segments"], doc3["ran"], doc3["escalated"]) == ("incremental", 6, 6, False), doc3
+    history = cql.execute("SELECT parent_id, options FROM system_distributed.parent_repair_history", timeout_s=30)
+    ours = {str(h["parent_id"]): dict(h["options"] or {}) for h in history}
+    assert all(ours[p]["incremental"] == "true" for p in doc3["parent_ids"])  # Cassandra ran them incremental
