@@ -38,7 +38,9 @@ def incident_response(
 ) -> dict[str, Any]:
     """heal_timeout_s: how long recovery waits for a down node to come back before a dead one is proposed for
     replacement; approval_timeout_s: how long that replacement waits for a human before escalating."""
-    from prefect.exceptions import Pause
+    from prefect.exceptions import Abort, Pause
+
+    from cassandra_recovery.incident.store import LeaseLost
 
     log = get_run_logger()
     if dry_run:  # plan and report without acting: no incident, no lease, no Slack
@@ -100,6 +102,12 @@ def incident_response(
     except Pause:
         waiting = True  # suspended for an approval: the lease stays ours until the run resumes
         raise
+    except LeaseLost as e:  # StaleFencingToken too: another attempt of this incident holds it now
+        # Superseded (this process was frozen or partitioned and a retry took over): stop without touching
+        # the incident or the flow run's state; Abort makes Prefect's engine exit quietly (code 0).
+        waiting = True
+        log.warning("superseded by a newer attempt, stopping without acting: %s", e)
+        raise Abort(f"superseded: {e}") from e
     finally:
         if not waiting:
             release_lease(lease)

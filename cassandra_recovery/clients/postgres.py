@@ -45,4 +45,4 @@ def ensure_ddl(pool: ConnectionPool, ddl: str) -> None:
     of several processes do not race on the catalog."""
     with pool.connection() as conn, conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('cassandra_recovery.schema'))")
-        conn.execute(ddl)  # type: ignore[call-overload]
+        conn.execute(ddl)
