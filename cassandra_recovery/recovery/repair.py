@@ -140,23 +140,31 @@ class RepairEngine:
         args += ["-et", str(seg.end), seg.keyspace]
         try:
             proc = self.nodetool.run(seg.coordinator, *args, timeout_s=self.config.segment_timeout_s, check=False)
-        except CommandError as e:  # timed out: nodetool was killed, the session may still run inside Cassandra
-            return self._after_timeout(seg, since, e)
+        except CommandError:  # timed out: nodetool was killed, the session may still run inside Cassandra
+            return self._ask_cassandra(seg, since, f"timed out after {self.config.segment_timeout_s:.0f}s", 0.0)
         try:
             out = parse_repair(proc.stdout, proc.stderr)
         except ParseError as e:
-            return False, None, f"unreadable nodetool repair output: {e}"
+            return self._ask_cassandra(
+                seg, since, f"unreadable nodetool repair output: {e}", self.config.inflight_wait_s
+            )
         if proc.returncode == 0 and out.success:
             return True, out.parent_session_id, ""
-        return False, out.parent_session_id, out.error or out.stderr_error or f"nodetool exit code {proc.returncode}"
+        said = out.error or out.stderr_error or f"nodetool exit code {proc.returncode}"
+        return self._ask_cassandra(seg, since, said, self.config.inflight_wait_s)
 
-    def _after_timeout(self, seg: Segment, since: datetime | None, e: CommandError) -> tuple[bool, str | None, str]:
-        match = self._wait_in_flight(seg, since, wait_s=0.0)
+    def _ask_cassandra(
+        self, seg: Segment, since: datetime | None, said: str, wait_s: float
+    ) -> tuple[bool, str | None, str]:
+        """nodetool reported a failure (or said nothing): what the coordinator recorded decides, so a retry never
+        repeats a repair that Cassandra completed (nodetool can lose the notification of a finished repair)."""
+        match = self._wait_in_flight(seg, since, wait_s=wait_s)
         if match.verdict is SessionVerdict.SUCCEEDED:
+            log.warning("%s: nodetool said %r but %s: counted as done", seg.key, said, match.detail)
             return True, match.repair_id, ""
         if match.verdict is SessionVerdict.IN_FLIGHT:
             self._cancel(seg)
-        return False, match.repair_id, f"timed out after {self.config.segment_timeout_s:.0f}s ({match.detail})"
+        return False, match.repair_id, f"{said} ({match.detail})"
 
     def _reconcile(self, rec: SegmentRecord, rep: RepairReport) -> SessionVerdict:
         seg = rec.segment

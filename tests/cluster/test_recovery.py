@@ -352,7 +352,7 @@ def test_hint_window_exceeded_scoped_repair_survives_a_killed_flow_without_repea
     assert len(done_before) >= 2 and "running" in at_kill.values()
     # Evidence from Cassandra: every segment repaired successfully exactly once since this test began.
     history = parts.cql.execute(
-        "SELECT keyspace_name, requested_ranges, successful_ranges, started_at FROM"
+        "SELECT parent_id, keyspace_name, requested_ranges, successful_ranges, started_at FROM"
         " system_distributed.parent_repair_history",
         timeout_s=30,
     )
@@ -366,7 +366,8 @@ def test_hint_window_exceeded_scoped_repair_survives_a_killed_flow_without_repea
             and h["started_at"] is not None
             and h["started_at"] >= started
         ]
-        assert len(ok) == 1, (r.seq, r.segment, at_kill.get(r.seq), len(ok))
+        runs = [(str(h["parent_id"]), str(h["started_at"])) for h in ok]
+        assert len(ok) == 1, (r.seq, r.segment, at_kill.get(r.seq), r.attempts, r.parent_id, runs)
     events = store.events(incident_id)
     retaken = [e for e in events if e.kind == "lease_acquired" and e.data.get("reason") == "same_run_key"]
     assert retaken, [e.kind for e in events]

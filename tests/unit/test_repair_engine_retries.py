@@ -101,3 +101,32 @@ def test_a_failure_then_success_is_retried_and_a_resumed_run_skips_done_segments
     assert all(r.state is SegmentState.DONE for r in cp.runs["k"])
     assert all(c[:2] == ("repair", "-full") and c[-1] == "ks" for c in nt.calls)
     assert nt.calls[0][nt.calls[0].index("-st") + 1] == str(SEGS[1].start)
+
+
+class SucceededInCassandra:
+    """The coordinator recorded a successful repair of every segment asked about (nodetool lost the news)."""
+
+    def repairs(self, address: str) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": f"r{i}",
+                "keyspace_name": "ks",
+                "options_ranges": {s.range_text},
+                "completed": True,
+                "status": "success",
+                "state_init_timestamp": datetime.now(UTC),
+                "options_preview_kind": "NONE",
+                "participants": [],
+            }
+            for i, s in enumerate(SEGS)
+        ]
+
+
+def test_a_failure_reported_by_nodetool_is_checked_with_cassandra_before_any_retry() -> None:
+    nt, cp = ScriptedNodetool(["repair_failed_node_down"]), MemoryCheckpoints()
+    cfg = EngineConfig(max_attempts=3, inflight_wait_s=0, poll_s=0)
+    view = SucceededInCassandra()
+    engine = RepairEngine(CLUSTER, view, cp, cfg, nodetool=nt, progress=lambda m: None)  # type: ignore[arg-type]
+    rep = engine.run("k", SEGS)
+    assert (rep.ran, rep.retries, rep.escalated) == (3, 0, False)  # one attempt each, none repeated
+    assert [r.parent_id for r in cp.runs["k"]] == ["r0", "r1", "r2"]
