@@ -9,7 +9,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
-from cassandra_recovery.commands import compare, detector, hotspots, load, orchestration, queue, repair, silence
+from cassandra_recovery.commands import compare, detector, hotspots, load, orchestration, queue, repair, silence, verify
 from cassandra_recovery.errors import ConfigError, RecoveryError, ToolMissingError
 from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.settings import Settings
@@ -124,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     silence.add_parser(sub)
     hotspots.add_parser(sub)
     repair.add_parser(sub)
+    verify.add_parser(sub)
     return p
 
 
@@ -152,6 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return hotspots.run(args, settings)
         if args.command == "repair":
             return repair.run(args, settings)
+        if args.command == "verify":
+            return verify.run(args, settings)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

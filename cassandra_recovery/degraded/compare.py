@@ -25,7 +25,7 @@ from cassandra_recovery.logic.checksum import (
 from cassandra_recovery.settings import DomainConfig
 
 # PostgreSQL computes the same canonical text and hash as logic.checksum, row by row, inside the server.
-_PG_HASH = (
+PG_ROW_HASH = (
     "('x' || substr(md5(concat_ws(E'\\x1f', id, customer, status, amount_cents::text, "
     "floor(extract(epoch FROM updated_at) * 1000)::bigint::text, version::text)), 1, 16))::bit(64)::bigint"
 )
@@ -74,9 +74,9 @@ class Comparer:
         self.page_size = page_size
         t = sql.Identifier(cfg.orders_table)
         self._pg_sum = sql.SQL(
-            "SELECT count(*) AS n, coalesce(sum(" + _PG_HASH + "), 0) AS s FROM {t} WHERE token > %s AND token <= %s"
+            "SELECT count(*) AS n, coalesce(sum(" + PG_ROW_HASH + "), 0) AS s FROM {t} WHERE token > %s AND token <= %s"
         ).format(t=t)
-        self._pg_keys = sql.SQL("SELECT id, " + _PG_HASH + " AS h FROM {t} WHERE token > %s AND token <= %s").format(
+        self._pg_keys = sql.SQL("SELECT id, " + PG_ROW_HASH + " AS h FROM {t} WHERE token > %s AND token <= %s").format(
             t=t
         )
         table = f"{cfg.keyspace}.{cfg.cassandra_table}"

@@ -16,6 +16,11 @@ from dataclasses import dataclass, field
 from cassandra_recovery.logic.checksum import KeyDiff, diff_keys
 from cassandra_recovery.logic.segments import split
 
+
+def _width(start: int, end: int) -> int:
+    return (end - start) % 2**64 or 2**64
+
+
 Range = tuple[int, int]
 
 
@@ -56,7 +61,7 @@ def narrow(
         res.summaries += 1
         if a == b:
             continue
-        if max(a.count, b.count) > leaf_rows and depth < max_depth and (end - start) > fanout:
+        if max(a.count, b.count) > leaf_rows and depth < max_depth and _width(start, end) > fanout:
             todo.extend((sub, depth + 1) for sub in split(start, end, fanout))
             continue
         ra, rb = truth.rows(start, end), other.rows(start, end)

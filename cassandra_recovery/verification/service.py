@@ -1,0 +1,119 @@
+"""Verify a table, fix what is cheap to fix in place (or repair), verify again: the verification phase's core."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from psycopg_pool import ConnectionPool
+
+from cassandra_recovery.clients.cql import CqlClient
+from cassandra_recovery.clients.postgres import make_pool
+from cassandra_recovery.detection.observe import probe_all
+from cassandra_recovery.logic.murmur3 import MAX_TOKEN, MIN_TOKEN
+from cassandra_recovery.logic.replication import TokenRange, range_of
+from cassandra_recovery.logic.segments import plan_segments
+from cassandra_recovery.logic.verify_plan import FixMethod, choose_fix
+from cassandra_recovery.recovery.checkpoints import RepairCheckpoints
+from cassandra_recovery.recovery.repair import EngineConfig, RepairEngine
+from cassandra_recovery.settings import ClusterConfig, Settings
+from cassandra_recovery.verification.fix import read_at_all, rewrite_from_source
+from cassandra_recovery.verification.tables import TableSpec, generic_spec, orders_spec
+from cassandra_recovery.verification.truth import SourceOfTruth
+from cassandra_recovery.verification.verifier import VerificationReport, Verifier, VerifyConfig, keyspace_ranges
+
+log = logging.getLogger(__name__)
+
+
+def spec_for(settings: Settings, cql: CqlClient, keyspace: str | None, table: str | None) -> TableSpec:
+    dom = settings.domain
+    ks, t = keyspace or dom.keyspace, table or dom.cassandra_table
+    if (ks, t) == (dom.keyspace, dom.cassandra_table):
+        return orders_spec(dom)
+    return generic_spec(cql, ks, t)
+
+
+def verify(
+    settings: Settings,
+    cluster_id: str | None,
+    keyspace: str | None = None,
+    table: str | None = None,
+    scope: Sequence[TokenRange] | None = None,
+    config: VerifyConfig | None = None,
+    progress: Callable[[str], None] = log.info,
+) -> VerificationReport:
+    """One verification pass; changes nothing."""
+    cluster = settings.cluster(cluster_id)
+    with CqlClient(cluster) as cql:
+        spec = spec_for(settings, cql, keyspace, table)
+        pool = make_pool(settings, max_size=2) if spec.has_truth else None
+        try:
+            truth = SourceOfTruth(pool, settings.domain) if pool else None
+            return Verifier(cluster, cql, spec, truth, config or VerifyConfig(), progress=progress).run(scope)
+        finally:
+            if pool:
+                pool.close()
+
+
+def fix(
+    settings: Settings,
+    cluster_id: str | None,
+    report: VerificationReport,
+    run_key: str,
+    max_keys: int = 100,
+    progress: Callable[[str], None] = log.info,
+) -> dict[str, Any]:
+    """The cheaper of an in-place fix of the named keys and a full repair of the differing chunks' ranges;
+    the caller verifies again afterwards."""
+    cluster = settings.cluster(cluster_id)
+    keys = sorted({k for d in report.diffs for k in (*d.missing, *d.extra, *d.different)})
+    all_named = all(d.narrowed for d in report.diffs)
+    chunk_rows = report.rows_truth or report.rows_compared
+    rows_in_ranges = max(1, chunk_rows * len(report.diffs) // max(report.chunks, 1))
+    choice = choose_fix(
+        len(keys) if all_named else 0, rows_in_ranges, len(report.diffs), report.reference == "postgresql", max_keys
+    )
+    progress(f"fix: {choice.method}: {choice.why}")
+    out: dict[str, Any] = {"method": str(choice.method), "why": choice.why, "keys": len(keys)}
+    with CqlClient(cluster) as cql:
+        spec = spec_for(settings, cql, report.keyspace, report.table)
+        pool = make_pool(settings, max_size=2)
+        try:
+            if choice.method == FixMethod.REWRITE_FROM_SOURCE:
+                out |= rewrite_from_source(pool, cql, settings.domain, keys)
+            elif choice.method == FixMethod.READ_AT_ALL:
+                out |= read_at_all(cql, spec, [leaf for d in report.diffs for leaf in d.leaves])
+            else:
+                out |= _repair(cluster, cql, pool, spec, report, run_key, progress)
+        finally:
+            pool.close()
+    return out
+
+
+def _repair(
+    cluster: ClusterConfig,
+    cql: CqlClient,
+    pool: ConnectionPool,
+    spec: TableSpec,
+    report: VerificationReport,
+    run_key: str,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
+    """A full repair of the differing chunks (each inside one ring range, so one replica set)."""
+    ranges = keyspace_ranges(cql, _live_observer(cluster), spec.keyspace)
+    scope = []
+    for d in report.diffs:
+        a, b = d.chunk
+        owner = range_of(b if b != MIN_TOKEN else MAX_TOKEN, ranges).replicas
+        scope.append((spec.keyspace, TokenRange(a, b, owner)))
+    segs = plan_segments(sorted(set(scope)), 1)
+    cp = RepairCheckpoints(pool)
+    cp.ensure_schema()
+    rep = RepairEngine(cluster, cql, cp, EngineConfig("full"), progress=progress).run(run_key, segs)
+    return {"repair": {"segments": rep.segments, "ran": rep.ran, "escalated": rep.escalated, "failed": rep.failed}}
+
+
+def _live_observer(cluster: ClusterConfig) -> str:
+    probes = probe_all(cluster, timeout_s=1.0)
+    return str(next(n.address for n in cluster.nodes if probes[n.name].ok))

@@ -1,0 +1,272 @@
+"""Per-replica convergence of one table: every replica's copy of every chunk against the source of truth (or,
+for tables it does not hold, against the copy most replicas agree on), differing chunks narrowed to keys, and
+`nodetool repair --preview --full` as a replica-level second opinion."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from cassandra_recovery.clients.cql import CqlClient
+from cassandra_recovery.clients.nodetool import Nodetool
+from cassandra_recovery.clients.parsers.repair import parse_repair
+from cassandra_recovery.detection.assess_inputs import ring
+from cassandra_recovery.detection.observe import probe_all
+from cassandra_recovery.errors import CommandError, ConfigError, ParseError
+from cassandra_recovery.logic.checksum import diff_keys
+from cassandra_recovery.logic.convergence import ReplicaChunk, Verdict, judge
+from cassandra_recovery.logic.narrowing import Range, Side, Summary, narrow
+from cassandra_recovery.logic.replication import TokenRange, replication_from, token_ranges
+from cassandra_recovery.logic.segments import unwrap
+from cassandra_recovery.logic.verify_plan import Chunk, plan_chunks, reference
+from cassandra_recovery.settings import ClusterConfig
+from cassandra_recovery.verification.replica import ReplicaReader, Unproven
+from cassandra_recovery.verification.tables import TableSpec
+from cassandra_recovery.verification.truth import SourceOfTruth
+
+log = logging.getLogger(__name__)
+MAX_KEYS_LISTED = 1000
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    target_rows_per_chunk: int = 5000
+    chunks_per_range: int = 4  # without a source of truth (table size unknown)
+    fanout: int = 16
+    leaf_rows: int = 256
+    preview: bool = True
+
+
+@dataclass
+class ReplicaDiff:
+    replica: str
+    chunk: Range
+    missing: list[str] = field(default_factory=list)  # in the truth, not on this replica
+    extra: list[str] = field(default_factory=list)  # on this replica, not in the truth
+    different: list[str] = field(default_factory=list)
+    leaves: list[Range] = field(default_factory=list)
+    narrowed: bool = True  # False: keys could not be named (a read was not proven)
+    note: str = ""
+
+    @property
+    def keys(self) -> int:
+        return len(self.missing) + len(self.extra) + len(self.different)
+
+
+@dataclass
+class VerificationReport:
+    cluster: str
+    keyspace: str
+    table: str
+    verdict: str
+    reference: str  # "postgresql" or "replica majority"
+    chunks: int = 0
+    rows_compared: int = 0  # replica rows compared (each replica's rows count)
+    rows_truth: int = 0
+    down: list[str] = field(default_factory=list)
+    diffs: list[ReplicaDiff] = field(default_factory=list)
+    unverified: list[dict[str, Any]] = field(default_factory=list)
+    preview: dict[str, Any] | None = None
+    reasons: list[str] = field(default_factory=list)
+    reads: int = 0
+    rows_read: int = 0  # rows the client received from replicas (chunk reads and narrowing)
+    narrowing_rows_listed: int = 0
+    elapsed_s: float = 0.0
+
+    @property
+    def converged(self) -> bool:
+        return self.verdict == Verdict.CONVERGED
+
+    def keys(self, kind: str) -> list[str]:
+        return sorted({k for d in self.diffs for k in getattr(d, kind)})
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["converged"] = self.converged
+        d["mismatches"] = len(self.diffs)
+        d["replicas"] = sorted({x.replica for x in self.diffs})
+        d["keys"] = {k: self.keys(k)[:MAX_KEYS_LISTED] for k in ("missing", "extra", "different")}
+        for x in d["diffs"]:
+            x["chunk"] = [str(v) for v in x["chunk"]]
+            x["leaves"] = [[str(a), str(b)] for a, b in x["leaves"]][:50]
+            for k in ("missing", "extra", "different"):
+                x[k] = x[k][:MAX_KEYS_LISTED]
+        return d
+
+
+class Verifier:
+    def __init__(
+        self,
+        cluster: ClusterConfig,
+        cql: CqlClient,
+        spec: TableSpec,
+        truth: SourceOfTruth | None,
+        config: VerifyConfig = VerifyConfig(),
+        reader: ReplicaReader | None = None,
+        nodetool: Nodetool | None = None,
+        progress: Callable[[str], None] = log.info,
+    ):
+        if spec.has_truth and truth is None:
+            raise ConfigError(f"{spec.name} is compared with PostgreSQL but no source of truth was given")
+        self.cluster = cluster
+        self.cql = cql
+        self.spec = spec
+        self.truth = truth if spec.has_truth else None
+        self.config = config
+        self.reader = reader or ReplicaReader(cql, spec)
+        self.nodetool = nodetool or Nodetool(cluster)
+        self.progress = progress
+
+    def run(self, scope: Sequence[TokenRange] | None = None) -> VerificationReport:
+        t0 = time.monotonic()
+        rep = VerificationReport(
+            self.cluster.id,
+            self.spec.keyspace,
+            self.spec.table,
+            Verdict.CANNOT_VERIFY,
+            "postgresql" if self.truth else "replica majority",
+        )
+        probes = probe_all(self.cluster, timeout_s=1.0)
+        live = {n.address for n in self.cluster.nodes if probes[n.name].ok}
+        if not live:
+            rep.reasons.append("no node answers: nothing can be read")
+            return rep
+        ranges = list(scope) if scope is not None else keyspace_ranges(self.cql, sorted(live)[0], self.spec.keyspace)
+        total = self.truth.total_rows() if self.truth else None
+        chunks = plan_chunks(ranges, total, self.config.target_rows_per_chunk, self.config.chunks_per_range)
+        rep.chunks = len(chunks)
+        rep.down = sorted({r for c in chunks for r in c.replicas} - live)
+        truth_map: dict[Range, Summary] = {}
+        per_replica: dict[str, dict[Range, ReplicaChunk]] = {}
+        for i, chunk in enumerate(chunks):
+            sums, why = self.reader.chunk_sums(chunk.start, chunk.end, chunk.replicas, live)
+            want: Summary | None
+            if self.truth is not None:
+                c = self.truth.chunk(chunk.start, chunk.end)
+                want = Summary(c.count, c.checksum)
+                rep.rows_truth += c.count
+            else:
+                ref = reference({r: Summary(s.count, s.checksum) for r, s in sums.items()})
+                want = ref if isinstance(ref, Summary) else None
+            for r in chunk.replicas:
+                if r not in live:
+                    continue
+                s = sums.get(r)
+                got = ReplicaChunk(None if s is None else Summary(s.count, s.checksum), s is not None, why.get(r, ""))
+                if want is None:  # no majority among the replicas: nothing to judge this chunk against
+                    got = ReplicaChunk(None, False, "replicas disagree and no majority copy exists")
+                per_replica.setdefault(r, {})[chunk.range] = got
+            truth_map[chunk.range] = want or Summary(-1, -1)
+            if (i + 1) % 16 == 0 or i + 1 == len(chunks):
+                self.progress(f"verify {self.spec.name}: {i + 1}/{len(chunks)} chunks read")
+        verdict = judge(truth_map, per_replica, down=rep.down)
+        rep.rows_compared = verdict.rows_compared
+        rep.reasons += verdict.reasons
+        rep.unverified = [
+            {"chunk": [str(a), str(b)], "replica": r, "reason": why} for (a, b), r, why in verdict.unverified
+        ]
+        by_range = {c.range: c for c in chunks}
+        for m in verdict.mismatches:
+            rep.diffs.append(self._narrow(by_range[m.chunk], m.replica, live))
+        rep.verdict = verdict.verdict
+        if self.config.preview:
+            rep.preview = self._preview(ranges, rep)
+        rep.reads, rep.rows_read = self.reader.reads, self.reader.rows_read
+        rep.elapsed_s = round(time.monotonic() - t0, 2)
+        return rep
+
+    def _truth_side(self, chunk: Chunk, replica: str, live: set[str]) -> Side:
+        if self.truth is not None:
+            return Side(self.truth.summary, self.truth.rows)
+        others = [r for r in chunk.replicas if r != replica and r in live]
+        if not others:
+            raise Unproven(f"no other live replica of {chunk.range} to compare {replica} with")
+        ref = others[0]
+        return Side(
+            lambda a, b: self.reader.summary(a, b, ref, chunk.replicas),
+            lambda a, b: self.reader.rows(a, b, ref, chunk.replicas),
+        )
+
+    def _narrow(self, chunk: Chunk, replica: str, live: set[str]) -> ReplicaDiff:
+        """Keys that differ on `replica` in `chunk`: summaries of ever smaller subranges, rows only at the leaves."""
+        out = ReplicaDiff(replica, chunk.range)
+        try:
+            truth = self._truth_side(chunk, replica, live)
+            other = Side(
+                lambda a, b: self.reader.summary(a, b, replica, chunk.replicas),
+                lambda a, b: self.reader.rows(a, b, replica, chunk.replicas),
+            )
+            res = narrow([chunk.range], truth, other, self.config.fanout, self.config.leaf_rows)
+            diff, out.leaves = res.diff, res.leaves
+            if not (diff.missing or diff.extra or diff.different):
+                # Same counts and version sums but different row hashes (content changed without a version bump):
+                # the summaries cannot see it, so the whole chunk is listed.
+                diff = diff_keys(dict(truth.rows(*chunk.range)), dict(other.rows(*chunk.range)))
+                out.leaves = [chunk.range]
+                out.note = "summaries agreed; the whole chunk was listed"
+        except Unproven as e:
+            out.narrowed = False
+            out.note = f"keys not named: {e}"
+            return out
+        out.missing, out.extra, out.different = diff.missing, diff.extra, diff.different
+        return out
+
+    def _preview(self, ranges: Sequence[TokenRange], rep: VerificationReport) -> dict[str, Any]:
+        """`nodetool repair --preview --full` per range: merkle trees on every replica, nothing streamed."""
+        if rep.down:
+            return {"ran": False, "in_sync": None, "reason": f"replicas down: {', '.join(rep.down)}"}
+        results: list[dict[str, Any]] = []
+        for r in ranges:
+            coordinator = r.replicas[0]
+            for a, b in _pieces(r):
+                args = (
+                    "repair",
+                    "--preview",
+                    "--full",
+                    "-st",
+                    str(a),
+                    "-et",
+                    str(b),
+                    self.spec.keyspace,
+                    self.spec.table,
+                )
+                try:
+                    proc = self.nodetool.run(coordinator, *args, timeout_s=600, check=False)
+                    out = parse_repair(proc.stdout, proc.stderr)
+                    results.append(
+                        {"range": [str(a), str(b)], "in_sync": out.preview_in_sync, "summary": out.preview_summary}
+                    )
+                except (CommandError, ParseError) as e:
+                    results.append({"range": [str(a), str(b)], "in_sync": None, "error": str(e).splitlines()[0]})
+        in_sync: bool | None = all(x["in_sync"] is True for x in results)
+        if any(x["in_sync"] is None for x in results):
+            in_sync = None
+        elif any(x["in_sync"] is False for x in results):
+            in_sync = False
+        if rep.verdict == Verdict.CONVERGED and in_sync is not True:
+            rep.verdict = Verdict.CANNOT_VERIFY
+            rep.reasons.append(f"the preview repair does not confirm the replicas are in sync (in_sync={in_sync})")
+        if rep.verdict == Verdict.DIVERGED and in_sync is True and self.truth is not None:
+            rep.reasons.append("the replicas agree with one another (preview in sync) but not with PostgreSQL")
+        return {"ran": True, "in_sync": in_sync, "ranges": results}
+
+
+def keyspace_ranges(cql: CqlClient, observer: str, keyspace: str) -> list[TokenRange]:
+    """The keyspace's ring ranges with their replicas, from the observer's schema and ring."""
+    rows = cql.execute_on(
+        observer, "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = %s", (keyspace,)
+    )
+    if not rows:
+        raise ConfigError(f"keyspace {keyspace} does not exist")
+    options = dict(rows[0]["replication"])
+    rep = replication_from(options.pop("class"), options)
+    if rep is None:
+        raise ConfigError(f"keyspace {keyspace}: replication {rows[0]['replication']} is not supported")
+    return token_ranges(ring(cql, observer), rep)
+
+
+def _pieces(r: TokenRange) -> list[tuple[int, int]]:
+    return unwrap(r.start, r.end)

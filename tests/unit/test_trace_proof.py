@@ -1,0 +1,61 @@
+"""Attribution of a read to the replica that served it, on traces captured from the real lab."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cassandra_recovery.logic.trace_proof import TraceEvent, attribute
+
+FIX = Path(__file__).resolve().parent.parent / "fixtures" / "traces"
+RF3 = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
+
+
+def pages(name: str) -> list[list[TraceEvent]]:
+    out: list[list[TraceEvent]] = [[]]
+    for line in (FIX / name).read_text().splitlines()[1:]:
+        if line == "--- page":
+            out.append([])
+            continue
+        src, desc = line.split("\t", 1)
+        out[-1].append(TraceEvent(src, desc))
+    return out
+
+
+def test_local_read_is_attributed_to_the_pinned_replica() -> None:
+    traces = pages("range_read_local.txt")
+    pinned = traces[0][0].source
+    assert attribute(traces, RF3).served_by == pinned
+
+
+def test_a_read_the_snitch_sent_elsewhere_is_attributed_to_the_replica_that_ran_it() -> None:
+    traces = pages("range_read_remote.txt")
+    coordinator = traces[0][0].source
+    got = attribute(traces, RF3)
+    assert got.served_by is not None and got.served_by != coordinator
+    assert got.served_by == "127.0.0.2"
+
+
+def test_pages_from_two_replicas_are_unproven() -> None:
+    first = pages("range_read_remote.txt")[0]  # served by 127.0.0.2
+    second = [TraceEvent("127.0.0.3" if e.source == "127.0.0.2" else e.source, e.description) for e in first]
+    got = attribute([first, second], RF3)
+    assert got.served_by is None and "several replicas" in got.reason
+
+
+def test_served_by_a_node_outside_the_range_is_unproven() -> None:
+    got = attribute(pages("range_read_remote.txt"), ("127.0.0.3", "127.0.0.4"))
+    assert got.served_by is None and "not a replica" in got.reason
+
+
+def test_digest_mismatch_or_speculation_is_unproven() -> None:
+    traces = pages("range_read_local.txt")
+    src = traces[0][0].source
+    for text in ("Digest mismatch: Mismatch for key DecoratedKey(1, 6b31)", "speculating read retry on /127.0.0.3"):
+        got = attribute([[*traces[0], TraceEvent(src, text)]], RF3)
+        assert got.served_by is None and text[:10] in got.reason
+
+
+def test_missing_or_incomplete_traces_are_unproven() -> None:
+    assert attribute([], RF3).reason == "no trace returned"
+    head = [e for e in pages("range_read_local.txt")[0] if not e.description.startswith(("Executing", "Read "))]
+    assert "no data step" in attribute([head], RF3).reason
