@@ -199,6 +199,17 @@ class _YamlSource(PydanticBaseSettingsSource):
         return data
 
 
+class VerificationConfig(BaseModel):
+    """Per-replica verification after recovery, and the runbook's follow-up check."""
+
+    rows_per_chunk: int = Field(default=5000, ge=1)
+    preview: bool = True  # nodetool repair --preview --full as a second opinion
+    max_fix_keys: int = Field(default=100, ge=0)  # more differing keys than this: repair instead
+    # "Monitor for 24 hours": the incident closes only when a verification this long after recovery passes;
+    # 0 closes it right after the first passing verification.
+    follow_up_s: float = Field(default=86400.0, ge=0)
+
+
 class Settings(BaseSettings):
     """All settings; env (CASSANDRA_RECOVERY_*, nested with __) wins over the YAML file."""
 
@@ -210,6 +221,7 @@ class Settings(BaseSettings):
     lab: LabConfig = Field(default_factory=LabConfig)
     domain: DomainConfig = Field(default_factory=DomainConfig)
     prefect: PrefectConfig = Field(default_factory=PrefectConfig)
+    verification: VerificationConfig = Field(default_factory=VerificationConfig)
     # Slack Web API; without a token, notifications go to the log and the incident timeline.
     slack_token: SecretStr | None = None
     slack_base_url: str | None = None

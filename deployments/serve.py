@@ -13,6 +13,7 @@ def build_deployments() -> list[Any]:
     from flows.incident import incident_response
     from flows.queue import drain_write_queue
     from flows.recover import repair
+    from flows.verify import follow_up_verification, verify
 
     return [
         # One incident run at a time per deployment; the incident lease makes it one per cluster too.
@@ -21,6 +22,8 @@ def build_deployments() -> list[Any]:
         assess.to_deployment(name="assess", tags=["cassandra-recovery"]),
         drain_write_queue.to_deployment(name="drain-write-queue", tags=["cassandra-recovery"]),
         repair.to_deployment(name="repair", tags=["cassandra-recovery"]),
+        verify.to_deployment(name="verify", tags=["cassandra-recovery"]),
+        follow_up_verification.to_deployment(name="follow-up-verification", tags=["cassandra-recovery"]),
     ]
 
 

@@ -35,9 +35,12 @@ def incident_response(
     dry_run: bool = False,
     heal_timeout_s: float = 900.0,
     approval_timeout_s: float = 3600.0,
+    follow_up_s: float | None = None,
 ) -> dict[str, Any]:
     """heal_timeout_s: how long recovery waits for a down node to come back before a dead one is proposed for
-    replacement; approval_timeout_s: how long that replacement waits for a human before escalating."""
+    replacement; approval_timeout_s: how long that replacement waits for a human before escalating;
+    follow_up_s: when the follow-up verification runs (settings' verification.follow_up_s by default; 0 closes
+    the incident right after the first passing verification)."""
     from prefect.exceptions import Abort, Pause
 
     from cassandra_recovery.incident.store import LeaseLost
@@ -58,6 +61,14 @@ def incident_response(
     try:
         current = get_incident(incident["id"])
         state, recovery = current["state"], None
+        if state == "monitoring":  # recovered and verified; the follow-up verification closes it
+            now = detect(cluster_id)
+            if not now["down"]:
+                log.info("incident %s is monitored until its follow-up verification; nothing is down", incident["id"])
+                return {"cluster": cluster_id, "incident_id": incident["id"], "acting": False, "state": state}
+            why = {"reason": "a node failed while the incident was monitored", "down": now["down"]}
+            transition(incident["id"], "monitoring", "assessing", lease, why)
+            state = "assessing"
         if state in PAST_ASSESSMENT and current["plan"]:
             # a resumed run: the plan was made and acted on; observing again now would forget the outage
             log.info("incident %s resumed in state %s with its stored plan", incident["id"], current["state"])
@@ -87,7 +98,9 @@ def incident_response(
             state = "escalated"
         elif plan["action"] in ACTING:
             timeouts = (heal_timeout_s, approval_timeout_s)
-            state, recovery, lease = _mitigate_and_recover(cluster_id, incident["id"], plan, fields, lease, timeouts)
+            state, recovery, lease = _mitigate_and_recover(
+                cluster_id, incident["id"], plan, fields, lease, timeouts, follow_up_s
+            )
         return {
             "cluster": cluster_id,
             "incident_id": incident["id"],
@@ -120,6 +133,7 @@ def _mitigate_and_recover(
     fields: dict[str, str],
     lease: Any,
     timeouts: tuple[float, float] = (900.0, 3600.0),
+    follow_up_s: float | None = None,
 ) -> tuple[str, dict[str, Any] | None, Any]:
     """assessing -> mitigating -> recovering -> verifying -> resolved (or escalated with the reason); each step
     starts from the incident's current state, so a resumed run picks up where the last one stopped."""
@@ -178,24 +192,53 @@ def _mitigate_and_recover(
         )
         state = "verifying"
     if state == "verifying":
-        evidence = (result or {}).get("compare") or _last_compare(incident_id)
-        restored = restore_normal(cluster_id, incident_id, evidence, lease)
-        transition(incident_id, "verifying", "resolved", lease, {"compare": evidence, **restored})
-        slack_thread(cluster_id, incident_id, title, fields, lease, status="resolved")
-        steps = "; ".join((result or {}).get("steps", []))
-        slack_reply(cluster_id, incident_id, f"Recovered: {steps}; policy back to normal.", lease)
-        state = "resolved"
+        state, lease = _verify_and_close(cluster_id, incident_id, result, fields, lease, follow_up_s)
     return state, result, lease
 
 
-def _last_compare(incident_id: str) -> dict[str, Any]:
-    """The comparison stored with the recovering -> verifying transition (a run resumed while verifying)."""
-    from tasks.incident import incident_events
+def _verify_and_close(
+    cluster_id: str,
+    incident_id: str,
+    result: dict[str, Any] | None,
+    fields: dict[str, str],
+    lease: Any,
+    follow_up_s: float | None,
+) -> tuple[str, Any]:
+    """verifying -> monitoring (a follow-up verification scheduled) or resolved, with the normal policy back;
+    escalated when the data is not proven converged, even after a targeted fix."""
+    from cassandra_recovery.settings import Settings
+    from flows.verify import verify
+    from tasks.postmortem import write_postmortem
+    from tasks.verification import schedule_follow_up
 
-    for ev in reversed(incident_events(incident_id)):
-        if ev["kind"] == "transition" and ev["data"].get("to") == "verifying":
-            return dict(ev["data"]["data"].get("compare") or {})
-    return {}
+    title = f"Cassandra incident on {cluster_id}"
+    ver = verify(cluster_id, incident_id=incident_id, lease=lease, stage="initial")
+    lease = renew_lease(lease)
+    if not ver["converged"]:
+        transition(incident_id, "verifying", "escalated", lease, {"reason": ver["escalate"]})
+        slack_thread(cluster_id, incident_id, title, fields, lease, status="escalated")
+        slack_reply(cluster_id, incident_id, f"Escalated: {ver['escalate']}", lease)
+        write_postmortem(cluster_id, incident_id, lease)
+        return "escalated", lease
+    evidence = {"equal": True, "verification": ver["passes"]}
+    restored = restore_normal(cluster_id, incident_id, evidence, lease)
+    steps = "; ".join((result or {}).get("steps", []))
+    if follow_up_s is None:
+        follow_up_s = Settings().verification.follow_up_s
+    if follow_up_s > 0:
+        transition(incident_id, "verifying", "monitoring", lease, {"verification": ver["passes"], **restored})
+        sched = schedule_follow_up(cluster_id, incident_id, follow_up_s, lease)
+        slack_thread(cluster_id, incident_id, title, fields, lease, status="monitoring")
+        when = f"follow-up verification at {sched['at']}" if sched["scheduled"] else "follow-up NOT scheduled"
+        slack_reply(cluster_id, incident_id, f"Recovered and verified: {steps}; policy back to normal; {when}.", lease)
+        state = "monitoring"
+    else:
+        transition(incident_id, "verifying", "resolved", lease, {"verification": ver["passes"], **restored})
+        slack_thread(cluster_id, incident_id, title, fields, lease, status="resolved")
+        slack_reply(cluster_id, incident_id, f"Recovered: {steps}; verified; policy back to normal.", lease)
+        state = "resolved"
+    write_postmortem(cluster_id, incident_id, lease)
+    return state, lease
 
 
 def _replaceable(plan: dict[str, Any], result: dict[str, Any]) -> list[str]:

@@ -6,7 +6,9 @@ import argparse
 import json
 import signal
 import threading
+import time
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
 from cassandra_recovery.commands import progress
@@ -65,6 +67,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             "nodes": list(trigger.nodes),
             "reasons": list(trigger.reasons),
             "evidence": json.loads(json.dumps(evidence, default=str)),
+            **_wall_times(trigger, loop.detector.snapshot()),
         }
         incident, created = store.open_or_join(cluster.id, doc, actor="detector")
         say(f"{trigger.kind}: {', '.join(trigger.nodes)} -> incident {incident.id} ({'new' if created else 'joined'})")
@@ -117,3 +120,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
     )
     return 0
+
+
+def _wall_times(trigger: Any, snap: Any) -> dict[str, str]:
+    """When the episode's first failure was seen and when it was confirmed, as wall-clock times for the
+    post-mortem (the detector runs on the monotonic clock)."""
+    offset = time.time() - time.monotonic()
+    firsts = [snap.nodes[n].suspected_at for n in trigger.nodes if n in snap.nodes and snap.nodes[n].suspected_at]
+    out = {"confirmed_at": datetime.fromtimestamp(trigger.at + offset, UTC).isoformat()}
+    if firsts:
+        out["suspected_at"] = datetime.fromtimestamp(min(firsts) + offset, UTC).isoformat()
+    return out

@@ -48,11 +48,19 @@ CREATE TABLE IF NOT EXISTS {ev} (
     actor text NOT NULL CHECK (length(actor) BETWEEN 1 AND 256), fencing_token bigint, data jsonb NOT NULL
 );
 CREATE INDEX IF NOT EXISTS {ev_idx} ON {ev} (incident_id, seq);
+CREATE TABLE IF NOT EXISTS {rep} (
+    incident_id text NOT NULL REFERENCES {inc} (id), version serial, created_at timestamptz NOT NULL DEFAULT
+    clock_timestamp(), markdown text NOT NULL, PRIMARY KEY (incident_id, version)
+);
 CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION
     'table % is append-only: % refused', TG_TABLE_NAME, TG_OP USING ERRCODE = 'restrict_violation'; END $$;
 CREATE OR REPLACE TRIGGER {trg_row} BEFORE UPDATE OR DELETE ON {ev} FOR EACH ROW EXECUTE FUNCTION {fn}();
 CREATE OR REPLACE TRIGGER {trg_trunc} BEFORE TRUNCATE ON {ev} FOR EACH STATEMENT EXECUTE FUNCTION {fn}();
 """
+_STATE_CHECK = """SELECT pg_get_constraintdef(c.oid) AS def FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid
+WHERE t.relname = %s AND c.conname = %s"""
+_REPLACE_CHECK = """ALTER TABLE {inc} DROP CONSTRAINT {state_check},
+    ADD CONSTRAINT {state_check} CHECK (state IN ({states}))"""
 _OPEN = """INSERT INTO {inc} (id, cluster_id, state, trigger) VALUES (%(id)s, %(cluster)s, 'detected', %(trigger)s)
 ON CONFLICT (cluster_id) WHERE closed_at IS NULL DO NOTHING RETURNING *"""
 _LOCK = "SELECT *, lease_expires_at <= clock_timestamp() AS lease_expired FROM {inc} WHERE id = %s FOR NO KEY UPDATE"
@@ -159,6 +167,7 @@ class IncidentStore:
         names = {"inc": f"{prefix}s", "ev": f"{prefix}_events", "open_idx": f"{prefix}s_open_cluster_uq"}
         names |= {"ev_idx": f"{prefix}_events_incident_idx", "fn": f"{prefix}_events_append_only"}
         names |= {"trg_row": f"{prefix}_events_no_change", "trg_trunc": f"{prefix}_events_no_truncate"}
+        names |= {"rep": f"{prefix}_reports", "state_check": f"{prefix}s_state_check"}
         self._ids = {k: sql.Identifier(v) for k, v in names.items()}
 
     def _q(self, text: str, **extra: sql.Composable) -> sql.Composed:
@@ -175,6 +184,11 @@ class IncidentStore:
         with self._tx() as conn:
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('cassandra_recovery.schema'))")
             conn.execute(self._q(_DDL, states=states))
+            # Tables made before a state was added keep the old CHECK: replace it (once) with the current one.
+            names = (self.incidents_table, f"{self.incidents_table}_state_check")
+            check = fetch_one(conn.execute(_STATE_CHECK, names))
+            if check is not None and "'monitoring'" not in check["def"]:
+                conn.execute(self._q(_REPLACE_CHECK, states=states))
 
     def _lock(self, conn: Conn, incident_id: str, fence: Lease | None = None) -> Row:
         """Lock the incident row; with `fence`, refuse (StaleFencingToken) unless that lease is the current one."""
@@ -296,3 +310,18 @@ class IncidentStore:
     def set_slack_thread(self, incident_id: str, channel: str, ts: str, lease: Lease) -> Incident:
         sets, data = "slack_channel = %(channel)s, slack_ts = %(ts)s", {"channel": channel, "ts": ts}
         return self._write(incident_id, lease, sets, data, ("slack_thread_set", data))
+
+    def save_report(self, incident_id: str, markdown: str) -> int:
+        """A new version of the incident's post-mortem (earlier versions are kept); returns its version."""
+        with self._tx() as conn:
+            self._lock(conn, incident_id)
+            q = self._q("INSERT INTO {rep} (incident_id, markdown) VALUES (%s, %s) RETURNING version")
+            r = fetch_one(conn.execute(q, (incident_id, markdown)))
+        assert r is not None  # noqa: S101 - RETURNING always yields the row
+        return int(r["version"])
+
+    def latest_report(self, incident_id: str) -> str | None:
+        with self._tx() as conn:
+            q = self._q("SELECT markdown FROM {rep} WHERE incident_id = %s ORDER BY version DESC LIMIT 1")
+            r = fetch_one(conn.execute(q, (incident_id,)))
+        return None if r is None else str(r["markdown"])

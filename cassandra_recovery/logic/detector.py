@@ -116,6 +116,7 @@ class NodeSnapshot:
     last_latency_ms: float | None
     last_error: str | None
     last_at: float | None
+    suspected_at: float | None = None  # when this episode's first failed probe was seen (kept while unhealthy)
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,7 @@ class _Node:  # NodeSnapshot's fields, mutable
     last_latency_ms: float | None = None
     last_error: str | None = None
     last_at: float | None = None
+    suspected_at: float | None = None
 
 
 class ClusterDetector:
@@ -258,7 +260,10 @@ class ClusterDetector:
         node = self._nodes[obs.node]
         out.append(Transition(obs.node, node.state, new, obs.at, reason))
         node.state, node.since = new, obs.at
+        if new in (NodeHealth.SUSPECTED, NodeHealth.CONFIRMED) and node.suspected_at is None:
+            node.suspected_at = obs.at
         if new is NodeHealth.HEALTHY:
+            node.suspected_at = None
             self._unhealthy.discard(obs.node)
             if not self._unhealthy:
                 self._all_healthy_since = obs.at

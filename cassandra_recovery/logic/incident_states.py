@@ -13,6 +13,7 @@ class IncidentState(StrEnum):
     MITIGATING = "mitigating"
     RECOVERING = "recovering"
     VERIFYING = "verifying"
+    MONITORING = "monitoring"  # verified; open until the follow-up verification passes
     RESOLVED = "resolved"
     ESCALATED = "escalated"
 
@@ -29,7 +30,9 @@ ALLOWED: dict[IncidentState, set[IncidentState]] = {
     S.ASSESSING: {S.MITIGATING, S.RECOVERING, S.VERIFYING, S.ESCALATED, S.RESOLVED, S.ASSESSING},
     S.MITIGATING: {S.RECOVERING, S.ESCALATED},
     S.RECOVERING: {S.VERIFYING, S.ESCALATED, S.ASSESSING},
-    S.VERIFYING: {S.RESOLVED, S.RECOVERING, S.ESCALATED},
+    S.VERIFYING: {S.RESOLVED, S.MONITORING, S.RECOVERING, S.ESCALATED},
+    # monitoring -> assessing: a new failure joined the incident before the follow-up passed
+    S.MONITORING: {S.RESOLVED, S.ESCALATED, S.ASSESSING},
     S.ESCALATED: {S.ASSESSING},  # a human hands it back
     S.RESOLVED: set(),
 }

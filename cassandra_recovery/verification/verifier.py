@@ -83,6 +83,25 @@ class VerificationReport:
     def keys(self, kind: str) -> list[str]:
         return sorted({k for d in self.diffs for k in getattr(d, kind)})
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> VerificationReport:
+        """Back from as_dict (through a Prefect result): what a fix needs, key lists as far as they were kept."""
+        fields = {k: d[k] for k in cls.__dataclass_fields__ if k in d and k != "diffs"}
+        diffs = [
+            ReplicaDiff(
+                x["replica"],
+                (int(x["chunk"][0]), int(x["chunk"][1])),
+                list(x["missing"]),
+                list(x["extra"]),
+                list(x["different"]),
+                [(int(a), int(b)) for a, b in x["leaves"]],
+                bool(x["narrowed"]),
+                str(x["note"]),
+            )
+            for x in d.get("diffs", [])
+        ]
+        return cls(**fields, diffs=diffs)
+
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["converged"] = self.converged

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,9 @@ from cassandra_recovery.lab.prefect_server import client_env, ensure_prefect_ser
 from cassandra_recovery.lab.registry import lab_cluster_config
 from cassandra_recovery.settings import ClusterConfig, Settings
 from tests.fakes.slack_server import FakeSlackServer
+
+# Incidents close right after their first passing verification unless a test asks for a follow-up.
+os.environ.setdefault("CASSANDRA_RECOVERY_VERIFICATION__FOLLOW_UP_S", "0")
 
 # ERROR lines a test may provoke on purpose; anything else in a node log fails the test.
 ALWAYS_ALLOWED: tuple[str, ...] = ()

@@ -26,6 +26,7 @@ def close_open_incident(store: IncidentStore, cluster_id: str) -> None:
         "mitigating": ["recovering", "verifying", "resolved"],
         "recovering": ["verifying", "resolved"],
         "verifying": ["resolved"],
+        "monitoring": ["resolved"],
     }[state.value]
     for nxt in path:
         store.transition(inc.id, state, IncidentState(nxt), lease, {"reason": "test clean-up"})

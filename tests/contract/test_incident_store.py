@@ -70,7 +70,8 @@ def pool(settings: Settings) -> Iterator[ConnectionPool]:
         p.close()
         with psycopg.connect(settings.postgres_conninfo(), connect_timeout=5, autocommit=True) as conn:
             conn.execute(
-                sql.SQL("DROP TABLE IF EXISTS {}, {}; DROP FUNCTION IF EXISTS {}()").format(
+                sql.SQL("DROP TABLE IF EXISTS {}, {}, {}; DROP FUNCTION IF EXISTS {}()").format(
+                    sql.Identifier(f"{PREFIX}_reports"),
                     sql.Identifier(f"{PREFIX}_events"),
                     sql.Identifier(f"{PREFIX}s"),
                     sql.Identifier(f"{PREFIX}_events_append_only"),
@@ -502,3 +503,28 @@ def test_events_table_rejects_update_delete_and_truncate(
                 conn.execute(stmt, (inc.id,) if "%s" in stmt.as_string(conn) else None)
             conn.rollback()
     assert store.events(inc.id) == before
+
+
+def test_reports_are_versioned_and_an_old_state_check_is_upgraded(store: IncidentStore, pool: ConnectionPool) -> None:
+    inc, _ = store.open_or_join("reports-cluster", {"source": "test"}, "test")
+    assert store.latest_report(inc.id) is None
+    assert (store.save_report(inc.id, "# v1"), store.save_report(inc.id, "# v2")) == (1, 2)
+    assert store.latest_report(inc.id) == "# v2"
+    # A table created before `monitoring` existed: its CHECK is replaced by ensure_schema.
+    check = sql.Identifier(f"{PREFIX}s_state_check")
+    with pool.connection() as conn:
+        conn.execute(
+            sql.SQL(
+                "ALTER TABLE {} DROP CONSTRAINT {}, "
+                "ADD CONSTRAINT {} CHECK (state IN ('detected', 'resolved')) NOT VALID"
+            ).format(sql.Identifier(f"{PREFIX}s"), check, check),
+            prepare=False,
+        )
+        conn.commit()
+    store.ensure_schema()
+    lease = store.acquire_lease(inc.id, "t", 60)
+    assert lease is not None
+    for old, new in (("detected", "assessing"), ("assessing", "verifying"), ("verifying", "monitoring")):
+        store.transition(inc.id, IncidentState(old), IncidentState(new), lease, {})
+    assert store.get(inc.id).state == IncidentState.MONITORING
+    store.transition(inc.id, IncidentState.MONITORING, IncidentState.RESOLVED, lease, {})

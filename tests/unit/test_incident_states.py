@@ -34,6 +34,10 @@ EXPECTED = {
     (S.VERIFYING, S.RESOLVED),
     (S.VERIFYING, S.RECOVERING),
     (S.VERIFYING, S.ESCALATED),
+    (S.VERIFYING, S.MONITORING),
+    (S.MONITORING, S.RESOLVED),
+    (S.MONITORING, S.ESCALATED),
+    (S.MONITORING, S.ASSESSING),
     (S.ESCALATED, S.ASSESSING),
 }
 ALL_PAIRS = list(itertools.product(IncidentState, repeat=2))
@@ -46,6 +50,7 @@ def test_state_values() -> None:
         "mitigating",
         "recovering",
         "verifying",
+        "monitoring",
         "resolved",
         "escalated",
     ]
@@ -74,8 +79,8 @@ def test_all_other_transitions_raise(old: IncidentState, new: IncidentState) -> 
 
 
 def test_every_pair_is_covered() -> None:
-    assert len(ALL_PAIRS) == 49
-    assert len(EXPECTED) + len(set(ALL_PAIRS) - EXPECTED) == 49
+    assert len(ALL_PAIRS) == 64
+    assert len(EXPECTED) + len(set(ALL_PAIRS) - EXPECTED) == 64
 
 
 def test_resolved_is_a_dead_end_and_escalated_only_goes_back_to_assessing() -> None:

@@ -1,0 +1,91 @@
+"""Verification phase: per-replica convergence, a targeted fix of what differs, verification again; and the
+follow-up verification that closes a monitored incident."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+
+from cassandra_recovery.incident.store import Lease
+from tasks.verification import fix_divergence, verify_table
+
+FOLLOW_UP_DEPLOYMENT = "follow-up-verification/follow-up-verification"
+
+
+def _brief(report: dict[str, Any], stage: str) -> dict[str, Any]:
+    keys = {k: len(v) for k, v in report["keys"].items()}
+    return {"pass": stage, "verdict": report["verdict"], "rows_compared": report["rows_compared"], "keys": keys}
+
+
+@flow(name="verify", persist_result=True)
+def verify(
+    cluster_id: str = "lab",
+    keyspace: str | None = None,
+    table: str | None = None,
+    fix: bool = True,
+    incident_id: str | None = None,
+    lease: Lease | None = None,
+    stage: str = "initial",
+) -> dict[str, Any]:
+    """Converged, diverged or cannot verify; a divergence is fixed (keys in place, or a repair) and verified
+    again when `fix`; `escalate` says why when the table is not proven converged in the end."""
+    log = get_run_logger()
+    first = verify_table(cluster_id, keyspace, table, stage, incident_id, lease)
+    out: dict[str, Any] = {
+        "converged": first["converged"],
+        "verdict": first["verdict"],
+        "passes": [_brief(first, stage)],
+    }
+    out["report"] = first
+    if first["verdict"] == "diverged" and fix:
+        key = f"verify-fix/{incident_id or flow_run.id}/{stage}"
+        out["fix"] = fix_divergence(cluster_id, first, key, incident_id, lease)
+        log.info("fixed by %s (%s); verifying again", out["fix"]["method"], out["fix"]["why"])
+        second = verify_table(cluster_id, keyspace, table, "after_fix", incident_id, lease)
+        out |= {"converged": second["converged"], "verdict": second["verdict"], "report": second}
+        out["passes"].append(_brief(second, "after_fix"))
+    if not out["converged"]:
+        rep = out["report"]
+        what = "still diverged after the fix" if "fix" in out else out["verdict"].replace("_", " ")
+        out["escalate"] = f"{rep['keyspace']}.{rep['table']} {what}: " + "; ".join(rep["reasons"][:3])
+    return out
+
+
+@flow(name="follow-up-verification", persist_result=True)
+def follow_up_verification(
+    cluster_id: str = "lab", incident_id: str = "", keyspace: str | None = None, table: str | None = None
+) -> dict[str, Any]:
+    """Closes a monitored incident when verification passes again after the monitoring period; escalates it
+    otherwise. Anything but a monitored incident is left alone."""
+    from tasks.incident import get_incident, release_lease, slack_reply, slack_thread, take_lease, transition
+    from tasks.postmortem import write_postmortem
+
+    log = get_run_logger()
+    state = get_incident(incident_id)["state"]
+    if state != "monitoring":
+        log.info("incident %s is %s, not monitored: nothing to follow up", incident_id, state)
+        return {"incident_id": incident_id, "skipped": f"incident is {state}"}
+    run_id = str(flow_run.id or "local")
+    lease = take_lease(incident_id, f"flow-run/{run_id}", run_key=run_id)
+    if lease is None:
+        raise RuntimeError(f"incident {incident_id} is held by another run; retry the follow-up later")
+    try:
+        ver = verify(cluster_id, keyspace, table, fix=True, incident_id=incident_id, lease=lease, stage="follow_up")
+        title, fields = f"Cassandra incident on {cluster_id}", {"cluster": cluster_id, "follow-up": ver["verdict"]}
+        if ver["converged"]:
+            transition(incident_id, "monitoring", "resolved", lease, {"follow_up": ver["passes"]})
+            slack_thread(cluster_id, incident_id, title, fields, lease, status="resolved")
+            new_state = "resolved"
+        else:
+            transition(incident_id, "monitoring", "escalated", lease, {"reason": ver["escalate"]})
+            slack_thread(cluster_id, incident_id, title, fields, lease, status="escalated")
+            slack_reply(
+                cluster_id, incident_id, f"Escalated after the follow-up verification: {ver['escalate']}", lease
+            )
+            new_state = "escalated"
+        report = write_postmortem(cluster_id, incident_id, lease)
+        return {"incident_id": incident_id, "state": new_state, "verification": ver["passes"], "postmortem": report}
+    finally:
+        release_lease(lease)

@@ -1,0 +1,119 @@
+"""Thin tasks of the verification and post-mortem phases: identifiers and values in, plain dicts out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from cassandra_recovery.incident.store import Lease
+from cassandra_recovery.settings import Settings
+from tasks.recovery import _event
+
+KEYS_IN_EVENT = 50
+
+
+def event_doc(report: dict[str, Any], stage: str) -> dict[str, Any]:
+    """What the timeline keeps of a verification pass (the full report is the task's result)."""
+    return {
+        "verdict": report["verdict"],
+        "pass": stage,
+        "table": f"{report['keyspace']}.{report['table']}",
+        "reference": report["reference"],
+        "rows_compared": report["rows_compared"],
+        "mismatches": report["mismatches"],
+        "unverified": len(report["unverified"]),
+        "replicas": report["replicas"],
+        "down": report["down"],
+        "keys": {k: v[:KEYS_IN_EVENT] for k, v in report["keys"].items()},
+        "preview": None if report["preview"] is None else {"in_sync": report["preview"].get("in_sync")},
+        "reasons": report["reasons"][:10],
+        "elapsed_s": report["elapsed_s"],
+    }
+
+
+@task(name="verify-table", cache_policy=NO_CACHE)
+def verify_table(
+    cluster_id: str,
+    keyspace: str | None = None,
+    table: str | None = None,
+    stage: str = "initial",
+    incident_id: str | None = None,
+    lease: Lease | None = None,
+) -> dict[str, Any]:
+    """One read-only pass: every replica's copy against the source of truth; recorded on the incident."""
+    from cassandra_recovery.verification.service import verify
+    from cassandra_recovery.verification.verifier import VerifyConfig
+
+    log = get_run_logger()
+    settings = Settings()
+    v = settings.verification
+    cfg = VerifyConfig(target_rows_per_chunk=v.rows_per_chunk, preview=v.preview)
+    report = verify(settings, cluster_id, keyspace, table, config=cfg, progress=log.info).as_dict()
+    log.info(
+        "verification (%s) of %s.%s: %s, %d rows compared, %d mismatching chunk(s)",
+        stage,
+        report["keyspace"],
+        report["table"],
+        report["verdict"],
+        report["rows_compared"],
+        report["mismatches"],
+    )
+    if incident_id:
+        _event(incident_id, "verified", event_doc(report, stage), lease)
+    return report
+
+
+@task(name="fix-divergence", cache_policy=NO_CACHE)
+def fix_divergence(
+    cluster_id: str, report: dict[str, Any], run_key: str, incident_id: str | None = None, lease: Lease | None = None
+) -> dict[str, Any]:
+    """The named keys fixed in place, or their ranges repaired: whichever is cheaper (the reason is recorded)."""
+    from cassandra_recovery.verification.service import fix
+    from cassandra_recovery.verification.verifier import VerificationReport
+
+    log = get_run_logger()
+    settings = Settings()
+    if incident_id:
+        _event(incident_id, "fix_started", {"mismatches": report["mismatches"]}, lease)
+    done = fix(
+        settings,
+        cluster_id,
+        VerificationReport.from_dict(report),
+        run_key,
+        settings.verification.max_fix_keys,
+        log.info,
+    )
+    if incident_id:
+        _event(incident_id, "fixed", {k: v for k, v in done.items() if k != "keys"} | {"keys": done.get("keys")}, lease)
+    return done
+
+
+@task(name="schedule-follow-up", persist_result=True)
+def schedule_follow_up(cluster_id: str, incident_id: str, after_s: float, lease: Lease) -> dict[str, Any]:
+    """The runbook's "monitor for 24 hours": a follow-up verification run of the served deployment, `after_s`
+    from now; one per monitoring period (the key holds the lease's fencing token)."""
+    from datetime import UTC, datetime, timedelta
+
+    from prefect.deployments import run_deployment
+
+    from flows.verify import FOLLOW_UP_DEPLOYMENT
+
+    at = datetime.now(UTC) + timedelta(seconds=after_s)
+    try:
+        run = run_deployment(
+            FOLLOW_UP_DEPLOYMENT,
+            parameters={"cluster_id": cluster_id, "incident_id": incident_id},
+            scheduled_time=at,
+            timeout=0,
+            as_subflow=False,
+            idempotency_key=f"follow-up/{incident_id}/{lease.token}",
+        )
+    except Exception as e:  # no served deployment: the incident stays open and says why
+        doc = {"error": f"{type(e).__name__}: {e}"[:500], "at": at.isoformat()}
+        _event(incident_id, "follow_up_not_scheduled", doc, lease)
+        return {"scheduled": False, **doc}
+    doc = {"at": at.isoformat(), "flow_run_id": str(run.id)}  # type: ignore[union-attr]  # sync call
+    _event(incident_id, "follow_up_scheduled", doc, lease)
+    return {"scheduled": True, **doc}
