@@ -25,6 +25,16 @@ from tasks.incident import (
 from tasks.recovery import mitigate, record_event, renew_lease, restore_normal
 
 ACTING = ("wait_for_hints", "repair", "wipe_and_replace")
+_PROGRESS: dict[str, str | None] = {}  # incident -> its progress artifact, within this process
+
+
+def _progress(incident_id: str) -> None:
+    """Moves the incident's progress artifact to the phases its timeline shows done."""
+    from tasks.postmortem import incident_progress
+
+    _PROGRESS[incident_id] = incident_progress(incident_id, _PROGRESS.get(incident_id))
+
+
 PAST_ASSESSMENT = ("mitigating", "recovering", "verifying")
 
 
@@ -80,6 +90,7 @@ def incident_response(
             detected = detect(cluster_id)
             plan = assess(cluster_id, detected=detected, outage_started=incident["opened_at"])
             store_plan(incident["id"], plan, lease)
+            _progress(incident["id"])
             down = detected["down"]
         fields = {
             "cluster": cluster_id,
@@ -154,6 +165,7 @@ def _mitigate_and_recover(
             lease,
         )
         transition(incident_id, "mitigating", "recovering", lease, {})
+        _progress(incident_id)
         state = "recovering"
     result: dict[str, Any] | None = None
     if state == "recovering":
@@ -165,7 +177,7 @@ def _mitigate_and_recover(
             dead = list(plan["targets"])
         else:
             lease = renew_lease(lease)
-            result = recover(cluster_id, incident_id, plan, heal_timeout_s=timeouts[0])
+            result = recover(cluster_id, incident_id, plan, heal_timeout_s=timeouts[0], lease=lease)
             lease = renew_lease(lease)
             record_event(incident_id, "recovery_finished", {k: v for k, v in result.items() if k != "compare"}, lease)
             dead = _replaceable(plan, result)
@@ -190,6 +202,7 @@ def _mitigate_and_recover(
         transition(
             incident_id, "recovering", "verifying", lease, {"steps": result["steps"], "compare": result["compare"]}
         )
+        _progress(incident_id)
         state = "verifying"
     if state == "verifying":
         state, lease = _verify_and_close(cluster_id, incident_id, result, fields, lease, follow_up_s)
@@ -238,6 +251,7 @@ def _verify_and_close(
         slack_reply(cluster_id, incident_id, f"Recovered: {steps}; verified; policy back to normal.", lease)
         state = "resolved"
     write_postmortem(cluster_id, incident_id, lease)
+    _progress(incident_id)
     return state, lease
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from cassandra_recovery.incident.store import Lease
 from flows.queue import drain_write_queue
 from tasks.queue import compare_with_source
 from tasks.recovery import drain_hints, plan_repair, record_event, run_repair, wait_until_up
@@ -57,15 +58,17 @@ def recover(
     hint_quiet_s: float = 25.0,
     hint_stall_s: float = 120.0,
     segments_per_range: int = 1,
+    lease: Lease | None = None,
 ) -> dict[str, Any]:
-    """What ran and why; `escalate` set with the reason when recovery cannot finish on its own."""
+    """What ran and why; `escalate` set with the reason when recovery cannot finish on its own. With the
+    incident's lease, the timeline events are fenced: a superseded run is stopped at the first one."""
     log = get_run_logger()
     targets = list(plan["targets"])
     out: dict[str, Any] = {"targets": targets, "action": plan["action"], "steps": []}
     up = wait_until_up(cluster_id, targets, heal_timeout_s)
     out["heal"] = up
     if up["up"]:
-        record_event(incident_id, "healed", {"targets": targets, "waited_s": up["waited_s"]}, None)
+        record_event(incident_id, "healed", {"targets": targets, "waited_s": up["waited_s"]}, lease)
     else:
         out["not_back"] = up["still_down"]  # the parent decides: replacement (behind approval) or escalation
         out["escalate"] = f"{up['still_down']} not back within {heal_timeout_s:.0f}s"
@@ -74,7 +77,7 @@ def recover(
     if plan["action"] == "wait_for_hints":
         hints = drain_hints(cluster_id, targets, hint_quiet_s, hint_stall_s)
         out["hints"] = hints
-        record_event(incident_id, "hints_drained", hints, None)
+        record_event(incident_id, "hints_drained", hints, lease)
         out["steps"].append(f"hints {hints['state']} in {hints['elapsed_s']}s")
         if hints["state"] != "drained":
             log.warning("hint delivery %s (%s): repairing instead", hints["state"], hints["reason"])
@@ -88,7 +91,7 @@ def recover(
             segments_per_range=segments_per_range,
         )
         out["repair"] = rep
-        record_event(incident_id, "repaired", rep, None)
+        record_event(incident_id, "repaired", rep, lease)
         out["steps"].append(f"repair {rep['segments']} segment(s), escalated={rep['escalated']}")
         if rep["escalated"]:
             out["escalate"] = "; ".join(rep["reasons"]) or "repair escalated"

@@ -43,7 +43,7 @@ def verify(
         key = f"verify-fix/{incident_id or flow_run.id}/{stage}"
         out["fix"] = fix_divergence(cluster_id, first, key, incident_id, lease)
         log.info("fixed by %s (%s); verifying again", out["fix"]["method"], out["fix"]["why"])
-        second = verify_table(cluster_id, keyspace, table, "after_fix", incident_id, lease)
+        second = verify_table(cluster_id, keyspace, table, "after_fix", incident_id, lease, out["fix"])
         out |= {"converged": second["converged"], "verdict": second["verdict"], "report": second}
         out["passes"].append(_brief(second, "after_fix"))
     if not out["converged"]:
@@ -60,7 +60,7 @@ def follow_up_verification(
     """Closes a monitored incident when verification passes again after the monitoring period; escalates it
     otherwise. Anything but a monitored incident is left alone."""
     from tasks.incident import get_incident, release_lease, slack_reply, slack_thread, take_lease, transition
-    from tasks.postmortem import write_postmortem
+    from tasks.postmortem import incident_progress, write_postmortem
 
     log = get_run_logger()
     state = get_incident(incident_id)["state"]
@@ -86,6 +86,7 @@ def follow_up_verification(
             )
             new_state = "escalated"
         report = write_postmortem(cluster_id, incident_id, lease)
+        incident_progress(incident_id)
         return {"incident_id": incident_id, "state": new_state, "verification": ver["passes"], "postmortem": report}
     finally:
         release_lease(lease)

@@ -41,12 +41,16 @@ def verify_table(
     stage: str = "initial",
     incident_id: str | None = None,
     lease: Lease | None = None,
+    fixed: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One read-only pass: every replica's copy against the source of truth; recorded on the incident."""
+    """One read-only pass: every replica's copy against the source of truth; recorded on the incident (with the
+    fix that preceded it, if any)."""
     from cassandra_recovery.verification.service import verify
     from cassandra_recovery.verification.verifier import VerifyConfig
 
     log = get_run_logger()
+    if incident_id:  # fenced first: a superseded run reads nothing
+        _event(incident_id, "verification_started", {"pass": stage, "keyspace": keyspace, "table": table}, lease)
     settings = Settings()
     v = settings.verification
     cfg = VerifyConfig(target_rows_per_chunk=v.rows_per_chunk, preview=v.preview)
@@ -61,7 +65,12 @@ def verify_table(
         report["mismatches"],
     )
     if incident_id:
-        _event(incident_id, "verified", event_doc(report, stage), lease)
+        doc = event_doc(report, stage)
+        if fixed:
+            doc["fixed"] = {"method": fixed.get("method"), "keys": fixed.get("keys"), "why": fixed.get("why")}
+            if isinstance(doc["fixed"]["keys"], list):
+                doc["fixed"]["keys"] = len(doc["fixed"]["keys"])
+        _event(incident_id, "verified", doc, lease)
     return report
 
 
@@ -86,7 +95,8 @@ def fix_divergence(
         log.info,
     )
     if incident_id:
-        _event(incident_id, "fixed", {k: v for k, v in done.items() if k != "keys"} | {"keys": done.get("keys")}, lease)
+        keys = done.get("keys")
+        _event(incident_id, "fixed", done | {"keys": keys[:KEYS_IN_EVENT] if isinstance(keys, list) else keys}, lease)
     return done
 
 

@@ -12,17 +12,16 @@ from typing import Any
 
 from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.clients.nodetool import Nodetool
-from cassandra_recovery.clients.parsers.repair import parse_repair
 from cassandra_recovery.detection.assess_inputs import ring
 from cassandra_recovery.detection.observe import probe_all
-from cassandra_recovery.errors import CommandError, ConfigError, ParseError
+from cassandra_recovery.errors import ConfigError
 from cassandra_recovery.logic.checksum import diff_keys
 from cassandra_recovery.logic.convergence import ReplicaChunk, Verdict, judge
 from cassandra_recovery.logic.narrowing import Range, Side, Summary, narrow
 from cassandra_recovery.logic.replication import TokenRange, replication_from, token_ranges
-from cassandra_recovery.logic.segments import unwrap
 from cassandra_recovery.logic.verify_plan import Chunk, plan_chunks, reference
 from cassandra_recovery.settings import ClusterConfig
+from cassandra_recovery.verification.preview import preview
 from cassandra_recovery.verification.replica import ReplicaReader, Unproven
 from cassandra_recovery.verification.tables import TableSpec
 from cassandra_recovery.verification.truth import SourceOfTruth
@@ -50,6 +49,8 @@ class ReplicaDiff:
     leaves: list[Range] = field(default_factory=list)
     narrowed: bool = True  # False: keys could not be named (a read was not proven)
     note: str = ""
+    summaries: int = 0  # server-side summaries asked of each side while narrowing
+    rows_listed: int = 0  # rows read back at the leaves (both sides)
 
     @property
     def keys(self) -> int:
@@ -97,6 +98,8 @@ class VerificationReport:
                 [(int(a), int(b)) for a, b in x["leaves"]],
                 bool(x["narrowed"]),
                 str(x["note"]),
+                int(x.get("summaries", 0)),
+                int(x.get("rows_listed", 0)),
             )
             for x in d.get("diffs", [])
         ]
@@ -139,7 +142,8 @@ class Verifier:
         self.nodetool = nodetool or Nodetool(cluster)
         self.progress = progress
 
-    def run(self, scope: Sequence[TokenRange] | None = None) -> VerificationReport:
+    def run(self, scope: Sequence[TokenRange] | None = None, live: set[str] | None = None) -> VerificationReport:
+        """`live`: the nodes that answer (probed when not given)."""
         t0 = time.monotonic()
         rep = VerificationReport(
             self.cluster.id,
@@ -148,8 +152,9 @@ class Verifier:
             Verdict.CANNOT_VERIFY,
             "postgresql" if self.truth else "replica majority",
         )
-        probes = probe_all(self.cluster, timeout_s=1.0)
-        live = {n.address for n in self.cluster.nodes if probes[n.name].ok}
+        if live is None:
+            probes = probe_all(self.cluster, timeout_s=1.0)
+            live = {n.address for n in self.cluster.nodes if probes[n.name].ok}
         if not live:
             rep.reasons.append("no node answers: nothing can be read")
             return rep
@@ -190,6 +195,7 @@ class Verifier:
         by_range = {c.range: c for c in chunks}
         for m in verdict.mismatches:
             rep.diffs.append(self._narrow(by_range[m.chunk], m.replica, live))
+        rep.narrowing_rows_listed = sum(d.rows_listed for d in rep.diffs)
         rep.verdict = verdict.verdict
         if self.config.preview:
             rep.preview = self._preview(ranges, rep)
@@ -220,10 +226,13 @@ class Verifier:
             )
             res = narrow([chunk.range], truth, other, self.config.fanout, self.config.leaf_rows)
             diff, out.leaves = res.diff, res.leaves
+            out.summaries, out.rows_listed = res.summaries, res.rows_listed
             if not (diff.missing or diff.extra or diff.different):
                 # Same counts and version sums but different row hashes (content changed without a version bump):
                 # the summaries cannot see it, so the whole chunk is listed.
-                diff = diff_keys(dict(truth.rows(*chunk.range)), dict(other.rows(*chunk.range)))
+                ra, rb = truth.rows(*chunk.range), other.rows(*chunk.range)
+                out.rows_listed += len(ra) + len(rb)
+                diff = diff_keys(dict(ra), dict(rb))
                 out.leaves = [chunk.range]
                 out.note = "summaries agreed; the whole chunk was listed"
         except Unproven as e:
@@ -234,43 +243,18 @@ class Verifier:
         return out
 
     def _preview(self, ranges: Sequence[TokenRange], rep: VerificationReport) -> dict[str, Any]:
-        """`nodetool repair --preview --full` per range: merkle trees on every replica, nothing streamed."""
         if rep.down:
             return {"ran": False, "in_sync": None, "reason": f"replicas down: {', '.join(rep.down)}"}
-        results: list[dict[str, Any]] = []
-        for r in ranges:
-            coordinator = r.replicas[0]
-            for a, b in _pieces(r):
-                args = (
-                    "repair",
-                    "--preview",
-                    "--full",
-                    "-st",
-                    str(a),
-                    "-et",
-                    str(b),
-                    self.spec.keyspace,
-                    self.spec.table,
-                )
-                try:
-                    proc = self.nodetool.run(coordinator, *args, timeout_s=600, check=False)
-                    out = parse_repair(proc.stdout, proc.stderr)
-                    results.append(
-                        {"range": [str(a), str(b)], "in_sync": out.preview_in_sync, "summary": out.preview_summary}
-                    )
-                except (CommandError, ParseError) as e:
-                    results.append({"range": [str(a), str(b)], "in_sync": None, "error": str(e).splitlines()[0]})
-        in_sync: bool | None = all(x["in_sync"] is True for x in results)
-        if any(x["in_sync"] is None for x in results):
-            in_sync = None
-        elif any(x["in_sync"] is False for x in results):
-            in_sync = False
+        res = preview(self.nodetool, self.spec.keyspace, self.spec.table, ranges)
+        in_sync = res["in_sync"]
         if rep.verdict == Verdict.CONVERGED and in_sync is not True:
             rep.verdict = Verdict.CANNOT_VERIFY
-            rep.reasons.append(f"the preview repair does not confirm the replicas are in sync (in_sync={in_sync})")
+            failed = [f"({x['range'][0]}, {x['range'][1]}]: {x.get('error') or x.get('summary')}" for x in res["ranges"]
+                      if x["in_sync"] is not True]  # fmt: skip
+            rep.reasons.append(f"the preview repair does not confirm the replicas are in sync: {'; '.join(failed)}")
         if rep.verdict == Verdict.DIVERGED and in_sync is True and self.truth is not None:
             rep.reasons.append("the replicas agree with one another (preview in sync) but not with PostgreSQL")
-        return {"ran": True, "in_sync": in_sync, "ranges": results}
+        return res
 
 
 def keyspace_ranges(cql: CqlClient, observer: str, keyspace: str) -> list[TokenRange]:
@@ -285,7 +269,3 @@ def keyspace_ranges(cql: CqlClient, observer: str, keyspace: str) -> list[TokenR
     if rep is None:
         raise ConfigError(f"keyspace {keyspace}: replication {rows[0]['replication']} is not supported")
     return token_ranges(ring(cql, observer), rep)
-
-
-def _pieces(r: TokenRange) -> list[tuple[int, int]]:
-    return unwrap(r.start, r.end)

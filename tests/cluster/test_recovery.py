@@ -123,14 +123,15 @@ def _deployment_exists(env: dict[str, str]) -> bool:
             return False
 
 
-def _start_incident(env: dict[str, str], cluster_id: str) -> Any:
+def _start_incident(env: dict[str, str], cluster_id: str, **params: Any) -> Any:
     from prefect.deployments import run_deployment
 
     from deployments.serve import INCIDENT_DEPLOYMENT
 
     with _api(env):
         trigger = {"source": "test", "nodes": ["node3"]}
-        return run_deployment(INCIDENT_DEPLOYMENT, parameters={"cluster_id": cluster_id, "trigger": trigger}, timeout=0)
+        parameters = {"cluster_id": cluster_id, "trigger": trigger, **params}
+        return run_deployment(INCIDENT_DEPLOYMENT, parameters=parameters, timeout=0)
 
 
 def _flow_run_state(env: dict[str, str], run_id: Any) -> str:
@@ -204,6 +205,34 @@ def _converged(p: ServiceParts, cluster: ClusterConfig) -> dict[str, Any]:
     return {**res, "node3_rows": local[0]["n"]}
 
 
+def _assert_postmortem(env: dict[str, str], store: IncidentStore, incident_id: str) -> None:
+    """Every phase with its time in the stored report, the same report as a Prefect artifact, the progress
+    artifact at 100 %, and the summary in the incident's Slack thread."""
+    import re
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from tasks.postmortem import artifact_key
+
+    report = store.latest_report(incident_id)
+    assert report is not None
+    rows = {line.split("|")[1].strip(): line for line in report.splitlines() if line.startswith("| ")}
+    for phase in ("detected", "confirmed", "mitigated", "healed", "hints drained", "verified", "closed"):
+        assert re.search(r"\| \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \|", rows[phase]), rows[phase]
+    assert "did not happen" in rows["repaired"]  # hints sufficed
+    assert "## Root cause" in report and "## Action items" in report and "follow_up" in report
+    with _api(env), get_client(sync_client=True) as client:
+        for key, kind in (("postmortem", "markdown"), ("progress", "progress")):
+            flt = ArtifactFilter(key=ArtifactFilterKey(any_=[artifact_key(key, incident_id)]))
+            arts = client.read_artifacts(artifact_filter=flt)
+            assert arts and {a.type for a in arts} == {kind}, (key, arts)
+            if kind == "progress":
+                assert max(float(a.data) for a in arts) == 100.0  # type: ignore[arg-type]
+    texts = [m.get("text", "") for m in SLACK[0].messages("C0LAB")]
+    assert any(t.startswith(f"*Post-mortem: incident {incident_id}") for t in texts), texts[-3:]
+
+
 # scenarios -------------------------------------------------------------------------------------
 def test_frozen_node_under_write_load_hints_drain_and_a_frozen_lease_holder_is_fenced(
     lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
@@ -223,7 +252,7 @@ def test_frozen_node_under_write_load_hints_drain_and_a_frozen_lease_holder_is_f
     load = Background(lambda: run_workload(parts.service, spec, relay=parts.relay))
     load.start()
     lab.wait_seen(node3, up=False)
-    run = _start_incident(served, cluster.id)
+    run = _start_incident(served, cluster.id, follow_up_s=8)
     incident_id = _wait(lambda: _incident_in(store, cluster.id, "recovering"), 300, "the incident to be recovering")
 
     policy = PolicyStore(parts.pg.pool, parts.pg.store.cfg).get(cluster.id)  # a fresh store: no cached policy
@@ -280,10 +309,16 @@ def test_frozen_node_under_write_load_hints_drain_and_a_frozen_lease_holder_is_f
         history = [st.type.value for st in client.read_flow_run_states(run.id)]
     done_at = history.index("COMPLETED")
     assert history[done_at:] == ["COMPLETED"], history  # ...without overwriting the finished run's state
-    inc = store.get(incident_id)
-    assert inc.state.value == "resolved"
+    # Verified, then monitored: the follow-up verification (8 s later here, a day by default) closes it.
+    _wait(lambda: store.get(incident_id).state.value == "resolved", 240, "the follow-up verification to close it")
+    events = store.events(incident_id)
     kinds = [e.kind for e in events]
-    assert {"mitigated", "recovery_finished", "policy_restored"} <= set(kinds)
+    assert {"mitigated", "recovery_finished", "policy_restored", "follow_up_scheduled"} <= set(kinds)
+    passes = [(e.data["pass"], e.data["verdict"]) for e in events if e.kind == "verified"]
+    assert passes == [("initial", "converged"), ("follow_up", "converged")], passes
+    to_states = [e.data["to"] for e in events if e.kind == "transition"]
+    assert to_states[-2:] == ["monitoring", "resolved"], to_states
+    _assert_postmortem(served, store, incident_id)
     finished = next(e for e in events if e.kind == "recovery_finished").data
     assert finished["hints"]["state"] == "drained" and "repair" not in finished, finished
     assert hints_during > hints_before  # the writes during the freeze went through hints
@@ -294,7 +329,8 @@ def test_frozen_node_under_write_load_hints_drain_and_a_frozen_lease_holder_is_f
     rows = conv["rows_compared"]
     assert conv["equal"] and rows["postgres"] == rows["cassandra"] == conv["node3_rows"] > 0, conv
     texts = [m.get("text", "") for m in SLACK[0].messages("C0LAB") if m.get("thread_ts") not in (None, m["ts"])]
-    assert any(t.startswith("Mitigation:") for t in texts) and any(t.startswith("Recovered:") for t in texts), texts
+    assert any(t.startswith("Mitigation:") for t in texts), texts
+    assert any(t.startswith("Recovered and verified:") and "follow-up verification at" in t for t in texts), texts
     print("scenario 1+5:", {"hints": hints_during - hints_before, "rows": rows, "drain": finished["hints"]})
 
 
