@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from cassandra_recovery.commands import compare, detector, hotspots, load, orchestration, queue, repair, silence, verify
+from cassandra_recovery.commands import (
+    compare,
+    detector,
+    hotspots,
+    killswitch,
+    load,
+    orchestration,
+    queue,
+    repair,
+    silence,
+    verify,
+)
 from cassandra_recovery.errors import ConfigError, RecoveryError, ToolMissingError
 from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.settings import Settings
@@ -24,6 +37,15 @@ def _lab(settings: Settings) -> Lab:
 
 
 def cmd_lab(args: argparse.Namespace, settings: Settings) -> int:
+    if args.lab_verb == "monitoring":
+        from cassandra_recovery.lab import monitoring
+
+        cfg = monitoring.MonitoringConfig(
+            settings.lab.base_dir / "monitoring", cluster=settings.default_cluster, token_file=args.token_file
+        )
+        if args.receiver_url:
+            cfg = dataclasses.replace(cfg, receiver_url=args.receiver_url)
+        return monitoring.cli(args.action, cfg, _progress)
     lab = _lab(settings)
     verb = args.lab_verb
     if verb == "up":
@@ -114,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
         sp = lsub.add_parser(verb, help=text)
         sp.add_argument("node", help="node1..nodeN or an address")
     load.add_arguments(lsub.add_parser("load", help="drive the order service against the lab"))
+    mon = lsub.add_parser("monitoring", help="our own Prometheus (:9490) and Alertmanager (:9493) with the rules")
+    mon.add_argument("action", choices=["up", "down", "status"])
+    mon.add_argument("--receiver-url", default=None, help="webhook URL (default the local alert receiver)")
+    mon.add_argument("--token-file", type=Path, default=None, help="0600 file with the receiver's bearer token")
     nt = lsub.add_parser("nodetool", help="run nodetool against a node")
     nt.add_argument("node")
     nt.add_argument("args", nargs=argparse.REMAINDER)
@@ -125,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     hotspots.add_parser(sub)
     repair.add_parser(sub)
     verify.add_parser(sub)
+    killswitch.add_parser(sub)
     return p
 
 
@@ -155,6 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return repair.run(args, settings)
         if args.command == "verify":
             return verify.run(args, settings)
+        if args.command == "kill-switch":
+            return killswitch.run(args, settings)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

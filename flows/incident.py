@@ -22,7 +22,7 @@ from tasks.incident import (
     take_lease,
     transition,
 )
-from tasks.recovery import mitigate, record_event, renew_lease, restore_normal
+from tasks.recovery import automation_stopped, mitigate, record_event, renew_lease, restore_normal
 
 ACTING = ("wait_for_hints", "repair", "wipe_and_replace")
 _PROGRESS: dict[str, str | None] = {}  # incident -> its progress artifact, within this process
@@ -106,6 +106,14 @@ def incident_response(
         elif plan["action"] == "escalate" and state == "assessing":
             transition(incident["id"], "assessing", "escalated", lease, {"reasons": plan.get("reasons", [])})
             slack_thread(cluster_id, incident["id"], title, fields, lease, status="escalated")
+            state = "escalated"
+        elif plan["action"] in ACTING and state == "assessing" and (stop := automation_stopped(cluster_id)):
+            stopped = (
+                f"automation stopped for {cluster_id} by {stop['set_by']} ({stop['reason']}): {plan['action']} not run"
+            )
+            transition(incident["id"], "assessing", "escalated", lease, {"reason": stopped, "kill_switch": stop})
+            slack_thread(cluster_id, incident["id"], title, fields, lease, status="escalated")
+            slack_reply(cluster_id, incident["id"], f"Escalated: {stopped}", lease)
             state = "escalated"
         elif plan["action"] in ACTING:
             timeouts = (heal_timeout_s, approval_timeout_s)

@@ -10,7 +10,7 @@ from prefect import flow, get_run_logger
 from cassandra_recovery.incident.store import Lease
 from flows.queue import drain_write_queue
 from tasks.queue import compare_with_source
-from tasks.recovery import drain_hints, plan_repair, record_event, run_repair, wait_until_up
+from tasks.recovery import automation_stopped, drain_hints, plan_repair, record_event, run_repair, wait_until_up
 
 
 @flow(name="repair", persist_result=True)
@@ -34,6 +34,10 @@ def repair(
     if kind not in ("full", "incremental"):
         raise ValueError(f"kind must be full or incremental, got {kind!r}")
     log = get_run_logger()
+    if stop := automation_stopped(cluster_id):
+        why = f"automation stopped for {cluster_id} by {stop['set_by']} ({stop['reason']}): no repair started"
+        log.warning(why)
+        return {"segments": 0, "ran": 0, "reconciled": 0, "already_done": 0, "escalated": True, "reasons": [why]}
     key = run_key or f"flow-run/{flow_run.id}"
     segments = plan_repair(cluster_id, targets or [], keyspaces, plan_scope, segments_per_range)
     log.info("repair %s: %d %s segment(s) for %s", key, len(segments), kind, targets or "the whole ring")

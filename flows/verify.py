@@ -9,6 +9,7 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from cassandra_recovery.incident.store import Lease
+from tasks.recovery import automation_stopped
 from tasks.verification import fix_divergence, verify_table
 
 FOLLOW_UP_DEPLOYMENT = "follow-up-verification/follow-up-verification"
@@ -39,7 +40,10 @@ def verify(
         "passes": [_brief(first, stage)],
     }
     out["report"] = first
-    if first["verdict"] == "diverged" and fix:
+    stop = automation_stopped(cluster_id) if first["verdict"] == "diverged" and fix else None
+    if stop:
+        out["fix_skipped"] = f"automation stopped for {cluster_id} by {stop['set_by']} ({stop['reason']})"
+    elif first["verdict"] == "diverged" and fix:
         key = f"verify-fix/{incident_id or flow_run.id}/{stage}"
         out["fix"] = fix_divergence(cluster_id, first, key, incident_id, lease)
         log.info("fixed by %s (%s); verifying again", out["fix"]["method"], out["fix"]["why"])
@@ -49,6 +53,8 @@ def verify(
     if not out["converged"]:
         rep = out["report"]
         what = "still diverged after the fix" if "fix" in out else out["verdict"].replace("_", " ")
+        if "fix_skipped" in out:
+            what += f" (no fix: {out['fix_skipped']})"
         out["escalate"] = f"{rep['keyspace']}.{rep['table']} {what}: " + "; ".join(rep["reasons"][:3])
     return out
 

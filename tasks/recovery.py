@@ -179,3 +179,18 @@ def replace_node(cluster_id: str, incident_id: str, dead_address: str, approver:
     doc = {**rep.__dict__, "elapsed_s": round(time.monotonic() - t0, 1), "approved_by": approver}
     _event(incident_id, "node_replaced", doc, lease)
     return doc
+
+
+@task(name="kill-switch", cache_policy=NO_CACHE)
+def automation_stopped(cluster_id: str) -> dict[str, Any] | None:
+    """The cluster's kill switch when automation is stopped (reason, who, since), else None."""
+    from cassandra_recovery.incident.killswitch import KillSwitch
+
+    pool = make_pool(Settings(), max_size=1)
+    try:
+        ks = KillSwitch(pool)
+        ks.ensure_schema()
+        s = ks.stopped(cluster_id)
+    finally:
+        pool.close()
+    return None if s is None else {"reason": s.reason, "set_by": s.set_by, "since": s.since.isoformat()}

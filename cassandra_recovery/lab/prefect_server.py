@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -33,6 +35,22 @@ def _db_url(settings: Settings) -> str:
     return f"postgresql+asyncpg://{quote(pg.user)}:{quote(pw, safe='')}@{pg.host}:{pg.port}/{settings.prefect.database}"
 
 
+def api_auth(settings: Settings) -> str:
+    """The server's basic-auth string ("user:password"): configured, or generated once into a 0600 file in the
+    Prefect home. Whoever reaches the UI could otherwise resume a suspended run and approve a replacement."""
+    if settings.prefect.auth_string:
+        return settings.prefect.auth_string.get_secret_value()
+    path = prefect_home(settings) / "api-auth"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as f:
+        f.write("admin:" + secrets.token_urlsafe(24) + "\n")
+    return path.read_text().strip()
+
+
 def client_env(settings: Settings) -> dict[str, str]:
     """Environment for any Prefect client of this server (CLI, serve, flows, tests)."""
     env = {
@@ -42,14 +60,16 @@ def client_env(settings: Settings) -> dict[str, str]:
         "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
         "PREFECT_LOCAL_STORAGE_PATH": str(prefect_home(settings) / "storage"),
     }
-    if settings.prefect.auth_string:
-        env["PREFECT_API_AUTH_STRING"] = settings.prefect.auth_string.get_secret_value()
+    env["PREFECT_API_AUTH_STRING"] = api_auth(settings)
     return env
 
 
 def healthy(settings: Settings, timeout_s: float = 2.0) -> bool:
+    token = base64.b64encode(api_auth(settings).encode()).decode()
+    url = settings.prefect.api_url + "/health"  # http(s) from settings, never user input
+    req = urllib.request.Request(url, headers={"Authorization": f"Basic {token}"})  # noqa: S310
     try:
-        with urllib.request.urlopen(settings.prefect.api_url + "/health", timeout=timeout_s) as r:  # noqa: S310
+        with urllib.request.urlopen(req, timeout=timeout_s) as r:  # noqa: S310
             return bool(r.status == 200)
     except (urllib.error.URLError, OSError):
         return False
@@ -68,8 +88,7 @@ def ensure_prefect_server(settings: Settings, progress: Progress | None = None) 
     home = prefect_home(settings)
     home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **client_env(settings), "PREFECT_SERVER_DATABASE_CONNECTION_URL": _db_url(settings)}
-    if settings.prefect.auth_string:
-        env["PREFECT_SERVER_API_AUTH_STRING"] = settings.prefect.auth_string.get_secret_value()
+    env["PREFECT_SERVER_API_AUTH_STRING"] = api_auth(settings)
     env.pop("PREFECT_API_URL", None)  # the server itself must not talk to another API
     prefect = str(Path(sys.executable).with_name("prefect"))
     argv = [prefect, "server", "start", "--host", settings.prefect.host, "--port", str(settings.prefect.port)]

@@ -35,6 +35,7 @@ def close_open_incident(store: IncidentStore, cluster_id: str) -> None:
 
 def run_flow(fn: Any, env: dict[str, str], **kwargs: Any) -> Any:
     from prefect.settings import (
+        PREFECT_API_AUTH_STRING,
         PREFECT_API_URL,
         PREFECT_LOCAL_STORAGE_PATH,
         PREFECT_RESULTS_PERSIST_BY_DEFAULT,
@@ -44,6 +45,7 @@ def run_flow(fn: Any, env: dict[str, str], **kwargs: Any) -> Any:
     with temporary_settings(
         updates={
             PREFECT_API_URL: env["PREFECT_API_URL"],
+            PREFECT_API_AUTH_STRING: env["PREFECT_API_AUTH_STRING"],
             PREFECT_RESULTS_PERSIST_BY_DEFAULT: True,
             PREFECT_LOCAL_STORAGE_PATH: env["PREFECT_LOCAL_STORAGE_PATH"],
         }

@@ -105,9 +105,10 @@ def _wait(cond: Callable[[], Any], timeout_s: float, what: str, every_s: float =
 
 
 def _api(env: dict[str, str]) -> Any:
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
-    return temporary_settings(updates={PREFECT_API_URL: env["PREFECT_API_URL"]})
+    auth = env["PREFECT_API_AUTH_STRING"]
+    return temporary_settings(updates={PREFECT_API_URL: env["PREFECT_API_URL"], PREFECT_API_AUTH_STRING: auth})
 
 
 def _deployment_exists(env: dict[str, str]) -> bool:

@@ -30,9 +30,10 @@ def api(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
 
 
 def _with_api(env: dict[str, str]) -> Any:
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
-    return temporary_settings(updates={PREFECT_API_URL: env["PREFECT_API_URL"]})
+    auth = env["PREFECT_API_AUTH_STRING"]
+    return temporary_settings(updates={PREFECT_API_URL: env["PREFECT_API_URL"], PREFECT_API_AUTH_STRING: auth})
 
 
 def test_crashed_run_is_resumed_twice_then_escalated(api: dict[str, str]) -> None:
@@ -67,3 +68,28 @@ def test_crashed_run_is_resumed_twice_then_escalated(api: dict[str, str]) -> Non
             assert state is not None and state.type.value == "FAILED" and "escalated" in (state.message or "")
             assert escalated == [(str(run.id), 3)]
             client.delete_flow_run(run.id)
+
+
+def test_the_api_and_ui_refuse_requests_without_the_credentials(api: dict[str, str]) -> None:
+    """Whoever reaches the UI could resume a suspended run (approve a replacement): the server wants the
+    generated basic-auth credentials, kept in a 0600 file and handed to clients through the environment."""
+    import base64
+    import stat
+    import urllib.error
+    import urllib.request
+
+    from cassandra_recovery.lab.prefect_server import prefect_home
+
+    url = api["PREFECT_API_URL"] + "/flows/filter"
+    anonymous = urllib.request.Request(url, data=b"{}", headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(anonymous, timeout=10)  # noqa: S310 - loopback test URL
+    assert refused.value.code == 401
+    token = base64.b64encode(api["PREFECT_API_AUTH_STRING"].encode()).decode()
+    allowed = urllib.request.Request(
+        url, data=b"{}", headers={"Content-Type": "application/json", "Authorization": f"Basic {token}"}
+    )
+    with urllib.request.urlopen(allowed, timeout=10) as r:  # noqa: S310
+        assert r.status == 200
+    mode = (prefect_home(Settings()) / "api-auth").stat().st_mode
+    assert stat.S_IMODE(mode) == 0o600
