@@ -6,11 +6,20 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, get_run_logger
+from pydantic import BaseModel, Field
 
 from cassandra_recovery.incident.store import Lease
+from cassandra_recovery.logic.tokens import MAX_TOKEN, MIN_TOKEN
 from flows.queue import drain_write_queue
 from tasks.queue import compare_with_source
 from tasks.recovery import automation_stopped, drain_hints, plan_repair, record_event, run_repair, wait_until_up
+
+
+class TokenRangeParam(BaseModel):
+    """A token range to repair, as nodetool takes it: start exclusive, end inclusive (may wrap)."""
+
+    start: int = Field(ge=MIN_TOKEN, le=MAX_TOKEN, description="exclusive")
+    end: int = Field(ge=MIN_TOKEN, le=MAX_TOKEN, description="inclusive")
 
 
 @flow(name="repair", persist_result=True)
@@ -25,8 +34,10 @@ def repair(
     segment_timeout_s: float = 600.0,
     max_attempts: int = 3,
     inflight_wait_s: float = 300.0,
+    token_range: TokenRangeParam | None = None,
 ) -> dict[str, Any]:
-    """Segmented, checkpointed repair of the ranges the targets replicate (all ranges without targets).
+    """Segmented, checkpointed repair of the ranges the targets replicate (all ranges without targets), or of
+    one token range (`token_range`) cut at the ring's replica sets.
 
     The same run_key resumes a crashed run; without one, this flow run's id is the key."""
     from prefect.runtime import flow_run
@@ -39,7 +50,8 @@ def repair(
         log.warning(why)
         return {"segments": 0, "ran": 0, "reconciled": 0, "already_done": 0, "escalated": True, "reasons": [why]}
     key = run_key or f"flow-run/{flow_run.id}"
-    segments = plan_repair(cluster_id, targets or [], keyspaces, plan_scope, segments_per_range)
+    tr = None if token_range is None else (token_range.start, token_range.end)
+    segments = plan_repair(cluster_id, targets or [], keyspaces, plan_scope, segments_per_range, tr)
     log.info("repair %s: %d %s segment(s) for %s", key, len(segments), kind, targets or "the whole ring")
     report = run_repair(cluster_id, key, segments, kind, segment_timeout_s, max_attempts, inflight_wait_s)
     log.info(

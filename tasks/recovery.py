@@ -17,7 +17,7 @@ from cassandra_recovery.clients.postgres import make_pool
 from cassandra_recovery.degraded.policy import Mode
 from cassandra_recovery.detection.observe import probe_all
 from cassandra_recovery.incident.store import IncidentStore, Lease
-from cassandra_recovery.logic.segments import Segment, plan_segments
+from cassandra_recovery.logic.segments import Segment, clip, plan_segments
 from cassandra_recovery.recovery.checkpoints import RepairCheckpoints
 from cassandra_recovery.recovery.hints import watch_drain
 from cassandra_recovery.recovery.pauses import RepairPauses
@@ -126,8 +126,10 @@ def plan_repair(
     keyspaces: list[str] | None,
     plan_scope: list[dict[str, Any]] | None,
     segments_per_range: int,
+    token_range: tuple[int, int] | None = None,
 ) -> list[dict[str, Any]]:
-    """Segments of the planned scope (or, without one, the ranges the targets replicate on the current ring)."""
+    """Segments of the planned scope (or, without one, the ranges the targets replicate on the current ring),
+    cut to `token_range` (start exclusive, end inclusive) when one is given."""
     cluster = Settings().cluster(cluster_id)
     if plan_scope:
         scope = scope_from_plan(plan_scope, keyspaces)
@@ -136,6 +138,8 @@ def plan_repair(
             probes = probe_all(cluster, timeout_s=1.0)
             observer = next(n.name for n in cluster.nodes if probes[n.name].ok)
             scope = current_scope(cluster, cql, observer, targets, keyspaces)
+    if token_range is not None:
+        scope = [(ks, part) for ks, r in scope for part in clip([r], *token_range)]
     segs = plan_segments(scope, segments_per_range, avoid=targets)
     return [s.__dict__ | {"replicas": list(s.replicas)} for s in segs]
 

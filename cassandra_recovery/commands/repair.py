@@ -22,6 +22,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--segments-per-range", type=int, default=1)
     p.add_argument("--segment-timeout", type=float, default=600.0, help="seconds per segment attempt")
     p.add_argument("--run-key", default=None, help="resume the run with this key (shown in the report)")
+    p.add_argument("--start-token", type=int, default=None, help="repair only (START, END]: exclusive start")
+    p.add_argument("--end-token", type=int, default=None, help="inclusive end (with --start-token)")
     p.add_argument("--json", action="store_true")
 
 
@@ -32,7 +34,16 @@ def validated(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         raise ConfigError("--segments-per-range must be between 1 and 1024")
     if not args.segment_timeout > 0:
         raise ConfigError("--segment-timeout must be positive")
+    token_range = None
+    if (args.start_token is None) != (args.end_token is None):
+        raise ConfigError("--start-token and --end-token go together")
+    if args.start_token is not None:
+        for t in (args.start_token, args.end_token):
+            if not -(2**63) <= t <= 2**63 - 1:
+                raise ConfigError(f"token {t} is outside the Murmur3 ring [-2^63, 2^63-1]")
+        token_range = {"start": args.start_token, "end": args.end_token}
     return {
+        "token_range": token_range,
         "cluster_id": cluster.id,
         "targets": [cluster.node(n).address for n in args.node],
         "keyspaces": list(args.keyspace) or None,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from cassandra_recovery.logic.replication import TokenRange
-from cassandra_recovery.logic.tokens import MIN_TOKEN, RING_SIZE
+from cassandra_recovery.logic.tokens import MAX_TOKEN, MIN_TOKEN, RING_SIZE
 
 
 class SegmentState(StrEnum):
@@ -112,3 +112,18 @@ def after_failure(attempts: int, max_attempts: int, error: str) -> RetryDecision
     if attempts < max_attempts:
         return RetryDecision(True, f"attempt {attempts} of {max_attempts} failed ({error}); retrying")
     return RetryDecision(False, f"{attempts} attempts failed, last: {error}; escalating instead of retrying")
+
+
+def clip(ranges: Iterable[TokenRange], start: int, end: int) -> list[TokenRange]:
+    """The parts of `ranges` inside (start, end] (either may wrap), each keeping its replicas: how an operator's
+    "repair this range" becomes segments that each stay inside one replica set."""
+    wanted = [(a, MAX_TOKEN if b == MIN_TOKEN else b) for a, b in unwrap(start, end)]
+    out = []
+    for r in ranges:
+        for a, b in unwrap(r.start, r.end):
+            top = MAX_TOKEN if b == MIN_TOKEN else b
+            for wa, wb in wanted:
+                lo, hi = max(a, wa), min(top, wb)
+                if lo < hi:
+                    out.append(TokenRange(lo, hi, r.replicas))
+    return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 MIN_TOKEN = -(2**63)
+MAX_TOKEN = 2**63 - 1
 RING_SIZE = 2**64
 
 

@@ -50,6 +50,8 @@ def test_down_is_idempotent_when_nothing_runs(tmp_path: Path) -> None:
         (["repair", "--segment-timeout", "0"], "--segment-timeout must be positive"),
         (["repair", "--node", "node9"], "unknown node 'node9'"),
         (["repair", "--cluster", "nope"], "nope"),
+        (["repair", "--start-token", "5"], "--start-token and --end-token go together"),
+        (["repair", "--start-token", "5", "--end-token", str(2**63)], "outside the Murmur3 ring"),
     ],
 )
 def test_bad_repair_arguments_are_refused_before_anything_is_contacted(

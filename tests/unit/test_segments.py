@@ -92,3 +92,21 @@ def test_table_names_are_validated_identifiers() -> None:
     for bad in ("Shop", "shop; DROP", "1ks", ""):
         with pytest.raises(ConfigError):
             table_name(bad, "orders")
+
+
+def test_clip_keeps_the_replicas_of_each_part_and_handles_wrapping() -> None:
+    from cassandra_recovery.logic.replication import TokenRange
+    from cassandra_recovery.logic.segments import clip
+    from cassandra_recovery.logic.tokens import MAX_TOKEN, MIN_TOKEN
+
+    ring = [TokenRange(100, -100, ("a",)), TokenRange(-100, 0, ("b",)), TokenRange(0, 100, ("c",))]
+    assert clip(ring, -50, 50) == [TokenRange(-50, 0, ("b",)), TokenRange(0, 50, ("c",))]
+    # an operator's wrapping range: (90, -90] crosses the top of the ring inside a's range
+    assert clip(ring, 90, -90) == [
+        TokenRange(100, MAX_TOKEN, ("a",)),
+        TokenRange(MIN_TOKEN, -100, ("a",)),
+        TokenRange(-100, -90, ("b",)),
+        TokenRange(90, 100, ("c",)),
+    ]
+    assert clip(ring, 10, 10) == clip(ring, 10, 10)  # (x, x] is the whole ring
+    assert sum(r.width() for r in clip(ring, 10, 20)) == 10
