@@ -13,6 +13,7 @@ from pathlib import Path
 
 from cassandra_recovery.commands import (
     compare,
+    demo,
     detector,
     hotspots,
     killswitch,
@@ -24,6 +25,7 @@ from cassandra_recovery.commands import (
     verify,
 )
 from cassandra_recovery.errors import ConfigError, RecoveryError, ToolMissingError
+from cassandra_recovery.intake import command as receiver
 from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.settings import Settings
 
@@ -151,7 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     hotspots.add_parser(sub)
     repair.add_parser(sub)
     verify.add_parser(sub)
+    receiver.add_parser(sub)
     killswitch.add_parser(sub)
+    demo.add_parser(sub)
     return p
 
 
@@ -182,8 +186,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return repair.run(args, settings)
         if args.command == "verify":
             return verify.run(args, settings)
+        if args.command == "receiver":
+            return receiver.run(args, settings)
         if args.command == "kill-switch":
             return killswitch.run(args, settings)
+        if args.command == "demo":
+            return demo.run(args, settings)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

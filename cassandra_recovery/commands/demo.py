@@ -1,0 +1,114 @@
+"""`cassandra-recovery demo`: the whole pipeline on the lab, one demonstration incident from a real partition
+to the verification verdict, watched in the Prefect UI."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+import time
+from typing import Any
+
+from cassandra_recovery.commands import progress
+from cassandra_recovery.errors import ConfigError
+from cassandra_recovery.settings import Settings
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("demo", help="lab + PostgreSQL + Prefect + pipeline; a partition handled end to end")
+    p.add_argument("--node", default="node3", help="the node to partition (default node3)")
+    p.add_argument("--outage", type=float, default=30.0, help="seconds the partition lasts (default 30)")
+    p.add_argument("--rate", type=float, default=30.0, help="workload operations per second during the demo")
+    p.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the incident to close")
+    p.add_argument("--keep", action="store_true", help="leave the pipeline's processes running afterwards")
+
+
+def _deployment_ready() -> bool:
+    from prefect.client.orchestration import get_client
+
+    from deployments.serve import INCIDENT_DEPLOYMENT
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_deployment_by_name(INCIDENT_DEPLOYMENT)
+            return True
+        except Exception:
+            return False
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from cassandra_recovery.clients.postgres import make_pool
+    from cassandra_recovery.commands.orchestration import use_project_server
+    from cassandra_recovery.degraded.workload import WorkloadSpec, run_workload
+    from cassandra_recovery.incident.store import IncidentStore
+    from cassandra_recovery.lab.cluster import Lab
+    from cassandra_recovery.lab.postgres import ensure_postgres
+    from cassandra_recovery.lab.prefect_server import ensure_prefect_server, prefect_home
+    from cassandra_recovery.lab.stack import Stack
+    from cassandra_recovery.wiring import service_parts
+
+    if not 5 <= args.outage <= 3600 or args.rate <= 0 or args.timeout <= 0:
+        raise ConfigError("--outage must be 5..3600 s; --rate and --timeout positive")
+    say = progress("demo")
+    lab = Lab(settings.lab, progress=say)
+    node = lab.node(args.node)  # ConfigError for an unknown node, before anything starts
+    lab.up()
+    ensure_postgres(settings)
+    use_project_server(settings)
+    ensure_prefect_server(settings, progress=say)
+    # The demo closes its incident after one passing verification; production waits for the follow-up.
+    env = {**os.environ, "CASSANDRA_RECOVERY_VERIFICATION__FOLLOW_UP_S": os.environ.get(
+        "CASSANDRA_RECOVERY_VERIFICATION__FOLLOW_UP_S", "60")}  # fmt: skip
+    stack = Stack(settings.lab.base_dir / "demo", env, progress=say)
+    pool = make_pool(settings, max_size=2)
+    store = IncidentStore(pool)
+    store.ensure_schema()
+    parts = service_parts(settings)
+    try:
+        stack.start(deployment_ready=_deployment_ready, cluster=settings.default_cluster)
+        ui = settings.prefect.api_url.removesuffix("/api")
+        say(f"Prefect UI: {ui}  (user:password in {prefect_home(settings) / 'api-auth'})")
+        run_workload(parts.service, WorkloadSpec(rate=200, operations=500, keys=500, read_ratio=0.0), parts.relay)
+        spec = WorkloadSpec(rate=args.rate, duration_s=args.outage + 20, keys=500, read_ratio=0.7)
+        load = threading.Thread(target=run_workload, args=(parts.service, spec), kwargs={"relay": parts.relay})
+        load.start()
+        before = store.open_for(settings.default_cluster)
+        say(f"partition: {node.name} ({node.address}) leaves the cluster for {args.outage:.0f}s (process alive)")
+        lab.partition(node.name)
+        incident = _wait(lambda: _new_incident(store, settings.default_cluster, before), 120)
+        say(f"incident {incident.id} opened; watch it at {ui}/runs")
+        time.sleep(args.outage)
+        lab.heal(node.name)
+        say(f"partition healed; the incident runs on to verification (up to {args.timeout:.0f}s)")
+        load.join()
+        closed = _wait(lambda: _closed(store, incident.id), args.timeout)
+        verdict = [e.data for e in store.events(incident.id) if e.kind == "verified"]
+        last: dict[str, Any] = verdict[-1] if verdict else {}
+        say(f"incident {incident.id}: {closed.state.value}")
+        print(f"verification verdict: {last.get('verdict', 'none')} ({last.get('rows_compared', 0)} rows compared,"
+              f" {last.get('mismatches', 0)} mismatching chunks); post-mortem: {ui}/artifacts")  # fmt: skip
+        return 0 if last.get("verdict") == "converged" else 1
+    finally:
+        parts.close()
+        pool.close()
+        if not args.keep:
+            stack.stop()
+
+
+def _new_incident(store: Any, cluster_id: str, before: Any) -> Any:
+    inc = store.open_for(cluster_id)
+    return inc if inc is not None and (before is None or inc.id != before.id) else None
+
+
+def _closed(store: Any, incident_id: str) -> Any:
+    inc = store.get(incident_id)
+    return inc if inc.state.value in ("resolved", "escalated", "monitoring") else None
+
+
+def _wait(cond: Any, timeout_s: float) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while not (got := cond()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gave up after {timeout_s:.0f}s")
+        time.sleep(1)
+    return got

@@ -1,0 +1,149 @@
+"""The HTTP face: FastAPI app with rate limit, size limit, authentication, parsing, then `Intake.ingest`."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from cassandra_recovery.intake.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, check_bearer, check_signature
+from cassandra_recovery.intake.config import ReceiverConfig
+from cassandra_recovery.intake.payload import SOURCES, PayloadError, parse
+from cassandra_recovery.intake.ratelimit import RateLimiter
+from cassandra_recovery.intake.service import Intake
+
+_DOC = """Alert receiver of cassandra-recovery. `POST /alerts/alertmanager` (webhook version 4) and
+`POST /alerts/grafana` (version 1) take `Authorization: Bearer <token>`; `POST /alerts/generic` takes
+`X-CR-Timestamp: <unix seconds>` and `X-CR-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>`,
+valid for 5 minutes. Answers: 200 taken (each alert: delivered, recorded, spooled, direct or duplicate),
+400 malformed JSON, 401 credentials, 413 too large, 422 invalid field (named), 429 rate limited,
+503 neither PostgreSQL nor Prefect could take an alert (retry)."""
+
+
+class _Reject(Exception):
+    def __init__(self, status: int, reason: str, detail: Any, headers: dict[str, str] | None = None) -> None:
+        self.status, self.reason, self.detail, self.headers = status, reason, detail, headers
+
+
+def create_app(
+    config: ReceiverConfig,
+    intake: Intake,
+    default_cluster: str,
+    known_cluster: Callable[[str], bool] = lambda _: True,
+    clock: Callable[[], float] = time.monotonic,
+    wall_clock: Callable[[], float] = time.time,
+    health: Callable[[], dict[str, Any]] = dict,
+) -> FastAPI:
+    """The app; every outside party comes in as an argument, so tests pass fakes and a fake clock."""
+    app = FastAPI(title="cassandra-recovery alert receiver", description=_DOC, version="1")
+    limiter = RateLimiter(config.rate_per_s, config.rate_burst, clock, config.rate_max_clients)
+    metrics = intake.metrics
+
+    async def read_body(request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > config.max_body_bytes):
+            raise _Reject(413, "too_large", f"body larger than {config.max_body_bytes} bytes")
+        body = bytearray()
+        async for chunk in request.stream():  # chunked bodies have no length: count as they come
+            body += chunk
+            if len(body) > config.max_body_bytes:
+                raise _Reject(413, "too_large", f"body larger than {config.max_body_bytes} bytes")
+        return bytes(body)
+
+    async def handle(source: str, request: Request) -> Response:
+        try:
+            wait = limiter.check(request.client.host if request.client else "unknown")
+            if wait > 0:
+                raise _Reject(429, "rate_limited", "too many requests", {"Retry-After": str(max(1, round(wait)))})
+            if source != "generic" and not check_bearer(request.headers.get("authorization"), config.tokens):
+                raise _Reject(401, "auth", "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+            body = await read_body(request)
+            if source == "generic":
+                why = check_signature(
+                    request.headers.get(TIMESTAMP_HEADER),
+                    request.headers.get(SIGNATURE_HEADER),
+                    body,
+                    config.hmac_secrets,
+                    wall_clock(),
+                    config.replay_window_s,
+                )
+                if why is not None:
+                    raise _Reject(401, "auth", f"signature {why.replace('_', ' ')}")
+            try:
+                doc = json.loads(body)
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+                raise _Reject(400, "malformed", f"malformed JSON: {e}") from None
+            try:
+                alerts = parse(source, doc, default_cluster, known_cluster)
+            except PayloadError as e:
+                raise _Reject(422, "invalid", e.errors) from None
+        except _Reject as r:
+            metrics.rejected.labels(r.reason).inc()
+            return JSONResponse({"detail": r.detail}, status_code=r.status, headers=r.headers)
+        result = await run_in_threadpool(intake.ingest, alerts)
+        if result.http_status >= 500:
+            metrics.rejected.labels("unavailable").inc()
+            return JSONResponse(result.as_dict(), status_code=503, headers={"Retry-After": "10"})
+        return JSONResponse(result.as_dict(), status_code=result.http_status)
+
+    responses: dict[int | str, dict[str, Any]] = {
+        code: {"description": text}
+        for code, text in [
+            (400, "malformed JSON"),
+            (401, "missing or wrong credentials"),
+            (413, "body too large"),
+            (422, "invalid field, named in detail[].loc"),
+            (429, "rate limited; see Retry-After"),
+            (503, "neither the inbox nor Prefect could take an alert; retry"),
+        ]
+    }
+
+    def route(source: str) -> None:
+        async def endpoint(request: Request) -> Response:
+            return await handle(source, request)
+
+        endpoint.__name__ = f"receive_{source}"
+        app.post(f"/alerts/{source}", responses=responses, summary=f"receive a {source} webhook")(endpoint)
+
+    for source in SOURCES:
+        route(source)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", **health()}
+
+    @app.get("/metrics")
+    def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    def openapi() -> dict[str, Any]:
+        # Bodies are read raw (signatures need the exact bytes, and nothing is parsed before authentication),
+        # so FastAPI cannot see the models: put their schemas into the description by hand.
+        if app.openapi_schema:
+            return app.openapi_schema
+        spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+        for source, model in SOURCES.items():
+            schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(schema.pop("$defs", {}))
+            schemas[model.__name__] = schema
+            ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+            op = spec["paths"][f"/alerts/{source}"]["post"]
+            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref}}}
+            op["security"] = [{"hmac": []}] if source == "generic" else [{"bearer": []}]
+        spec["components"]["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "hmac": {"type": "apiKey", "in": "header", "name": SIGNATURE_HEADER, "description": _DOC},
+        }
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,69 @@
+"""`cassandra-recovery receiver`: the alert receiver (Alertmanager, Grafana, signed generic alerts) over HTTP(S)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from cassandra_recovery.commands import progress
+from cassandra_recovery.errors import ConfigError
+from cassandra_recovery.settings import Settings
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "receiver",
+        help="receive Alertmanager/Grafana/generic alert webhooks and start the incident deployment",
+        description="Tokens and secrets come from CASSANDRA_RECOVERY_RECEIVER__TOKENS and "
+        "CASSANDRA_RECOVERY_RECEIVER__HMAC_SECRETS (comma-separated or a JSON list); every other "
+        "ReceiverConfig field from CASSANDRA_RECOVERY_RECEIVER__<FIELD>.",
+    )
+    p.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="listen port (default 9095)")
+    p.add_argument("--cluster", default=None, help="cluster of alerts without a `cluster` label")
+    p.add_argument(
+        "--token-file",
+        type=Path,
+        action="append",
+        default=None,
+        help="0600 file with a bearer token (repeat for a rotation), e.g. the lab monitoring's receiver.token",
+    )
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from cassandra_recovery.intake.config import load_receiver_config
+    from cassandra_recovery.intake.wiring import build_receiver
+
+    say = progress("receiver")
+    config = load_receiver_config(
+        host=args.host, port=args.port, default_cluster=args.cluster, token_files=args.token_file
+    )
+    if not config.tokens and not config.hmac_secrets:
+        raise ConfigError(
+            "no credentials: set CASSANDRA_RECOVERY_RECEIVER__TOKENS or --token-file (Alertmanager, Grafana) and/or "
+            "CASSANDRA_RECOVERY_RECEIVER__HMAC_SECRETS (generic form)"
+        )
+    for path in (config.tls_certfile, config.tls_keyfile):
+        if path is not None and not path.is_file():
+            raise ConfigError(f"TLS file {path} does not exist")
+    if config.host not in ("127.0.0.1", "::1", "localhost") and not config.tls:
+        say(f"warning: listening on {config.host} without TLS; bearer tokens travel in clear text")
+    receiver = build_receiver(settings, config, cluster=args.cluster)
+    receiver.deliverer.start()
+    scheme = "https" if config.tls else "http"
+    say(f"listening on {scheme}://{config.host}:{config.port} (docs at /docs, metrics at /metrics)")
+    try:
+        uvicorn.run(
+            receiver.app,
+            host=config.host,
+            port=config.port,
+            ssl_certfile=str(config.tls_certfile) if config.tls_certfile else None,
+            ssl_keyfile=str(config.tls_keyfile) if config.tls_keyfile else None,
+            log_level="warning",
+            # The size limit is ours (413 with a reason); uvicorn's own limits stay as they are.
+        )
+    finally:
+        receiver.close()
+    return 0

@@ -1,0 +1,134 @@
+"""The one function that wires the real receiver: PostgreSQL inbox and incidents, Prefect launcher, app, deliverer."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from cassandra_recovery.incident.store import IncidentStore
+from cassandra_recovery.intake.app import create_app
+from cassandra_recovery.intake.config import ReceiverConfig
+from cassandra_recovery.intake.metrics import ReceiverMetrics
+from cassandra_recovery.intake.ports import LauncherUnavailable, StoreUnavailable
+from cassandra_recovery.intake.service import Deliverer, Intake
+from cassandra_recovery.intake.spool import PgSpool
+from cassandra_recovery.settings import LAB_CLUSTER_ID, Settings
+
+log = logging.getLogger(__name__)
+
+
+class PrefectLauncher:
+    """run_deployment(INCIDENT_DEPLOYMENT, ..., timeout=0, idempotency_key=key), as the detector does."""
+
+    def launch(self, cluster_id: str, trigger: dict[str, Any], idempotency_key: str) -> str:
+        # Imported here: the library never imports prefect at module level.
+        from prefect.deployments import run_deployment
+
+        from deployments.serve import INCIDENT_DEPLOYMENT
+
+        try:
+            run: Any = run_deployment(
+                INCIDENT_DEPLOYMENT,
+                parameters={"cluster_id": cluster_id, "trigger": trigger},
+                timeout=0,
+                idempotency_key=idempotency_key,
+            )
+        except Exception as e:  # unreachable server, missing deployment, auth: all mean "not started, retry"
+            raise LauncherUnavailable(f"incident deployment not started: {type(e).__name__}: {str(e)[:300]}") from e
+        return str(run.id)
+
+
+class StoreIncidents:
+    """The IncidentStore seen through the receiver's Incidents port."""
+
+    def __init__(self, store: IncidentStore) -> None:
+        self.store = store
+
+    def open_or_join(self, cluster_id: str, trigger: dict[str, Any], actor: str) -> str:
+        try:
+            incident, _ = self.store.open_or_join(cluster_id, trigger, actor)
+        except Exception as e:  # psycopg errors and pool timeouts: PostgreSQL away
+            raise StoreUnavailable(f"incident store: {type(e).__name__}: {str(e)[:300]}") from e
+        return incident.id
+
+    def note_resolved(self, cluster_id: str, doc: dict[str, Any], actor: str) -> str | None:
+        try:
+            incident = self.store.open_for(cluster_id)
+            if incident is None:
+                return None
+            self.store.append_event(incident.id, "alert_resolved", actor, doc)
+        except Exception as e:
+            raise StoreUnavailable(f"incident store: {type(e).__name__}: {str(e)[:300]}") from e
+        return incident.id
+
+
+@dataclass
+class Receiver:
+    app: FastAPI
+    intake: Intake
+    deliverer: Deliverer
+    pool: ConnectionPool
+
+    def close(self) -> None:
+        self.deliverer.stop()
+        self.intake.close()
+        self.pool.close()
+
+
+def build_receiver(settings: Settings, config: ReceiverConfig, cluster: str | None = None) -> Receiver:
+    """Everything real. The pool is opened without waiting, so the receiver starts (and delivers directly)
+    while PostgreSQL is down; the schema is created by the deliverer's first successful round."""
+    from cassandra_recovery.commands.orchestration import use_project_server
+
+    use_project_server(settings)  # before prefect is first imported
+    default = settings.cluster(cluster or config.default_cluster).id
+    known = {*settings.clusters, LAB_CLUSTER_ID}
+    pool = ConnectionPool(
+        settings.postgres_conninfo(),
+        min_size=1,
+        max_size=12,  # a delivery holds its inbox row and needs a second connection for the incident
+        kwargs={"row_factory": dict_row, "connect_timeout": 5},
+        check=ConnectionPool.check_connection,
+        timeout=2.0,
+        reconnect_timeout=30.0,
+        open=False,
+        name="alert-receiver",
+    )
+    pool.open(wait=False)
+    spool = PgSpool(pool, config.table, config.retry_base_s, config.retry_max_s, config.max_attempts)
+    store = IncidentStore(pool)
+    metrics = ReceiverMetrics()
+    intake = Intake(spool, StoreIncidents(store), PrefectLauncher(), metrics, config.inline_timeout_s)
+    deliverer = _SchemaFirstDeliverer(intake, config.deliver_interval_s, spool, store)
+
+    def health() -> dict[str, Any]:
+        return {"store": "ok" if deliverer.last_error is None else "unavailable", "deliverer_rounds": deliverer.rounds}
+
+    deliverer.run_once()  # schema and leftovers now when PostgreSQL is up; otherwise the thread keeps trying
+    app = create_app(config, intake, default, known_cluster=known.__contains__, health=health)
+    return Receiver(app, intake, deliverer, pool)
+
+
+class _SchemaFirstDeliverer(Deliverer):
+    """Creates the inbox and incident tables before its first round, and again after a failed attempt."""
+
+    def __init__(self, intake: Intake, interval_s: float, spool: PgSpool, store: IncidentStore) -> None:
+        super().__init__(intake, interval_s)
+        self.spool, self.store, self.schema_ready = spool, store, False
+
+    def run_once(self) -> Any:
+        if not self.schema_ready:
+            try:
+                self.spool.ensure_schema()
+                self.store.ensure_schema()
+                self.schema_ready = True
+            except Exception as e:  # StoreUnavailable, or psycopg errors from IncidentStore.ensure_schema
+                self.last_error = f"{type(e).__name__}: {e}"
+                log.warning("alert inbox schema not ready: %s", self.last_error)
+                return []
+        return super().run_once()

@@ -1,0 +1,167 @@
+"""End to end with real Prometheus and Alertmanager (Debian packages): a frozen lab node -> the detector's metric
+-> the rule fires -> Alertmanager posts to the receiver -> one incident, one flow run -> converged. Alertmanager's
+repeated deliveries start nothing more; fire -> resolve -> fire opens a second incident."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from psycopg import sql
+
+from cassandra_recovery.degraded.model import Order
+from cassandra_recovery.incident.store import IncidentStore
+from cassandra_recovery.lab.cluster import Lab
+from cassandra_recovery.lab.stack import Stack
+from cassandra_recovery.settings import Settings
+from cassandra_recovery.wiring import service_parts
+from tests.cluster.incident_env import close_open_incident
+
+DOMAIN = {"KEYSPACE": "shop_alerts", "ORDERS_TABLE": "orders_alerts", "OUTBOX_TABLE": "outbox_alerts",
+          "POLICY_TABLE": "policy_alerts"}  # fmt: skip
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _api(env: dict[str, str]) -> Any:
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+
+    auth = env["PREFECT_API_AUTH_STRING"]
+    return temporary_settings(updates={PREFECT_API_URL: env["PREFECT_API_URL"], PREFECT_API_AUTH_STRING: auth})
+
+
+def _incident_runs(env: dict[str, str], since: float) -> list[Any]:
+    """Flow runs of the incident deployment created after `since` (epoch seconds)."""
+    from datetime import UTC, datetime
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterStartTime
+
+    from deployments.serve import INCIDENT_DEPLOYMENT
+
+    with _api(env), get_client(sync_client=True) as client:
+        dep = client.read_deployment_by_name(INCIDENT_DEPLOYMENT)
+        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(start_time=FlowRunFilterStartTime(is_null_=False)))
+        after = datetime.fromtimestamp(since, UTC)
+        return [r for r in runs if r.deployment_id == dep.id and r.created and r.created >= after]
+
+
+def _deployment_exists(env: dict[str, str]) -> bool:
+    from prefect.client.orchestration import get_client
+
+    from deployments.serve import INCIDENT_DEPLOYMENT
+
+    with _api(env), get_client(sync_client=True) as client:
+        try:
+            client.read_deployment_by_name(INCIDENT_DEPLOYMENT)
+            return True
+        except Exception:
+            return False
+
+
+def _wait(cond: Callable[[], Any], timeout_s: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while not (got := cond()):
+        assert time.monotonic() < deadline, f"timed out after {timeout_s:.0f}s waiting for {what}"
+        time.sleep(1)
+    return got
+
+
+def _metric(port: int, name: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:  # noqa: S310 - loopback
+        text = r.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
+
+
+@pytest.fixture(scope="module")
+def stack(lab: Lab, prefect_server: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    env = {**os.environ, **prefect_server, "PYTHONDONTWRITEBYTECODE": "1"}
+    env |= {f"CASSANDRA_RECOVERY_DOMAIN__{k}": v for k, v in DOMAIN.items()}
+    env["CASSANDRA_RECOVERY_VERIFICATION__FOLLOW_UP_S"] = "0"
+    st = Stack(
+        tmp_path_factory.mktemp("stack"),
+        env,
+        receiver_port=_free_port(),
+        detector_port=_free_port(),
+        repeat_interval="3s",
+        progress=lambda m: print(f"[stack] {m}", flush=True),
+    )
+    try:
+        st.start(deployment_ready=lambda: _deployment_exists(env))
+        yield st
+    finally:
+        st.stop()
+        for name in ("serve", "receiver", "detector"):
+            log = st.base_dir / f"{name}.log"
+            if log.exists():
+                (ROOT / f".pytest-{name}.log").write_text(log.read_text(errors="replace")[-200_000:])
+
+
+def _seed(rows: int) -> None:
+    settings = Settings()
+    d = settings.domain.model_copy(update={k.lower(): v for k, v in DOMAIN.items()})
+    parts = service_parts(settings.model_copy(update={"domain": d}))
+    try:
+        parts.cql.truncate(d.keyspace, d.cassandra_table, timeout_s=30)
+        with parts.pg.pool.connection() as conn:
+            names = [sql.Identifier(t) for t in (d.orders_table, d.outbox_table, d.policy_table)]
+            conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(names)))
+            conn.commit()
+        for i in range(rows):
+            parts.service.write(Order(id=f"a-{i:04d}", customer="c", status="new", amount_cents=i))
+        parts.relay.drain(timeout_s=60)
+    finally:
+        parts.close()
+
+
+def _alert_reached(store: IncidentStore, incident_id: str) -> bool:
+    """The incident was opened or joined by an alert (the detector records it too, with --no-deployment)."""
+    inc = store.get(incident_id)
+    if str(inc.trigger.get("source", "")).startswith("alert:"):
+        return True
+    return any(e.kind == "joined" and str(e.data.get("source", "")).startswith("alert:") for e in store.events(inc.id))
+
+
+def _episode(lab: Lab, store: IncidentStore, frozen_s: float) -> str:
+    """node3 frozen for about `frozen_s`; the incident the alert path opened, once it is closed."""
+    lab.freeze("node3")
+    t0 = time.monotonic()
+    inc = _wait(lambda: store.open_for("lab"), 90, "the detector/alert to open an incident")
+    _wait(lambda: _alert_reached(store, inc.id), 90, "Alertmanager's alert to reach the incident")
+    time.sleep(max(0.0, frozen_s - (time.monotonic() - t0)))
+    lab.thaw("node3")
+    _wait(lambda: store.get(inc.id).state.value in ("resolved", "escalated"), 420, "the incident to close")
+    return str(inc.id)
+
+
+def test_alert_path_end_to_end_one_run_per_incident_and_fire_resolve_fire(
+    lab: Lab, stack: Stack, store: IncidentStore, prefect_server: dict[str, str]
+) -> None:
+    close_open_incident(store, "lab")
+    _seed(200)
+    since = time.time()
+    first = _episode(lab, store, frozen_s=20)
+    assert store.get(first).state.value == "resolved", [(e.kind, e.data) for e in store.events(first)][-6:]
+    verified = [e.data for e in store.events(first) if e.kind == "verified"]
+    assert verified and verified[-1]["verdict"] == "converged", verified
+    runs = _incident_runs(prefect_server, since)
+    assert len(runs) == 1, [(r.name, r.state_name) for r in runs]
+    # Alertmanager re-sent the firing group every few seconds while node3 was away: received, not acted on.
+    assert _metric(stack.receiver_port, "cr_receiver_alerts_duplicate_total") > 0
+
+    # The alert resolved with the thaw; the same node failing again is a new episode: a second incident.
+    _wait(lambda: _metric(stack.receiver_port, "cr_receiver_alerts_accepted_total") >= 2, 60, "the resolved alert")
+    second = _episode(lab, store, frozen_s=15)
+    assert second != first and store.get(second).state.value == "resolved"
+    assert len(_incident_runs(prefect_server, since)) == 2
