@@ -165,3 +165,72 @@ def test_alert_path_end_to_end_one_run_per_incident_and_fire_resolve_fire(
     second = _episode(lab, store, frozen_s=15)
     assert second != first and store.get(second).state.value == "resolved"
     assert len(_incident_runs(prefect_server, since)) == 2
+
+
+def _post_alertmanager(stack: Stack, alerts: list[dict[str, Any]]) -> dict[str, Any]:
+    import json
+
+    body = {"version": "4", "status": "firing", "receiver": "cassandra-recovery", "groupKey": "{}:{}",
+            "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "",
+            "alerts": alerts}  # fmt: skip
+    token = stack.monitoring.token_path.read_text().strip()
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{stack.receiver_port}/alerts/alertmanager",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(req, timeout=30) as r:  # noqa: S310 - loopback
+        assert r.status == 200
+        return dict(json.loads(r.read()))
+
+
+def test_alerts_arriving_while_prefect_is_down_are_spooled_then_delivered(
+    lab: Lab, stack: Stack, store: IncidentStore, prefect_server: dict[str, str]
+) -> None:
+    from datetime import UTC, datetime
+
+    from cassandra_recovery.lab.prefect_server import ensure_prefect_server, stop_prefect_server
+
+    close_open_incident(store, "lab")
+    settings = Settings()
+    now = datetime.now(UTC)
+    alerts = [
+        {
+            "status": "firing",
+            "labels": {"alertname": "CassandraSpoolTest", "cluster": "lab", "n": str(i)},
+            "annotations": {"summary": f"spool test {i}"},
+            "startsAt": now.isoformat(),
+            "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "",
+            "fingerprint": f"spooltest{now.timestamp():.0f}{i}",
+        }  # fmt: skip
+        for i in range(3)
+    ]
+    stop_prefect_server(settings)
+    try:
+        answer = _post_alertmanager(stack, alerts)
+        assert answer, answer
+        pending = _metric(stack.receiver_port, "cr_receiver_spooled_pending")
+        assert pending >= 3, answer
+        # a re-send while it is still down is a duplicate, not a fourth alert
+        _post_alertmanager(stack, alerts)
+        assert _metric(stack.receiver_port, "cr_receiver_spooled_pending") == pending
+    finally:
+        ensure_prefect_server(settings)
+    _wait(lambda: _metric(stack.receiver_port, "cr_receiver_spooled_pending") == 0, 120, "the spooled alerts")
+    from cassandra_recovery.clients.postgres import fetch_all, make_pool
+
+    pool = make_pool(settings, max_size=1)
+    try:
+        with pool.connection() as conn:
+            rows = fetch_all(
+                conn.execute(
+                    "SELECT state, flow_run_id, incident_id FROM alert_inbox WHERE doc->>'fingerprint' = ANY(%s)",
+                    ([a["fingerprint"] for a in alerts],),
+                )
+            )
+    finally:
+        pool.close()
+    assert len(rows) == 3 and {r["state"] for r in rows} == {"delivered"}, rows
+    assert all(r["flow_run_id"] for r in rows) and len({r["incident_id"] for r in rows}) == 1, rows
+    close_open_incident(store, "lab")

@@ -21,7 +21,7 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from cassandra_recovery.clients.postgres import fetch_all, make_pool
-from cassandra_recovery.degraded.compare import _PG_HASH, Comparer
+from cassandra_recovery.degraded.compare import PG_ROW_HASH, Comparer
 from cassandra_recovery.degraded.model import Order
 from cassandra_recovery.degraded.orders import OrderStore, SourceOfTruthUnavailable
 from cassandra_recovery.degraded.outbox import Outbox, cache_lag
@@ -264,7 +264,7 @@ def test_pg_row_hash_equals_python(pool: ConnectionPool, cfg: DomainConfig) -> N
     with pool.connection() as conn, conn.transaction():
         for c in cases:
             conn.execute(insert, (*c, token_of(c[0])))
-    query = sql.SQL("SELECT id, " + _PG_HASH + " AS h FROM {} WHERE id = ANY(%s)").format(
+    query = sql.SQL("SELECT id, " + PG_ROW_HASH + " AS h FROM {} WHERE id = ANY(%s)").format(
         sql.Identifier(cfg.orders_table)
     )
     pg = {r["id"]: int(r["h"]) for r in _rows(pool, query, [[c[0] for c in cases]])}
