@@ -210,6 +210,31 @@ class VerificationConfig(BaseModel):
     follow_up_s: float = Field(default=86400.0, ge=0)
 
 
+class RepairScheduleConfig(BaseModel):
+    """One routine repair schedule: a cron in a time zone, per cluster and keyspaces, with its pacing."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")
+    cron: str = "0 3 * * *"
+    interval_s: float | None = Field(default=None, gt=0)  # instead of the cron (tests compress time with it)
+    kind: str = Field(default="incremental", pattern=r"^(incremental|full)$")
+    cluster_id: str | None = None  # None: the default cluster
+    keyspaces: list[str] | None = None  # None: every non-system keyspace
+    timezone: str = "UTC"
+    intensity: float = Field(default=0.5, gt=0, le=1)  # Reaper's: pause t*(1-i)/i after a segment of t s
+    blackouts: list[str] = Field(default_factory=list)  # e.g. "Mon-Fri 08:00-18:00": no segment starts inside
+    windows: list[str] = Field(default_factory=list)  # segments start only inside these (empty: any time)
+    segments_per_range: int = Field(default=4, ge=1, le=1024)
+    segment_timeout_s: float = Field(default=1800.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1, le=20)
+
+
+def _default_schedules() -> list[RepairScheduleConfig]:
+    return [
+        RepairScheduleConfig(name="incremental-daily", cron="0 3 * * *", kind="incremental"),
+        RepairScheduleConfig(name="full-weekly", cron="0 2 * * 0", kind="full"),
+    ]
+
+
 class Settings(BaseSettings):
     """All settings; env (CASSANDRA_RECOVERY_*, nested with __) wins over the YAML file."""
 
@@ -222,6 +247,7 @@ class Settings(BaseSettings):
     domain: DomainConfig = Field(default_factory=DomainConfig)
     prefect: PrefectConfig = Field(default_factory=PrefectConfig)
     verification: VerificationConfig = Field(default_factory=VerificationConfig)
+    repair_schedules: list[RepairScheduleConfig] = Field(default_factory=_default_schedules)
     # Slack Web API; without a token, notifications go to the log and the incident timeline.
     slack_token: SecretStr | None = None
     slack_base_url: str | None = None

@@ -13,6 +13,7 @@ def build_deployments() -> list[Any]:
     from flows.incident import incident_response
     from flows.queue import drain_write_queue
     from flows.recover import repair
+    from flows.scheduled_repair import scheduled_repair
     from flows.verify import follow_up_verification, verify
 
     return [
@@ -24,7 +25,39 @@ def build_deployments() -> list[Any]:
         repair.to_deployment(name="repair", tags=["cassandra-recovery"]),
         verify.to_deployment(name="verify", tags=["cassandra-recovery"]),
         follow_up_verification.to_deployment(name="follow-up-verification", tags=["cassandra-recovery"]),
+        scheduled_repair.to_deployment(
+            name="scheduled-repair", tags=["cassandra-recovery", "repair"], schedules=repair_schedules()
+        ),
     ]
+
+
+def repair_schedules() -> list[Any]:
+    """The routine repairs from settings (daily incremental at 03:00, weekly full on Sunday at 02:00 by default),
+    each a schedule of the one `scheduled-repair` deployment with its own parameters: editable in the UI."""
+    from prefect.schedules import Cron, Interval
+
+    from cassandra_recovery.settings import Settings
+
+    out = []
+    for s in Settings().repair_schedules:
+        params = {
+            "schedule": s.name,
+            "cluster_id": s.cluster_id,
+            "keyspaces": s.keyspaces,
+            "kind": s.kind,
+            "intensity": s.intensity,
+            "blackouts": s.blackouts,
+            "windows": s.windows,
+            "timezone": s.timezone,
+            "segments_per_range": s.segments_per_range,
+            "segment_timeout_s": s.segment_timeout_s,
+            "max_attempts": s.max_attempts,
+        }
+        if s.interval_s is not None:
+            out.append(Interval(s.interval_s, timezone=s.timezone, parameters=params, slug=s.name))
+        else:
+            out.append(Cron(s.cron, timezone=s.timezone, parameters=params, slug=s.name))
+    return out
 
 
 def serve_all(limit: int = 4, max_resumes: int = 2) -> None:

@@ -20,6 +20,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--cluster", default=None)
     p.add_argument("--interval", type=float, default=1.0, help="seconds between probe rounds (default 1)")
     p.add_argument("--metrics-port", type=int, default=9464, help="Prometheus metrics on 127.0.0.1 (0: off)")
+    p.add_argument("--repair-metrics-every", type=float, default=60.0, help="seconds (0: no repair gauges)")
     p.add_argument("--no-deployment", action="store_true", help="record incidents only, start no flow run")
     p.add_argument("--rounds", type=int, default=0, help="stop after N rounds (0: run until stopped)")
     p.add_argument("--probe-timeout", type=float, default=0.5, help="seconds (default 0.5)")
@@ -91,6 +92,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     loop = DetectorLoop(cluster, config=config, interval_s=args.interval, on_trigger=on_trigger, metrics=metrics)
     stop = threading.Event()
+    if args.metrics_port and args.repair_metrics_every > 0:
+        from cassandra_recovery.clients.cql import CqlClient
+        from cassandra_recovery.detection.repair_metrics import RepairMetrics
+
+        RepairMetrics(cluster.id, metrics.registry).run_every(args.repair_metrics_every, pool, CqlClient(cluster), stop)
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     rounds = 0
     say(f"watching {cluster.id} ({len(cluster.nodes)} nodes) every {args.interval:g}s")

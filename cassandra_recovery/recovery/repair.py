@@ -69,7 +69,11 @@ class RepairEngine:
         config: EngineConfig = EngineConfig(),
         nodetool: Nodetool | None = None,
         progress: Callable[[str], None] = log.info,
+        before_segment: Callable[[Segment, float | None], None] | None = None,
     ):
+        """before_segment(segment, seconds the previous segment took): called before each segment runs; the
+        scheduled repair paces itself there (intensity) and waits out blackouts."""
+        self.before_segment = before_segment
         self.cluster = cluster
         self.cql = cql
         self.checkpoints = checkpoints
@@ -87,6 +91,7 @@ class RepairEngine:
         rep.already_done = sum(r.state is SegmentState.DONE for r in recs)
         if rep.resumed:
             self.progress(f"resuming repair run {run_key}: {rep.already_done}/{len(recs)} segments already done")
+        last: float | None = None
         for rec in recs:
             if rec.state is SegmentState.DONE:
                 continue
@@ -95,9 +100,13 @@ class RepairEngine:
                 rep.reasons.append(f"segment {rec.seq} failed earlier: {rec.last_error}")
                 rep.escalated = True
                 break
+            if self.before_segment is not None:
+                self.before_segment(rec.segment, last)
+            began = time.monotonic()
             if not self._segment(rec, len(recs), rep):
                 rep.escalated = True
                 break
+            last = time.monotonic() - began
         self.checkpoints.finish(run_key, "escalated" if rep.escalated else "done")
         rep.elapsed_s = round(time.monotonic() - t0, 1)
         return rep

@@ -1,0 +1,125 @@
+"""Thin tasks of the scheduled repair: why a run is skipped, the paced segment loop, the log, the escalation."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any, cast
+from uuid import UUID
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from cassandra_recovery.clients.cql import CqlClient
+from cassandra_recovery.clients.postgres import make_pool
+from cassandra_recovery.clients.slack import SlackNotifier
+from cassandra_recovery.incident.store import IncidentStore
+from cassandra_recovery.logic import repair_windows as rw
+from cassandra_recovery.logic.segments import Segment
+from cassandra_recovery.recovery.checkpoints import RepairCheckpoints
+from cassandra_recovery.recovery.pauses import RepairPauses
+from cassandra_recovery.recovery.repair import EngineConfig, RepairEngine
+from cassandra_recovery.recovery.schedule_log import ScheduleLog
+from cassandra_recovery.settings import Settings
+
+
+@task(name="repair-skip-reason", cache_policy=NO_CACHE)
+def skip_reason(cluster_id: str) -> str | None:
+    """Why routine repair must not run now: an open incident, a repair pause, or the kill switch."""
+    from cassandra_recovery.incident.killswitch import KillSwitch
+
+    pool = make_pool(Settings(), max_size=1)
+    try:
+        for schema in (IncidentStore(pool), RepairPauses(pool), KillSwitch(pool)):
+            schema.ensure_schema()
+        if (stop := KillSwitch(pool).stopped(cluster_id)) is not None:
+            return f"automation stopped by {stop.set_by}: {stop.reason}"
+        if (inc := IncidentStore(pool).open_for(cluster_id)) is not None:
+            return f"incident {inc.id} is open ({inc.state.value})"
+        if (pause := RepairPauses(pool).get(cluster_id)) is not None:
+            return f"repairs paused by {pause.set_by}: {pause.reason}"
+        return None
+    finally:
+        pool.close()
+
+
+@task(name="repair-schedule-log", cache_policy=NO_CACHE)
+def log_schedule(
+    schedule: str, cluster_id: str, kind: str, run_key: str | None, outcome: str, reason: str = "",
+    detail: dict[str, Any] | None = None,
+) -> None:  # fmt: skip
+    pool = make_pool(Settings(), max_size=1)
+    try:
+        sl = ScheduleLog(pool)
+        sl.ensure_schema()
+        sl.record(schedule, cluster_id, kind, run_key, outcome, reason, detail)
+    finally:
+        pool.close()
+
+
+@task(name="paced-repair", cache_policy=NO_CACHE)
+def paced_repair(
+    cluster_id: str,
+    run_key: str,
+    segments: list[dict[str, Any]],
+    kind: str,
+    pacing: dict[str, Any],
+    segment_timeout_s: float,
+    max_attempts: int,
+) -> dict[str, Any]:
+    """The checkpointed engine with a gate before each segment: the intensity pause after the previous one,
+    then no start inside a blackout or outside the windows (it waits, saying until when)."""
+    from prefect.artifacts import create_progress_artifact, update_progress_artifact
+
+    log = get_run_logger()
+    settings = Settings()
+    cluster = settings.cluster(cluster_id)
+    tz = pacing["timezone"]
+    blackouts, windows = rw.parse_blackouts(pacing["blackouts"]), rw.parse_windows(pacing["windows"])
+    segs = [
+        Segment(d["keyspace"], int(d["start"]), int(d["end"]), tuple(d["replicas"]), d["coordinator"]) for d in segments
+    ]
+    art = cast(UUID, create_progress_artifact(0.0, description=f"repair {run_key}: segments started"))  # sync call
+    started = {"n": 0, "held_s": 0.0, "paused_s": 0.0}
+
+    def gate(seg: Segment, last_s: float | None) -> None:
+        if last_s is not None and (pause := rw.pause_after(last_s, pacing["intensity"])) > 0:
+            log.info("intensity %.2f: pausing %.1fs after a %.1fs segment", pacing["intensity"], pause, last_s)
+            time.sleep(pause)
+            started["paused_s"] += pause
+        while True:
+            now = datetime.now(UTC)
+            ok, why = rw.may_start(windows, blackouts, tz, now)
+            if ok:
+                break
+            until = rw.next_start(windows, blackouts, tz, now)
+            log.info("holding %s %s: %s; next start %s", seg.keyspace, seg.range_text, why, until.isoformat())
+            wait = min(max((until - now).total_seconds(), 0.5), 60.0)
+            time.sleep(wait)
+            started["held_s"] += wait
+        started["n"] += 1
+        update_progress_artifact(art, 100.0 * (started["n"] - 1) / max(len(segs), 1))
+
+    pool = make_pool(settings, max_size=2)
+    try:
+        cp = RepairCheckpoints(pool)
+        cp.ensure_schema()
+        cfg = EngineConfig(kind, segment_timeout_s, max_attempts)
+        with CqlClient(cluster) as cql:
+            rep = RepairEngine(cluster, cql, cp, cfg, progress=log.info, before_segment=gate).run(run_key, segs)
+    finally:
+        pool.close()
+    update_progress_artifact(art, 100.0 if not rep.escalated else 100.0 * started["n"] / max(len(segs), 1))
+    return rep.as_dict() | {"held_s": round(started["held_s"], 1), "paused_s": round(started["paused_s"], 1)}
+
+
+@task(name="repair-escalation", cache_policy=NO_CACHE)
+def escalate_to_slack(cluster_id: str, schedule: str, run_key: str, reasons: list[str]) -> bool:
+    settings = Settings()
+    cluster = settings.cluster(cluster_id)
+    slack = SlackNotifier(settings.slack_token, cluster.slack_channel, base_url=settings.slack_base_url)
+    fields = {"cluster": cluster_id, "schedule": schedule, "run": run_key, "reasons": "; ".join(reasons)[:1900] or "-"}
+    thread = slack.open_thread(
+        f"repair-{schedule}", f"Scheduled repair escalated on {cluster_id}", fields, status="escalated"
+    )
+    return thread is not None
