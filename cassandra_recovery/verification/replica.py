@@ -51,7 +51,7 @@ class ReplicaReader:
         self,
         cql: CqlClient,
         spec: TableSpec,
-        page_size: int = 5000,
+        page_size: int = 20000,  # a chunk (about 5,000 rows) in one page: one replica serves it all
         attempts: int = 8,
         pause_s: float = 0.1,
         timeout_s: float = 60.0,
