@@ -51,7 +51,7 @@ def scheduled_repair(
         "timezone": timezone,
     }
     report = paced_repair(cluster, key, segments, kind, pacing, segment_timeout_s, max_attempts)
-    outcome = "escalated" if report["escalated"] else "done"
+    outcome = "escalated" if report["escalated"] else "skipped" if report.get("interrupted") else "done"
     figures = ("segments", "ran", "already_done", "reconciled", "retries", "held_s", "paused_s")
     reason = "; ".join(report["reasons"])[:1000]
     log_schedule(schedule, cluster, kind, key, outcome, reason, {k: report[k] for k in figures})

@@ -23,9 +23,7 @@ from cassandra_recovery.recovery.schedule_log import ScheduleLog
 from cassandra_recovery.settings import Settings
 
 
-@task(name="repair-skip-reason", cache_policy=NO_CACHE)
-def skip_reason(cluster_id: str) -> str | None:
-    """Why routine repair must not run now: an open incident, a repair pause, or the kill switch."""
+def _skip_reason(cluster_id: str) -> str | None:
     from cassandra_recovery.incident.killswitch import KillSwitch
 
     pool = make_pool(Settings(), max_size=1)
@@ -41,6 +39,16 @@ def skip_reason(cluster_id: str) -> str | None:
         return None
     finally:
         pool.close()
+
+
+class Interrupted(Exception):
+    """Routine repair gives way: an incident opened (or a pause or the kill switch) while it ran."""
+
+
+@task(name="repair-skip-reason", cache_policy=NO_CACHE)
+def skip_reason(cluster_id: str) -> str | None:
+    """Why routine repair must not run now: an open incident, a repair pause, or the kill switch."""
+    return _skip_reason(cluster_id)
 
 
 @task(name="repair-schedule-log", cache_policy=NO_CACHE)
@@ -83,6 +91,8 @@ def paced_repair(
     started = {"n": 0, "held_s": 0.0, "paused_s": 0.0}
 
     def gate(seg: Segment, last_s: float | None) -> None:
+        if why := _skip_reason(cluster_id):  # checked before every segment: an incident's recovery comes first
+            raise Interrupted(why)
         if last_s is not None and (pause := rw.pause_after(last_s, pacing["intensity"])) > 0:
             log.info("intensity %.2f: pausing %.1fs after a %.1fs segment", pacing["intensity"], pause, last_s)
             time.sleep(pause)
@@ -106,7 +116,14 @@ def paced_repair(
         cp.ensure_schema()
         cfg = EngineConfig(kind, segment_timeout_s, max_attempts)
         with CqlClient(cluster) as cql:
-            rep = RepairEngine(cluster, cql, cp, cfg, progress=log.info, before_segment=gate).run(run_key, segs)
+            engine = RepairEngine(cluster, cql, cp, cfg, progress=log.info, before_segment=gate)
+            try:
+                rep = engine.run(run_key, segs)
+            except Interrupted as e:
+                log.warning("routine repair interrupted before segment %d: %s", started["n"] + 1, e)
+                return {"interrupted": str(e), "escalated": False, "reasons": [str(e)], "segments": len(segs),
+                        "ran": started["n"], "already_done": 0, "reconciled": 0, "retries": 0,
+                        "held_s": round(started["held_s"], 1), "paused_s": round(started["paused_s"], 1)}  # fmt: skip
     finally:
         pool.close()
     update_progress_artifact(art, 100.0 if not rep.escalated else 100.0 * started["n"] / max(len(segs), 1))

@@ -22,6 +22,8 @@ from tests.fakes.slack_server import FakeSlackServer
 
 # Incidents close right after their first passing verification unless a test asks for a follow-up.
 os.environ.setdefault("CASSANDRA_RECOVERY_VERIFICATION__FOLLOW_UP_S", "0")
+# No routine repair may start in the middle of a test (a test that wants one sets its own schedule).
+os.environ.setdefault("CASSANDRA_RECOVERY_REPAIR_SCHEDULES", "[]")
 
 # ERROR lines a test may provoke on purpose; anything else in a node log fails the test.
 ALWAYS_ALLOWED: tuple[str, ...] = ()

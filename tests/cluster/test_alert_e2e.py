@@ -46,13 +46,15 @@ def _incident_runs(env: dict[str, str], since: float) -> list[Any]:
     from datetime import UTC, datetime
 
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterStartTime
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+    from prefect.client.schemas.sorting import FlowRunSort
 
     from deployments.serve import INCIDENT_DEPLOYMENT
 
     with _api(env), get_client(sync_client=True) as client:
         dep = client.read_deployment_by_name(INCIDENT_DEPLOYMENT)
-        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(start_time=FlowRunFilterStartTime(is_null_=False)))
+        ours = DeploymentFilter(id=DeploymentFilterId(any_=[dep.id]))
+        runs = client.read_flow_runs(deployment_filter=ours, sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=50)
         after = datetime.fromtimestamp(since, UTC)
         return [r for r in runs if r.deployment_id == dep.id and r.created and r.created >= after]
 
@@ -151,7 +153,7 @@ def test_alert_path_end_to_end_one_run_per_incident_and_fire_resolve_fire(
     close_open_incident(store, "lab")
     _seed(200)
     since = time.time()
-    first = _episode(lab, store, frozen_s=20)
+    first = _episode(lab, store, frozen_s=30)
     assert store.get(first).state.value == "resolved", [(e.kind, e.data) for e in store.events(first)][-6:]
     verified = [e.data for e in store.events(first) if e.kind == "verified"]
     assert verified and verified[-1]["verdict"] == "converged", verified
@@ -162,7 +164,7 @@ def test_alert_path_end_to_end_one_run_per_incident_and_fire_resolve_fire(
 
     # The alert resolved with the thaw; the same node failing again is a new episode: a second incident.
     _wait(lambda: _metric(stack.receiver_port, "cr_receiver_alerts_accepted_total") >= 2, 60, "the resolved alert")
-    second = _episode(lab, store, frozen_s=15)
+    second = _episode(lab, store, frozen_s=30)
     assert second != first and store.get(second).state.value == "resolved"
     assert len(_incident_runs(prefect_server, since)) == 2
 

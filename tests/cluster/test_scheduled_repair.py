@@ -65,6 +65,30 @@ def _wait(cond: Callable[[], Any], timeout_s: float, what: str) -> Any:
     return got
 
 
+def _drop_schedule(env: dict[str, str]) -> None:
+    """The test's fast schedule must not outlive it: its deployment and future runs go (the next serve
+    registers the deployment again with the configured schedules)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+
+    updates = {PREFECT_API_URL: env["PREFECT_API_URL"], PREFECT_API_AUTH_STRING: env["PREFECT_API_AUTH_STRING"]}
+    with temporary_settings(updates=updates), get_client(sync_client=True) as client:
+        dep = client.read_deployment_by_name("scheduled-repair/scheduled-repair")
+        waiting = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])))
+        ids = DeploymentFilter(id=DeploymentFilterId(any_=[dep.id]))
+        for run in client.read_flow_runs(flow_run_filter=waiting, deployment_filter=ids):
+            client.delete_flow_run(run.id)
+        client.delete_deployment(dep.id)
+
+
 def test_a_schedule_fires_and_runs_its_segments_paced(
     lab: Lab, keyspace: str, log: ScheduleLog, store: IncidentStore, prefect_server: dict[str, str]
 ) -> None:
@@ -82,6 +106,7 @@ def test_a_schedule_fires_and_runs_its_segments_paced(
         serve.terminate()
         serve.wait(timeout=60)
         out.close()
+        _drop_schedule(prefect_server)
     entry = done[0]
     started = [e for e in log.entries("lab", schedule) if e.outcome == "started" and e.run_key == entry.run_key]
     assert started and entry.run_key and entry.run_key.startswith(f"scheduled/{schedule}/")
