@@ -56,14 +56,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     ensure_postgres(settings)
     use_project_server(settings)
     ensure_prefect_server(settings, progress=say)
-    # The demo closes its incident after one passing verification; production waits for the follow-up.
-    env = {**os.environ, "CASSANDRA_RECOVERY_VERIFICATION__FOLLOW_UP_S": os.environ.get(
-        "CASSANDRA_RECOVERY_VERIFICATION__FOLLOW_UP_S", "60")}  # fmt: skip
+    # The demo's own order tables, emptied at the start, so earlier runs (or a lab restarted without its data
+    # while PostgreSQL kept its rows) cannot make the verdict about anything but this incident.
+    settings = settings.model_copy(update={"domain": settings.domain.model_copy(update=DEMO_DOMAIN)})
+    env = {**os.environ, **{f"CASSANDRA_RECOVERY_DOMAIN__{k.upper()}": v for k, v in DEMO_DOMAIN.items()}}
+    # The follow-up verification runs a minute after recovery (production: a day).
+    env.setdefault("CASSANDRA_RECOVERY_VERIFICATION__FOLLOW_UP_S", "60")
     stack = Stack(settings.lab.base_dir / "demo", env, progress=say)
     pool = make_pool(settings, max_size=2)
     store = IncidentStore(pool)
     store.ensure_schema()
     parts = service_parts(settings)
+    _empty(parts)
     try:
         stack.start(deployment_ready=_deployment_ready, cluster=settings.default_cluster)
         ui = settings.prefect.api_url.removesuffix("/api")
@@ -82,6 +86,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         say(f"partition healed; the incident runs on to verification (up to {args.timeout:.0f}s)")
         load.join()
         closed = _wait(lambda: _closed(store, incident.id), args.timeout)
+        if closed.state.value == "monitoring":  # the follow-up verification closes it a minute later
+            say("verified; monitoring until the follow-up verification")
+            closed = _wait(lambda: _closed(store, incident.id, final=True), args.timeout)
         verdict = [e.data for e in store.events(incident.id) if e.kind == "verified"]
         last: dict[str, Any] = verdict[-1] if verdict else {}
         say(f"incident {incident.id}: {closed.state.value}")
@@ -95,14 +102,30 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             stack.stop()
 
 
+DEMO_DOMAIN = {"keyspace": "shop_demo", "orders_table": "orders_demo", "outbox_table": "outbox_demo",
+               "policy_table": "policy_demo"}  # fmt: skip
+
+
+def _empty(parts: Any) -> None:
+    from psycopg import sql
+
+    d = parts.pg.store.cfg
+    parts.cql.truncate(d.keyspace, d.cassandra_table, timeout_s=60)
+    with parts.pg.pool.connection() as conn:
+        names = [sql.Identifier(t) for t in (d.orders_table, d.outbox_table, d.policy_table)]
+        conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(names)))
+        conn.commit()
+
+
 def _new_incident(store: Any, cluster_id: str, before: Any) -> Any:
     inc = store.open_for(cluster_id)
     return inc if inc is not None and (before is None or inc.id != before.id) else None
 
 
-def _closed(store: Any, incident_id: str) -> Any:
+def _closed(store: Any, incident_id: str, final: bool = False) -> Any:
     inc = store.get(incident_id)
-    return inc if inc.state.value in ("resolved", "escalated", "monitoring") else None
+    done = ("resolved", "escalated") if final else ("resolved", "escalated", "monitoring")
+    return inc if inc.state.value in done else None
 
 
 def _wait(cond: Any, timeout_s: float) -> Any:

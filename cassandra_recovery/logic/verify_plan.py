@@ -66,9 +66,18 @@ class FixChoice:
     why: str
 
 
-def choose_fix(bad_keys: int, rows_in_ranges: int, ranges: int, has_truth: bool, max_keys: int = 100) -> FixChoice:
+def choose_fix(
+    bad_keys: int, rows_in_ranges: int, ranges: int, has_truth: bool, max_keys: int = 100, replicas_agree: bool = False
+) -> FixChoice:
     """A key rewrite costs one write per bad key; a repair builds merkle trees over every row of the ranges on
-    every replica. Fix in place only for a handful of keys that are a small share of the ranges' rows."""
+    every replica. Fix in place only for a handful of keys that are a small share of the ranges' rows, unless
+    the replicas agree with one another (a repair has nothing to copy) and only the source of truth has them."""
+    if has_truth and replicas_agree and 0 < bad_keys <= max_keys * 100:
+        return FixChoice(
+            FixMethod.REWRITE_FROM_SOURCE,
+            f"{bad_keys} key(s) differ from PostgreSQL on every replica alike (the preview finds the replicas in"
+            " sync): a repair has nothing to copy, so they are rewritten from the source of truth at CL ALL",
+        )
     if bad_keys == 0:
         return FixChoice(FixMethod.REPAIR, "the differing keys are not known: repairing the differing ranges")
     in_place = FixMethod.REWRITE_FROM_SOURCE if has_truth else FixMethod.READ_AT_ALL

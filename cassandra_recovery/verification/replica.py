@@ -52,7 +52,7 @@ class ReplicaReader:
         cql: CqlClient,
         spec: TableSpec,
         page_size: int = 20000,  # a chunk (about 5,000 rows) in one page: one replica serves it all
-        attempts: int = 8,
+        attempts: int = 12,
         pause_s: float = 0.1,
         timeout_s: float = 60.0,
     ):
@@ -65,6 +65,7 @@ class ReplicaReader:
         where = f"WHERE {spec.token_expr()} > %s AND {spec.token_expr()} <= %s"
         self._rows_q = f"SELECT {', '.join(spec.columns)} FROM {spec.name} {where}"
         self._agg_q = f"SELECT {spec.aggregate} FROM {spec.name} {where}"
+        self.coordinators: list[str] = []  # live nodes; a read pinned to one replica may be retried through these
         self.reads = 0  # statements executed (each traced)
         self.rows_read = 0  # rows received by the client
 
@@ -80,6 +81,15 @@ class ReplicaReader:
             raise NodeUnreachableError(f"read on {coordinator} failed: {type(e).__name__}: {e}") from e
         events = [[TraceEvent(str(ev.source), str(ev.description)) for ev in t.events] for t in traces]
         return rows, events
+
+    def _coordinator(self, replica: str, attempt: int) -> str:
+        """The replica itself first; then every live node in turn, since a coordinator whose dynamic snitch
+        ranks this replica first (e.g. one that has not seen it slow) serves the read from it."""
+        others = [c for c in self.coordinators if c != replica]
+        return replica if attempt % 2 == 0 or not others else others[(attempt // 2) % len(others)]
+
+    def _pause(self, attempt: int) -> None:
+        time.sleep(min(self.pause_s * (attempt + 1), 1.0))
 
     def _served_rows(self, start: int, end: int, coordinator: str, replicas: Sequence[str]) -> Served:
         rows, events = self._execute(self._rows_q, start, end, coordinator)
@@ -105,7 +115,7 @@ class ReplicaReader:
         for attempt in range(self.attempts):
             for replica in [r for r in todo if r not in got]:
                 try:
-                    served = self._served_rows(start, end, replica, replicas)
+                    served = self._served_rows(start, end, self._coordinator(replica, attempt), replicas)
                 except NodeUnreachableError as e:
                     why[replica] = str(e)
                     continue
@@ -119,7 +129,7 @@ class ReplicaReader:
                     why.setdefault(replica, f"reads pinned to it were served by {who}")
             if all(r in got for r in todo):
                 break
-            time.sleep(self.pause_s * (attempt + 1))
+            self._pause(attempt)
         return got, {r: why.get(r, "not read") for r in todo if r not in got}
 
     def _proven(self, kind: str, start: int, end: int, replica: str, replicas: Sequence[str]) -> Served:
@@ -127,14 +137,14 @@ class ReplicaReader:
         for attempt in range(self.attempts):
             try:
                 fn = self._served_rows if kind == "rows" else self._served_summary
-                served = fn(start, end, replica, replicas)
+                served = fn(start, end, self._coordinator(replica, attempt), replicas)
             except NodeUnreachableError as e:
                 last = str(e)
             else:
                 if served.attribution.served_by == replica:
                     return served
                 last = served.attribution.reason or f"served by {served.attribution.served_by}"
-            time.sleep(self.pause_s * (attempt + 1))
+            self._pause(attempt)
         raise Unproven(f"{kind} of ({start}, {end}] on {replica} not proven after {self.attempts} reads: {last}")
 
     def summary(self, start: int, end: int, replica: str, replicas: Sequence[str]) -> Summary:

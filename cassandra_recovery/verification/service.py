@@ -71,9 +71,9 @@ def fix(
     all_named = all(d.narrowed for d in report.diffs)
     chunk_rows = report.rows_truth or report.rows_compared
     rows_in_ranges = max(1, chunk_rows * len(report.diffs) // max(report.chunks, 1))
-    choice = choose_fix(
-        len(keys) if all_named else 0, rows_in_ranges, len(report.diffs), report.reference == "postgresql", max_keys
-    )
+    agree = bool(report.preview and report.preview.get("in_sync") is True)
+    has_truth = report.reference == "postgresql"
+    choice = choose_fix(len(keys) if all_named else 0, rows_in_ranges, len(report.diffs), has_truth, max_keys, agree)
     progress(f"fix: {choice.method}: {choice.why}")
     out: dict[str, Any] = {"method": str(choice.method), "why": choice.why, "keys": len(keys)}
     with CqlClient(cluster) as cql:

@@ -158,6 +158,8 @@ class Verifier:
         if not live:
             rep.reasons.append("no node answers: nothing can be read")
             return rep
+        if hasattr(self.reader, "coordinators"):
+            self.reader.coordinators = sorted(live)
         ranges = list(scope) if scope is not None else keyspace_ranges(self.cql, sorted(live)[0], self.spec.keyspace)
         total = self.truth.total_rows() if self.truth else None
         chunks = plan_chunks(ranges, total, self.config.target_rows_per_chunk, self.config.chunks_per_range)

@@ -48,3 +48,10 @@ def test_a_handful_of_keys_is_fixed_in_place_many_are_repaired() -> None:
     assert choose_fix(30, 200, 1, has_truth=True).method == FixMethod.REPAIR  # a large share of the rows
     unknown = choose_fix(0, 500, 2, has_truth=True)  # keys not named: only a repair can fix it
     assert unknown.method == FixMethod.REPAIR and "not known" in unknown.why
+
+
+def test_keys_every_replica_lacks_alike_are_rewritten_whatever_their_number() -> None:
+    many = choose_fix(5000, 6000, 3, has_truth=True, replicas_agree=True)
+    assert many.method == FixMethod.REWRITE_FROM_SOURCE and "nothing to copy" in many.why
+    assert choose_fix(5000, 6000, 3, has_truth=True, replicas_agree=False).method == FixMethod.REPAIR
+    assert choose_fix(20_000, 30_000, 3, has_truth=True, replicas_agree=True).method == FixMethod.REPAIR  # too many
