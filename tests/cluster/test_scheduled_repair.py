@@ -152,6 +152,7 @@ def test_an_open_incident_skips_the_run_and_says_why(
     assert (last.outcome, last.reason) == ("skipped", res["skipped"])
 
 
+@pytest.mark.allow_log_errors(r"RepairCoordinator\.java:\d+ - Repair \S+ failed")
 def test_a_stuck_segment_hits_the_retry_cap_and_escalates_to_slack(
     lab: Lab, keyspace: str, log: ScheduleLog, store: IncidentStore, prefect_server: dict[str, str],
     slack: FakeSlackServer,
