@@ -4,6 +4,7 @@ to the verification verdict, watched in the Prefect UI."""
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import threading
 import time
@@ -50,6 +51,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if not 5 <= args.outage <= 3600 or args.rate <= 0 or args.timeout <= 0:
         raise ConfigError("--outage must be 5..3600 s; --rate and --timeout positive")
     say = progress("demo")
+    logging.getLogger("cassandra").setLevel(logging.ERROR)  # the driver's reconnect chatter while node3 is away
     lab = Lab(settings.lab, progress=say)
     node = lab.node(args.node)  # ConfigError for an unknown node, before anything starts
     lab.up()
