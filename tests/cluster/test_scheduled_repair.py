@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from cassandra_recovery.clients.cql import CqlClient
+from cassandra_recovery.clients.cql import CqlClient, table_name
 from cassandra_recovery.clients.postgres import fetch_all, make_pool
 from cassandra_recovery.incident.store import IncidentStore
 from cassandra_recovery.lab.cluster import Lab
@@ -35,7 +35,7 @@ def keyspace(cql: CqlClient) -> str:
         f"CREATE KEYSPACE IF NOT EXISTS {KS} WITH replication = {{'class': 'NetworkTopologyStrategy', 'dc1': 3}}",
         timeout_s=30,
     )
-    cql.execute(f"CREATE TABLE IF NOT EXISTS {KS}.t (k int PRIMARY KEY, v text)", timeout_s=30)
+    cql.execute("CREATE TABLE IF NOT EXISTS " + table_name(KS, "t") + " (k int PRIMARY KEY, v text)", timeout_s=30)
     return KS
 
 
