@@ -51,3 +51,22 @@ def run_flow(fn: Any, env: dict[str, str], **kwargs: Any) -> Any:
         }
     ):
         return fn(**kwargs)
+
+
+def prefect_api(env: dict[str, str]) -> Any:
+    """Settings context pointing this process's Prefect client at the project's server, with its credentials."""
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+
+    auth = env["PREFECT_API_AUTH_STRING"]
+    return temporary_settings(updates={PREFECT_API_URL: env["PREFECT_API_URL"], PREFECT_API_AUTH_STRING: auth})
+
+
+def wait_for(cond: Any, timeout_s: float, what: str, every_s: float = 1.0) -> Any:
+    """cond()'s first truthy value, polled every `every_s`; fails the test naming `what` after the timeout."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not (got := cond()):
+        assert time.monotonic() < deadline, f"timed out after {timeout_s:.0f}s waiting for {what}"
+        time.sleep(every_s)
+    return got

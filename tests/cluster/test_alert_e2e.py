@@ -8,7 +8,7 @@ import os
 import socket
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.lab.stack import Stack
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.wiring import service_parts
-from tests.cluster.incident_env import close_open_incident
+from tests.cluster.incident_env import close_open_incident, prefect_api, wait_for
 
 DOMAIN = {"KEYSPACE": "shop_alerts", "ORDERS_TABLE": "orders_alerts", "OUTBOX_TABLE": "outbox_alerts",
           "POLICY_TABLE": "policy_alerts"}  # fmt: skip
@@ -34,13 +34,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _api(env: dict[str, str]) -> Any:
-    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
-
-    auth = env["PREFECT_API_AUTH_STRING"]
-    return temporary_settings(updates={PREFECT_API_URL: env["PREFECT_API_URL"], PREFECT_API_AUTH_STRING: auth})
-
-
 def _incident_runs(env: dict[str, str], since: float) -> list[Any]:
     """Flow runs of the incident deployment created after `since` (epoch seconds)."""
     from datetime import UTC, datetime
@@ -51,7 +44,7 @@ def _incident_runs(env: dict[str, str], since: float) -> list[Any]:
 
     from deployments.serve import INCIDENT_DEPLOYMENT
 
-    with _api(env), get_client(sync_client=True) as client:
+    with prefect_api(env), get_client(sync_client=True) as client:
         dep = client.read_deployment_by_name(INCIDENT_DEPLOYMENT)
         ours = DeploymentFilter(id=DeploymentFilterId(any_=[dep.id]))
         runs = client.read_flow_runs(deployment_filter=ours, sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=50)
@@ -64,20 +57,12 @@ def _deployment_exists(env: dict[str, str]) -> bool:
 
     from deployments.serve import INCIDENT_DEPLOYMENT
 
-    with _api(env), get_client(sync_client=True) as client:
+    with prefect_api(env), get_client(sync_client=True) as client:
         try:
             client.read_deployment_by_name(INCIDENT_DEPLOYMENT)
             return True
         except Exception:
             return False
-
-
-def _wait(cond: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while not (got := cond()):
-        assert time.monotonic() < deadline, f"timed out after {timeout_s:.0f}s waiting for {what}"
-        time.sleep(1)
-    return got
 
 
 def _metric(port: int, name: str) -> float:
@@ -139,11 +124,11 @@ def _episode(lab: Lab, store: IncidentStore, frozen_s: float) -> str:
     """node3 frozen for about `frozen_s`; the incident the alert path opened, once it is closed."""
     lab.freeze("node3")
     t0 = time.monotonic()
-    inc = _wait(lambda: store.open_for("lab"), 90, "the detector/alert to open an incident")
-    _wait(lambda: _alert_reached(store, inc.id), 90, "Alertmanager's alert to reach the incident")
+    inc = wait_for(lambda: store.open_for("lab"), 90, "the detector/alert to open an incident")
+    wait_for(lambda: _alert_reached(store, inc.id), 90, "Alertmanager's alert to reach the incident")
     time.sleep(max(0.0, frozen_s - (time.monotonic() - t0)))
     lab.thaw("node3")
-    _wait(lambda: store.get(inc.id).state.value in ("resolved", "escalated"), 420, "the incident to close")
+    wait_for(lambda: store.get(inc.id).state.value in ("resolved", "escalated"), 420, "the incident to close")
     return str(inc.id)
 
 
@@ -163,7 +148,7 @@ def test_alert_path_end_to_end_one_run_per_incident_and_fire_resolve_fire(
     assert _metric(stack.receiver_port, "cr_receiver_alerts_duplicate_total") > 0
 
     # The alert resolved with the thaw; the same node failing again is a new episode: a second incident.
-    _wait(lambda: _metric(stack.receiver_port, "cr_receiver_alerts_accepted_total") >= 2, 60, "the resolved alert")
+    wait_for(lambda: _metric(stack.receiver_port, "cr_receiver_alerts_accepted_total") >= 2, 60, "the resolved alert")
     second = _episode(lab, store, frozen_s=30)
     assert second != first and store.get(second).state.value == "resolved"
     assert len(_incident_runs(prefect_server, since)) == 2
@@ -232,7 +217,7 @@ def test_alerts_arriving_while_prefect_is_down_are_spooled_then_delivered(
         assert len(_inbox(settings, fingerprints)) == 3
     finally:
         ensure_prefect_server(settings)
-    rows = _wait(
+    rows = wait_for(
         lambda: (got := _inbox(settings, fingerprints)) and {r["state"] for r in got} == {"delivered"} and got,
         120,
         "the spooled alerts to be delivered",

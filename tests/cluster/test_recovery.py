@@ -30,7 +30,7 @@ from cassandra_recovery.recovery.checkpoints import RepairCheckpoints
 from cassandra_recovery.recovery.pauses import RepairPauses
 from cassandra_recovery.settings import ClusterConfig, Settings
 from cassandra_recovery.wiring import ServiceParts, service_parts
-from tests.cluster.incident_env import close_open_incident
+from tests.cluster.incident_env import close_open_incident, prefect_api, wait_for
 from tests.fakes.slack_server import FakeSlackServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,7 +68,7 @@ def served(env: dict[str, str]) -> Iterator[dict[str, str]]:
         [sys.executable, "-m", "cassandra_recovery.cli", "serve"], env=env, cwd=ROOT, stdout=log, stderr=log
     )
     try:
-        _wait(lambda: _deployment_exists(env), 90, "the incident deployment to be served")
+        wait_for(lambda: _deployment_exists(env), 90, "the incident deployment to be served")
         yield env
     finally:
         proc.terminate()
@@ -94,29 +94,12 @@ def parts(served: dict[str, str]) -> Iterator[ServiceParts]:
 
 
 # helpers ---------------------------------------------------------------------------------------
-def _wait(cond: Callable[[], Any], timeout_s: float, what: str, every_s: float = 1.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        got = cond()
-        if got:
-            return got
-        assert time.monotonic() < deadline, f"timed out after {timeout_s:.0f}s waiting for {what}"
-        time.sleep(every_s)
-
-
-def _api(env: dict[str, str]) -> Any:
-    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
-
-    auth = env["PREFECT_API_AUTH_STRING"]
-    return temporary_settings(updates={PREFECT_API_URL: env["PREFECT_API_URL"], PREFECT_API_AUTH_STRING: auth})
-
-
 def _deployment_exists(env: dict[str, str]) -> bool:
     from prefect.client.orchestration import get_client
 
     from deployments.serve import INCIDENT_DEPLOYMENT
 
-    with _api(env), get_client(sync_client=True) as client:
+    with prefect_api(env), get_client(sync_client=True) as client:
         try:
             client.read_deployment_by_name(INCIDENT_DEPLOYMENT)
             return True
@@ -129,7 +112,7 @@ def _start_incident(env: dict[str, str], cluster_id: str, **params: Any) -> Any:
 
     from deployments.serve import INCIDENT_DEPLOYMENT
 
-    with _api(env):
+    with prefect_api(env):
         trigger = {"source": "test", "nodes": ["node3"]}
         parameters = {"cluster_id": cluster_id, "trigger": trigger, **params}
         return run_deployment(INCIDENT_DEPLOYMENT, parameters=parameters, timeout=0)
@@ -138,7 +121,7 @@ def _start_incident(env: dict[str, str], cluster_id: str, **params: Any) -> Any:
 def _flow_run_state(env: dict[str, str], run_id: Any) -> str:
     from prefect.client.orchestration import get_client
 
-    with _api(env), get_client(sync_client=True) as client:
+    with prefect_api(env), get_client(sync_client=True) as client:
         state = client.read_flow_run(run_id).state
         return state.type.value if state else "NONE"
 
@@ -223,7 +206,7 @@ def _assert_postmortem(env: dict[str, str], store: IncidentStore, incident_id: s
         assert re.search(r"\| \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \|", rows[phase]), rows[phase]
     assert "did not happen" in rows["repaired"]  # hints sufficed
     assert "## Root cause" in report and "## Action items" in report and "follow_up" in report
-    with _api(env), get_client(sync_client=True) as client:
+    with prefect_api(env), get_client(sync_client=True) as client:
         for key, kind in (("postmortem", "markdown"), ("progress", "progress")):
             flt = ArtifactFilter(key=ArtifactFilterKey(any_=[artifact_key(key, incident_id)]))
             arts = client.read_artifacts(artifact_filter=flt)
@@ -254,7 +237,7 @@ def test_frozen_node_under_write_load_hints_drain_and_a_frozen_lease_holder_is_f
     load.start()
     lab.wait_seen(node3, up=False)
     run = _start_incident(served, cluster.id, follow_up_s=8)
-    incident_id = _wait(lambda: _incident_in(store, cluster.id, "recovering"), 300, "the incident to be recovering")
+    incident_id = wait_for(lambda: _incident_in(store, cluster.id, "recovering"), 300, "the incident to be recovering")
 
     policy = PolicyStore(parts.pg.pool, parts.pg.store.cfg).get(cluster.id)  # a fresh store: no cached policy
     assert (policy.mode, policy.incident_id, policy.read_consistency) == (Mode.DEGRADED, incident_id, "ONE")
@@ -262,13 +245,13 @@ def test_frozen_node_under_write_load_hints_drain_and_a_frozen_lease_holder_is_f
     assert pause is not None and pause.incident_id == incident_id
 
     # The lease holder hangs (SIGSTOP); the same flow run is retried by another process.
-    holder = _wait(lambda: _flow_run_pids(run.id), 60, "the flow run's process")
+    holder = wait_for(lambda: _flow_run_pids(run.id), 60, "the flow run's process")
     _signal_all(holder, signal.SIGSTOP)
     old_token = store.get(incident_id).fencing_token
     from prefect.client.orchestration import get_client
     from prefect.states import Scheduled
 
-    with _api(served), get_client(sync_client=True) as client:
+    with prefect_api(served), get_client(sync_client=True) as client:
         client.set_flow_run_state(run.id, Scheduled(message="lease holder hung: retried (test)"), force=True)
     retry = subprocess.Popen(
         [sys.executable, "-m", "prefect", "flow-run", "execute", str(run.id)],
@@ -279,7 +262,7 @@ def test_frozen_node_under_write_load_hints_drain_and_a_frozen_lease_holder_is_f
         text=True,
     )
     try:
-        _wait(lambda: store.get(incident_id).fencing_token > old_token, 120, "the retried run to take the lease")
+        wait_for(lambda: store.get(incident_id).fencing_token > old_token, 120, "the retried run to take the lease")
         load.join(timeout=120)
         assert load.error is None, load.error
         assert load.result.write_errors == 0, load.result.as_dict()  # type: ignore[attr-defined]
@@ -295,7 +278,7 @@ def test_frozen_node_under_write_load_hints_drain_and_a_frozen_lease_holder_is_f
     assert _flow_run_state(served, run.id) == "COMPLETED"
 
     # The old holder wakes up, goes on, and is refused at its first fenced write.
-    _wait(lambda: not _alive(holder), 240, "the thawed old holder to stop", every_s=2)
+    wait_for(lambda: not _alive(holder), 240, "the thawed old holder to stop", every_s=2)
     events = store.events(incident_id)
     takeover = next(
         e.seq for e in events if e.kind == "lease_acquired" and e.fencing_token and e.fencing_token > old_token
@@ -306,12 +289,12 @@ def test_frozen_node_under_write_load_hints_drain_and_a_frozen_lease_holder_is_f
     assert f"has token {old_token}, current token" in served_log  # the old holder's renewal was refused (LeaseLost)
     assert "superseded by a newer attempt" in served_log  # and it stopped quietly...
     time.sleep(5)  # give the runner that started the old process time to report anything it would
-    with _api(served), get_client(sync_client=True) as client:
+    with prefect_api(served), get_client(sync_client=True) as client:
         history = [st.type.value for st in client.read_flow_run_states(run.id)]
     done_at = history.index("COMPLETED")
     assert history[done_at:] == ["COMPLETED"], history  # ...without overwriting the finished run's state
     # Verified, then monitored: the follow-up verification (8 s later here, a day by default) closes it.
-    _wait(lambda: store.get(incident_id).state.value == "resolved", 240, "the follow-up verification to close it")
+    wait_for(lambda: store.get(incident_id).state.value == "resolved", 240, "the follow-up verification to close it")
     events = store.events(incident_id)
     kinds = [e.kind for e in events]
     assert {"mitigated", "recovery_finished", "policy_restored", "follow_up_scheduled"} <= set(kinds)
@@ -355,7 +338,9 @@ def test_hint_window_exceeded_scoped_repair_survives_a_killed_flow_without_repea
         report = run_workload(parts.service, spec, relay=parts.relay)
         assert report.write_errors == 0, report.as_dict()
         run = _start_incident(served, cluster.id)
-        incident_id = _wait(lambda: _incident_in(store, cluster.id, "recovering"), 300, "the incident to be recovering")
+        incident_id = wait_for(
+            lambda: _incident_in(store, cluster.id, "recovering"), 300, "the incident to be recovering"
+        )
         plan = store.get(incident_id).plan
         assert plan is not None and plan["action"] == "repair", plan
         lab.thaw("node3")
@@ -371,11 +356,11 @@ def test_hint_window_exceeded_scoped_repair_survives_a_killed_flow_without_repea
                 return False
             return states.count("done") >= 2 and "running" in states
 
-        _wait(mid_repair, 300, "the repair to be under way", every_s=0.2)
+        wait_for(mid_repair, 300, "the repair to be under way", every_s=0.2)
         holder = _flow_run_pids(run.id)
         _signal_all(holder, signal.SIGKILL)
         at_kill = {r.seq: r.state.value for r in cp.segments(key)}
-        _wait(lambda: _flow_run_state(served, run.id) == "COMPLETED", 480, "the resumed run to complete", every_s=2)
+        wait_for(lambda: _flow_run_state(served, run.id) == "COMPLETED", 480, "the resumed run to complete", every_s=2)
     finally:
         p3 = lab.process(node3)
         if p3 is not None and p3.frozen:
@@ -434,15 +419,15 @@ def _kill_node3_and_wait_for_the_approval_request(
         "heal_timeout_s": 15,
         "approval_timeout_s": approval_timeout_s,
     }
-    with _api(served):
+    with prefect_api(served):
         run = run_deployment(INCIDENT_DEPLOYMENT, parameters=params, timeout=0)
-    _wait(lambda: _flow_run_state(served, run.id) == "PAUSED", 300, "the incident run to suspend for approval", 2)
+    wait_for(lambda: _flow_run_state(served, run.id) == "PAUSED", 300, "the incident run to suspend for approval", 2)
     incident = store.open_for(cluster.id)
     assert incident is not None and incident.state.value == "recovering"
     asked = [e for e in store.events(incident.id) if e.kind == "approval_requested"]
     assert [e.data["nodes"] for e in asked] == [[node3.address]], asked
     # suspended: the run's process exits, none is held while a human decides
-    _wait(lambda: not _alive(_flow_run_pids(run.id)), 60, "the suspended run's process to exit")
+    wait_for(lambda: not _alive(_flow_run_pids(run.id)), 60, "the suspended run's process to exit")
     assert _flow_run_state(served, run.id) == "PAUSED"
     return run, incident.id
 
@@ -452,7 +437,7 @@ def test_replacement_approval_that_expires_escalates(
 ) -> None:
     close_open_incident(store, cluster.id)
     run, incident_id = _kill_node3_and_wait_for_the_approval_request(lab, cluster, served, store, 10)
-    _wait(lambda: _flow_run_state(served, run.id) == "COMPLETED", 120, "the expired approval to end the run", 2)
+    wait_for(lambda: _flow_run_state(served, run.id) == "COMPLETED", 120, "the expired approval to end the run", 2)
     inc = store.get(incident_id)
     assert inc.state.value == "escalated"
     decided = [e.data for e in store.events(incident_id) if e.kind == "approval_decided"]
@@ -493,9 +478,9 @@ def _replace_after_approval(lab: Lab, served: dict[str, str], store: IncidentSto
         assert report.write_errors == 0
         from prefect.flow_runs import resume_flow_run
 
-        with _api(served):
+        with prefect_api(served):
             resume_flow_run(run.id, run_input={"approved": True, "approver": "pytest-sre", "note": "dead disk"})
-        _wait(lambda: _flow_run_state(served, run.id) == "COMPLETED", 600, "the replacement to finish", 3)
+        wait_for(lambda: _flow_run_state(served, run.id) == "COMPLETED", 600, "the replacement to finish", 3)
         events = store.events(incident_id)
         decided = [e.data for e in events if e.kind == "approval_decided"]
         assert decided == [{"approved": True, "approver": "pytest-sre", "note": "dead disk"}]

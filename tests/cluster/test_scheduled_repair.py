@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from cassandra_recovery.incident.store import IncidentStore
 from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.recovery.schedule_log import ScheduleLog
 from cassandra_recovery.settings import Settings
-from tests.cluster.incident_env import close_open_incident, run_flow
+from tests.cluster.incident_env import close_open_incident, run_flow, wait_for
 from tests.fakes.slack_server import FakeSlackServer
 
 KS = "sched_ks"
@@ -55,14 +55,6 @@ def _segments(run_key: str) -> list[dict[str, Any]]:
             return fetch_all(conn.execute("SELECT * FROM repair_segments WHERE run_key = %s ORDER BY seq", (run_key,)))
     finally:
         pool.close()
-
-
-def _wait(cond: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while not (got := cond()):
-        assert time.monotonic() < deadline, f"timed out after {timeout_s:.0f}s waiting for {what}"
-        time.sleep(1)
-    return got
 
 
 def _drop_schedule(env: dict[str, str]) -> None:
@@ -101,7 +93,9 @@ def test_a_schedule_fires_and_runs_its_segments_paced(
     serve = subprocess.Popen([sys.executable, "-m", "cassandra_recovery.cli", "serve"], env=env, cwd=ROOT,
                              stdout=out, stderr=out)  # fmt: skip
     try:
-        done = _wait(lambda: [e for e in log.entries("lab", schedule) if e.outcome == "done"], 240, "a scheduled run")
+        done = wait_for(
+            lambda: [e for e in log.entries("lab", schedule) if e.outcome == "done"], 240, "a scheduled run"
+        )
     finally:
         serve.terminate()
         serve.wait(timeout=60)
