@@ -9,6 +9,7 @@ answer counts as evidence for that replica only.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -68,11 +69,13 @@ class ReplicaReader:
         self.coordinators: list[str] = []  # live nodes; a read pinned to one replica may be retried through these
         self.reads = 0  # statements executed (each traced)
         self.rows_read = 0  # rows received by the client
+        self._count = threading.Lock()  # chunks are read from several threads
 
     def _execute(self, query: str, start: int, end: int, coordinator: str) -> tuple[list[Any], list[list[TraceEvent]]]:
         stmt = SimpleStatement(query, consistency_level=ConsistencyLevel.ONE, fetch_size=self.page_size)
         host = self.cql.host(coordinator)
-        self.reads += 1
+        with self._count:
+            self.reads += 1
         try:
             rs = self.cql.session.execute(stmt, query_bounds(start, end), trace=True, host=host, timeout=self.timeout_s)
             rows = list(rs)  # pages stream one after another, each traced
@@ -93,7 +96,8 @@ class ReplicaReader:
 
     def _served_rows(self, start: int, end: int, coordinator: str, replicas: Sequence[str]) -> Served:
         rows, events = self._execute(self._rows_q, start, end, coordinator)
-        self.rows_read += len(rows)
+        with self._count:
+            self.rows_read += len(rows)
         return Served(attribute(events, replicas), rows=rows, pages=len(events))
 
     def _served_summary(self, start: int, end: int, coordinator: str, replicas: Sequence[str]) -> Served:

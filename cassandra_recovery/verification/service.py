@@ -47,7 +47,7 @@ def verify(
     cluster = settings.cluster(cluster_id)
     with CqlClient(cluster) as cql:
         spec = spec_for(settings, cql, keyspace, table)
-        pool = make_pool(settings, max_size=2) if spec.has_truth else None
+        pool = make_pool(settings, max_size=(config or VerifyConfig()).workers) if spec.has_truth else None
         try:
             truth = SourceOfTruth(pool, settings.domain) if pool else None
             return Verifier(cluster, cql, spec, truth, config or VerifyConfig(), progress=progress).run(scope)

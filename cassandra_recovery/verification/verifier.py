@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -15,7 +16,7 @@ from cassandra_recovery.clients.nodetool import Nodetool
 from cassandra_recovery.detection.assess_inputs import ring
 from cassandra_recovery.detection.observe import probe_all
 from cassandra_recovery.errors import ConfigError
-from cassandra_recovery.logic.checksum import diff_keys
+from cassandra_recovery.logic.checksum import ChunkSum, diff_keys
 from cassandra_recovery.logic.convergence import ReplicaChunk, Verdict, judge
 from cassandra_recovery.logic.narrowing import Range, Side, Summary, narrow
 from cassandra_recovery.logic.replication import TokenRange, replication_from, token_ranges
@@ -37,6 +38,7 @@ class VerifyConfig:
     fanout: int = 16
     leaf_rows: int = 256
     preview: bool = True
+    workers: int = 4  # chunks read at once
 
 
 @dataclass
@@ -167,27 +169,18 @@ class Verifier:
         rep.down = sorted({r for c in chunks for r in c.replicas} - live)
         truth_map: dict[Range, Summary] = {}
         per_replica: dict[str, dict[Range, ReplicaChunk]] = {}
-        for i, chunk in enumerate(chunks):
+
+        def read(chunk: Chunk) -> tuple[dict[str, ChunkSum], dict[str, str], ChunkSum | None]:
             sums, why = self.reader.chunk_sums(chunk.start, chunk.end, chunk.replicas, live)
-            want: Summary | None
-            if self.truth is not None:
-                c = self.truth.chunk(chunk.start, chunk.end)
-                want = Summary(c.count, c.checksum)
-                rep.rows_truth += c.count
-            else:
-                ref = reference({r: Summary(s.count, s.checksum) for r, s in sums.items()})
-                want = ref if isinstance(ref, Summary) else None
-            for r in chunk.replicas:
-                if r not in live:
-                    continue
-                s = sums.get(r)
-                got = ReplicaChunk(None if s is None else Summary(s.count, s.checksum), s is not None, why.get(r, ""))
-                if want is None:  # no majority among the replicas: nothing to judge this chunk against
-                    got = ReplicaChunk(None, False, "replicas disagree and no majority copy exists")
-                per_replica.setdefault(r, {})[chunk.range] = got
-            truth_map[chunk.range] = want or Summary(-1, -1)
-            if (i + 1) % 16 == 0 or i + 1 == len(chunks):
-                self.progress(f"verify {self.spec.name}: {i + 1}/{len(chunks)} chunks read")
+            return sums, why, None if self.truth is None else self.truth.chunk(chunk.start, chunk.end)
+
+        # Chunks are read a few at a time: most of a traced read's time is the wait for its trace, not work.
+        with ThreadPoolExecutor(max_workers=self.config.workers) as pool:
+            results = pool.map(read, chunks)
+            for i, (chunk, (sums, why, c)) in enumerate(zip(chunks, results, strict=True)):
+                self._judge_chunk(chunk, sums, why, c, live, rep, truth_map, per_replica)
+                if (i + 1) % 16 == 0 or i + 1 == len(chunks):
+                    self.progress(f"verify {self.spec.name}: {i + 1}/{len(chunks)} chunks read")
         verdict = judge(truth_map, per_replica, down=rep.down)
         rep.rows_compared = verdict.rows_compared
         rep.reasons += verdict.reasons
@@ -204,6 +197,34 @@ class Verifier:
         rep.reads, rep.rows_read = self.reader.reads, self.reader.rows_read
         rep.elapsed_s = round(time.monotonic() - t0, 2)
         return rep
+
+    def _judge_chunk(
+        self,
+        chunk: Chunk,
+        sums: dict[str, ChunkSum],
+        why: dict[str, str],
+        c: ChunkSum | None,
+        live: set[str],
+        rep: VerificationReport,
+        truth_map: dict[Range, Summary],
+        per_replica: dict[str, dict[Range, ReplicaChunk]],
+    ) -> None:
+        want: Summary | None
+        if c is not None:
+            want = Summary(c.count, c.checksum)
+            rep.rows_truth += c.count
+        else:
+            ref = reference({r: Summary(s.count, s.checksum) for r, s in sums.items()})
+            want = ref if isinstance(ref, Summary) else None
+        for r in chunk.replicas:
+            if r not in live:
+                continue
+            s = sums.get(r)
+            got = ReplicaChunk(None if s is None else Summary(s.count, s.checksum), s is not None, why.get(r, ""))
+            if want is None:  # no majority among the replicas: nothing to judge this chunk against
+                got = ReplicaChunk(None, False, "replicas disagree and no majority copy exists")
+            per_replica.setdefault(r, {})[chunk.range] = got
+        truth_map[chunk.range] = want or Summary(-1, -1)
 
     def _truth_side(self, chunk: Chunk, replica: str, live: set[str]) -> Side:
         if self.truth is not None:
