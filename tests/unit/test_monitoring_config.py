@@ -12,6 +12,7 @@ import yaml
 
 from cassandra_recovery.cli import build_parser
 from cassandra_recovery.detection.metrics import DetectorMetrics
+from cassandra_recovery.detection.repair_metrics import RepairMetrics
 from cassandra_recovery.errors import ConfigError, ToolMissingError
 from cassandra_recovery.lab import monitoring as m
 
@@ -146,7 +147,9 @@ def test_rendered_configs_pass_promtool_and_amtool(tmp_path: Path) -> None:
 
 
 def test_rules_only_use_metrics_the_detector_exports() -> None:
-    exported = {mf.name for mf in DetectorMetrics("lab").registry.collect()}
+    metrics = DetectorMetrics("lab")
+    RepairMetrics("lab", metrics.registry)  # the detector serves the repair gauges from the same registry
+    exported = {mf.name for mf in metrics.registry.collect()}
     used = set(re.findall(r"\bcr_[a-z_]+", m.RULES_FILE.read_text()))
     detector_used = {n for n in used if not n.startswith("cr_receiver_")}
     assert detector_used <= exported, detector_used - exported
