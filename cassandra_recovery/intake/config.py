@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validat
 from cassandra_recovery.errors import ConfigError
 
 ENV_PREFIX = "CASSANDRA_RECOVERY_RECEIVER__"
-_LIST_FIELDS = ("tokens", "hmac_secrets", "token_files")
+_LIST_FIELDS = ("tokens", "hmac_secrets", "token_files", "act_on")
 
 
 class ReceiverConfig(BaseModel):
@@ -42,6 +42,16 @@ class ReceiverConfig(BaseModel):
     rate_max_clients: int = Field(default=10_000, ge=1)
     # The request waits this long for the inline delivery; after it the spooled alert is left to the deliverer.
     inline_timeout_s: float = Field(default=5.0, gt=0)
+    # Firing alerts that start the incident flow (alertname globs); every other alert is stored and recorded
+    # on the open incident only: a warning about the tool itself or a slow repair is not a cluster outage.
+    act_on: list[str] = Field(
+        default_factory=lambda: [
+            "CassandraNode*Down",
+            "CassandraNodeDown*",
+            "CassandraHintsCritical",
+            "CassandraDroppedMutations*",
+        ]  # fmt: skip
+    )
     deliver_interval_s: float = Field(default=3.0, gt=0)
     retry_base_s: float = Field(default=2.0, gt=0)
     retry_max_s: float = Field(default=30.0, gt=0)

@@ -67,7 +67,7 @@ class MemorySpool:
             inc = outcome.incident_id or row.item.incident_id
             row.item = replace(row.item, attempts=row.item.attempts + 1, incident_id=inc)
             if outcome.ok:
-                row.state = "delivered" if row.item.alert_status == "firing" else "recorded"
+                row.state = "delivered" if outcome.flow_run_id else "recorded"
                 row.flow_run_id, row.last_error = outcome.flow_run_id, None
             else:
                 row.last_error = outcome.error

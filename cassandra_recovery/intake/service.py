@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass
@@ -62,8 +64,10 @@ class Intake:
         metrics: ReceiverMetrics,
         inline_timeout_s: float = 5.0,
         workers: int = 4,
+        act_on: Sequence[str] = ("*",),
     ) -> None:
         self.spool, self.incidents, self.launcher, self.metrics = spool, incidents, launcher, metrics
+        self.act_on = tuple(act_on)
         self.inline_timeout_s = inline_timeout_s
         # Deliveries run here so a request can stop waiting while the delivery finishes in the background.
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="intake-deliver")
@@ -75,7 +79,7 @@ class Intake:
         """Resolved: an event on the open incident. Firing: open or join the incident (once per item, even over
         retries), then start the incident deployment under the episode's idempotency key."""
         try:
-            if item.alert_status == "resolved":
+            if item.alert_status == "resolved" or not self.acts_on(item):
                 return Outcome(ok=True, incident_id=self.incidents.note_resolved(item.cluster_id, item.doc, ACTOR))
             incident = item.incident_id or self.incidents.open_or_join(item.cluster_id, item.doc, ACTOR)
         except StoreUnavailable as e:
@@ -85,6 +89,11 @@ class Intake:
         except LauncherUnavailable as e:
             return Outcome(ok=False, incident_id=incident, error=str(e))
         return Outcome(ok=True, incident_id=incident, flow_run_id=run)
+
+    def acts_on(self, item: SpoolItem) -> bool:
+        """Whether this firing alert starts the incident flow (its alertname matches `act_on`)."""
+        name = str(item.doc.get("alertname") or "")
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.act_on)
 
     def _wait(self, fn: Any, *args: Any) -> Any:
         """fn(*args) in the delivery pool; TimeoutError after inline_timeout_s (the call goes on)."""
@@ -130,15 +139,15 @@ class Intake:
         ids = {"incident_id": outcome.incident_id, "flow_run_id": outcome.flow_run_id}
         if outcome.ok:
             self.metrics.delivered.labels("inline").inc()
-            return {"result": "delivered" if item.alert_status == "firing" else "recorded", **ids}
+            return {"result": "delivered" if outcome.flow_run_id else "recorded", **ids}
         self.metrics.spooled.inc()
         return {"result": "spooled", "detail": outcome.error, **ids}
 
     def _direct(self, item: SpoolItem) -> dict[str, Any]:
         """PostgreSQL away: a firing alert goes straight to Prefect, under the same key as the spooled path, so a
         later re-send stored in PostgreSQL starts no second run. A resolved one can only be recorded: failed."""
-        if item.alert_status == "resolved":
-            return {"result": "failed", "detail": "the alert inbox is unavailable; resolved alerts need it"}
+        if item.alert_status == "resolved" or not self.acts_on(item):
+            return {"result": "failed", "detail": "the alert inbox is unavailable; alerts only recorded need it"}
         try:
             run = self._wait(self.launcher.launch, item.cluster_id, item.doc, item.launch_key)
         except (LauncherUnavailable, FutureTimeout) as e:

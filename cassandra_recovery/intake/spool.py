@@ -134,7 +134,7 @@ class PgSpool:
             log.exception("delivering alert %s failed", item.dedup_key)
             outcome = Outcome(ok=False, error=f"{type(e).__name__}: {e}"[:500])
         if outcome.ok:
-            state = "delivered" if item.alert_status == "firing" else "recorded"
+            state = "delivered" if outcome.flow_run_id else "recorded"
             params = {"state": state, "inc": outcome.incident_id, "run": outcome.flow_run_id, "id": row["id"]}
             conn.execute(self._q(_DONE), params)
         else:

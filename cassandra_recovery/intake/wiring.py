@@ -61,7 +61,8 @@ class StoreIncidents:
             incident = self.store.open_for(cluster_id)
             if incident is None:
                 return None
-            self.store.append_event(incident.id, "alert_resolved", actor, doc)
+            kind = "alert_resolved" if doc.get("status") == "resolved" else "alert_recorded"  # not an outage alert
+            self.store.append_event(incident.id, kind, actor, doc)
         except Exception as e:
             raise StoreUnavailable(f"incident store: {type(e).__name__}: {str(e)[:300]}") from e
         return incident.id
@@ -103,7 +104,9 @@ def build_receiver(settings: Settings, config: ReceiverConfig, cluster: str | No
     spool = PgSpool(pool, config.table, config.retry_base_s, config.retry_max_s, config.max_attempts)
     store = IncidentStore(pool)
     metrics = ReceiverMetrics()
-    intake = Intake(spool, StoreIncidents(store), PrefectLauncher(), metrics, config.inline_timeout_s)
+    intake = Intake(
+        spool, StoreIncidents(store), PrefectLauncher(), metrics, config.inline_timeout_s, act_on=config.act_on
+    )
     deliverer = _SchemaFirstDeliverer(intake, config.deliver_interval_s, spool, store)
 
     def health() -> dict[str, Any]:

@@ -196,7 +196,7 @@ def test_alerts_arriving_while_prefect_is_down_are_spooled_then_delivered(
     alerts = [
         {
             "status": "firing",
-            "labels": {"alertname": "CassandraSpoolTest", "cluster": "lab", "n": str(i)},
+            "labels": {"alertname": "CassandraNodeDown", "cluster": "lab", "n": str(i)},
             "annotations": {"summary": f"spool test {i}"},
             "startsAt": now.isoformat(),
             "endsAt": "0001-01-01T00:00:00Z",

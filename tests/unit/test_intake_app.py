@@ -347,3 +347,29 @@ def test_store_down_is_tried_once_per_request(h: Harness) -> None:
     h.spool.up = h.incidents.up = False
     r = h.post("alertmanager", load("alertmanager_v4_firing"))
     assert [a["result"] for a in r.json()["alerts"]] == ["direct", "direct"] and len(calls) == 1
+
+
+def test_only_outage_alerts_start_the_flow_others_are_recorded() -> None:
+    """A warning about the tool itself (a failed repair segment, the spool) is stored and noted, not an outage."""
+    clock = Clock(WALL)
+    spool, incidents, launcher = MemorySpool(clock), MemoryIncidents(), RecordingLauncher()
+    intake = Intake(spool, incidents, launcher, ReceiverMetrics(), inline_timeout_s=5.0,
+                    act_on=ReceiverConfig().act_on)  # fmt: skip
+    cfg = ReceiverConfig.model_validate({"tokens": [TOKEN_A]})
+    app = create_app(cfg, intake, "lab", known_cluster=lambda c: True, clock=clock, wall_clock=clock)
+    client = TestClient(app)
+    doc = first_alert_only("alertmanager_v4_firing")
+    down, repair = json.loads(json.dumps(doc)), json.loads(json.dumps(doc))
+    down["alerts"][0]["labels"]["alertname"] = "CassandraNodeConfirmedDown"
+    repair["alerts"][0]["labels"]["alertname"] = "CassandraRepairSegmentsFailed"
+    repair["alerts"][0]["fingerprint"] = "feedfacefeedface"
+    headers = {"Authorization": f"Bearer {TOKEN_A}", "Content-Type": "application/json"}
+    try:
+        r1 = client.post("/alerts/alertmanager", content=json.dumps(repair), headers=headers)
+        assert r1.status_code == 200 and r1.json()["alerts"][0]["result"] == "recorded", r1.json()
+        assert launcher.calls == []
+        r2 = client.post("/alerts/alertmanager", content=json.dumps(down), headers=headers)
+        assert r2.status_code == 200 and r2.json()["alerts"][0]["result"] == "delivered", r2.json()
+        assert len(launcher.calls) == 1
+    finally:
+        intake.close()
