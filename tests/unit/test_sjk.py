@@ -32,3 +32,16 @@ def test_delivered_hints_per_target_come_from_the_delay_histogram_count() -> Non
     c = hint_counters(load_fixture("sjk_hints_delivered_after_thaw").stdout)
     assert c.created_for("127.0.0.4") == c.delivered_for("127.0.0.4") == 2360
     assert c.delivered_for("127.0.0.3") == 0
+
+
+def test_a_target_named_with_its_resolved_host_counts_for_the_same_address() -> None:
+    """Seen on the lab after a node came back: the JVM names the metric `host/ip.port` (InetAddress.toString);
+    both forms of one target add up."""
+    text = load_fixture("sjk_hints_node3_down").stdout
+    resolved = text.replace("Hints_created-/127.0.0.4.7000", "Hints_created-127.0.0.4/127.0.0.4.7000")
+    assert resolved != text
+    assert hint_counters(resolved).created_for("127.0.0.4") == 7604
+    both = text + "org.apache.cassandra.metrics:type=HintsService,name=Hints_created-127.0.0.4/127.0.0.4.7000\n6\n"
+    assert hint_counters(both).created_for("127.0.0.4") == 7610
+    with pytest.raises(ParseError, match="unexpected hint target"):
+        hint_counters(text.replace("Hints_created-/127.0.0.4.7000", "Hints_created-127.0.0.4"))

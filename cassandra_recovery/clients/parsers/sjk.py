@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from cassandra_recovery.errors import ParseError
 
 _MBEAN = re.compile(r"^[\w.]+:(?:[\w$-]+=[^,=]+,)*[\w$-]+=[^,=]+$")
-_HINT_TARGET = re.compile(r"^/(?P<addr>[0-9a-fA-F.:]+?)\.(?P<port>\d+)$")
+# "/ip.port", or "host/ip.port" once the JVM has resolved the peer's host name (InetAddress.toString): seen on the
+# lab after a node came back, e.g. "Hints_created-127.0.0.4/127.0.0.4.7000".
+_HINT_TARGET = re.compile(r"^(?P<host>[^/]*)/(?P<addr>[0-9a-fA-F.:]+?)\.(?P<port>\d+)$")
 
 
 def parse_sjk_mx(text: str) -> dict[str, str]:
@@ -74,12 +76,16 @@ def hint_counters(text: str) -> HintCounters:
             value = int(float(raw))
         except ValueError as e:
             raise ParseError("nodetool sjk mx", f"non-numeric value {raw!r} for {mbean}", text) from e
+        # Both name forms of one target may be registered (before and after the name was resolved): they add up.
         if name.startswith("Hints_created-"):
-            created[_target(name.removeprefix("Hints_created-"), text)] = value
+            t = _target(name.removeprefix("Hints_created-"), text)
+            created[t] = created.get(t, 0) + value
         elif name.startswith("Hints_not_stored-"):
-            not_stored[_target(name.removeprefix("Hints_not_stored-"), text)] = value
+            t = _target(name.removeprefix("Hints_not_stored-"), text)
+            not_stored[t] = not_stored.get(t, 0) + value
         elif name.startswith("Hint_delays-"):
-            delivered[_target(name.removeprefix("Hint_delays-"), text)] = value
+            t = _target(name.removeprefix("Hint_delays-"), text)
+            delivered[t] = delivered.get(t, 0) + value
         else:
             values[name] = value
     if "TotalHints" not in values:
