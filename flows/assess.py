@@ -24,6 +24,7 @@ def gather_input(
     jmx: dict[str, bool | None],
     outage_started: str | None,
     known_condition: str | None,
+    reported_down: list[str] | None = None,
 ) -> Any:
     now = datetime.now(UTC)
     started = datetime.fromisoformat(outage_started) if outage_started else now
@@ -36,6 +37,7 @@ def gather_input(
         jmx,
         known_condition=known_condition,
         app=app_impact(cluster_id),
+        reported=reported_down or (),
     )
 
 
@@ -79,15 +81,18 @@ def assess(
     known_condition: str | None = None,
     settle_attempts: int = 4,
     settle_wait_s: float = 5.0,
+    reported_down: list[str] | None = None,
 ) -> dict[str, Any]:
-    """A plan (wait for hints, repair a scope, wipe and replace, escalate, or no action) with its reasons."""
+    """A plan (wait for hints, repair a scope, wipe and replace, escalate, or no action) with its reasons.
+    reported_down: nodes (names or addresses) the incident's triggers reported down; one that is back already
+    still gets hint replay and verification."""
     log = get_run_logger()
     for attempt in range(1, settle_attempts + 1):
         detected = detected or detect(cluster_id)
         down = list(detected["down"])
         jmx: dict[str, bool | None] = {n: True for n in detected["nodes"] if n not in down}
         jmx.update(jmx_alive(cluster_id, down) if down else {})
-        inp: Any = gather_input(cluster_id, detected, jmx, outage_started, known_condition)
+        inp: Any = gather_input(cluster_id, detected, jmx, outage_started, known_condition, reported_down)
         plan = decide_plan(inp)
         unsettled = [c.node for c in plan.classifications if c.kind.value == "unknown"]
         schema = detected.get("schema") or {}

@@ -8,12 +8,14 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
+from cassandra_recovery.logic.reported import reported_down
 from flows.assess import assess
 from flows.detect import detect
 from flows.recover import recover
 from flows.replacement import EXPIRED, ask_approval, pending_replacement, replace_and_verify
 from tasks.incident import (
     get_incident,
+    incident_events,
     open_or_join,
     release_lease,
     slack_reply,
@@ -88,7 +90,8 @@ def incident_response(
                 transition(incident["id"], "detected", "assessing", lease, {"by": actor})
                 state = "assessing"
             detected = detect(cluster_id)
-            plan = assess(cluster_id, detected=detected, outage_started=incident["opened_at"])
+            reported = reported_down(current.get("trigger"), incident_events(incident["id"]))
+            plan = assess(cluster_id, detected=detected, outage_started=incident["opened_at"], reported_down=reported)
             store_plan(incident["id"], plan, lease)
             _progress(incident["id"])
             down = detected["down"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -43,8 +44,10 @@ def gather(
     baseline: dict[str, Any] | None = None,
     known_condition: str | None = None,
     app: AppImpact | None = None,
+    reported: Collection[str] = (),
 ) -> AssessmentInput:
-    """AssessmentInput from a `detect` result plus a few reads pinned to a reachable node."""
+    """AssessmentInput from a `detect` result plus a few reads pinned to a reachable node; `reported` names the
+    nodes (names or addresses) this incident's triggers reported down, which may be back by now."""
     reachable = [n for n, d in detected["nodes"].items() if d["probe"]["ok"]]
     if not reachable:
         raise RuntimeError("no node answers the client: nothing to read the ring or schema from")
@@ -75,6 +78,7 @@ def gather(
             int(((baseline or {}).get(k) or {}).get("hints", {}).get("not_stored", {}).get(target, 0)) for k in counters
         )
         down = not d["probe"]["ok"] or d["peers_seeing_down"] > 0
+        returned = not down and (name in reported or d["address"] in reported)
         nodes.append(
             NodeObservation(
                 address=d["address"],
@@ -83,9 +87,10 @@ def gather(
                 peers_seeing_down=d["peers_seeing_down"],
                 peers_total=d["peers_total"],
                 jmx_answers=jmx.get(name),
-                down_since=outage_started if down else None,
+                down_since=outage_started if down or returned else None,
                 not_stored_grew=(now_dropped > base) if baseline is not None else now_dropped > 0,
                 hints_over_size_limit=False if size_limit in ("0B", "0", "0MiB") else None,
+                returned=returned,
             )
         )
     return AssessmentInput(

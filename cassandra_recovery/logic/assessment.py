@@ -165,6 +165,7 @@ class NodeObservation:
     down_since: datetime | None = None  # when the outage began; None: unknown
     not_stored_grew: bool | None = None  # any coordinator's hints-not-stored count for this node grew
     hints_over_size_limit: bool | None = None  # a coordinator holds more than max_hints_size_per_host for it
+    returned: bool = False  # reported down by this incident's trigger, up again by the time of assessment
 
 
 @dataclass(frozen=True)
@@ -248,9 +249,16 @@ def decide_plan(inp: AssessmentInput) -> Plan:
     if age is not None and age > inp.max_queue_age_s:
         escalations.append(f"application write queue is {age:.0f} s old, over the {inp.max_queue_age_s:.0f} s limit")
 
+    # A node that came back before assessment still missed writes: hints and verification are owed for it.
+    returned = [o for o in inp.nodes if o.returned and o not in down]
+    reasons += [
+        f"{o.address}: reported down by this incident and back before assessment: hint replay and verification"
+        " are still owed"
+        for o in returned
+    ]
     breached: list[str] = []
     untrusted: list[str] = []
-    for o in down:
+    for o in [*down, *returned]:
         if o.down_since is None:
             untrusted.append(o.address)
             reasons.append(f"{o.address}: outage start unknown: neither gc_grace nor the hint window can be checked")
@@ -275,8 +283,8 @@ def decide_plan(inp: AssessmentInput) -> Plan:
         action, targets = PlanAction.WIPE_AND_REPLACE, breached
     elif untrusted:
         action, targets = PlanAction.REPAIR, untrusted
-    elif down:
-        action, targets = PlanAction.WAIT_FOR_HINTS, [o.address for o in down]
+    elif down or returned:
+        action, targets = PlanAction.WAIT_FOR_HINTS, [o.address for o in [*down, *returned]]
     else:
         action, targets = PlanAction.NO_ACTION, []
         reasons.append("no node is down")

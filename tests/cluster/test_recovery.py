@@ -318,6 +318,44 @@ def test_frozen_node_under_write_load_hints_drain_and_a_frozen_lease_holder_is_f
     print("scenario 1+5:", {"hints": hints_during - hints_before, "rows": rows, "drain": finished["hints"]})
 
 
+def test_a_node_back_before_assessment_still_gets_hint_replay_and_verification(
+    lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
+) -> None:
+    """CI found it: an alert-started run that began after a short outage saw nothing down and resolved the
+    incident unverified. The node its trigger reported is owed hint replay and verification all the same."""
+    from flows.incident import incident_response
+    from tests.cluster.incident_env import run_flow
+
+    close_open_incident(store, cluster.id)
+    node3 = lab.node("node3")
+    run_workload(parts.service, WorkloadSpec(rate=200, operations=200, keys=200, read_ratio=0.0), relay=parts.relay)
+    jmx = JmxMetrics(cluster)
+    hints_before = sum(jmx.hint_counters(c).created_for(node3.address) for c in ("node1", "node2"))
+    lab.freeze("node3")
+    try:
+        lab.wait_seen(node3, up=False)
+        spec = WorkloadSpec(rate=30, duration_s=8, keys=200, read_ratio=0.0)
+        written = run_workload(parts.service, spec, relay=parts.relay)
+        hints_during = sum(jmx.hint_counters(c).created_for(node3.address) for c in ("node1", "node2"))
+    finally:
+        lab.thaw("node3")  # waits until its peers see it UN: the run below starts after the outage
+    assert written.write_errors == 0 and hints_during > hints_before, written.as_dict()
+
+    trigger = {"source": "test", "nodes": ["node3"]}
+    result = run_flow(incident_response, served, cluster_id=cluster.id, trigger=trigger, follow_up_s=0)
+    plan = result["plan"]
+    assert (plan["action"], plan["targets"]) == ("wait_for_hints", [node3.address]), plan["reasons"]
+    assert any("back before assessment" in r for r in plan["reasons"]), plan["reasons"]
+    assert result["state"] == "resolved", result
+    events = store.events(result["incident_id"])
+    assert [e.data["verdict"] for e in events if e.kind == "verified"] == ["converged"]
+    finished = next(e for e in events if e.kind == "recovery_finished").data
+    assert finished["hints"]["state"] == "drained", finished
+    conv = _converged(parts, cluster)
+    rows = conv["rows_compared"]
+    assert conv["equal"] and rows["postgres"] == rows["cassandra"] == conv["node3_rows"] > 0, conv
+
+
 def test_hint_window_exceeded_scoped_repair_survives_a_killed_flow_without_repeating_segments(
     lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
 ) -> None:

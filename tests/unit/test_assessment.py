@@ -291,6 +291,34 @@ def test_nothing_down_is_no_action() -> None:
     }
 
 
+RETURNED = NodeObservation(N4, True, None, 0, 2, True, NOW - HOUR, False, False, returned=True)
+
+
+def test_node_back_before_assessment_still_waits_for_hints() -> None:
+    """Reported down by the incident but up again: its missed writes still need hint replay and verification."""
+    plan = decide_plan(base(replace(HEALTHY, address=N3), RETURNED))
+    assert (plan.action, plan.targets, plan.scope) == (PlanAction.WAIT_FOR_HINTS, [N4], [])
+    assert plan.classifications == []
+    assert has(plan.reasons, f"{N4}: reported down by this incident and back before assessment")
+    assert has(plan.reasons, f"{N4}: hints complete: outage 3600 s")
+    assert not has(plan.reasons, "no node is down")
+    # it is live again: no consistency level beyond what the topology never offers is lost
+    assert {ks: {cl: n for cl, n in i.unavailable.items() if n} for ks, i in plan.cl_impact.items()} == {
+        "audit": {},
+        "shop": {CL.THREE: 12},
+    }
+
+
+def test_node_back_after_the_hint_window_is_repaired() -> None:
+    plan = decide_plan(base(replace(HEALTHY, address=N3), RETURNED, max_hint_window_s=600))
+    assert (plan.action, plan.targets) == (PlanAction.REPAIR, [N4])
+    assert [s.keyspace for s in plan.scope] == ["audit", "shop"] and all(s.ranges for s in plan.scope)
+
+
+def test_returned_flag_on_a_node_still_down_changes_nothing() -> None:
+    assert decide_plan(base(replace(HUNG, returned=True))) == decide_plan(base(HUNG))
+
+
 def test_short_clean_outage_waits_for_hints() -> None:
     plan = decide_plan(base(HUNG))
     assert (plan.action, plan.targets, plan.scope) == (PlanAction.WAIT_FOR_HINTS, [N4], [])

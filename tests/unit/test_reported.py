@@ -1,0 +1,26 @@
+"""Nodes an incident's triggers reported down: opening trigger, joined triggers, resolved alerts ignored."""
+
+from __future__ import annotations
+
+from cassandra_recovery.logic.reported import reported_down
+
+
+def test_opening_and_joined_triggers_in_first_seen_order() -> None:
+    trigger = {"source": "detector", "nodes": ["node3"]}
+    events = [
+        {"kind": "opened", "data": {"nodes": ["ignored-opened-is-the-trigger"]}},
+        {"kind": "joined", "data": {"source": "alert:alertmanager", "status": "firing", "nodes": ["node3", "node2"]}},
+        {"kind": "transition", "data": {"nodes": ["node1"]}},
+    ]
+    assert reported_down(trigger, events) == ["node3", "node2"]
+
+
+def test_resolved_alerts_and_malformed_nodes_add_nothing() -> None:
+    events = [
+        {"kind": "joined", "data": {"status": "resolved", "nodes": ["node1"]}},
+        {"kind": "joined", "data": {"nodes": "node2"}},
+        {"kind": "joined", "data": {"nodes": [None, "", 3, "127.0.0.4"]}},
+        {"kind": "joined", "data": None},
+    ]
+    assert reported_down({"source": "manual"}, events) == ["127.0.0.4"]
+    assert reported_down(None, []) == []
