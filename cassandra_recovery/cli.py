@@ -51,7 +51,10 @@ def cmd_lab(args: argparse.Namespace, settings: Settings) -> int:
     lab = _lab(settings)
     verb = args.lab_verb
     if verb == "up":
-        lab.up(nodes=args.nodes, tokens=args.tokens, hint_window=args.hint_window)
+        if args.dcs > 1 and args.nodes_per_dc is None:
+            raise ConfigError("with --dcs, give the size of each datacenter with --nodes-per-dc")
+        per_dc = args.nodes_per_dc if args.nodes_per_dc is not None else args.nodes
+        lab.up(nodes=per_dc, tokens=args.tokens, hint_window=args.hint_window, dcs=args.dcs)
         if args.postgres or args.prefect:
             from cassandra_recovery.lab.postgres import ensure_postgres
 
@@ -79,6 +82,12 @@ def cmd_lab(args: argparse.Namespace, settings: Settings) -> int:
         sys.stdout.write(proc.stdout)
         sys.stderr.write(proc.stderr)
         return proc.returncode
+    if verb == "split":
+        lab.split(args.group_a, args.group_b, one_way=args.one_way)
+        return _print_status(lab, as_json=False)
+    if verb == "unsplit":
+        lab.unsplit()
+        return 0
     if verb == "postgres":
         from cassandra_recovery.lab.postgres import ensure_postgres
 
@@ -98,13 +107,17 @@ def cmd_lab(args: argparse.Namespace, settings: Settings) -> int:
 
 def _print_status(lab: Lab, as_json: bool) -> int:
     rows = lab.status()
+    cuts = lab.cuts()
     if as_json:
-        print(json.dumps({"cluster": "lab", "nodes": [r.as_dict() for r in rows]}, indent=2))
+        doc = {"cluster": "lab", "nodes": [r.as_dict() for r in rows], "cuts": [c.as_dict() for c in cuts]}
+        print(json.dumps(doc, indent=2))
         return 0
     print(f"{'node':<7} {'address':<11} {'state':<5} {'process':<8} {'partitioned':<11} observer")
     for r in rows:
         part = str(r.partitioned).lower()
         print(f"{r.name:<7} {r.address:<11} {r.state:<5} {r.process:<8} {part:<11} {r.observer or '-'}")
+    for c in cuts:
+        print(f"cut: {c.describe()}{' (one way)' if c.one_way else ''}")
     return 0
 
 
@@ -115,7 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     lab = sub.add_parser("lab", help="the local real Cassandra 5.0 lab cluster (cluster id `lab`)")
     lsub = lab.add_subparsers(dest="lab_verb", required=True)
     up = lsub.add_parser("up", help="start the lab (idempotent)")
-    up.add_argument("--nodes", type=int, default=3)
+    up.add_argument("--nodes", type=int, default=3, help="nodes (one datacenter)")
+    up.add_argument("--dcs", type=int, default=1, help="datacenters dc1..dcN (with --nodes-per-dc)")
+    up.add_argument("--nodes-per-dc", type=int, default=None, help="nodes in each datacenter")
     up.add_argument("--tokens", type=int, default=1, help="tokens per node (balanced, explicit)")
     up.add_argument("--hint-window", default="3h", help="max_hint_window, e.g. 20s, 3h")
     up.add_argument("--postgres", action="store_true", help="also install/start PostgreSQL")
@@ -127,6 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
     st = lsub.add_parser("status", help="per node: address, state seen by a live peer, process")
     st.add_argument("--json", action="store_true")
     lsub.add_parser("postgres", help="install (when missing) and start PostgreSQL, create role and database")
+    sp = lsub.add_parser("split", help="cut node-to-node traffic between two groups, processes alive (nftables)")
+    sp.add_argument("group_a", help="a datacenter (dc1) or nodes (node1,node2 or addresses)")
+    sp.add_argument("group_b", help="the other group")
+    sp.add_argument("--one-way", action="store_true", help="block only the connections group A opens to group B")
+    lsub.add_parser("unsplit", help="remove every cut made by `lab split`")
     for verb, text in [
         ("freeze", "SIGSTOP the node's JVM"),
         ("thaw", "SIGCONT the node's JVM"),

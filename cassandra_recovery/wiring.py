@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from psycopg_pool import ConnectionPool
@@ -72,7 +73,10 @@ def service_parts(
     cluster = settings.cluster(cluster_id)
     pg = pg or pg_parts(settings, cluster.id)
     cql = CqlClient(cluster)
-    ensure_cassandra_schema(cql, settings.domain, cluster.local_datacenter)
+    per_dc = Counter(n.datacenter or cluster.local_datacenter for n in cluster.nodes)
+    ensure_cassandra_schema(
+        cql, settings.domain, per_dc or {cluster.local_datacenter: settings.domain.replication_factor}
+    )
     cache = OrderCache(cql, settings.domain)
     br = CircuitBreaker(breaker or BreakerConfig())
     service = OrderService(pg.store, cache, pg.outbox, pg.policy, br, settings.domain)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+
 import psycopg
 from psycopg import sql
 
 from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.settings import DomainConfig
 
+DC_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _PG_DDL = """
 CREATE TABLE IF NOT EXISTS {orders} (
     id           text PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 128),
@@ -70,11 +74,22 @@ def ensure_pg_schema(conn: psycopg.Connection[object], cfg: DomainConfig) -> Non
 SPECULATIVE_RETRY = "50ms"
 
 
-def ensure_cassandra_schema(cql: CqlClient, cfg: DomainConfig, datacenter: str) -> None:
-    """Keyspace (NetworkTopologyStrategy, RF from settings) and cache table; names validated by settings."""
+def replication_by_dc(cfg: DomainConfig, nodes_by_dc: Mapping[str, int]) -> dict[str, int]:
+    """The settings' replication factor in every datacenter, capped at the nodes it has (a region keeps
+    serving LOCAL_* reads and writes on its own replicas during a split)."""
+    return {dc: min(cfg.replication_factor, n) for dc, n in sorted(nodes_by_dc.items()) if n > 0}
+
+
+def ensure_cassandra_schema(cql: CqlClient, cfg: DomainConfig, nodes_by_dc: Mapping[str, int]) -> None:
+    """Keyspace (NetworkTopologyStrategy, RF per datacenter) and cache table; names validated by settings."""
+    factors = replication_by_dc(cfg, nodes_by_dc)
+    for dc in factors:
+        if not DC_NAME.fullmatch(dc):
+            raise ValueError(f"datacenter name {dc!r} cannot be used in a replication map")
+    dcs = ", ".join(f"'{dc}': {rf}" for dc, rf in factors.items())
     cql.execute(
         f"CREATE KEYSPACE IF NOT EXISTS {cfg.keyspace} WITH replication = "
-        f"{{'class': 'NetworkTopologyStrategy', '{datacenter}': {cfg.replication_factor}}}",
+        f"{{'class': 'NetworkTopologyStrategy', {dcs}}}",
         timeout_s=30,
     )
     cql.execute(

@@ -18,6 +18,7 @@ from cassandra_recovery.clients.parsers.status import StatusRow, parse_status
 from cassandra_recovery.clients.probe import probe_node
 from cassandra_recovery.errors import CommandError, ConfigError, LabError, ParseError
 from cassandra_recovery.lab import layout, procs, users
+from cassandra_recovery.lab import split as split_mod
 from cassandra_recovery.lab.logs import LogWatcher
 from cassandra_recovery.lab.registry import LabState, lab_cluster_config, load_state, save_state, state_path
 from cassandra_recovery.lab.runtime import ensure_runtime
@@ -78,17 +79,19 @@ class Lab:
         return procs.process_for(self.base, self.node_dir(node))
 
     # up / down ---------------------------------------------------------------------------------
-    def up(self, nodes: int = 3, tokens: int = 1, hint_window: str = "3h") -> LabState:
+    def up(self, nodes: int = 3, tokens: int = 1, hint_window: str = "3h", dcs: int = 1) -> LabState:
+        """`nodes` per datacenter; several datacenters with `dcs` > 1."""
         try:
             parse_duration_ms(hint_window)
-            spec = layout.plan_lab(nodes, tokens, hint_window, self.config.user_prefix)
+            spec = layout.plan_lab(nodes, tokens, hint_window, self.config.user_prefix, dcs=dcs)
         except ValueError as e:
             raise ConfigError(str(e)) from e
         existing = load_state(self.config)
         if existing is not None and procs.lab_processes(self.base):
             if existing.spec != spec:
+                n_dcs = len(layout.datacenters(existing.spec))
                 raise LabError(
-                    f"the lab is already up with {len(existing.spec.nodes)} nodes, "
+                    f"the lab is already up with {len(existing.spec.nodes)} nodes in {n_dcs} datacenter(s), "
                     f"{len(existing.spec.nodes[0].tokens)} token(s) per node, hint window "
                     f"{existing.spec.hint_window}; run `cassandra-recovery lab down` first"
                 )
@@ -105,6 +108,7 @@ class Lab:
             version=rt.version,
             partitioned=existing.partitioned if existing and existing.spec == spec else [],
             gossip_restarted=existing.gossip_restarted if existing and existing.spec == spec else [],
+            cuts=existing.cuts if existing and existing.spec == spec else [],
         )
         save_state(self.config, state)
         seed, *rest = spec.nodes
@@ -118,7 +122,14 @@ class Lab:
         return state
 
     def down(self, keep_data: bool = False) -> int:
-        """Stop every lab JVM (frozen ones too); returns how many were stopped. Idempotent."""
+        """Stop every lab JVM (frozen ones too) and remove any network cut; returns how many were stopped.
+        Idempotent."""
+        if split_mod.remove():
+            self.progress("network cuts removed")
+        st = load_state(self.config)
+        if st is not None and st.cuts:
+            st.cuts = []
+            save_state(self.config, st)
         found = procs.lab_processes(self.base)
         for p in found:
             procs.signal_pid(p.pid, signal.SIGCONT)  # a stopped process cannot handle SIGTERM
@@ -291,6 +302,61 @@ class Lab:
         self.progress(f"{node.name} healed (gossip and native transport enabled)")
         if wait:
             self.wait_seen(node, up=True)
+
+    # network cuts ------------------------------------------------------------------------------
+    def split(self, group_a: str, group_b: str, one_way: bool = False) -> split_mod.Cut:
+        """Drop node-to-node traffic between two groups (a datacenter or a list of nodes), both ways or only
+        what A opens to B; every process stays alive and reachable from clients."""
+        st = self.state()
+        nodes = [(n.name, n.address, n.datacenter) for n in st.spec.nodes]
+        try:
+            a, b = split_mod.resolve_group(group_a, nodes), split_mod.resolve_group(group_b, nodes)
+            split_mod.check_cut(a, b)
+        except ValueError as e:
+            raise ConfigError(str(e)) from e
+        if not users.can_switch_users():
+            raise LabError("`lab split` needs the nodes to run as their own users and CAP_NET_ADMIN: run as root")
+        cut = split_mod.Cut(a, b, one_way)
+        cuts = [*(split_mod.Cut.from_dict(c) for c in st.cuts), cut]
+        self._apply_cuts(st, cuts)
+        self.progress(f"split {cut.describe()} (node-to-node traffic dropped, processes alive)")
+        return cut
+
+    def unsplit(self) -> int:
+        """Remove every cut; returns how many there were."""
+        st = self.state()
+        n = len(st.cuts)
+        self._apply_cuts(st, [])
+        self.progress(f"unsplit: {n} cut(s) removed")
+        return n
+
+    def cuts(self) -> list[split_mod.Cut]:
+        st = load_state(self.config)
+        return [split_mod.Cut.from_dict(c) for c in st.cuts] if st else []
+
+    def _apply_cuts(self, st: LabState, cuts: list[split_mod.Cut]) -> None:
+        uid_of = {n.name: users.ensure_user(n.user)[0] for n in st.spec.nodes}
+        address_of = {n.name: n.address for n in st.spec.nodes}
+        split_mod.apply(cuts, uid_of, address_of)
+        st.cuts = [c.as_dict() for c in cuts]
+        save_state(self.config, st)
+
+    def views(self) -> dict[str, dict[str, str]]:
+        """Each running node's own `nodetool status`: observer name -> {address: UN/DN/..}; {} for one that
+        cannot answer (frozen, stopped, or nodetool failing)."""
+        nt = self.nodetool()
+        out: dict[str, dict[str, str]] = {}
+
+        def one(n: layout.NodeSpec) -> tuple[str, dict[str, str]]:
+            try:
+                return n.name, {r.address: r.code for r in parse_status(nt.output(n.name, "status", timeout_s=60))}
+            except (CommandError, ParseError):
+                return n.name, {}
+
+        live = self.observers()
+        with ThreadPoolExecutor(max_workers=max(1, len(live))) as pool:
+            out.update(pool.map(one, live))
+        return out
 
     def _require_process(self, node: layout.NodeSpec, running: bool = False) -> procs.LabProcess:
         p = self.process(node)

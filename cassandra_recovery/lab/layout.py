@@ -137,27 +137,43 @@ class LabSpec:
         return [n for n in self.nodes if n.seed]
 
 
-def plan_lab(nodes: int = 3, tokens: int = 1, hint_window: str = "3h", user_prefix: str = "crlab-") -> LabSpec:
-    """Topology for N nodes: 127.0.0.2.., JMX 7199/7299/.., racks rack1..3, the first two as seeds."""
-    if not 1 <= nodes <= MAX_NODES:
-        raise ValueError(f"--nodes must be between 1 and {MAX_NODES}, got {nodes}")
+def plan_lab(
+    nodes: int = 3, tokens: int = 1, hint_window: str = "3h", user_prefix: str = "crlab-", dcs: int = 1
+) -> LabSpec:
+    """Topology for `nodes` nodes per datacenter on 127.0.0.2.., JMX 7199/7299/.., racks rack1..3 within each
+    datacenter dc1..dcN. One datacenter: the first two nodes are seeds; several: the first node of each. Each
+    datacenter's ring is balanced on its own, offset by its index (tokens are unique cluster-wide)."""
+    if not 1 <= dcs <= 4:
+        raise ValueError(f"--dcs must be between 1 and 4, got {dcs}")
+    if not 1 <= nodes * dcs <= MAX_NODES:
+        what = "--nodes" if dcs == 1 else f"--nodes-per-dc x --dcs ({nodes} x {dcs})"
+        raise ValueError(f"{what} must be between 1 and {MAX_NODES} nodes in all")
     if not 1 <= tokens <= 256:
         raise ValueError(f"--tokens must be between 1 and 256, got {tokens}")
     ring = balanced_tokens(nodes, tokens)
     specs = tuple(
         NodeSpec(
-            index=i + 1,
-            address=f"127.0.0.{FIRST_HOST_OCTET + i}",
-            jmx_port=JMX_BASE_PORT + JMX_PORT_STEP * i,
-            datacenter="dc1",
+            index=d * nodes + i + 1,
+            address=f"127.0.0.{FIRST_HOST_OCTET + d * nodes + i}",
+            jmx_port=JMX_BASE_PORT + JMX_PORT_STEP * (d * nodes + i),
+            datacenter=f"dc{d + 1}",
             rack=f"rack{i % 3 + 1}",
-            tokens=tuple(ring[i]),
-            user=f"{user_prefix}node{i + 1}",
-            seed=i < SEED_COUNT,
+            tokens=tuple(t + d for t in ring[i]),
+            user=f"{user_prefix}node{d * nodes + i + 1}",
+            seed=i < SEED_COUNT if dcs == 1 else i == 0,
         )
+        for d in range(dcs)
         for i in range(nodes)
     )
     return LabSpec(nodes=specs, hint_window=hint_window)
+
+
+def datacenters(spec: LabSpec) -> dict[str, list[NodeSpec]]:
+    """The lab's nodes by datacenter, in node order."""
+    out: dict[str, list[NodeSpec]] = {}
+    for n in spec.nodes:
+        out.setdefault(n.datacenter, []).append(n)
+    return out
 
 
 def cassandra_yaml(spec: LabSpec, node: NodeSpec, node_dir: Path) -> str:

@@ -24,6 +24,8 @@ class LabState:
     partitioned: list[str] = field(default_factory=list)
     # Nodes whose gossip was stopped and started again in the same JVM (heal); a restart clears it.
     gossip_restarted: list[str] = field(default_factory=list)
+    # Network cuts between node groups (`lab split`), as Cut.as_dict(); the nftables table mirrors them.
+    cuts: list[dict[str, object]] = field(default_factory=list)
 
     def to_json(self) -> str:
         d = asdict(self)
@@ -34,6 +36,7 @@ class LabState:
         d = json.loads(text)
         spec = d.pop("spec")
         nodes = tuple(NodeSpec(**{**n, "tokens": tuple(n["tokens"])}) for n in spec["nodes"])
+        d.setdefault("cuts", [])  # state files written before `lab split` existed
         return cls(spec=LabSpec(nodes=nodes, hint_window=spec["hint_window"], datacenter=spec["datacenter"]), **d)
 
 
