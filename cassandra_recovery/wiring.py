@@ -16,6 +16,7 @@ from cassandra_recovery.degraded.policy import PolicyStore
 from cassandra_recovery.degraded.relay import Relay
 from cassandra_recovery.degraded.schema import ensure_cassandra_schema, ensure_pg_schema
 from cassandra_recovery.degraded.service import OrderService
+from cassandra_recovery.errors import ConfigError
 from cassandra_recovery.logic.breaker import BreakerConfig, CircuitBreaker
 from cassandra_recovery.recovery.provisioner import LabProvisioner, NoProvisioner, Provisioner
 from cassandra_recovery.settings import LAB_CLUSTER_ID, ClusterConfig, Settings
@@ -67,10 +68,20 @@ class ServiceParts:
 
 
 def service_parts(
-    settings: Settings, cluster_id: str | None = None, breaker: BreakerConfig | None = None, pg: PgParts | None = None
+    settings: Settings,
+    cluster_id: str | None = None,
+    breaker: BreakerConfig | None = None,
+    pg: PgParts | None = None,
+    region: str | None = None,
 ) -> ServiceParts:
-    """The order service with its cache, relay and breaker, schema created in both stores."""
+    """The order service with its cache, relay and breaker, schema created in both stores. With `region`, the
+    cache reads and writes through that datacenter's nodes only (an application deployed in that region)."""
     cluster = settings.cluster(cluster_id)
+    if region is not None:
+        local = [n.address for n in cluster.nodes if n.datacenter == region]
+        if not local:
+            raise ConfigError(f"cluster {cluster.id} has no node in datacenter {region!r}")
+        cluster = cluster.model_copy(update={"local_datacenter": region, "contact_points": local})
     pg = pg or pg_parts(settings, cluster.id)
     cql = CqlClient(cluster)
     per_dc = Counter(n.datacenter or cluster.local_datacenter for n in cluster.nodes)

@@ -11,6 +11,7 @@ from prefect.cache_policies import NO_CACHE
 
 from cassandra_recovery.detection.assess_inputs import gather
 from cassandra_recovery.logic.assessment import UNREACHABLE, AppImpact, decide_plan
+from cassandra_recovery.logic.regions import regions_assessment
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.wiring import pg_parts
 from flows.detect import detect
@@ -58,6 +59,24 @@ def maintenance(cluster_id: str, now: datetime) -> str | None:
         pool.close()
 
 
+def source_of_truth_reachable() -> bool:
+    """Whether PostgreSQL answers from here: during a split both regions fall back to it."""
+    from cassandra_recovery.clients.postgres import make_pool
+
+    try:
+        pool = make_pool(Settings(), max_size=1)
+    except Exception:
+        return False
+    try:
+        with pool.connection(timeout=5) as conn:
+            conn.execute("SELECT 1")
+        return True
+    except Exception:
+        return False
+    finally:
+        pool.close()
+
+
 def app_impact(cluster_id: str) -> AppImpact:
     """The application side from the degraded-mode queue: how far the cache lags the source of truth."""
     try:
@@ -89,6 +108,7 @@ def assess(
     log = get_run_logger()
     for attempt in range(1, settle_attempts + 1):
         detected = detected or detect(cluster_id)
+        observed: dict[str, Any] = detected
         down = list(detected["down"])
         jmx: dict[str, bool | None] = {n: True for n in detected["nodes"] if n not in down}
         jmx.update(jmx_alive(cluster_id, down) if down else {})
@@ -106,5 +126,9 @@ def assess(
         time.sleep(settle_wait_s)
         detected = None
     doc = plan.as_dict()
+    if observed.get("regions"):
+        section = regions_assessment(observed["regions"], inp.ring, inp.keyspaces, source_of_truth_reachable())
+        doc["regions"] = section
+        doc["reasons"] = [*section["reasons"], *doc["reasons"]]
     log.info("plan: %s for %s; reasons: %s", doc["action"], doc.get("targets"), "; ".join(doc.get("reasons", [])))
     return doc

@@ -6,7 +6,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from tasks.observe import counters, peer_views, probe_nodes, schema_versions
+from tasks.observe import counters, observe_regions, peer_views, probe_nodes, schema_versions
 
 
 @flow(name="detect")
@@ -31,4 +31,16 @@ def detect(cluster_id: str = "lab") -> dict[str, Any]:
     jmx = counters(cluster_id, reachable) if reachable else {}
     down = [n for n, d in nodes.items() if not d["probe"]["ok"] or d["peers_seeing_down"]]
     log.info("nodes down or suspect: %s", down or "none")
-    return {"cluster": cluster_id, "nodes": nodes, "views": views, "schema": schema, "counters": jmx, "down": down}
+    regions = observe_regions(cluster_id)
+    if regions is not None:
+        v = regions["verdict"]
+        log.info("regions: %s (sides %s); %s", v["kind"], v["sides"], "; ".join(v["reasons"]))
+    return {
+        "cluster": cluster_id,
+        "nodes": nodes,
+        "views": views,
+        "schema": schema,
+        "counters": jmx,
+        "down": down,
+        "regions": regions,
+    }

@@ -21,6 +21,18 @@ def probe_nodes(cluster_id: str, timeout_s: float = 0.5) -> dict[str, dict[str, 
     return {name: p.__dict__ for name, p in probe_all(cluster, timeout_s).items()}
 
 
+@task(name="observe-regions", cache_policy=NO_CACHE)
+def observe_regions(cluster_id: str) -> dict[str, Any] | None:
+    """Each datacenter's view (its own nodes directly, the others through its nodes), observed until the
+    verdict is stable: split, one-way, dead datacenter or node failure. None for a one-datacenter cluster."""
+    from cassandra_recovery.detection.regions import datacenters, observe_until_settled
+
+    cluster = Settings().cluster(cluster_id)
+    if len(datacenters(cluster)) < 2:
+        return None
+    return observe_until_settled(cluster)
+
+
 @task(name="peer-views", cache_policy=NO_CACHE)
 def peer_views(cluster_id: str, observers: list[str]) -> dict[str, dict[str, str]]:
     """{observer: {address: UN/DN/...}} from each observer's own `nodetool status` (its failure detector)."""

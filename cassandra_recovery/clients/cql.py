@@ -30,7 +30,13 @@ class CqlClient:
     def __init__(self, cluster: ClusterConfig, request_timeout_s: float = 10.0, connect_timeout_s: float = 5.0):
         self.config = cluster
         profile = ExecutionProfile(
-            load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=cluster.local_datacenter)),
+            # Statements are pinned to nodes of any datacenter (per-replica reads, virtual tables): keep a pool
+            # to every node. Unpinned statements still go to the local datacenter first.
+            load_balancing_policy=TokenAwarePolicy(
+                DCAwareRoundRobinPolicy(
+                    local_dc=cluster.local_datacenter, used_hosts_per_remote_dc=max(1, len(cluster.nodes))
+                )
+            ),
             request_timeout=request_timeout_s,
             row_factory=dict_factory,
             consistency_level=ConsistencyLevel.LOCAL_QUORUM,
