@@ -13,9 +13,12 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from cassandra_recovery.clients.cql import CqlClient
+from cassandra_recovery.clients.nodetool import Nodetool
+from cassandra_recovery.clients.parsers.status import parse_status
 from cassandra_recovery.clients.postgres import make_pool
 from cassandra_recovery.degraded.policy import Mode
 from cassandra_recovery.detection.observe import probe_all
+from cassandra_recovery.errors import CommandError, ParseError
 from cassandra_recovery.incident.store import IncidentStore, Lease
 from cassandra_recovery.logic.segments import Segment, clip, plan_segments
 from cassandra_recovery.recovery.checkpoints import RepairCheckpoints
@@ -23,7 +26,7 @@ from cassandra_recovery.recovery.hints import watch_drain
 from cassandra_recovery.recovery.pauses import RepairPauses
 from cassandra_recovery.recovery.repair import EngineConfig, RepairEngine
 from cassandra_recovery.recovery.scope import current_scope, scope_from_plan
-from cassandra_recovery.settings import Settings
+from cassandra_recovery.settings import ClusterConfig, Settings
 from cassandra_recovery.wiring import pg_parts
 
 
@@ -92,20 +95,43 @@ def restore_normal(cluster_id: str, incident_id: str, evidence: dict[str, Any], 
 
 @task(name="wait-until-up", cache_policy=NO_CACHE)
 def wait_until_up(cluster_id: str, targets: list[str], timeout_s: float = 900.0, poll_s: float = 2.0) -> dict[str, Any]:
-    """Until every target answers the client (the partition healed, the node is back) or the timeout."""
+    """Until every target answers the client and no node that answers sees a target down (the partition healed,
+    the node is back), or the timeout. A split leaves every node answering the client: gossip tells."""
     log = get_run_logger()
     cluster = Settings().cluster(cluster_id)
     t0 = time.monotonic()
     while True:
         probes = probe_all(cluster, timeout_s=1.0)
         down = [n.address for n in cluster.nodes if n.address in targets and not probes[n.name].ok]
+        if not down:
+            down = seen_down(cluster, [n.name for n in cluster.nodes if probes[n.name].ok], targets)
         waited = time.monotonic() - t0
         if not down:
-            log.info("targets %s answer again after %.0fs", targets, waited)
+            log.info("targets %s answer again and are seen up after %.0fs", targets, waited)
             return {"up": True, "waited_s": round(waited, 1)}
         if waited > timeout_s:
             return {"up": False, "waited_s": round(waited, 1), "still_down": down}
         time.sleep(poll_s)
+
+
+def seen_down(cluster: ClusterConfig, observers: list[str], targets: list[str]) -> list[str]:
+    """Targets some observer's own `nodetool status` shows down (an observer that cannot answer counts as not
+    having seen the heal yet: all targets)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    nt = Nodetool(cluster)
+
+    def view(name: str) -> dict[str, str] | None:
+        try:
+            return {r.address: r.code for r in parse_status(nt.output(name, "status", timeout_s=30))}
+        except (CommandError, ParseError):
+            return None
+
+    with ThreadPoolExecutor(max_workers=max(1, len(observers))) as pool:
+        views = list(pool.map(view, observers))
+    if any(v is None for v in views):
+        return sorted(targets)
+    return sorted({a for v in views if v for a, code in v.items() if a in targets and not code.startswith("U")})
 
 
 @task(name="drain-hints", cache_policy=NO_CACHE)

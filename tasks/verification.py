@@ -7,6 +7,7 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from cassandra_recovery.detection.clock import max_spread_ms
 from cassandra_recovery.incident.store import Lease
 from cassandra_recovery.settings import Settings
 from tasks.recovery import _event
@@ -30,6 +31,8 @@ def event_doc(report: dict[str, Any], stage: str) -> dict[str, Any]:
         "preview": None if report["preview"] is None else {"in_sync": report["preview"].get("in_sync")},
         "reasons": report["reasons"][:10],
         "elapsed_s": report["elapsed_s"],
+        "clock_skew": report.get("clock_skew", {}),
+        "clock_spread_ms": max_spread_ms(report.get("clock_skew", {})),
     }
 
 

@@ -34,7 +34,7 @@ def summary(rep: Any) -> dict[str, Any]:
         "rows_compared": d["rows_compared"],
         "mismatches": d["mismatches"],
         **{k: d[k] for k in ("keyspace", "table", "reference", "chunks", "rows_truth", "down", "replicas", "keys")},
-        **{k: d[k] for k in ("unverified", "preview", "reasons", "reads", "rows_read", "elapsed_s")},
+        **{k: d[k] for k in ("unverified", "preview", "reasons", "reads", "rows_read", "elapsed_s", "clock_skew")},
         "diffs": [
             {"replica": x["replica"], "chunk": x["chunk"], "narrowed": x["narrowed"], "note": x["note"]}
             | {k: {"count": len(x[k]), "first": x[k][:20]} for k in ("missing", "extra", "different")}

@@ -10,6 +10,7 @@ from psycopg_pool import ConnectionPool
 
 from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.clients.postgres import make_pool
+from cassandra_recovery.detection.clock import clock_skew
 from cassandra_recovery.detection.observe import probe_all
 from cassandra_recovery.logic.murmur3 import MAX_TOKEN, MIN_TOKEN
 from cassandra_recovery.logic.replication import TokenRange, range_of
@@ -50,7 +51,9 @@ def verify(
         pool = make_pool(settings, max_size=(config or VerifyConfig()).workers) if spec.has_truth else None
         try:
             truth = SourceOfTruth(pool, settings.domain) if pool else None
-            return Verifier(cluster, cql, spec, truth, config or VerifyConfig(), progress=progress).run(scope)
+            report = Verifier(cluster, cql, spec, truth, config or VerifyConfig(), progress=progress).run(scope)
+            report.clock_skew = clock_skew(cluster, cql)
+            return report
         finally:
             if pool:
                 pool.close()
@@ -102,16 +105,23 @@ def _repair(
 ) -> dict[str, Any]:
     """A full repair of the differing chunks (each inside one ring range, so one replica set)."""
     ranges = keyspace_ranges(cql, _live_observer(cluster), spec.keyspace)
-    scope = []
-    for d in report.diffs:
-        a, b = d.chunk
-        owner = range_of(b if b != MIN_TOKEN else MAX_TOKEN, ranges).replicas
-        scope.append((spec.keyspace, TokenRange(a, b, owner)))
-    segs = plan_segments(sorted(set(scope)), 1)
+    segs = plan_segments(repair_scope(spec.keyspace, [d.chunk for d in report.diffs], ranges), 1)
     cp = RepairCheckpoints(pool)
     cp.ensure_schema()
     rep = RepairEngine(cluster, cql, cp, EngineConfig("full"), progress=progress).run(run_key, segs)
     return {"repair": {"segments": rep.segments, "ran": rep.ran, "escalated": rep.escalated, "failed": rep.failed}}
+
+
+def repair_scope(
+    keyspace: str, chunks: Sequence[tuple[int, int]], ranges: Sequence[TokenRange]
+) -> list[tuple[str, TokenRange]]:
+    """Each differing chunk once (several replicas can differ in one chunk), with its ring range's replicas, in
+    token order."""
+    out = {}
+    for a, b in chunks:
+        owner = range_of(b if b != MIN_TOKEN else MAX_TOKEN, ranges).replicas
+        out[(a, b)] = (keyspace, TokenRange(a, b, owner))
+    return [out[k] for k in sorted(out)]
 
 
 def _live_observer(cluster: ClusterConfig) -> str:

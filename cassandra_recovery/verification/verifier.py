@@ -78,6 +78,8 @@ class VerificationReport:
     rows_read: int = 0  # rows the client received from replicas (chunk reads and narrowing)
     narrowing_rows_listed: int = 0
     elapsed_s: float = 0.0
+    # Per node: its clock minus the tool's (ms) and the uncertainty; last-write-wins depends on these clocks.
+    clock_skew: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def converged(self) -> bool:

@@ -55,3 +55,16 @@ def test_keys_every_replica_lacks_alike_are_rewritten_whatever_their_number() ->
     assert many.method == FixMethod.REWRITE_FROM_SOURCE and "nothing to copy" in many.why
     assert choose_fix(5000, 6000, 3, has_truth=True, replicas_agree=False).method == FixMethod.REPAIR
     assert choose_fix(20_000, 30_000, 3, has_truth=True, replicas_agree=True).method == FixMethod.REPAIR  # too many
+
+
+def test_repair_scope_of_differing_chunks_once_each_in_token_order() -> None:
+    """Found on the two-datacenter lab: the scope was sorted as TokenRange objects, which do not order."""
+    from cassandra_recovery.logic.replication import TokenRange
+    from cassandra_recovery.verification.service import repair_scope
+
+    ranges = [TokenRange(-100, 0, ("a", "b")), TokenRange(0, 100, ("b", "a")), TokenRange(100, -100, ("a", "b"))]
+    chunks = [(50, 70), (-90, -10), (50, 70)]  # two replicas differed in the first chunk
+    assert repair_scope("ks", chunks, ranges) == [
+        ("ks", TokenRange(-90, -10, ("a", "b"))),
+        ("ks", TokenRange(50, 70, ("b", "a"))),
+    ]
