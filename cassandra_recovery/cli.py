@@ -20,6 +20,7 @@ from cassandra_recovery.commands import (
     load,
     orchestration,
     queue,
+    regions,
     repair,
     silence,
     verify,
@@ -169,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_parser(sub)
     orchestration.add_parsers(sub)
     detector.add_parser(sub)
+    regions.add_parser(sub)
     silence.add_parser(sub)
     hotspots.add_parser(sub)
     repair.add_parser(sub)
@@ -196,6 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return silence.run(args, settings)
         if args.command == "detector":
             return detector.run(args, settings)
+        if args.command == "regions":
+            return regions.run(args, settings)
         if args.command in ("serve", "respond", "detect", "assess"):
             return orchestration.run(args, settings)
         if args.command == "compare":

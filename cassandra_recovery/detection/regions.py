@@ -13,6 +13,7 @@ from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.clients.nodetool import Nodetool
 from cassandra_recovery.clients.parsers.status import parse_status
 from cassandra_recovery.clients.probe import probe_node
+from cassandra_recovery.detection.region_store import RegionViews
 from cassandra_recovery.errors import RecoveryError
 from cassandra_recovery.logic.regions import RegionsVerdict, RegionView, classify_regions, settled
 from cassandra_recovery.settings import ClusterConfig
@@ -68,19 +69,45 @@ def observe_regions(cluster: ClusterConfig) -> dict[str, RegionView | None]:
     return {dc: observe_region(cluster, dc) for dc in datacenters(cluster)}
 
 
+def views_for(
+    cluster: ClusterConfig, store: RegionViews | None, max_age_s: float = 30.0, observe_missing: bool = True
+) -> tuple[dict[str, RegionView | None], dict[str, str]]:
+    """Each region's view: the one its own detector published (`regions watch`) when fresh; otherwise observed
+    from here, or no report (None) with observe_missing off. Also where each view came from."""
+    published = store.fresh(cluster.id, max_age_s) if store is not None else {}
+    views: dict[str, RegionView | None] = {}
+    origin: dict[str, str] = {}
+    for dc in datacenters(cluster):
+        if dc in published:
+            view, at, reporter = published[dc]
+            views[dc], origin[dc] = view, f"published by {reporter} at {at.isoformat()}"
+        elif observe_missing:
+            views[dc], origin[dc] = observe_region(cluster, dc), "observed from here"
+        else:
+            views[dc], origin[dc] = None, f"no report within {max_age_s:.0f}s"
+    return views, origin
+
+
 def observe_until_settled(
-    cluster: ClusterConfig, attempts: int = 8, every_s: float = 1.0, needed: int = 3
+    cluster: ClusterConfig,
+    attempts: int = 8,
+    every_s: float = 1.0,
+    needed: int = 3,
+    store: RegionViews | None = None,
+    max_age_s: float = 30.0,
 ) -> dict[str, Any]:
-    """Every region observed repeatedly until `needed` verdicts in a row agree (at most `attempts` rounds):
-    {"verdict", "views", "observations", "settled"}; an unsettled verdict says so in its reasons."""
+    """The regions' views (published by their detectors, or observed from here) taken repeatedly until `needed`
+    verdicts in a row agree (at most `attempts` rounds): {"verdict", "views", "origin", "observations",
+    "settled"}; an unsettled verdict says so in its reasons."""
     dc_of = {n.address: n.datacenter or cluster.local_datacenter for n in cluster.nodes}
     history: list[RegionsVerdict] = []
     views: dict[str, RegionView | None] = {}
+    origin: dict[str, str] = {}
     final: RegionsVerdict | None = None
     for i in range(attempts):
         if i:
             time.sleep(every_s)
-        views = observe_regions(cluster)
+        views, origin = views_for(cluster, store, max_age_s)
         history.append(classify_regions(views, dc_of))
         if (final := settled(history, needed)) is not None:
             break
@@ -93,6 +120,7 @@ def observe_until_settled(
     return {
         "verdict": verdict.as_dict(),
         "views": {dc: asdict(v) if v else None for dc, v in views.items()},
+        "origin": origin,
         "observations": len(history),
         "settled": final is not None,
     }
