@@ -250,3 +250,57 @@ def test_whole_datacenter_killed_is_a_datacenter_failure_not_a_split(
     lab.start("node4")
     lab.wait_all_up()
     _verify_after_heal(regions)
+
+
+def test_split_longer_than_the_hint_window_takes_the_repair_path(
+    lab: Lab, regions: dict[str, ServiceParts], prefect_server: dict[str, str], store: IncidentStore
+) -> None:
+    """With max_hint_window cut to 5 s at runtime (`nodetool setmaxhintwindow`), coordinators stop hinting for
+    the other side during the split: hints cannot be trusted, the ranges are repaired after the heal."""
+    from flows.incident import incident_response
+
+    close_open_incident(store, "lab")
+    nt = lab.nodetool()
+    nodes = [n.name for n in lab.state().spec.nodes]
+    for n in nodes:
+        nt.run(n, "setmaxhintwindow", "5000")
+    try:
+        _write(regions["dc1"], [f"h-{i:03d}" for i in range(40)], "seed")
+        _drain(regions["dc1"])
+        lab.split("dc1", "dc2")
+        wait_for(lambda: _sees_down(lab, DC1, DC2) and _sees_down(lab, DC2, DC1), 90, "each side to see the other DN")
+        time.sleep(6)  # past the hint window: what follows is not hinted
+        _write(regions["dc1"], [f"p-{i:03d}" for i in range(40)], "dc1")
+        _write(regions["dc2"], [f"q-{i:03d}" for i in range(40)], "dc2")
+        _drain(regions["dc1"])
+        _drain(regions["dc2"])
+        box: dict[str, Any] = {}
+
+        def respond() -> None:
+            try:
+                box["result"] = run_flow(
+                    incident_response, prefect_server, cluster_id="lab", trigger={"source": "test", "nodes": []},
+                    follow_up_s=0, heal_timeout_s=600,
+                )  # fmt: skip
+            except BaseException as e:  # reported by the assertion below
+                box["error"] = e
+
+        runner = threading.Thread(target=respond, daemon=True)
+        runner.start()
+        wait_for(lambda: (i := store.open_for("lab")) is not None and i.state == "recovering", 240, "the plan")
+        lab.unsplit()
+        runner.join(timeout=600)
+    finally:
+        for n in nodes:
+            nt.run(n, "setmaxhintwindow", "10800000")
+    assert "error" not in box, box.get("error")
+    result = box["result"]
+    plan = result["plan"]
+    assert plan["regions"]["kind"] == "split" and plan["action"] == "repair", plan["reasons"]
+    assert any("hints incomplete" in r for r in plan["reasons"]), plan["reasons"]
+    assert result["state"] == "resolved", result
+    events = store.events(result["incident_id"])
+    finished = next(e for e in events if e.kind == "recovery_finished").data
+    assert finished["repair"]["ran"] > 0 and not finished["repair"]["escalated"], finished
+    assert [e.data["verdict"] for e in events if e.kind == "verified"] == ["converged"]
+    _assert_converged_with_postgres(regions)
