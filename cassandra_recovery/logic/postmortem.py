@@ -123,6 +123,8 @@ def _verification(at: datetime, d: Mapping[str, Any]) -> Verification:
     if isinstance(preview.get("in_sync"), bool):
         details.append(f"preview in sync: {'yes' if preview['in_sync'] else 'no'}")
     details += [f"replicas {', '.join(_strs(d['replicas']))}"] if d.get("replicas") else []
+    if isinstance(d.get("clock_spread_ms"), int | float):  # last-write-wins depends on the nodes' clocks
+        details.append(f"node clocks within {d['clock_spread_ms']} ms of each other")
     r, m, u = (_int(d.get(k)) for k in ("rows_compared", "mismatches", "unverified"))
     return Verification(at, str(d.get("pass", "")), str(d.get("verdict", "")), r, m, u, named, tuple(details))
 
@@ -194,6 +196,9 @@ def build_postmortem(incident: Mapping[str, Any], events: Iterable[Mapping[str, 
         follow_up = FollowUp(_dt(d.get("at")), str(d.get("flow_run_id", "")), follow_ups[-1] if follow_ups else None)
     plan, nodes = _map(incident.get("plan")), ", ".join(_strs(trigger.get("nodes"))) or "no node named"
     context = f"trigger {trigger.get('source', '?')}/{trigger.get('kind', '?')} on {nodes}; plan {plan.get('action')}"
+    if regions := _map(plan.get("regions")):
+        sides = " | ".join(", ".join(_strs(side)) for side in regions.get("sides") or [])
+        context += f"; regions {regions.get('kind')} (sides: {sides})"
     return PostMortem(
         str(incident.get("id", "")), str(incident.get("cluster_id", "")), str(incident.get("state", "")), context,
         tuple(phases), _secs(detected, closed[0]), _secs(detected, evs[-1][0] if evs else None), hints, repairs,

@@ -106,8 +106,8 @@ def _assert_converged_with_postgres(parts: dict[str, ServiceParts]) -> dict[str,
     report = verify(Settings(), "lab").as_dict()
     assert report["verdict"] == "converged", report["reasons"]
     with parts["dc1"].pg.pool.connection() as conn:
-        truth = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(DOMAIN["ORDERS_TABLE"])))
-        pg_rows = int(truth.fetchone()[0])  # type: ignore[index]
+        q = sql.SQL("SELECT count(*) AS n FROM {}").format(sql.Identifier(DOMAIN["ORDERS_TABLE"]))
+        pg_rows = int(conn.execute(q).fetchone()["n"])  # type: ignore[index, call-overload]
     assert _rows(parts["dc1"], DC1) == _rows(parts["dc2"], DC2) == pg_rows > 0
     assert report["rows_compared"] == 4 * pg_rows  # RF 2 in each datacenter: four copies of every row
     return report
@@ -185,7 +185,7 @@ def test_split_between_datacenters_both_sides_serve_then_converge(
     report = _assert_converged_with_postgres(regions)
     with regions["dc1"].pg.pool.connection() as conn:
         q = sql.SQL("SELECT id, customer FROM {} WHERE id = ANY(%s)").format(sql.Identifier(DOMAIN["ORDERS_TABLE"]))
-        winners = dict(conn.execute(q, (shared[:20],)).fetchall())
+        winners = {r["id"]: r["customer"] for r in conn.execute(q, (shared[:20],)).fetchall()}  # type: ignore[call-overload, index]
     assert set(winners.values()) <= {"dc1", "dc2"}  # the later of the two regions' updates, per PostgreSQL
     print(
         "split:", {"hints": {n: hints_during[n] - hints_before[n] for n in hints_before}, "clock": report["clock_skew"]}

@@ -510,3 +510,17 @@ def test_an_unreadable_event_time_is_refused() -> None:
 )
 def test_format_duration(seconds: float | None, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+def test_a_split_between_regions_and_the_clock_spread_are_reported() -> None:
+    inc = incident("resolved", at(300))
+    inc["plan"] = {**inc["plan"], "regions": {"kind": "split", "sides": [["dc1"], ["dc2"]]}}
+    events = timeline(
+        (15, "opened", {"source": "detector", "kind": "node_down", "nodes": [NODE]}),
+        (200, "verified", {**CONVERGED, "clock_spread_ms": 1.8, "clock_skew": {NODE: {"skew_ms": 0.9}}}),
+        (300, "transition", tr("verifying", "resolved")),
+    )
+    pm = build_postmortem(inc, events)
+    assert pm.context.endswith("; regions split (sides: dc1 | dc2)")
+    assert "node clocks within 1.8 ms of each other" in pm.verifications[0].details
+    assert "node clocks within 1.8 ms" in render_markdown(pm)
