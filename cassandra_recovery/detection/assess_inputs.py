@@ -62,7 +62,7 @@ def gather(
     with CqlClient(cluster, request_timeout_s=5.0) as cql:
         tokens = ring(cql, observer.address)
         gc_grace = min_gc_grace_s(cql, observer.address)
-        settings = cql.settings(observer.address, ["max_hint_window", "max_hints_size_per_host"])
+        settings = cql.settings(observer.address, ["max_hint_window", "max_hints_size_per_host", "commitlog_sync"])
         gossip = cql.execute_on(observer.address, "SELECT address, generation FROM system_views.gossip_info")
     window_s = parse_duration_ms(settings["max_hint_window"]) / 1000
     size_limit = settings.get("max_hints_size_per_host", "0B")
@@ -79,6 +79,7 @@ def gather(
         )
         down = not d["probe"]["ok"] or d["peers_seeing_down"] > 0
         returned = not down and (name in reported or d["address"] in reported)
+        generation = generations.get(d["address"])
         nodes.append(
             NodeObservation(
                 address=d["address"],
@@ -91,6 +92,7 @@ def gather(
                 not_stored_grew=(now_dropped > base) if baseline is not None else now_dropped > 0,
                 hints_over_size_limit=False if size_limit in ("0B", "0", "0MiB") else None,
                 returned=returned,
+                restarted=None if not generation else generation > outage_started.timestamp(),
             )
         )
     return AssessmentInput(
@@ -105,4 +107,5 @@ def gather(
         coordinator_restarted=restarted,
         known_condition=known_condition,
         app=app or AppImpact(),
+        commitlog_periodic=None if "commitlog_sync" not in settings else settings["commitlog_sync"] == "periodic",
     )

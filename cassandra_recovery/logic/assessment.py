@@ -166,6 +166,7 @@ class NodeObservation:
     not_stored_grew: bool | None = None  # any coordinator's hints-not-stored count for this node grew
     hints_over_size_limit: bool | None = None  # a coordinator holds more than max_hints_size_per_host for it
     returned: bool = False  # reported down by this incident's trigger, up again by the time of assessment
+    restarted: bool | None = None  # its process started after the outage began (gossip generation); None: unknown
 
 
 @dataclass(frozen=True)
@@ -187,6 +188,7 @@ class AssessmentInput:
     min_gc_grace_s: float  # smallest gc_grace_seconds of the assessed tables
     coordinator_restarted: bool | None  # any node restarted since the earliest outage began
     known_condition: str | None = None  # maintenance window, silence or known partition covering the cluster now
+    commitlog_periodic: bool | None = None  # commitlog_sync periodic (the default): a crash loses acknowledged writes
     app: AppImpact = AppImpact()
     max_queue_age_s: float = 300.0
 
@@ -258,6 +260,7 @@ def decide_plan(inp: AssessmentInput) -> Plan:
     ]
     breached: list[str] = []
     untrusted: list[str] = []
+    kind_of = {c.node: c.kind for c in classes}
     for o in [*down, *returned]:
         if o.down_since is None:
             untrusted.append(o.address)
@@ -271,7 +274,15 @@ def decide_plan(inp: AssessmentInput) -> Plan:
             restarted, window = inp.coordinator_restarted, inp.max_hint_window_s
             hd = hint_decision(inp.now, o.down_since, window, o.not_stored_grew, restarted, o.hints_over_size_limit)
             reasons += [f"{o.address}: {r}" for r in hd.reasons]
-            if not hd.trust_hints:
+            crashed = kind_of.get(o.address) is NodeFailureKind.NODE_FAILURE or o.restarted is True
+            if crashed and inp.commitlog_periodic is not False:
+                # Hints cover what a node missed while away, not what it lost: with periodic commit-log sync a
+                # crash drops the writes it acknowledged since the last sync (up to commitlog_sync_period).
+                reasons.append(
+                    f"{o.address}: its process died or restarted: writes it acknowledged since its last commit-log "
+                    "sync (periodic mode) are lost and no hint covers them"
+                )
+            if not hd.trust_hints or (crashed and inp.commitlog_periodic is not False):
                 untrusted.append(o.address)
 
     scope = [RepairScope(ks, ranges_replicated_by(rs, untrusted)) for ks, rs in ranges.items()] if untrusted else []

@@ -230,10 +230,14 @@ def test_one_way_partition_is_classified_as_such(
 
 
 def test_whole_datacenter_killed_is_a_datacenter_failure_not_a_split(
-    lab: Lab, regions: dict[str, ServiceParts], prefect_server: dict[str, str]
+    lab: Lab, regions: dict[str, ServiceParts], prefect_server: dict[str, str], store: IncidentStore
 ) -> None:
-    from flows.assess import assess
+    """dc2's nodes killed: its own detector reaches none of them, dc1 sees them down. Killed processes lose the
+    writes they acknowledged since their last commit-log sync, which no hint covers: found on this test's first
+    runs (two chunks still differed after hint replay), so a crashed node's ranges are repaired once it is back."""
+    from flows.incident import incident_response
 
+    close_open_incident(store, "lab")
     _write(regions["dc1"], [f"k-{i:03d}" for i in range(40)], "seed")
     _drain(regions["dc1"])
     lab.kill("node3")
@@ -241,15 +245,35 @@ def test_whole_datacenter_killed_is_a_datacenter_failure_not_a_split(
     wait_for(lambda: _sees_down(lab, DC1, DC2), 120, "dc1 to see dc2 DN")
     _write(regions["dc1"], [f"z-{i:03d}" for i in range(30)], "dc1")  # dc1 keeps serving on its own
     _drain(regions["dc1"])
-    plan = run_flow(assess, prefect_server, cluster_id="lab")
+    box: dict[str, Any] = {}
+
+    def respond() -> None:
+        try:
+            box["result"] = run_flow(
+                incident_response, prefect_server, cluster_id="lab", trigger={"source": "test", "nodes": []},
+                follow_up_s=0, heal_timeout_s=600,
+            )  # fmt: skip
+        except BaseException as e:  # reported by the assertion below
+            box["error"] = e
+
+    runner = threading.Thread(target=respond, daemon=True)
+    runner.start()
+    wait_for(lambda: (i := store.open_for("lab")) is not None and i.state == "recovering", 240, "the plan")
+    lab.start("node3")
+    lab.start("node4")
+    runner.join(timeout=600)
+    assert "error" not in box, box.get("error")
+    result = box["result"]
+    plan = result["plan"]
     reg = plan["regions"]
     assert (reg["kind"], reg["dead"], reg["sides"]) == ("dc_failure", ["dc2"], [["dc1"]]), plan["reasons"]
     assert reg["levels"]["dc1"][DOMAIN["KEYSPACE"]]["LOCAL_QUORUM"] == "ok"
     assert any("dc2 down as a whole" in r for r in plan["reasons"])
-    lab.start("node3")
-    lab.start("node4")
-    lab.wait_all_up()
-    _verify_after_heal(regions)
+    assert (plan["action"], sorted(plan["targets"])) == ("repair", list(DC2)), plan["reasons"]
+    assert result["state"] == "resolved", result
+    events = store.events(result["incident_id"])
+    assert [e.data["verdict"] for e in events if e.kind == "verified"] == ["converged"]
+    _assert_converged_with_postgres(regions)
 
 
 def test_split_longer_than_the_hint_window_takes_the_repair_path(
@@ -304,3 +328,30 @@ def test_split_longer_than_the_hint_window_takes_the_repair_path(
     assert finished["repair"]["ran"] > 0 and not finished["repair"]["escalated"], finished
     assert [e.data["verdict"] for e in events if e.kind == "verified"] == ["converged"]
     _assert_converged_with_postgres(regions)
+
+
+def test_each_region_detector_publishes_and_the_views_combine(
+    lab: Lab, two_dcs: ClusterConfig, prefect_server: dict[str, str]
+) -> None:
+    """`regions watch --region DC` as each region's own detector; `regions status --only-published` puts the
+    published views together without observing anything itself."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    cli = [sys.executable, "-m", "cassandra_recovery.cli", "regions"]
+    for dc in ("dc1", "dc2"):
+        watch = subprocess.run([*cli, "watch", "--region", dc, "--rounds", "1"], env=env, capture_output=True,
+                               text=True, timeout=120)  # fmt: skip
+        assert watch.returncode == 0, watch.stderr[-2000:]
+        assert "round 1: own nodes answering 2/2, seen down []" in watch.stderr
+    status = subprocess.run([*cli, "status", "--only-published", "--json"], env=env, capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+    assert status.returncode == 0, status.stderr[-2000:]
+    doc = json.loads(status.stdout)
+    assert doc["verdict"]["kind"] == "healthy", doc
+    assert all(o.startswith("published by ") for o in doc["origin"].values()), doc["origin"]
+    bad = subprocess.run([*cli, "watch", "--region", "dc9"], env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "no datacenter 'dc9'" in bad.stderr

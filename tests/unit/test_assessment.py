@@ -486,3 +486,18 @@ def test_plan_from_the_node3_down_fixtures() -> None:
     assert plan.cl_impact["fixtures"].unavailable[CL.QUORUM] == 0
     assert plan.cl_impact["fixtures"].unavailable[CL.ALL] == 3
     assert plan.cl_impact["system_auth"].unavailable[CL.ONE] == 1  # RF 1: node3's own range is gone
+
+
+def test_a_crashed_node_is_repaired_since_hints_do_not_cover_what_it_lost() -> None:
+    """Periodic commit-log sync: a killed process loses writes it acknowledged since the last sync."""
+    crashed = decide_plan(base(GONE, commitlog_periodic=True))
+    assert (crashed.action, crashed.targets) == (PlanAction.REPAIR, [N3])
+    assert has(crashed.reasons, f"{N3}: its process died or restarted")
+    unknown_sync = decide_plan(base(GONE))  # not read: assumed periodic, the default
+    assert unknown_sync.action is PlanAction.REPAIR
+    batch = decide_plan(base(GONE, commitlog_periodic=False))  # batch/group sync: nothing acknowledged is lost
+    assert batch.action is PlanAction.WAIT_FOR_HINTS
+    restarted = decide_plan(base(replace(HEALTHY, address=N3), replace(RETURNED, restarted=True)))
+    assert (restarted.action, restarted.targets) == (PlanAction.REPAIR, [N4])
+    hung = decide_plan(base(HUNG, commitlog_periodic=True))  # frozen, not restarted: its memtables are intact
+    assert hung.action is PlanAction.WAIT_FOR_HINTS
