@@ -77,3 +77,21 @@ def test_one_way_cut_blocks_only_what_a_opens() -> None:
     assert Cut.from_dict(Cut(("node1",), ("node3",), True).as_dict()) == Cut(("node1",), ("node3",), True)
     with pytest.raises(ValueError):
         Cut.from_dict({"a": "node1", "b": ["node3"]})
+
+
+def test_missing_nft_and_missing_rights_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    from cassandra_recovery.errors import LabError, ToolMissingError
+    from cassandra_recovery.lab import split
+
+    monkeypatch.setattr(split, "_nft_path", lambda: None)
+    with pytest.raises(ToolMissingError, match="nft is missing.*nftables"):
+        split.apply([Cut(("node1",), ("node3",))], UIDS, ADDR)
+    assert split.remove() is False  # nothing to remove without nft
+
+    monkeypatch.setattr(split, "_nft_path", lambda: "/usr/sbin/nft")
+    denied = subprocess.CompletedProcess(["nft"], 1, "", "Error: Could not process rule: Operation not permitted")
+    monkeypatch.setattr(split.subprocess, "run", lambda *a, **k: denied)
+    with pytest.raises(LabError, match="CAP_NET_ADMIN"):
+        split.apply([Cut(("node1",), ("node3",))], UIDS, ADDR)
