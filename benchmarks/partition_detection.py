@@ -14,7 +14,7 @@ import statistics
 import threading
 import time
 
-from cassandra_recovery.detection.regions import observe_regions
+from cassandra_recovery.detection.regions import dc_of, observe_regions
 from cassandra_recovery.detection.runner import DetectorLoop
 from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.lab.layout import datacenters
@@ -32,7 +32,7 @@ def one_round(lab: Lab) -> dict[str, float]:
     loop = DetectorLoop(cluster, interval_s=1.0, counters_every_s=1e9)
     for _ in range(3):
         loop.tick()
-    dc_of = {n.address: n.datacenter or cluster.local_datacenter for n in cluster.nodes}
+    where = dc_of(cluster)
     out: dict[str, float] = {}
 
     def nodetool_dn(t0: float) -> None:
@@ -47,7 +47,7 @@ def one_round(lab: Lab) -> dict[str, float]:
     def regions_split(t0: float) -> None:
         history = []
         while time.monotonic() - t0 < LIMIT_S:
-            history.append(classify_regions(observe_regions(cluster), dc_of))
+            history.append(classify_regions(observe_regions(cluster), where))
             v = settled(history)
             if v is not None and v.kind is RegionsKind.SPLIT:
                 out["regions_settled_split_s"] = time.monotonic() - t0

@@ -9,9 +9,7 @@ from prefect.cache_policies import NO_CACHE
 
 from cassandra_recovery.clients.nodetool import Nodetool
 from cassandra_recovery.clients.parsers.describecluster import parse_describecluster
-from cassandra_recovery.clients.parsers.status import parse_status
-from cassandra_recovery.detection.observe import jmx_answers, jmx_counters, probe_all
-from cassandra_recovery.errors import CommandError, ParseError
+from cassandra_recovery.detection.observe import jmx_answers, jmx_counters, probe_all, status_views
 from cassandra_recovery.settings import Settings
 
 
@@ -48,15 +46,7 @@ def observe_regions(cluster_id: str) -> dict[str, Any] | None:
 @task(name="peer-views", cache_policy=NO_CACHE)
 def peer_views(cluster_id: str, observers: list[str]) -> dict[str, dict[str, str]]:
     """{observer: {address: UN/DN/...}} from each observer's own `nodetool status` (its failure detector)."""
-    cluster = Settings().cluster(cluster_id)
-    nt = Nodetool(cluster)
-    views: dict[str, dict[str, str]] = {}
-    for name in observers:
-        try:
-            views[name] = {r.address: r.code for r in parse_status(nt.output(name, "status", timeout_s=30))}
-        except (CommandError, ParseError):
-            continue
-    return views
+    return status_views(Settings().cluster(cluster_id), observers)
 
 
 @task(name="jmx-counters", cache_policy=NO_CACHE)

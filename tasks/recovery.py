@@ -13,12 +13,9 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from cassandra_recovery.clients.cql import CqlClient
-from cassandra_recovery.clients.nodetool import Nodetool
-from cassandra_recovery.clients.parsers.status import parse_status
 from cassandra_recovery.clients.postgres import make_pool
 from cassandra_recovery.degraded.policy import Mode
-from cassandra_recovery.detection.observe import probe_all
-from cassandra_recovery.errors import CommandError, ParseError
+from cassandra_recovery.detection.observe import probe_all, status_views
 from cassandra_recovery.incident.store import IncidentStore, Lease
 from cassandra_recovery.logic.segments import Segment, clip, plan_segments
 from cassandra_recovery.recovery.checkpoints import RepairCheckpoints
@@ -117,21 +114,10 @@ def wait_until_up(cluster_id: str, targets: list[str], timeout_s: float = 900.0,
 def seen_down(cluster: ClusterConfig, observers: list[str], targets: list[str]) -> list[str]:
     """Targets some observer's own `nodetool status` shows down (an observer that cannot answer counts as not
     having seen the heal yet: all targets)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    nt = Nodetool(cluster)
-
-    def view(name: str) -> dict[str, str] | None:
-        try:
-            return {r.address: r.code for r in parse_status(nt.output(name, "status", timeout_s=30))}
-        except (CommandError, ParseError):
-            return None
-
-    with ThreadPoolExecutor(max_workers=max(1, len(observers))) as pool:
-        views = list(pool.map(view, observers))
-    if any(v is None for v in views):
+    views = status_views(cluster, observers)
+    if len(views) < len(observers):
         return sorted(targets)
-    return sorted({a for v in views if v for a, code in v.items() if a in targets and not code.startswith("U")})
+    return sorted({a for v in views.values() for a, code in v.items() if a in targets and not code.startswith("U")})
 
 
 @task(name="drain-hints", cache_policy=NO_CACHE)

@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from cassandra_recovery.clients.postgres import make_pool
     from cassandra_recovery.detection.region_store import RegionViews
-    from cassandra_recovery.detection.regions import datacenters, observe_region, views_for
+    from cassandra_recovery.detection.regions import datacenters, dc_of, observe_region, views_for
 
     cluster = settings.cluster(args.cluster)
     dcs = datacenters(cluster)
@@ -62,8 +62,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         views, origin = views_for(cluster, store, args.max_age, observe_missing=not args.only_published)
         from cassandra_recovery.logic.regions import classify_regions
 
-        dc_of = {n.address: n.datacenter or cluster.local_datacenter for n in cluster.nodes}
-        verdict = classify_regions(views, dc_of)
+        verdict = classify_regions(views, dc_of(cluster))
         doc = {"cluster": cluster.id, "verdict": verdict.as_dict(), "origin": origin,
                "views": {dc: asdict(v) if v else None for dc, v in views.items()}}  # fmt: skip
         if args.json:

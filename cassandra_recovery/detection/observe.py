@@ -10,12 +10,30 @@ from dataclasses import dataclass
 
 from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.clients.jmx import JmxMetrics
+from cassandra_recovery.clients.nodetool import Nodetool
 from cassandra_recovery.clients.parsers.sjk import HintCounters
+from cassandra_recovery.clients.parsers.status import parse_status
 from cassandra_recovery.clients.probe import ProbeResult, probe_node
 from cassandra_recovery.errors import CommandError, NodeUnreachableError, ParseError
 from cassandra_recovery.settings import ClusterConfig
 
 log = logging.getLogger(__name__)
+
+
+def status_views(cluster: ClusterConfig, observers: list[str], timeout_s: float = 30.0) -> dict[str, dict[str, str]]:
+    """{observer: {address: UN/DN/...}} from each observer's own `nodetool status` (its failure detector), all
+    observers at once (each call is a JVM); an observer whose nodetool fails is left out."""
+    nt = Nodetool(cluster)
+
+    def one(name: str) -> dict[str, str] | None:
+        try:
+            return {r.address: r.code for r in parse_status(nt.output(name, "status", timeout_s=timeout_s))}
+        except (CommandError, ParseError):
+            return None
+
+    with ThreadPoolExecutor(max_workers=max(1, len(observers))) as pool:
+        got = dict(zip(observers, pool.map(one, observers), strict=True))
+    return {name: v for name, v in got.items() if v is not None}
 
 
 def probe_all(cluster: ClusterConfig, timeout_s: float = 0.5) -> dict[str, ProbeResult]:

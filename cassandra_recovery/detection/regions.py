@@ -10,37 +10,32 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from cassandra_recovery.clients.cql import CqlClient
-from cassandra_recovery.clients.nodetool import Nodetool
-from cassandra_recovery.clients.parsers.status import parse_status
 from cassandra_recovery.clients.probe import probe_node
+from cassandra_recovery.detection.observe import status_views
 from cassandra_recovery.detection.region_store import RegionViews
 from cassandra_recovery.errors import RecoveryError
 from cassandra_recovery.logic.regions import RegionsVerdict, RegionView, classify_regions, settled
 from cassandra_recovery.settings import ClusterConfig
 
 
+def dc_of(cluster: ClusterConfig) -> dict[str, str]:
+    """Each node's address -> its datacenter (the cluster's local one when the registry names none)."""
+    return {n.address: n.datacenter or cluster.local_datacenter for n in cluster.nodes}
+
+
 def datacenters(cluster: ClusterConfig) -> list[str]:
-    return sorted({n.datacenter or cluster.local_datacenter for n in cluster.nodes})
+    return sorted(set(dc_of(cluster).values()))
 
 
 def observe_region(cluster: ClusterConfig, dc: str, probe_timeout_s: float = 1.0) -> RegionView:
-    own = [n for n in cluster.nodes if (n.datacenter or cluster.local_datacenter) == dc]
+    own = [n for n in cluster.nodes if dc_of(cluster)[n.address] == dc]
     if not own:
         raise ValueError(f"cluster {cluster.id} has no node in datacenter {dc!r}")
     with ThreadPoolExecutor(max_workers=len(own)) as pool:
         answers = pool.map(lambda n: probe_node(n.address, timeout_s=probe_timeout_s).ok, own)
         probes = dict(zip([n.address for n in own], answers, strict=True))
     live = [n for n in own if probes[n.address]]
-    nt = Nodetool(cluster)
-
-    def status(name: str) -> dict[str, str]:
-        try:
-            return {r.address: r.code[:1] for r in parse_status(nt.output(name, "status", timeout_s=30))}
-        except RecoveryError:
-            return {}
-
-    with ThreadPoolExecutor(max_workers=max(1, len(live))) as pool:
-        views = [v for v in pool.map(status, [n.name for n in live]) if v]
+    views = [{a: code[:1] for a, code in v.items()} for v in status_views(cluster, [n.name for n in live]).values()]
     gossip: dict[str, str] = {}
     for addr in {a for v in views for a in v}:
         downs = sum(1 for v in views if v.get(addr) == "D")
@@ -99,7 +94,7 @@ def observe_until_settled(
     """The regions' views (published by their detectors, or observed from here) taken repeatedly until `needed`
     verdicts in a row agree (at most `attempts` rounds): {"verdict", "views", "origin", "observations",
     "settled"}; an unsettled verdict says so in its reasons."""
-    dc_of = {n.address: n.datacenter or cluster.local_datacenter for n in cluster.nodes}
+    where = dc_of(cluster)
     history: list[RegionsVerdict] = []
     views: dict[str, RegionView | None] = {}
     origin: dict[str, str] = {}
@@ -108,7 +103,7 @@ def observe_until_settled(
         if i:
             time.sleep(every_s)
         views, origin = views_for(cluster, store, max_age_s)
-        history.append(classify_regions(views, dc_of))
+        history.append(classify_regions(views, where))
         if (final := settled(history, needed)) is not None:
             break
     verdict = final or history[-1]

@@ -342,21 +342,11 @@ class Lab:
         save_state(self.config, st)
 
     def views(self) -> dict[str, dict[str, str]]:
-        """Each running node's own `nodetool status`: observer name -> {address: UN/DN/..}; {} for one that
-        cannot answer (frozen, stopped, or nodetool failing)."""
-        nt = self.nodetool()
-        out: dict[str, dict[str, str]] = {}
+        """Each running node's own `nodetool status`: observer name -> {address: UN/DN/..}; a node that cannot
+        answer (frozen, stopped, nodetool failing) is left out."""
+        from cassandra_recovery.detection.observe import status_views
 
-        def one(n: layout.NodeSpec) -> tuple[str, dict[str, str]]:
-            try:
-                return n.name, {r.address: r.code for r in parse_status(nt.output(n.name, "status", timeout_s=60))}
-            except (CommandError, ParseError):
-                return n.name, {}
-
-        live = self.observers()
-        with ThreadPoolExecutor(max_workers=max(1, len(live))) as pool:
-            out.update(pool.map(one, live))
-        return out
+        return status_views(lab_cluster_config(self.config), [n.name for n in self.observers()], timeout_s=60)
 
     def _require_process(self, node: layout.NodeSpec, running: bool = False) -> procs.LabProcess:
         p = self.process(node)
