@@ -66,9 +66,10 @@ def watch_drain(
     (stalled: repair instead) or `timeout_s` passes (stalled too). Coordinators are sampled in parallel."""
     nt = nodetool or Nodetool(cluster)
     jmx = JmxMetrics(cluster, nt)
-    # Every node may hold hints for the targets: in a split between regions every node is a target and a
-    # coordinator at once (with only the others as coordinators, nothing would be watched).
-    coordinators = [n.address for n in cluster.nodes]
+    # The other nodes hold the targets' hints. In a split between regions every node is a target and a
+    # coordinator at once: then every node is watched (with only the others, nothing would be).
+    others = [n.address for n in cluster.nodes if n.address not in targets]
+    coordinators = others or [n.address for n in cluster.nodes]
     actions = ensure_handoff(cluster, coordinators, nt)
     host_ids = {str(cql.local(t)["host_id"]) for t in targets}
     tracker = DrainTracker(quiet_s=quiet_s, stall_s=stall_s)
