@@ -91,8 +91,8 @@ class Lab:
             if existing.spec != spec:
                 n_dcs = len(layout.datacenters(existing.spec))
                 raise LabError(
-                    f"the lab is already up with {len(existing.spec.nodes)} nodes in {n_dcs} datacenter(s), "
-                    f"{len(existing.spec.nodes[0].tokens)} token(s) per node, hint window "
+                    f"the lab is already up with {len(existing.spec.nodes)} nodes, "
+                    f"{len(existing.spec.nodes[0].tokens)} token(s) per node, {n_dcs} datacenter(s), hint window "
                     f"{existing.spec.hint_window}; run `cassandra-recovery lab down` first"
                 )
             spec = existing.spec
