@@ -199,20 +199,29 @@ def _assert_postmortem(env: dict[str, str], store: IncidentStore, incident_id: s
 
     from tasks.postmortem import artifact_key
 
-    report = store.latest_report(incident_id)
-    assert report is not None
+    # The closing run writes the report right after the transition to resolved: wait for that version.
+    closed = re.compile(r"^\| closed \| \d{4}-", re.MULTILINE)
+    report = wait_for(
+        lambda: (r := store.latest_report(incident_id)) and closed.search(r) and r, 60, "the report of the close"
+    )
     rows = {line.split("|")[1].strip(): line for line in report.splitlines() if line.startswith("| ")}
     for phase in ("detected", "confirmed", "mitigated", "healed", "hints drained", "verified", "closed"):
         assert re.search(r"\| \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \|", rows[phase]), rows[phase]
     assert "did not happen" in rows["repaired"]  # hints sufficed
     assert "## Root cause" in report and "## Action items" in report and "follow_up" in report
     with prefect_api(env), get_client(sync_client=True) as client:
-        for key, kind in (("postmortem", "markdown"), ("progress", "progress")):
+
+        def artifacts(key: str) -> list[Any]:
             flt = ArtifactFilter(key=ArtifactFilterKey(any_=[artifact_key(key, incident_id)]))
-            arts = client.read_artifacts(artifact_filter=flt)
-            assert arts and {a.type for a in arts} == {kind}, (key, arts)
-            if kind == "progress":
-                assert max(float(a.data) for a in arts) == 100.0  # type: ignore[arg-type]
+            return list(client.read_artifacts(artifact_filter=flt))
+
+        reports = artifacts("postmortem")
+        assert reports and {a.type for a in reports} == {"markdown"}, reports
+        # the progress artifact moves to 100 % just after the report is written
+        done = wait_for(
+            lambda: (a := artifacts("progress")) and max(float(x.data) for x in a) == 100.0 and a, 60, "progress 100 %"
+        )
+        assert {a.type for a in done} == {"progress"}, done
     texts = [m.get("text", "") for m in SLACK[0].messages("C0LAB")]
     assert any(t.startswith(f"*Post-mortem: incident {incident_id}") for t in texts), texts[-3:]
 
