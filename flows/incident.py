@@ -40,6 +40,16 @@ def _progress(incident_id: str) -> None:
 PAST_ASSESSMENT = ("mitigating", "recovering", "verifying")
 
 
+def _closed(incident_id: str) -> bool:
+    """Whether the incident a trigger names is resolved or escalated (an unknown one is not)."""
+    from cassandra_recovery.incident.store import IncidentNotFound
+
+    try:
+        return get_incident(incident_id)["state"] in ("resolved", "escalated")
+    except IncidentNotFound:
+        return False
+
+
 @flow(name="incident-response", persist_result=True)
 def incident_response(
     cluster_id: str = "lab",
@@ -63,6 +73,12 @@ def incident_response(
         return {"cluster": cluster_id, "dry_run": True, "plan": plan}
     run_id = str(flow_run.id or "local")
     actor = f"flow-run/{run_id}"
+    named = str((trigger or {}).get("incident_id") or "")
+    if named and _closed(named):
+        # The receiver opened or joined `named` for this alert and it was closed before this run started: the
+        # outage it reported was handled. A new failure is a new alert episode, which opens its own incident.
+        log.info("incident %s named by the trigger is already closed; nothing to do", named)
+        return {"cluster": cluster_id, "incident_id": named, "acting": False, "skipped": "incident already closed"}
     incident = open_or_join(cluster_id, trigger or {"source": "manual"}, actor)
     lease = take_lease(incident["id"], actor, run_key=run_id)
     if lease is None:
