@@ -99,6 +99,12 @@ def _rows(p: ServiceParts, dc_nodes: tuple[str, ...]) -> int:
     return int(rows[0]["n"])
 
 
+def _proven_converged(verdicts: list[str]) -> bool:
+    """The verification's last pass converged and none found a divergence. Right after nodes return, a pass
+    can be `cannot_verify` (the dynamic snitch serves pinned reads elsewhere); the verify flow asks again."""
+    return bool(verdicts) and verdicts[-1] == "converged" and "diverged" not in verdicts
+
+
 def _assert_converged_with_postgres(parts: dict[str, ServiceParts]) -> dict[str, Any]:
     """The verification (every replica of 4 against PostgreSQL), and row counts on each side."""
     from cassandra_recovery.verification.service import verify
@@ -175,8 +181,8 @@ def test_split_between_datacenters_both_sides_serve_then_converge(
     assert result["state"] == "resolved", result
     events = store.events(result["incident_id"])
     verified = [e.data for e in events if e.kind == "verified"]
-    assert [v["verdict"] for v in verified] == ["converged"]
-    assert len(verified[0]["clock_skew"]) == 4 and verified[0]["clock_spread_ms"] is not None
+    assert _proven_converged([v["verdict"] for v in verified])
+    assert len(verified[-1]["clock_skew"]) == 4 and verified[-1]["clock_spread_ms"] is not None
     finished = next(e for e in events if e.kind == "recovery_finished").data
     assert finished["hints"]["state"] == "drained", finished
     # hints were written on both sides of the split, for the other side
@@ -272,7 +278,7 @@ def test_whole_datacenter_killed_is_a_datacenter_failure_not_a_split(
     assert (plan["action"], sorted(plan["targets"])) == ("repair", list(DC2)), plan["reasons"]
     assert result["state"] == "resolved", result
     events = store.events(result["incident_id"])
-    assert [e.data["verdict"] for e in events if e.kind == "verified"] == ["converged"]
+    assert _proven_converged([e.data["verdict"] for e in events if e.kind == "verified"])
     _assert_converged_with_postgres(regions)
 
 
@@ -326,7 +332,7 @@ def test_split_longer_than_the_hint_window_takes_the_repair_path(
     events = store.events(result["incident_id"])
     finished = next(e for e in events if e.kind == "recovery_finished").data
     assert finished["repair"]["ran"] > 0 and not finished["repair"]["escalated"], finished
-    assert [e.data["verdict"] for e in events if e.kind == "verified"] == ["converged"]
+    assert _proven_converged([e.data["verdict"] for e in events if e.kind == "verified"])
     _assert_converged_with_postgres(regions)
 
 
