@@ -71,6 +71,34 @@ def regions(two_dcs: ClusterConfig, lab: Lab, prefect_server: dict[str, str]) ->
         lab.wait_all_up()
 
 
+class IncidentRun(threading.Thread):
+    """The incident flow (no follow-up wait, a long heal timeout) run in the background while a test acts."""
+
+    def __init__(self, prefect_server: dict[str, str]) -> None:
+        super().__init__(daemon=True)
+        self.env, self.out, self.error = prefect_server, None, None
+        self.start()
+
+    def run(self) -> None:
+        from flows.incident import incident_response
+
+        try:
+            self.out = run_flow(
+                incident_response, self.env, cluster_id="lab", trigger={"source": "test", "nodes": []},
+                follow_up_s=0, heal_timeout_s=600,
+            )  # fmt: skip
+        except BaseException as e:  # raised again by result()
+            self.error = e  # type: ignore[assignment]
+
+    def join(self, timeout: float | None = 600) -> None:
+        super().join(timeout)
+
+    def result(self) -> Any:
+        self.join()
+        assert self.error is None and self.out is not None, self.error
+        return self.out
+
+
 def _write(p: ServiceParts, keys: list[str], tag: str) -> None:
     for i, k in enumerate(keys):
         p.service.write(Order(id=k, customer=tag, status="new", amount_cents=i))
@@ -125,7 +153,6 @@ def test_split_between_datacenters_both_sides_serve_then_converge(
     """Both regions write through their own nodes during a ~30 s split, including updates of the same keys;
     detected as a split with the levels each side keeps; after the heal hints from both sides drain and every
     replica matches PostgreSQL (last write wins by the version-derived write time)."""
-    from flows.incident import incident_response
 
     close_open_incident(store, "lab")
     shared = [f"o-{i:03d}" for i in range(40)]
@@ -141,19 +168,7 @@ def test_split_between_datacenters_both_sides_serve_then_converge(
     cut_at = time.monotonic()
     wait_for(lambda: _sees_down(lab, DC1, DC2) and _sees_down(lab, DC2, DC1), 90, "each side to see the other DN")
     assert all(probe_node(a, timeout_s=2).ok for a in DC1 + DC2)  # the client still reaches both sides
-    box: dict[str, Any] = {}
-
-    def respond() -> None:
-        try:
-            box["result"] = run_flow(
-                incident_response, prefect_server, cluster_id="lab", trigger={"source": "test", "nodes": []},
-                follow_up_s=0, heal_timeout_s=600,
-            )  # fmt: skip
-        except BaseException as e:  # reported by the assertion below
-            box["error"] = e
-
-    runner = threading.Thread(target=respond, daemon=True)
-    runner.start()
+    runner = IncidentRun(prefect_server)
     # Both regions keep serving: new orders on each side, and both update the same 20 keys.
     _write(regions["dc1"], [f"a-{i:03d}" for i in range(60)] + shared[:20], "dc1")
     _write(regions["dc2"], [f"b-{i:03d}" for i in range(60)] + shared[:20], "dc2")
@@ -166,9 +181,7 @@ def test_split_between_datacenters_both_sides_serve_then_converge(
         "node3": jmx.hint_counters("node3").created_for(DC1[0]),
     }
     lab.unsplit()
-    runner.join(timeout=600)
-    assert "error" not in box, box.get("error")
-    result = box["result"]
+    result = runner.result()
     plan = result["plan"]
     reg = plan["regions"]
     assert (reg["kind"], reg["sides"]) == ("split", [["dc1"], ["dc2"]]), plan["reasons"]
@@ -241,7 +254,6 @@ def test_whole_datacenter_killed_is_a_datacenter_failure_not_a_split(
     """dc2's nodes killed: its own detector reaches none of them, dc1 sees them down. Killed processes lose the
     writes they acknowledged since their last commit-log sync, which no hint covers: found on this test's first
     runs (two chunks still differed after hint replay), so a crashed node's ranges are repaired once it is back."""
-    from flows.incident import incident_response
 
     close_open_incident(store, "lab")
     _write(regions["dc1"], [f"k-{i:03d}" for i in range(40)], "seed")
@@ -251,25 +263,11 @@ def test_whole_datacenter_killed_is_a_datacenter_failure_not_a_split(
     wait_for(lambda: _sees_down(lab, DC1, DC2), 120, "dc1 to see dc2 DN")
     _write(regions["dc1"], [f"z-{i:03d}" for i in range(30)], "dc1")  # dc1 keeps serving on its own
     _drain(regions["dc1"])
-    box: dict[str, Any] = {}
-
-    def respond() -> None:
-        try:
-            box["result"] = run_flow(
-                incident_response, prefect_server, cluster_id="lab", trigger={"source": "test", "nodes": []},
-                follow_up_s=0, heal_timeout_s=600,
-            )  # fmt: skip
-        except BaseException as e:  # reported by the assertion below
-            box["error"] = e
-
-    runner = threading.Thread(target=respond, daemon=True)
-    runner.start()
+    runner = IncidentRun(prefect_server)
     wait_for(lambda: (i := store.open_for("lab")) is not None and i.state == "recovering", 240, "the plan")
     lab.start("node3")
     lab.start("node4")
-    runner.join(timeout=600)
-    assert "error" not in box, box.get("error")
-    result = box["result"]
+    result = runner.result()
     plan = result["plan"]
     reg = plan["regions"]
     assert (reg["kind"], reg["dead"], reg["sides"]) == ("dc_failure", ["dc2"], [["dc1"]]), plan["reasons"]
@@ -287,7 +285,6 @@ def test_split_longer_than_the_hint_window_takes_the_repair_path(
 ) -> None:
     """With max_hint_window cut to 5 s at runtime (`nodetool setmaxhintwindow`), coordinators stop hinting for
     the other side during the split: hints cannot be trusted, the ranges are repaired after the heal."""
-    from flows.incident import incident_response
 
     close_open_incident(store, "lab")
     nt = lab.nodetool()
@@ -304,27 +301,14 @@ def test_split_longer_than_the_hint_window_takes_the_repair_path(
         _write(regions["dc2"], [f"q-{i:03d}" for i in range(40)], "dc2")
         _drain(regions["dc1"])
         _drain(regions["dc2"])
-        box: dict[str, Any] = {}
-
-        def respond() -> None:
-            try:
-                box["result"] = run_flow(
-                    incident_response, prefect_server, cluster_id="lab", trigger={"source": "test", "nodes": []},
-                    follow_up_s=0, heal_timeout_s=600,
-                )  # fmt: skip
-            except BaseException as e:  # reported by the assertion below
-                box["error"] = e
-
-        runner = threading.Thread(target=respond, daemon=True)
-        runner.start()
+        runner = IncidentRun(prefect_server)
         wait_for(lambda: (i := store.open_for("lab")) is not None and i.state == "recovering", 240, "the plan")
         lab.unsplit()
-        runner.join(timeout=600)
+        runner.join()
     finally:
         for n in nodes:
             nt.run(n, "setmaxhintwindow", "10800000")
-    assert "error" not in box, box.get("error")
-    result = box["result"]
+    result = runner.result()
     plan = result["plan"]
     assert plan["regions"]["kind"] == "split" and plan["action"] == "repair", plan["reasons"]
     assert any("hints incomplete" in r for r in plan["reasons"]), plan["reasons"]
