@@ -23,6 +23,7 @@ from cassandra_recovery.commands import (
     regions,
     repair,
     silence,
+    teardown,
     verify,
 )
 from cassandra_recovery.errors import ConfigError, RecoveryError, ToolMissingError
@@ -66,16 +67,9 @@ def cmd_lab(args: argparse.Namespace, settings: Settings) -> int:
             ensure_prefect_server(settings, progress=_progress)
         return _print_status(lab, as_json=False)
     if verb == "down":
-        lab.down(keep_data=args.keep_data)
-        if args.postgres or args.prefect:
-            from cassandra_recovery.lab.prefect_server import stop_prefect_server
-
-            stop_prefect_server(settings, progress=_progress)
-        if args.postgres:
-            from cassandra_recovery.lab.postgres import stop_postgres
-
-            stop_postgres(progress=_progress)
-        return 0
+        return teardown.down(settings, lab, args.keep_data, prefect=args.prefect, postgres=args.postgres, say=_progress)
+    if verb == "leftovers":
+        return teardown.report_leftovers(settings, everyone=args.all, stop=args.stop)
     if verb == "status":
         return _print_status(lab, as_json=args.json)
     if verb == "nodetool":
@@ -138,8 +132,15 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--prefect", action="store_true", help="also start the Prefect server (on PostgreSQL)")
     down = lsub.add_parser("down", help="stop every lab node, frozen ones too (idempotent)")
     down.add_argument("--keep-data", action="store_true")
-    down.add_argument("--postgres", action="store_true", help="also stop PostgreSQL (and the Prefect server)")
-    down.add_argument("--prefect", action="store_true", help="also stop the Prefect server")
+    down.add_argument(
+        "--postgres",
+        action="store_true",
+        help="also stop everything else: the lab's services and Prefect server, and PostgreSQL",
+    )
+    down.add_argument("--prefect", action="store_true", help="also stop the lab's services and the Prefect server")
+    left = lsub.add_parser("leftovers", help="list the project's processes still running (exit 1 when any)")
+    left.add_argument("--all", action="store_true", help="any lab's, not only this lab directory's")
+    left.add_argument("--stop", action="store_true", help="stop them too (SIGTERM, then SIGKILL)")
     st = lsub.add_parser("status", help="per node: address, state seen by a live peer, process")
     st.add_argument("--json", action="store_true")
     lsub.add_parser("postgres", help="install (when missing) and start PostgreSQL, create role and database")

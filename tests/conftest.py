@@ -5,6 +5,14 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import settings as hypothesis_settings
+
+# Property tests: `ci` (bin/test sets HYPOTHESIS_PROFILE=ci; Hypothesis also picks it under CI=true) is
+# derandomised, so a CI failure replays exactly; `explore` is for developers hunting new counterexamples.
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True, database=None)
+hypothesis_settings.register_profile("explore", max_examples=2000, deadline=None)
+_default_profile = "ci" if os.environ.get("CI", "").lower() == "true" else "default"
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", _default_profile))
 
 KEEP = os.environ.get("CR_KEEP_SERVICES") == "1"  # developers: keep the lab between runs
 
@@ -22,6 +30,8 @@ def _stop_services_at_end(request: pytest.FixtureRequest):  # type: ignore[no-un
 
         Lab(settings.lab).down()
     if getattr(request.config, "_cr_postgres_started", False):
-        from cassandra_recovery.lab.postgres import stop_postgres
+        # Whatever ran on that PostgreSQL goes too (Prefect server, flow runs, a stack a test left behind), so
+        # `pytest tests/contract` on its own leaves nothing running.
+        from cassandra_recovery.commands.teardown import down
 
-        stop_postgres(port=settings.postgres.port)
+        down(settings, None, keep_data=True, prefect=True, postgres=True, say=lambda m: None)

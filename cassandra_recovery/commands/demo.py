@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from cassandra_recovery.commands import progress
-from cassandra_recovery.errors import ConfigError
+from cassandra_recovery.errors import ConfigError, LabError
 from cassandra_recovery.settings import Settings
 
 
@@ -40,9 +40,11 @@ def _deployment_ready() -> bool:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from cassandra_recovery.clients.postgres import make_pool
     from cassandra_recovery.commands.orchestration import use_project_server
+    from cassandra_recovery.commands.teardown import print_running
     from cassandra_recovery.degraded.workload import WorkloadSpec, run_workload
     from cassandra_recovery.incident.store import IncidentStore
     from cassandra_recovery.lab.cluster import Lab
+    from cassandra_recovery.lab.layout import find_node, plan_lab
     from cassandra_recovery.lab.postgres import ensure_postgres
     from cassandra_recovery.lab.prefect_server import ensure_prefect_server, prefect_home
     from cassandra_recovery.lab.stack import Stack
@@ -53,7 +55,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     say = progress("demo")
     logging.getLogger("cassandra").setLevel(logging.ERROR)  # the driver's reconnect chatter while node3 is away
     lab = Lab(settings.lab, progress=say)
-    node = lab.node(args.node)  # ConfigError for an unknown node, before anything starts
+    # Checked against the topology about to be created (the lab may not exist yet), before anything starts.
+    node = find_node(plan_lab(user_prefix=settings.lab.user_prefix), args.node)
     lab.up()
     ensure_postgres(settings)
     use_project_server(settings)
@@ -81,16 +84,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         before = store.open_for(settings.default_cluster)
         say(f"partition: {node.name} ({node.address}) leaves the cluster for {args.outage:.0f}s (process alive)")
         lab.partition(node.name)
-        incident = _wait(lambda: _new_incident(store, settings.default_cluster, before), 120)
+        incident = _wait(lambda: _new_incident(store, settings.default_cluster, before), 120, "an incident to open")
         say(f"incident {incident.id} opened; watch it at {ui}/runs")
         time.sleep(args.outage)
         lab.heal(node.name)
         say(f"partition healed; the incident runs on to verification (up to {args.timeout:.0f}s)")
         load.join()
-        closed = _wait(lambda: _closed(store, incident.id), args.timeout)
+        closed = _wait(lambda: _closed(store, incident.id), args.timeout, f"incident {incident.id} to be verified")
         if closed.state.value == "monitoring":  # the follow-up verification closes it a minute later
             say("verified; monitoring until the follow-up verification")
-            closed = _wait(lambda: _closed(store, incident.id, final=True), args.timeout)
+            closed = _wait(
+                lambda: _closed(store, incident.id, final=True), args.timeout, f"incident {incident.id} to close"
+            )
         verdict = [e.data for e in store.events(incident.id) if e.kind == "verified"]
         last: dict[str, Any] = verdict[-1] if verdict else {}
         say(f"incident {incident.id}: {closed.state.value}")
@@ -102,6 +107,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         pool.close()
         if not args.keep:
             stack.stop()
+        print_running(settings)
 
 
 DEMO_DOMAIN = {"keyspace": "shop_demo", "orders_table": "orders_demo", "outbox_table": "outbox_demo",
@@ -130,10 +136,10 @@ def _closed(store: Any, incident_id: str, final: bool = False) -> Any:
     return inc if inc.state.value in done else None
 
 
-def _wait(cond: Any, timeout_s: float) -> Any:
+def _wait(cond: Any, timeout_s: float, what: str) -> Any:
     deadline = time.monotonic() + timeout_s
     while not (got := cond()):
         if time.monotonic() > deadline:
-            raise TimeoutError(f"gave up after {timeout_s:.0f}s")
+            raise LabError(f"demo: gave up after {timeout_s:.0f}s waiting for {what}")
         time.sleep(1)
     return got

@@ -62,12 +62,7 @@ class Lab:
         return st
 
     def node(self, ref: str) -> layout.NodeSpec:
-        st = self.state()
-        for n in st.spec.nodes:
-            if ref in (n.name, n.address):
-                return n
-        known = ", ".join(f"{n.name} ({n.address})" for n in st.spec.nodes)
-        raise ConfigError(f"unknown node {ref!r}; lab nodes: {known}")
+        return layout.find_node(self.state().spec, ref)
 
     def node_dir(self, node: layout.NodeSpec) -> Path:
         return self.base / "nodes" / node.name

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from cassandra_recovery.errors import ConfigError
 from cassandra_recovery.logic.tokens import balanced_tokens
 
 CLUSTER_NAME = "cassandra-recovery-lab"
@@ -135,6 +136,15 @@ class LabSpec:
     @property
     def seeds(self) -> list[NodeSpec]:
         return [n for n in self.nodes if n.seed]
+
+
+def find_node(spec: LabSpec, ref: str) -> NodeSpec:
+    """The node named `ref` (node1..) or listening on it; ConfigError naming the nodes otherwise."""
+    for n in spec.nodes:
+        if ref in (n.name, n.address):
+            return n
+    known = ", ".join(f"{n.name} ({n.address})" for n in spec.nodes)
+    raise ConfigError(f"unknown node {ref!r}; lab nodes: {known}")
 
 
 def plan_lab(

@@ -270,6 +270,12 @@ def ensure_postgres(settings: Settings, progress: Progress | None = None) -> Non
     say(f"postgres: role {role} and database {db} ready")
 
 
+def online_clusters(port: int) -> list[str]:
+    """The online clusters on port, as version/name."""
+    on = [c for c in _clusters(port) if c.online] if shutil.which("pg_lsclusters") else []
+    return [f"{c.version}/{c.name}" for c in on]
+
+
 def stop_postgres(progress: Progress | None = None, port: int = 5432) -> None:
     """Stop the cluster listening on port when it is online; no-op otherwise."""
     say = progress or _quiet

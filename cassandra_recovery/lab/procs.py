@@ -20,7 +20,7 @@ class LabProcess:
         return self.state in ("T", "t")
 
 
-def _cmdline(pid: int) -> list[str]:
+def cmdline(pid: int) -> list[str]:
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
@@ -28,7 +28,7 @@ def _cmdline(pid: int) -> list[str]:
     return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
 
 
-def _state(pid: int) -> str:
+def state(pid: int) -> str:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -44,9 +44,9 @@ def lab_processes(base_dir: Path) -> list[LabProcess]:
         if not entry.name.isdigit():
             continue
         pid = int(entry.name)
-        for arg in _cmdline(pid):
+        for arg in cmdline(pid):
             if arg.startswith(prefix):
-                st = _state(pid)
+                st = state(pid)
                 if st != "Z":
                     found.append(LabProcess(pid, Path(arg.split("=", 1)[1]), st))
                 break
@@ -72,7 +72,7 @@ def wait_gone(pids: list[int], timeout_s: float) -> list[int]:
     deadline = time.monotonic() + timeout_s
     alive = list(pids)
     while alive and time.monotonic() < deadline:
-        alive = [p for p in alive if _state(p) not in ("?", "Z")]
+        alive = [p for p in alive if state(p) not in ("?", "Z")]
         if alive:
             time.sleep(0.2)
     return alive
@@ -82,7 +82,7 @@ def wait_state(pid: int, stopped: bool, timeout_s: float) -> bool:
     """Wait until the process is (or is no longer) in the stopped state; False at the deadline."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if (_state(pid) in ("T", "t")) == stopped:
+        if (state(pid) in ("T", "t")) == stopped:
             return True
         time.sleep(0.05)
     return False

@@ -22,6 +22,7 @@ pytestmark = [
 def api(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
     settings = Settings()
     ensure_postgres(settings)
+    request.config._cr_postgres_started = True  # type: ignore[attr-defined]  # conftest stops it at the end
     started_here = not healthy(settings)
     ensure_prefect_server(settings)
     yield client_env(settings)

@@ -60,3 +60,14 @@ def test_bad_repair_arguments_are_refused_before_anything_is_contacted(
     proc = _cli(tmp_path, *args)
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr
+
+
+@pytest.mark.parametrize("node", ["node4", "127.0.0.9", "nodeX"])
+def test_demo_on_a_machine_with_no_lab_checks_its_node_against_the_lab_it_would_create(
+    tmp_path: Path, node: str
+) -> None:
+    proc = _cli(tmp_path, "demo", "--node", node)
+    assert proc.returncode == 2, proc.stderr
+    assert f"unknown node {node!r}; lab nodes: node1 (127.0.0.2), node2 (127.0.0.3), node3 (127.0.0.4)" in proc.stderr
+    assert "lab.json" not in proc.stderr  # the first-run failure of the first wave
+    assert not (tmp_path / "lab").exists()  # refused before anything was started or written

@@ -1,0 +1,113 @@
+"""Every kind of process the project starts on this machine, found through /proc: `lab down --postgres` stops
+them and `bin/test` proves none survives a run (a failed tier included)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from cassandra_recovery.lab import procs
+
+ROOT = Path(__file__).resolve().parents[2]
+# The long-running verbs of our CLI (the demo stack, `--keep`, hand-started services).
+PIPELINE_VERBS = frozenset({"serve", "receiver", "detector", "worker", "watch", "load"})
+
+
+@dataclass(frozen=True)
+class Leftover:
+    pid: int
+    kind: str  # lab-jvm, prefect-server, flow-run, pipeline, prometheus, alertmanager
+    argv: tuple[str, ...]
+
+    def describe(self) -> str:
+        storage = [a for a in self.argv if a.startswith("-Dcassandra.storagedir=")]  # the JVM's flags say nothing
+        return f"{self.kind:<14} pid {self.pid:<7} {' '.join(storage or self.argv)[:160]}"
+
+
+def classify(argv: list[str]) -> str | None:
+    """The kind of project process this command line is, or None. Pure: tested on real command lines."""
+    if not argv:
+        return None
+    if any(a.startswith("-Dcassandra.storagedir=") for a in argv):
+        return "lab-jvm"
+    names = [Path(a).name for a in argv[:3]]
+    if "prefect" in names and "server" in argv and "start" in argv:
+        return "prefect-server"
+    if "uvicorn" in argv and any(a.startswith("prefect.server.api.server:") for a in argv):
+        return "prefect-server"  # the server's worker process, which can outlive `prefect server start`
+    if "-m" in argv and argv[argv.index("-m") + 1 :][:1] == ["prefect.engine"]:
+        return "flow-run"
+    cli = _cli_args(argv)
+    if cli is not None:
+        return "pipeline" if cli[:1] and cli[0] in PIPELINE_VERBS or cli[:2] == ["queue", "worker"] else None
+    binary = Path(argv[0]).name
+    config = next((a.split("=", 1)[1] for a in argv if a.startswith("--config.file=")), "")
+    # Ours write their configuration into a `monitoring` directory of the lab or of a stack.
+    if Path(config).parent.name == "monitoring":
+        if binary == "prometheus":
+            return "prometheus"
+        if binary in ("prometheus-alertmanager", "alertmanager"):
+            return "alertmanager"
+    return None
+
+
+def _cli_args(argv: list[str]) -> list[str] | None:
+    """The arguments after our CLI in `python -m cassandra_recovery.cli ...` or `cassandra-recovery ...`."""
+    for i, a in enumerate(argv[:4]):
+        if a == "cassandra_recovery.cli" and i > 0 and argv[i - 1] == "-m":
+            return argv[i + 1 :]
+        if Path(a).name == "cassandra-recovery":
+            return argv[i + 1 :]
+    return None
+
+
+def owned(pid: int, base_dir: Path) -> bool:
+    """Started for this lab: its Prefect home, working directory or an argument lies in the lab directory, or
+    it runs from this checkout (the stack's services). A flow run under `serve` outlives its parent."""
+    base = base_dir.resolve()
+    try:
+        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+    except OSError:
+        return False
+    home = next((e.split(b"=", 1)[1].decode(errors="replace") for e in env if e.startswith(b"PREFECT_HOME=")), "")
+    args = procs.cmdline(pid)
+    return (
+        bool(home)
+        and Path(home).resolve().is_relative_to(base)
+        or cwd.is_relative_to(base)
+        or cwd == ROOT
+        or any(str(base) in a for a in args)
+    )
+
+
+def scan(base_dir: Path | None = None) -> list[Leftover]:
+    """Project processes alive now; with base_dir, only those started for that lab (see `owned`)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        pid = int(entry.name)
+        argv = procs.cmdline(pid)
+        kind = classify(argv)
+        if kind is None or procs.state(pid) in ("Z", "?"):
+            continue
+        if base_dir is not None and not owned(pid, base_dir):
+            continue
+        found.append(Leftover(pid, kind, tuple(argv)))
+    return sorted(found, key=lambda p: (p.kind, p.pid))
+
+
+def stop(found: list[Leftover], timeout_s: float = 20.0) -> list[Leftover]:
+    """SIGTERM (a frozen process gets SIGCONT too), SIGKILL past the timeout; returns those still alive."""
+    for p in found:
+        procs.signal_pid(p.pid, signal.SIGTERM)
+        procs.signal_pid(p.pid, signal.SIGCONT)
+    alive = set(procs.wait_gone([p.pid for p in found], timeout_s))
+    for p in found:
+        if p.pid in alive:
+            procs.signal_pid(p.pid, signal.SIGKILL)
+    still = set(procs.wait_gone(list(alive), 10.0))
+    return [p for p in found if p.pid in still]
