@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.error import URLError
@@ -118,15 +119,16 @@ def _is_timeout(err: BaseException | None) -> bool:
 class _CappedRateLimitHandler(RateLimitErrorRetryHandler):
     """Waits Retry-After like slack-sdk's own handler, but never longer than `cap_s`."""
 
-    def __init__(self, max_retry_count: int, cap_s: float) -> None:
+    def __init__(self, max_retry_count: int, cap_s: float, sleep: Callable[[float], None] = time.sleep) -> None:
         super().__init__(max_retry_count=max_retry_count)
         self.cap_s = cap_s
+        self.sleep = sleep  # injected by tests: they check the waits, not the wall clock
 
     def prepare_for_next_attempt(self, *, state: RetryState, response: HttpResponse | None = None, **_: Any) -> None:
         value = ({k.lower(): v for k, v in response.headers.items()} if response else {}).get("retry-after") or ["1"]
         wait = float(value[0]) if value[0].strip().isdigit() else 1.0
         state.next_attempt_requested = True
-        time.sleep(max(0.0, min(wait, self.cap_s)))
+        self.sleep(max(0.0, min(wait, self.cap_s)))
         state.increment_current_attempt()
 
 
@@ -148,6 +150,7 @@ class SlackNotifier:
         timeout_s: float = 5.0,
         max_retries: int = 2,
         max_retry_after_s: float = 5.0,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.channel = channel or None
         self._secret = token.get_secret_value().strip() if token else ""
@@ -159,7 +162,7 @@ class SlackNotifier:
                 timeout=cast(int, timeout_s),  # urllib takes float seconds; slack-sdk's hint says int
                 logger=_sdk_log,
                 retry_handlers=[
-                    _CappedRateLimitHandler(max_retries, max_retry_after_s),
+                    _CappedRateLimitHandler(max_retries, max_retry_after_s, sleep),
                     _ConnectionRetryHandler(max_retries, FixedValueRetryIntervalCalculator(0.25)),
                 ],
             )
