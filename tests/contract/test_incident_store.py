@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -114,6 +113,13 @@ def _lease(store: IncidentStore, incident_id: str, holder: str = "flow-a", ttl_s
     lease = store.acquire_lease(incident_id, holder, ttl_s, **kw)
     assert lease is not None
     return lease
+
+
+def _expire_lease(store: IncidentStore, pool: ConnectionPool, incident_id: str) -> None:
+    """Time passes for the lease: its expiry moves into the past (no short TTL raced against a busy machine)."""
+    q = sql.SQL("UPDATE {} SET lease_expires_at = clock_timestamp() - interval '1 millisecond' WHERE id = %s")
+    with pool.connection() as conn:
+        assert conn.execute(q.format(sql.Identifier(store.incidents_table)), (incident_id,)).rowcount == 1
 
 
 def _run_threads(n: int, fn: Callable[[int], Any]) -> list[Any]:
@@ -282,13 +288,15 @@ def test_escalated_incident_stays_open_and_is_joined(store: IncidentStore, clust
 # --- leases and fencing ---------------------------------------------------------------------------------
 
 
-def test_second_holder_refused_while_valid_and_granted_after_expiry(store: IncidentStore, cluster_id: str) -> None:
+def test_second_holder_refused_while_valid_and_granted_after_expiry(
+    store: IncidentStore, pool: ConnectionPool, cluster_id: str
+) -> None:
     inc = _opened(store, cluster_id)
-    a = _lease(store, inc.id, "worker-a", ttl_s=1.0)
+    a = _lease(store, inc.id, "worker-a", ttl_s=60.0)
     assert a.token == 1 and a.incident_id == inc.id and a.holder == "worker-a"
-    assert store.acquire_lease(inc.id, "worker-b", 1.0) is None
-    assert store.acquire_lease(inc.id, "worker-a", 1.0) is None  # no re-entry without a run_key
-    time.sleep(1.2)
+    assert store.acquire_lease(inc.id, "worker-b", 60.0) is None
+    assert store.acquire_lease(inc.id, "worker-a", 60.0) is None  # no re-entry without a run_key
+    _expire_lease(store, pool, inc.id)
     b = _lease(store, inc.id, "worker-b", ttl_s=30.0)
     assert b.token > a.token
     row = store.get(inc.id)
@@ -364,14 +372,16 @@ def test_renew_and_release(store: IncidentStore, cluster_id: str) -> None:
     assert [e.kind for e in store.events(inc.id)] == ["opened", "lease_acquired", "lease_released", "lease_acquired"]
 
 
-def test_expired_lease_still_writes_while_nobody_took_over(store: IncidentStore, cluster_id: str) -> None:
+def test_expired_lease_still_writes_while_nobody_took_over(
+    store: IncidentStore, pool: ConnectionPool, cluster_id: str
+) -> None:
     inc = _opened(store, cluster_id)
-    lease = _lease(store, inc.id, "slow", ttl_s=1.0)
-    time.sleep(1.2)
+    lease = _lease(store, inc.id, "slow", ttl_s=60.0)
+    _expire_lease(store, pool, inc.id)
     # its token is still the newest, so fencing lets it write and renew ...
     assert store.transition(inc.id, S.DETECTED, S.ASSESSING, lease, {}).state is S.ASSESSING
-    renewed = store.renew_lease(lease, 1.0)
-    time.sleep(1.2)
+    renewed = store.renew_lease(lease, 60.0)
+    _expire_lease(store, pool, inc.id)
     # ... until someone else is granted the lease
     _lease(store, inc.id, "fast")
     with pytest.raises(StaleFencingToken):
