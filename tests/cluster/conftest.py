@@ -33,8 +33,29 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/cluster/" in str(item.fspath):
             item.add_marker(pytest.mark.cluster)
-    # Tests that replace the shared lab with a differently configured one run last.
-    items.sort(key=lambda it: it.get_closest_marker("own_lab") is not None)
+    # Tests that change the shared lab for good run after the rest: first the one that takes it as it is (the
+    # replacement, saving a lab start), then those that replace it with a differently configured one.
+    items.sort(key=_lab_order)
+
+
+def _lab_order(item: pytest.Item) -> int:
+    if item.get_closest_marker("ends_shared_lab"):
+        return 1
+    return 2 if item.get_closest_marker("own_lab") else 0
+
+
+class _Restored:
+    """Whether the lab was restored after the last test, so the next one need not restore it again."""
+
+    done = False
+
+
+def _untouched(lab: Lab) -> bool:
+    """Cheap check (no nodetool): every node's process runs, none frozen, nothing partitioned or cut."""
+    st = lab.state()
+    if st.partitioned or st.gossip_restarted or st.cuts:
+        return False
+    return all((p := lab.process(n)) is not None and not p.frozen for n in st.spec.nodes)
 
 
 @pytest.fixture(scope="session")
@@ -91,10 +112,13 @@ def _log_offsets(lab: Lab) -> dict[Path, int]:
 @pytest.fixture(autouse=True)
 def healthy_lab(request: pytest.FixtureRequest, lab: Lab) -> Iterator[Lab]:
     """Each cluster test starts from an all-UN lab and fails on unexpected ERROR lines in node logs."""
-    if request.node.get_closest_marker("own_lab"):
+    if request.node.get_closest_marker("own_lab") or request.node.get_closest_marker("ends_shared_lab"):
+        _Restored.done = False
         yield lab
         return
-    restore(lab)
+    if not (_Restored.done and _untouched(lab)):
+        restore(lab)
+    _Restored.done = False
     offsets = _log_offsets(lab)
     yield lab
     marker = request.node.get_closest_marker("allow_log_errors")
@@ -109,12 +133,14 @@ def healthy_lab(request: pytest.FixtureRequest, lab: Lab) -> Iterator[Lab]:
                 if line.startswith("ERROR") and not any(re.search(a, line) for a in allowed):
                     unexpected.append(f"{path.parent.parent.name}: {line[:300]}")
     restore(lab)
+    _Restored.done = True
     if unexpected:
         pytest.fail("unexpected ERROR lines in node logs:\n" + "\n".join(unexpected[:20]))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def prefect_server(lab: Lab, request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """One Prefect server for the whole tier (a start costs 10-20 s; its state lives in PostgreSQL anyway)."""
     settings = Settings()
     ensure_postgres(settings)
     request.config._cr_postgres_started = True  # type: ignore[attr-defined]

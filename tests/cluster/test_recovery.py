@@ -30,6 +30,7 @@ from cassandra_recovery.recovery.checkpoints import RepairCheckpoints
 from cassandra_recovery.recovery.pauses import RepairPauses
 from cassandra_recovery.settings import ClusterConfig, Settings
 from cassandra_recovery.wiring import ServiceParts, service_parts
+from tests.cluster.conftest import restore
 from tests.cluster.incident_env import close_open_incident, prefect_api, wait_for
 from tests.fakes.slack_server import FakeSlackServer
 
@@ -493,12 +494,13 @@ def test_replacement_approval_that_expires_escalates(
     assert lab.process(lab.node("node3")) is None  # nothing was replaced or restarted behind the human's back
 
 
-@pytest.mark.own_lab
+@pytest.mark.ends_shared_lab
 def test_killed_node_is_replaced_after_approval_and_the_data_converges(
     lab: Lab, served: dict[str, str], store: IncidentStore
 ) -> None:
-    lab.down()
-    lab.up()  # a fresh default lab: the replacement changes its topology, so it runs last and is taken down
+    # The shared lab as the other tests left it: the replacement changes its topology, so it runs after them
+    # (and before the tests that bring up labs of their own), then takes it down.
+    restore(lab)
     try:
         _replace_after_approval(lab, served, store)
     finally:
