@@ -20,7 +20,7 @@ from cassandra_recovery.incident.store import IncidentStore
 from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.lab.stack import Stack
 from cassandra_recovery.settings import Settings
-from cassandra_recovery.wiring import service_parts
+from cassandra_recovery.wiring import ServiceParts, service_parts
 from tests.cluster.incident_env import close_open_incident, prefect_api, wait_for
 
 DOMAIN = {"KEYSPACE": "shop_alerts", "ORDERS_TABLE": "orders_alerts", "OUTBOX_TABLE": "outbox_alerts",
@@ -95,10 +95,27 @@ def stack(lab: Lab, prefect_server: dict[str, str], tmp_path_factory: pytest.Tem
                 (ROOT / f".pytest-{name}.log").write_text(log.read_text(errors="replace")[-200_000:])
 
 
-def _seed(rows: int) -> None:
+def _parts() -> ServiceParts:
     settings = Settings()
     d = settings.domain.model_copy(update={k.lower(): v for k, v in DOMAIN.items()})
-    parts = service_parts(settings.model_copy(update={"domain": d}))
+    return service_parts(settings.model_copy(update={"domain": d}))
+
+
+def _write(prefix: str, rows: int) -> None:
+    """Orders written while node3 is frozen: acknowledged by PostgreSQL, relayed at LOCAL_QUORUM without node3."""
+    parts = _parts()
+    try:
+        for i in range(rows):
+            parts.service.write(Order(id=f"{prefix}-{i:04d}", customer="c", status="new", amount_cents=i))
+        stats, report = parts.relay.drain(timeout_s=120)
+        assert stats.queued == 0 and stats.dead == 0 and report.dead == 0, (stats, report)
+    finally:
+        parts.close()
+
+
+def _seed(rows: int) -> None:
+    parts = _parts()
+    d = parts.pg.store.cfg
     try:
         parts.cql.truncate(d.keyspace, d.cassandra_table, timeout_s=30)
         with parts.pg.pool.connection() as conn:
@@ -120,10 +137,12 @@ def _alert_reached(store: IncidentStore, incident_id: str) -> bool:
     return any(e.kind == "joined" and str(e.data.get("source", "")).startswith("alert:") for e in store.events(inc.id))
 
 
-def _episode(lab: Lab, store: IncidentStore, frozen_s: float) -> str:
-    """node3 frozen for about `frozen_s`; the incident the alert path opened, once it is closed."""
+def _episode(lab: Lab, store: IncidentStore, frozen_s: float, writes: str) -> str:
+    """node3 frozen for about `frozen_s`, 50 orders written meanwhile (prefix `writes`); the incident the alert
+    path opened, once it is closed."""
     lab.freeze("node3")
     t0 = time.monotonic()
+    _write(writes, OUTAGE_WRITES)
     inc = wait_for(lambda: store.open_for("lab"), 90, "the detector/alert to open an incident")
     wait_for(lambda: _alert_reached(store, inc.id), 90, "Alertmanager's alert to reach the incident")
     time.sleep(max(0.0, frozen_s - (time.monotonic() - t0)))
@@ -138,10 +157,12 @@ def test_alert_path_end_to_end_one_run_per_incident_and_fire_resolve_fire(
     close_open_incident(store, "lab")
     _seed(200)
     since = time.time()
-    first = _episode(lab, store, frozen_s=30)
+    first = _episode(lab, store, frozen_s=30, writes="first")
     assert store.get(first).state.value == "resolved", [(e.kind, e.data) for e in store.events(first)][-6:]
     verified = [e.data for e in store.events(first) if e.kind == "verified"]
     assert verified and verified[-1]["verdict"] == "converged", verified
+    # every replica's copy (RF 3), the writes node3 missed included, proven equal to PostgreSQL
+    assert verified[-1]["rows_compared"] == 3 * (200 + OUTAGE_WRITES), verified[-1]
     episodes = _runs_per_episode(prefect_server, since)
     assert episodes[DOWN_ALERT] == [1], episodes  # one run for the node-down alert's episode...
     # ...although Alertmanager re-sent the firing group every few seconds while node3 was away.
@@ -149,13 +170,17 @@ def test_alert_path_end_to_end_one_run_per_incident_and_fire_resolve_fire(
 
     # The alert resolved with the thaw; the same node failing again is a new episode: a second incident.
     wait_for(lambda: _metric(stack.receiver_port, "cr_receiver_alerts_accepted_total") >= 2, 60, "the resolved alert")
-    second = _episode(lab, store, frozen_s=30)
+    second = _episode(lab, store, frozen_s=30, writes="second")
     assert second != first and store.get(second).state.value == "resolved"
+    verified = [e.data for e in store.events(second) if e.kind == "verified"]
+    assert verified and verified[-1]["verdict"] == "converged", verified
+    assert verified[-1]["rows_compared"] == 3 * (200 + 2 * OUTAGE_WRITES), verified[-1]
     episodes = _runs_per_episode(prefect_server, since)
     assert episodes[DOWN_ALERT] == [1, 1], episodes
 
 
 DOWN_ALERT = "CassandraNodeConfirmedDown"
+OUTAGE_WRITES = 50
 
 
 def _runs_per_episode(env: dict[str, str], since: float) -> dict[str, list[int]]:
@@ -248,3 +273,5 @@ def test_alerts_arriving_while_prefect_is_down_are_spooled_then_delivered(
     # The runs find nothing down and resolve their incident themselves.
     for inc_id in {r["incident_id"] for r in rows}:
         wait_for(lambda i=inc_id: store.get(i).state.value in ("resolved", "escalated"), 180, "the runs to finish")
+        closed = store.get(inc_id)
+        assert closed.state.value == "resolved", [(e.kind, e.data) for e in store.events(inc_id)][-6:]
