@@ -38,10 +38,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=_lab_order)
 
 
-def _lab_order(item: pytest.Item) -> int:
-    if item.get_closest_marker("ends_shared_lab"):
-        return 1
-    return 2 if item.get_closest_marker("own_lab") else 0
+def _lab_order(item: pytest.Item) -> tuple[int, int]:
+    ends = item.get_closest_marker("ends_shared_lab")
+    if ends is not None:
+        return 1, int(ends.args[0]) if ends.args else 0
+    return (2 if item.get_closest_marker("own_lab") else 0), 0
 
 
 class _Restored:
@@ -104,36 +105,49 @@ def restore(lab: Lab) -> None:
     lab.wait_all_up()
 
 
+def _node_logs(lab: Lab) -> list[Path]:
+    """Every node log there is now (a test may have replaced the lab or added a node)."""
+    return sorted((lab.config.base_dir / "nodes").glob("*/logs/system.log"))
+
+
 def _log_offsets(lab: Lab) -> dict[Path, int]:
-    logs = [lab.node_dir(n) / "logs" / "system.log" for n in lab.state().spec.nodes]
-    return {p: (p.stat().st_size if p.exists() else 0) for p in logs}
+    return {p: p.stat().st_size for p in _node_logs(lab)}
 
 
-@pytest.fixture(autouse=True)
-def healthy_lab(request: pytest.FixtureRequest, lab: Lab) -> Iterator[Lab]:
-    """Each cluster test starts from an all-UN lab and fails on unexpected ERROR lines in node logs."""
-    if request.node.get_closest_marker("own_lab") or request.node.get_closest_marker("ends_shared_lab"):
-        _Restored.done = False
-        yield lab
-        return
-    if not (_Restored.done and _untouched(lab)):
-        restore(lab)
-    _Restored.done = False
-    offsets = _log_offsets(lab)
-    yield lab
-    marker = request.node.get_closest_marker("allow_log_errors")
-    allowed = [*ALWAYS_ALLOWED, *(marker.args if marker else ())]
+def _unexpected_errors(lab: Lab, offsets: dict[Path, int], allowed: list[str]) -> list[str]:
+    """ERROR lines written since the offsets (a log that is new or was started afresh is read whole)."""
     unexpected = []
-    for path, off in offsets.items():
-        if not path.exists():
-            continue
+    for path in _node_logs(lab):
+        off = offsets.get(path, 0)
         with path.open("rb") as f:
+            if f.seek(0, 2) < off:
+                off = 0
             f.seek(off)
             for line in f.read().decode(errors="replace").splitlines():
                 if line.startswith("ERROR") and not any(re.search(a, line) for a in allowed):
                     unexpected.append(f"{path.parent.parent.name}: {line[:300]}")
-    restore(lab)
-    _Restored.done = True
+    return unexpected
+
+
+@pytest.fixture(autouse=True)
+def healthy_lab(request: pytest.FixtureRequest, lab: Lab) -> Iterator[Lab]:
+    """Each cluster test starts from an all-UN lab and fails on unexpected ERROR lines in node logs. Tests that
+    manage the lab themselves get no restore, but the same log check over the logs there are when they end
+    (a test that takes its lab down with its data leaves none to check)."""
+    marker = request.node.get_closest_marker("allow_log_errors")
+    allowed = [*ALWAYS_ALLOWED, *(marker.args if marker else ())]
+    manages_lab = request.node.get_closest_marker("own_lab") or request.node.get_closest_marker("ends_shared_lab")
+    if manages_lab:
+        _Restored.done = False
+    elif not (_Restored.done and _untouched(lab)):
+        restore(lab)
+    _Restored.done = False
+    offsets = _log_offsets(lab)
+    yield lab
+    unexpected = _unexpected_errors(lab, offsets, allowed)
+    if not manages_lab:
+        restore(lab)
+        _Restored.done = True
     if unexpected:
         pytest.fail("unexpected ERROR lines in node logs:\n" + "\n".join(unexpected[:20]))
 

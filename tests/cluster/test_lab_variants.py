@@ -178,7 +178,7 @@ def _replicas_and_cl_impact_match_cassandra(lab: Lab, cluster: ClusterConfig) ->
             lab.wait_all_up()
 
 
-@pytest.mark.own_lab
+@pytest.mark.ends_shared_lab(2)  # takes down whatever lab is up (the replaced one), saving a lab start
 def test_down_leaves_no_process_behind_frozen_ones_included(lab: Lab) -> None:
     if not procs.lab_processes(lab.config.base_dir):
         lab.up(nodes=2)
@@ -192,6 +192,7 @@ def test_down_leaves_no_process_behind_frozen_ones_included(lab: Lab) -> None:
 
 
 @pytest.mark.own_lab
+@pytest.mark.allow_log_errors(r"127\.0\.0\.2:7000 is in use by another process")  # provoked: port taken
 def test_a_node_that_cannot_start_is_reported_with_its_log(lab: Lab) -> None:
     lab.down()
     blocker = socket.socket()

@@ -494,17 +494,14 @@ def test_replacement_approval_that_expires_escalates(
     assert lab.process(lab.node("node3")) is None  # nothing was replaced or restarted behind the human's back
 
 
-@pytest.mark.ends_shared_lab
+@pytest.mark.ends_shared_lab(1)
 def test_killed_node_is_replaced_after_approval_and_the_data_converges(
     lab: Lab, served: dict[str, str], store: IncidentStore
 ) -> None:
-    # The shared lab as the other tests left it: the replacement changes its topology, so it runs after them
-    # (and before the tests that bring up labs of their own), then takes it down.
+    # The shared lab as the other tests left it: the replacement changes its topology, so it runs after them;
+    # the lab-down test that follows takes the changed lab down, then the tests with labs of their own run.
     restore(lab)
-    try:
-        _replace_after_approval(lab, served, store)
-    finally:
-        lab.down()
+    _replace_after_approval(lab, served, store)
 
 
 def _replace_after_approval(lab: Lab, served: dict[str, str], store: IncidentStore) -> None:
