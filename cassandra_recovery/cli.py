@@ -67,7 +67,11 @@ def cmd_lab(args: argparse.Namespace, settings: Settings) -> int:
             ensure_prefect_server(settings, progress=_progress)
         return _print_status(lab, as_json=False)
     if verb == "down":
-        return teardown.down(settings, lab, args.keep_data, prefect=args.prefect, postgres=args.postgres, say=_progress)
+        if args.drop_postgres and not args.postgres:
+            raise ConfigError("--drop-postgres goes with --postgres")
+        return teardown.down(
+            settings, lab, args.keep_data, args.prefect, args.postgres, _progress, drop_postgres=args.drop_postgres
+        )
     if verb == "leftovers":
         return teardown.report_leftovers(settings, everyone=args.all, stop=args.stop)
     if verb == "status":
@@ -138,6 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also stop everything else: the lab's services and Prefect server, and PostgreSQL",
     )
     down.add_argument("--prefect", action="store_true", help="also stop the lab's services and the Prefect server")
+    down.add_argument(
+        "--drop-postgres",
+        action="store_true",
+        help="with --postgres: also drop the throwaway cluster port<PORT> the lab created on the configured port"
+        " (never the distribution's main cluster)",
+    )
     left = lsub.add_parser("leftovers", help="list the project's processes still running (exit 1 when any)")
     left.add_argument("--all", action="store_true", help="any lab's, not only this lab directory's")
     left.add_argument("--stop", action="store_true", help="stop them too (SIGTERM, then SIGKILL)")

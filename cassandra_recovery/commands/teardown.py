@@ -13,7 +13,15 @@ Progress = Callable[[str], None]
 SERVICE_KINDS = ("pipeline", "flow-run", "prometheus", "alertmanager")
 
 
-def down(settings: Settings, lab: Lab | None, keep_data: bool, prefect: bool, postgres: bool, say: Progress) -> int:
+def down(
+    settings: Settings,
+    lab: Lab | None,
+    keep_data: bool,
+    prefect: bool,
+    postgres: bool,
+    say: Progress,
+    drop_postgres: bool = False,
+) -> int:
     """The lab's JVMs (unless lab is None); with prefect or postgres also the lab's services, the Prefect server
     and, with postgres, the PostgreSQL cluster on the configured port. Returns 1 when something would not stop."""
     if lab is not None:
@@ -32,6 +40,10 @@ def down(settings: Settings, lab: Lab | None, keep_data: bool, prefect: bool, po
         from cassandra_recovery.lab.postgres import stop_postgres
 
         stop_postgres(progress=say, port=settings.postgres.port)
+    if drop_postgres:
+        from cassandra_recovery.lab.postgres import drop_throwaway_cluster
+
+        drop_throwaway_cluster(settings.postgres.port, progress=say)
     for p in survivors:
         say(f"did not stop: {p.describe()}")
     return 1 if survivors else 0

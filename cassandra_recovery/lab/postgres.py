@@ -198,7 +198,7 @@ def _create_cluster(port: int, say: Progress) -> PgCluster:
     if not versions:
         raise ToolMissingError(f"no PostgreSQL server under {_PG_LIB}; install it with: apt-get install -y postgresql")
     version = max(versions, key=lambda v: tuple(int(p) for p in v.split(".")))
-    name = "main" if all(c.name != "main" for c in _clusters() if c.version == version) else f"port{port}"
+    name = "main" if all(c.name != "main" for c in _clusters() if c.version == version) else throwaway_name(port)
     say(f"postgres: creating cluster {version}/{name} on port {port}")
     _run(["pg_createcluster", "--locale=C.UTF-8", "-p", str(port), version, name], timeout=300)
     return _clusters(port)[0]
@@ -268,6 +268,22 @@ def ensure_postgres(settings: Settings, progress: Progress | None = None) -> Non
     except psycopg.Error as e:  # libpq messages never include the password
         raise LabError(f"postgres: cannot connect as {role} to database {db} at {pg.host}:{pg.port}: {e}") from e
     say(f"postgres: role {role} and database {db} ready")
+
+
+def throwaway_name(port: int) -> str:
+    """The name of a cluster the project creates beside the distribution's `main` (tests, CI)."""
+    return f"port{port}"
+
+
+def drop_throwaway_cluster(port: int, progress: Progress | None = None) -> None:
+    """Stop and drop the cluster named `port<port>` on that port, which only the project creates; never `main`."""
+    say = progress or _quiet
+    ours = [c for c in _clusters(port) if c.name == throwaway_name(port)] if shutil.which("pg_lsclusters") else []
+    if not ours:
+        say(f"postgres: no throwaway cluster {throwaway_name(port)} on port {port}")
+    for c in ours:
+        _run(["pg_dropcluster", "--stop", c.version, c.name], timeout=120)
+        say(f"postgres: cluster {c.version}/{c.name} dropped")
 
 
 def online_clusters(port: int) -> list[str]:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -25,6 +28,9 @@ os.environ.setdefault("CASSANDRA_RECOVERY_VERIFICATION__FOLLOW_UP_S", "0")
 # No routine repair may start in the middle of a test (a test that wants one sets its own schedule).
 os.environ.setdefault("CASSANDRA_RECOVERY_REPAIR_SCHEDULES", "[]")
 
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_TIMEOUT_S = 1200  # a first run resolves the Cassandra runtime with Maven, then about 3 minutes of demo
+
 # ERROR lines a test may provoke on purpose; anything else in a node log fails the test.
 ALWAYS_ALLOWED: tuple[str, ...] = ()
 
@@ -39,6 +45,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def _lab_order(item: pytest.Item) -> tuple[int, int]:
+    if item.get_closest_marker("first_run"):
+        return -1, 0  # reports how the tier's lab came up
     ends = item.get_closest_marker("ends_shared_lab")
     if ends is not None:
         return 1, int(ends.args[0]) if ends.args else 0
@@ -59,16 +67,47 @@ def _untouched(lab: Lab) -> bool:
     return all((p := lab.process(n)) is not None and not p.frozen for n in st.spec.nodes)
 
 
+@dataclass(frozen=True)
+class FirstRun:
+    """What `cassandra-recovery demo` did when it brought the tier's lab up."""
+
+    fresh: bool  # no lab directory before: the path of a new user's first `bin/demo`
+    returncode: int
+    output: str
+
+
+def _first_run(settings: Settings) -> FirstRun:
+    """The demo exactly as the README runs it (after bin/install), here from bin/test's temporary lab directory
+    and throwaway PostgreSQL cluster: it starts the lab, PostgreSQL and Prefect that the tier then reuses."""
+    fresh = not settings.lab.base_dir.exists()
+    print(f"[lab] first run: cassandra-recovery demo (lab directory {settings.lab.base_dir}, fresh: {fresh})")
+    log = ROOT / ".pytest-demo.log"
+    with log.open("w") as out:
+        proc = subprocess.run(
+            [sys.executable, "-m", "cassandra_recovery.cli", "demo"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            timeout=DEMO_TIMEOUT_S,
+            check=False,
+        )
+    return FirstRun(fresh, proc.returncode, log.read_text(errors="replace"))
+
+
 @pytest.fixture(scope="session")
 def lab(request: pytest.FixtureRequest) -> Lab:
+    """The lab the demo's first run started (reused by every test), or a fresh default one if the demo failed
+    before it could start it (test_first_run reports that failure)."""
     settings = Settings()
     lab = Lab(settings.lab, progress=lambda m: print(f"[lab] {m}", flush=True))
     default = plan_lab(user_prefix=settings.lab.user_prefix)
     state = lab.state() if (settings.lab.base_dir / "lab.json").exists() else None
     if state is not None and state.spec != default:
         lab.down()  # a differently configured lab was left behind: start from the default
-    lab.up()
     request.config._cr_lab_started = True  # type: ignore[attr-defined]
+    request.config._cr_postgres_started = True  # type: ignore[attr-defined]  # the demo starts PostgreSQL
+    request.config._cr_first_run = _first_run(settings)  # type: ignore[attr-defined]
+    lab.up()  # idempotent: the demo's lab as it left it
     return lab
 
 

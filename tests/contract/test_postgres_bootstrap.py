@@ -1,4 +1,5 @@
-"""Contract tests of the PostgreSQL bootstrap against this machine's real cluster on port 5432."""
+"""Contract tests of the PostgreSQL bootstrap against this machine's real cluster on the configured port (5432 by
+default; bin/test uses a throwaway cluster on a port of its own)."""
 
 from __future__ import annotations
 
@@ -23,16 +24,18 @@ pytestmark = [
 
 # A role and database of their own, so the tests never reset the real lab role's password.
 NAME = "cr_contract_bootstrap"
+PORT = Settings().postgres.port
 
 
 def _settings(base_dir: Path, password: str | None = None) -> Settings:
-    pg = PostgresConfig(user=NAME, dbname=NAME, password=SecretStr(password) if password else None)
+    pg = PostgresConfig(user=NAME, dbname=NAME, port=PORT, password=SecretStr(password) if password else None)
     return Settings(postgres=pg, lab=LabConfig(base_dir=base_dir))
 
 
 def _psql_as_postgres(sql: str) -> None:
+    argv = ["runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres"]
     subprocess.run(
-        ["runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-c", sql],
+        [*argv, "-p", str(PORT), "-c", sql],
         check=True,
         capture_output=True,
         text=True,
@@ -55,7 +58,7 @@ def provisioned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sett
 
 def test_ensure_twice_reports_cluster_online(provisioned: tuple[Settings, list[str]]) -> None:
     _, messages = provisioned
-    online = [m for m in messages if m.startswith("postgres: cluster ") and m.endswith("on port 5432 online")]
+    online = [m for m in messages if m.startswith("postgres: cluster ") and m.endswith(f"on port {PORT} online")]
     assert len(online) == 2, messages
     assert messages[-1] == f"postgres: role {NAME} and database {NAME} ready"
 
@@ -100,7 +103,7 @@ def test_configured_non_ascii_password_matches_libpq_saslprep(
 @pytest.mark.parametrize("field", ["user", "dbname"])
 @pytest.mark.parametrize("bad", ["Upper", "x;drop role postgres", "1starts_with_digit", "a" * 64, ""])
 def test_bad_identifier_raises_config_error(tmp_path: Path, field: str, bad: str) -> None:
-    pg = PostgresConfig(**{field: bad})
+    pg = PostgresConfig(**{field: bad, "port": PORT})
     with pytest.raises(ConfigError, match=field):
         ensure_postgres(Settings(postgres=pg, lab=LabConfig(base_dir=tmp_path)))
     assert not (tmp_path / "postgres.password").exists()  # rejected before anything happened
@@ -115,8 +118,8 @@ def test_parser_reads_live_pg_lsclusters(provisioned: tuple[Settings, list[str]]
         env={**os.environ, "LANG": "C"},
         check=True,
     ).stdout
-    on_5432 = [c for c in parse_lsclusters(out) if c.port == 5432]
-    assert len(on_5432) == 1 and on_5432[0].online and on_5432[0].owner == "postgres"
+    on_port = [c for c in parse_lsclusters(out) if c.port == PORT]
+    assert len(on_port) == 1 and on_port[0].online and on_port[0].owner == "postgres"
 
 
 def test_stop_postgres_without_cluster_on_port_is_noop() -> None:
