@@ -6,7 +6,20 @@ import os
 
 import pytest
 
+from tests.faults import marker_problems
+
 KEEP = os.environ.get("CR_KEEP_SERVICES") == "1"  # developers: keep the lab between runs
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test has one known area and only known faults: tests/FAULTS.md is generated from them."""
+    problems = []
+    for item in items:
+        areas = [m.args for m in item.iter_markers("area")]
+        faults = [m.args for m in item.iter_markers("fault")]
+        problems += marker_problems(item.nodeid, areas, faults)
+    if problems:
+        raise pytest.UsageError("test markers (see tests/faults.py):\n  " + "\n  ".join(problems))
 
 
 @pytest.fixture(scope="session", autouse=True)
