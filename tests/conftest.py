@@ -6,13 +6,18 @@ import os
 
 import pytest
 
+from tests.area_timing import AreaTiming
 from tests.faults import marker_problems
 
 KEEP = os.environ.get("CR_KEEP_SERVICES") == "1"  # developers: keep the lab between runs
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(AreaTiming(), "area-timing")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test has one known area and only known faults: tests/FAULTS.md is generated from them."""
+    """Every test has one known area and only known faults: FAULTS.md and the time per area rely on it."""
     problems = []
     for item in items:
         areas = [m.args for m in item.iter_markers("area")]
