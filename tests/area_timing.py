@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import tomllib
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def _row(tier: str, area: str, tests: int, seconds: float, budget: float | None)
     return f"{tier:<8} | {area:<12} | {tests:>5} | {seconds:>8.1f} | {limit:>6}{note}"
 
 
-def render_table(times: dict[tuple[str, str], AreaTime], budget: Budget) -> list[str]:
+def render_table(times: Mapping[tuple[str, str], AreaTime], budget: Mapping[str, Mapping[str, float]]) -> list[str]:
     """One row per (tier, area) that ran, then the tier's total against the sum of its budget."""
     order = {t: i for i, t in enumerate(TIERS)}
     lines = [f"{'tier':<8} | {'area':<12} | {'tests':>5} | {'seconds':>8} | {'budget':>6}"]
