@@ -7,6 +7,9 @@ import os
 import pytest
 from hypothesis import settings as hypothesis_settings
 
+from tests.area_timing import AreaTiming
+from tests.faults import marker_problems
+
 # Property tests: `ci` (bin/test sets HYPOTHESIS_PROFILE=ci; Hypothesis also picks it under CI=true) is
 # derandomised, so a CI failure replays exactly; `explore` is for developers hunting new counterexamples.
 hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True, database=None)
@@ -15,6 +18,21 @@ _default_profile = "ci" if os.environ.get("CI", "").lower() == "true" else "defa
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", _default_profile))
 
 KEEP = os.environ.get("CR_KEEP_SERVICES") == "1"  # developers: keep the lab between runs
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(AreaTiming(), "area-timing")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test has one known area and only known faults: FAULTS.md and the time per area rely on it."""
+    problems = []
+    for item in items:
+        areas = [m.args for m in item.iter_markers("area")]
+        faults = [m.args for m in item.iter_markers("fault")]
+        problems += marker_problems(item.nodeid, areas, faults)
+    if problems:
+        raise pytest.UsageError("test markers (see tests/faults.py):\n  " + "\n  ".join(problems))
 
 
 @pytest.fixture(scope="session", autouse=True)

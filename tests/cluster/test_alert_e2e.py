@@ -21,7 +21,10 @@ from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.lab.stack import Stack
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.wiring import ServiceParts, service_parts
+from tests import faults as F
 from tests.cluster.incident_env import close_open_incident, prefect_api, wait_for
+
+pytestmark = pytest.mark.area("intake")
 
 DOMAIN = {"KEYSPACE": "shop_alerts", "ORDERS_TABLE": "orders_alerts", "OUTBOX_TABLE": "outbox_alerts",
           "POLICY_TABLE": "policy_alerts"}  # fmt: skip
@@ -151,6 +154,7 @@ def _episode(lab: Lab, store: IncidentStore, frozen_s: float, writes: str) -> st
     return str(inc.id)
 
 
+@pytest.mark.fault(F.NODE_FROZEN, F.ALERT_FLOOD)
 def test_alert_path_end_to_end_one_run_per_incident_and_fire_resolve_fire(
     lab: Lab, stack: Stack, store: IncidentStore, prefect_server: dict[str, str]
 ) -> None:
@@ -229,6 +233,7 @@ def _inbox(settings: Settings, fingerprints: list[str]) -> list[dict[str, Any]]:
         pool.close()
 
 
+@pytest.mark.fault(F.PREFECT_DOWN, F.ALERT_FLOOD)
 def test_alerts_arriving_while_prefect_is_down_are_spooled_then_delivered(
     lab: Lab, stack: Stack, store: IncidentStore, prefect_server: dict[str, str]
 ) -> None:

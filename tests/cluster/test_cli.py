@@ -6,7 +6,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from cassandra_recovery.lab.cluster import Lab
+
+pytestmark = pytest.mark.area("lab")
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

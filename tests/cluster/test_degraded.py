@@ -22,7 +22,10 @@ from cassandra_recovery.logic.breaker import BreakerConfig, BreakerState
 from cassandra_recovery.logic.murmur3 import token_of
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.wiring import ServiceParts, service_parts
+from tests import faults as F
 from tests.cluster.degraded_env import degraded_settings, domain_env
+
+pytestmark = pytest.mark.area("degraded")
 
 ROOT = Path(__file__).resolve().parents[2]
 _OUTBOX_ROW = sql.SQL("SELECT status, attempts FROM {} WHERE order_id = %s")
@@ -63,6 +66,7 @@ def _pg_rows(p: ServiceParts) -> int:
     return int(row[0] if not isinstance(row, dict) else row["n"])
 
 
+@pytest.mark.fault(F.NODE_FROZEN)
 def test_one_frozen_node_keeps_writes_reads_within_bound_and_the_cache_share(lab: Lab, parts: ServiceParts) -> None:
     run_workload(parts.service, WorkloadSpec(rate=200, operations=300, keys=200, read_ratio=0.0), relay=parts.relay)
     lab.freeze("node3")
@@ -74,6 +78,7 @@ def test_one_frozen_node_keeps_writes_reads_within_bound_and_the_cache_share(lab
     assert rep.cassandra_share >= 0.95, rep.as_dict()
 
 
+@pytest.mark.fault(F.EVERY_NODE_FROZEN)
 def test_every_node_frozen_writes_queue_reads_fall_back_then_drain_and_compare_equal(
     lab: Lab, parts: ServiceParts
 ) -> None:
@@ -114,6 +119,7 @@ def test_every_node_frozen_writes_queue_reads_fall_back_then_drain_and_compare_e
     assert 0 < rows <= 100 and result["rows_compared"] == {"postgres": rows, "cassandra": rows}, (rows, result)
 
 
+@pytest.mark.fault(F.WRITES_OUT_OF_ORDER)
 def test_two_versions_delivered_in_reverse_order_leave_the_newer(parts: ServiceParts) -> None:
     v1 = parts.service.write(Order(id="reverse-1", customer="first", status="new", amount_cents=1))
     v2 = parts.service.write(Order(id="reverse-1", customer="second", status="paid", amount_cents=2))
@@ -127,6 +133,7 @@ def test_two_versions_delivered_in_reverse_order_leave_the_newer(parts: ServiceP
     assert got is not None and got.version == v2.version and got.order.customer == "second"
 
 
+@pytest.mark.fault(F.RELAY_KILLED, F.LEASE_EXPIRED)
 def test_relay_killed_between_cassandra_write_and_marking_delivered(settings: Settings, parts: ServiceParts) -> None:
     stored = parts.service.write(Order(id="crash-1", customer="c", status="new", amount_cents=7))
     env = {**os.environ, **domain_env(relay_lease_s=2)}
@@ -154,6 +161,7 @@ def test_relay_killed_between_cassandra_write_and_marking_delivered(settings: Se
     assert again is not None and again.version == stored.version and again.order == stored.order
 
 
+@pytest.mark.fault(F.CACHE_DIVERGED)
 def test_compare_finds_a_row_deleted_in_cassandra_and_one_changed_in_postgres(
     settings: Settings, parts: ServiceParts
 ) -> None:

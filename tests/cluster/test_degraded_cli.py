@@ -7,11 +7,16 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.lab.postgres import ensure_postgres
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.wiring import service_parts
+from tests import faults as F
 from tests.cluster.degraded_env import degraded_settings, domain_env
+
+pytestmark = pytest.mark.area("degraded")
 
 NAMES = {
     "keyspace": "shop_cli",
@@ -28,6 +33,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.fault(F.RELAY_DOWN)
 def test_load_without_relay_then_queue_status_drain_and_compare(lab: Lab) -> None:
     ensure_postgres(Settings())
     settings = degraded_settings(**NAMES)

@@ -9,10 +9,12 @@ import re
 import pytest
 
 from cassandra_recovery.lab.cluster import Lab
+from tests import faults as F
 
-pytestmark = pytest.mark.first_run
+pytestmark = [pytest.mark.first_run, pytest.mark.area("lab")]
 
 
+@pytest.mark.fault(F.NODE_PARTITIONED)
 def test_the_demo_brings_up_a_fresh_lab_and_ends_converged(lab: Lab, request: pytest.FixtureRequest) -> None:
     run = request.config._cr_first_run  # type: ignore[attr-defined]
     tail = run.output[-4000:]

@@ -13,7 +13,10 @@ from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.lab.postgres import ensure_postgres
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.wiring import pg_parts
+from tests import faults as F
 from tests.cluster.degraded_env import domain_env
+
+pytestmark = pytest.mark.area("degraded")
 
 
 @pytest.fixture
@@ -28,6 +31,7 @@ def flow_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
+@pytest.mark.fault(F.RELAY_DOWN)
 def test_drain_flow_delivers_the_queue(lab: Lab, flow_env: None) -> None:
     from prefect.testing.utilities import prefect_test_harness
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from cassandra import ConsistencyLevel
 from cassandra.query import ValueSequence
 
@@ -13,6 +14,9 @@ from cassandra_recovery.clients.nodetool import Nodetool
 from cassandra_recovery.clients.parsers.hints import parse_listpendinghints
 from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.settings import ClusterConfig
+from tests import faults as F
+
+pytestmark = pytest.mark.area("hints")
 
 KS = "lab_tests"
 WRITES_PER_COORDINATOR = 150
@@ -25,6 +29,7 @@ def _schema(cql: CqlClient) -> None:
     cql.execute("CREATE TABLE IF NOT EXISTS lab_tests.hinted (k int PRIMARY KEY, v text)")
 
 
+@pytest.mark.fault(F.NODE_FROZEN)
 def test_hints_accumulate_for_a_frozen_node_and_drain_after_thaw(
     lab: Lab, cluster: ClusterConfig, cql: CqlClient
 ) -> None:

@@ -14,6 +14,8 @@ from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.logic.hotspots import key_distribution
 from cassandra_recovery.settings import ClusterConfig
 
+pytestmark = pytest.mark.area("observation")
+
 KS = "hot_test"
 HOT = "hot-key"
 COLD = [f"cold-{i:03d}" for i in range(50)]

@@ -23,8 +23,11 @@ from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.logic.detector import IncidentKind, NodeHealth
 from cassandra_recovery.settings import ClusterConfig, Settings
 from cassandra_recovery.wiring import ServiceParts, service_parts
+from tests import faults as F
 from tests.cluster.incident_env import close_open_incident, run_flow
 from tests.fakes.slack_server import FakeSlackServer
+
+pytestmark = pytest.mark.area("incident")
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,6 +81,7 @@ class Ticker:
         self.loop.close()
 
 
+@pytest.mark.fault(F.NODE_FROZEN)
 def test_frozen_node_one_incident_classified_hung_plan_wait_for_hints_slack_thread(
     lab: Lab, cluster: ClusterConfig, prefect_server: dict[str, str], slack: FakeSlackServer, store: IncidentStore
 ) -> None:
@@ -171,6 +175,7 @@ def _wait_incident_state(store: IncidentStore, cluster_id: str, state: str, time
         time.sleep(1)
 
 
+@pytest.mark.fault(F.NODE_BLIP, F.NODE_FLAPPING)
 def test_a_blip_opens_nothing_and_a_flapping_node_opens_one_incident(lab: Lab, cluster: ClusterConfig) -> None:
     with Ticker(cluster) as ticker:
         ticker.wait_rounds(3)
@@ -194,6 +199,7 @@ def _assess(env: dict[str, str], cluster_id: str, outage_started: datetime) -> d
     return run_flow(assess, env, cluster_id=cluster_id, outage_started=outage_started.isoformat())  # type: ignore[no-any-return]
 
 
+@pytest.mark.fault(F.NODE_PARTITIONED, F.NODE_KILLED)
 def test_partition_and_kill_are_classified_differently(
     lab: Lab, cluster: ClusterConfig, prefect_server: dict[str, str]
 ) -> None:
@@ -211,6 +217,7 @@ def test_partition_and_kill_are_classified_differently(
     assert {c["node"]: c["kind"] for c in killed["classifications"]} == {"127.0.0.3": "node_failure"}, by_kind
 
 
+@pytest.mark.fault(F.NODE_FROZEN, F.OUTAGE_PAST_HINT_WINDOW)
 def test_hint_window_exceeded_means_repair(lab: Lab, cluster: ClusterConfig, prefect_server: dict[str, str]) -> None:
     nt = Nodetool(cluster)
     for n in cluster.nodes:
@@ -231,6 +238,7 @@ def test_hint_window_exceeded_means_repair(lab: Lab, cluster: ClusterConfig, pre
     assert plan["scope"], "a repair plan names its scope"
 
 
+@pytest.mark.fault(F.NODE_FROZEN, F.OUTAGE_PAST_GC_GRACE)
 def test_down_longer_than_gc_grace_means_wipe_and_replace(
     lab: Lab, cluster: ClusterConfig, prefect_server: dict[str, str], cql: Any
 ) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.clients.nodetool import Nodetool
 from cassandra_recovery.clients.parsers.info import parse_info
@@ -9,6 +11,9 @@ from cassandra_recovery.clients.probe import probe_node
 from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.lab.layout import JMX_BASE_PORT
 from cassandra_recovery.settings import ClusterConfig
+from tests import faults as F
+
+pytestmark = pytest.mark.area("lab")
 
 
 def _by_name(lab: Lab) -> dict[str, object]:
@@ -43,6 +48,7 @@ def test_nodes_run_as_their_own_unprivileged_users(lab: Lab) -> None:
         assert uid != 0
 
 
+@pytest.mark.fault(F.NODE_FROZEN)
 def test_frozen_node_is_seen_down_and_fails_the_probe_then_recovers(lab: Lab) -> None:
     node3 = lab.node("node3")
     lab.freeze("node3")
@@ -57,6 +63,7 @@ def test_frozen_node_is_seen_down_and_fails_the_probe_then_recovers(lab: Lab) ->
     assert probe_node(node3.address, timeout_s=2.0).ok
 
 
+@pytest.mark.fault(F.NODE_PARTITIONED)
 def test_partitioned_node_is_down_for_peers_while_its_process_lives(lab: Lab, cluster: ClusterConfig) -> None:
     node2 = lab.node("node2")
     pid_before = lab.process(node2).pid  # type: ignore[union-attr]
@@ -75,6 +82,7 @@ def test_partitioned_node_is_down_for_peers_while_its_process_lives(lab: Lab, cl
     assert probe_node(node2.address, timeout_s=2.0).ok
 
 
+@pytest.mark.fault(F.NODE_KILLED)
 def test_killed_node_is_down_and_starts_again_with_its_data(lab: Lab, cql: CqlClient) -> None:
     node3 = lab.node("node3")
     host_id = cql.local(node3.address)["host_id"]

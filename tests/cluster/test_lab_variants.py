@@ -16,6 +16,9 @@ from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.lab.registry import lab_cluster_config
 from cassandra_recovery.logic.tokens import balanced_tokens
 from cassandra_recovery.settings import ClusterConfig
+from tests import faults as F
+
+pytestmark = pytest.mark.area("lab")
 
 
 def _preview_in_sync(nt: Nodetool, node: str) -> bool | None:
@@ -93,6 +96,7 @@ def _scoped_repair_touches_only_the_ranges_node3_replicates(lab: Lab, cluster: C
 
 
 @pytest.mark.own_lab
+@pytest.mark.fault(F.NODE_FROZEN, F.REPLICA_MISSED_WRITES)
 def test_multi_token_lab_with_short_hint_window(lab: Lab) -> None:
     lab.down()
     lab.up(nodes=3, tokens=4, hint_window="20s")
@@ -179,6 +183,7 @@ def _replicas_and_cl_impact_match_cassandra(lab: Lab, cluster: ClusterConfig) ->
 
 
 @pytest.mark.ends_shared_lab(2)  # takes down whatever lab is up (the replaced one), saving a lab start
+@pytest.mark.fault(F.NODE_FROZEN)
 def test_down_leaves_no_process_behind_frozen_ones_included(lab: Lab) -> None:
     if not procs.lab_processes(lab.config.base_dir):
         lab.up(nodes=2)
@@ -193,6 +198,7 @@ def test_down_leaves_no_process_behind_frozen_ones_included(lab: Lab) -> None:
 
 @pytest.mark.own_lab
 @pytest.mark.allow_log_errors(r"127\.0\.0\.2:7000 is in use by another process")  # provoked: port taken
+@pytest.mark.fault(F.NODE_CANNOT_START)
 def test_a_node_that_cannot_start_is_reported_with_its_log(lab: Lab) -> None:
     lab.down()
     blocker = socket.socket()

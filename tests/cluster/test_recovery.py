@@ -30,9 +30,12 @@ from cassandra_recovery.recovery.checkpoints import RepairCheckpoints
 from cassandra_recovery.recovery.pauses import RepairPauses
 from cassandra_recovery.settings import ClusterConfig, Settings
 from cassandra_recovery.wiring import ServiceParts, service_parts
+from tests import faults as F
 from tests.cluster.conftest import restore
 from tests.cluster.incident_env import close_open_incident, prefect_api, wait_for
 from tests.fakes.slack_server import FakeSlackServer
+
+pytestmark = pytest.mark.area("incident")
 
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN = {
@@ -228,6 +231,7 @@ def _assert_postmortem(env: dict[str, str], store: IncidentStore, incident_id: s
 
 
 # scenarios -------------------------------------------------------------------------------------
+@pytest.mark.fault(F.NODE_FROZEN, F.LEASE_HOLDER_HUNG)
 def test_frozen_node_under_write_load_hints_drain_and_a_frozen_lease_holder_is_fenced(
     lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
 ) -> None:
@@ -328,6 +332,7 @@ def test_frozen_node_under_write_load_hints_drain_and_a_frozen_lease_holder_is_f
     print("scenario 1+5:", {"hints": hints_during - hints_before, "rows": rows, "drain": finished["hints"]})
 
 
+@pytest.mark.fault(F.NODE_FROZEN, F.NODE_BACK_BEFORE_ASSESSMENT)
 def test_a_node_back_before_assessment_still_gets_hint_replay_and_verification(
     lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
 ) -> None:
@@ -366,6 +371,7 @@ def test_a_node_back_before_assessment_still_gets_hint_replay_and_verification(
     assert conv["equal"] and rows["postgres"] == rows["cassandra"] == conv["node3_rows"] > 0, conv
 
 
+@pytest.mark.fault(F.NODE_FROZEN, F.OUTAGE_PAST_HINT_WINDOW, F.FLOW_RUN_CRASHED)
 def test_hint_window_exceeded_scoped_repair_survives_a_killed_flow_without_repeating_segments(
     lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
 ) -> None:
@@ -480,6 +486,7 @@ def _kill_node3_and_wait_for_the_approval_request(
     return run, incident.id
 
 
+@pytest.mark.fault(F.NODE_KILLED, F.APPROVAL_TIMED_OUT)
 def test_replacement_approval_that_expires_escalates(
     lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
 ) -> None:
@@ -495,6 +502,7 @@ def test_replacement_approval_that_expires_escalates(
 
 
 @pytest.mark.ends_shared_lab(1)
+@pytest.mark.fault(F.NODE_KILLED)
 def test_killed_node_is_replaced_after_approval_and_the_data_converges(
     lab: Lab, served: dict[str, str], store: IncidentStore
 ) -> None:

@@ -22,9 +22,10 @@ from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.lab.registry import lab_cluster_config
 from cassandra_recovery.settings import ClusterConfig, Settings
 from cassandra_recovery.wiring import ServiceParts, service_parts
+from tests import faults as F
 from tests.cluster.incident_env import close_open_incident, run_flow, wait_for
 
-pytestmark = pytest.mark.own_lab
+pytestmark = [pytest.mark.own_lab, pytest.mark.area("regions")]
 
 DOMAIN = {"KEYSPACE": "shop_regions", "ORDERS_TABLE": "orders_regions", "OUTBOX_TABLE": "outbox_regions",
           "POLICY_TABLE": "policy_regions"}  # fmt: skip
@@ -147,6 +148,7 @@ def _assert_converged_with_postgres(parts: dict[str, ServiceParts]) -> dict[str,
     return report
 
 
+@pytest.mark.fault(F.DC_SPLIT)
 def test_split_between_datacenters_both_sides_serve_then_converge(
     lab: Lab, regions: dict[str, ServiceParts], prefect_server: dict[str, str], store: IncidentStore
 ) -> None:
@@ -225,6 +227,7 @@ def _verify_after_heal(parts: dict[str, ServiceParts]) -> dict[str, Any]:
     raise AssertionError(f"not converged after the heal: {last}")
 
 
+@pytest.mark.fault(F.DC_ONE_WAY)
 def test_one_way_partition_is_classified_as_such(
     lab: Lab, regions: dict[str, ServiceParts], prefect_server: dict[str, str]
 ) -> None:
@@ -250,6 +253,7 @@ def test_one_way_partition_is_classified_as_such(
     _verify_after_heal(regions)
 
 
+@pytest.mark.fault(F.DC_KILLED, F.NODE_KILLED)
 def test_whole_datacenter_killed_is_a_datacenter_failure_not_a_split(
     lab: Lab, regions: dict[str, ServiceParts], prefect_server: dict[str, str], store: IncidentStore
 ) -> None:
@@ -282,6 +286,7 @@ def test_whole_datacenter_killed_is_a_datacenter_failure_not_a_split(
     _assert_converged_with_postgres(regions)
 
 
+@pytest.mark.fault(F.DC_SPLIT, F.OUTAGE_PAST_HINT_WINDOW)
 def test_split_longer_than_the_hint_window_takes_the_repair_path(
     lab: Lab, regions: dict[str, ServiceParts], prefect_server: dict[str, str], store: IncidentStore
 ) -> None:

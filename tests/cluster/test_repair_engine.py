@@ -19,6 +19,9 @@ from cassandra_recovery.logic.segments import Segment
 from cassandra_recovery.recovery.checkpoints import RepairCheckpoints
 from cassandra_recovery.recovery.repair import EngineConfig, RepairEngine
 from cassandra_recovery.settings import ClusterConfig, Settings
+from tests import faults as F
+
+pytestmark = pytest.mark.area("repair")
 
 KS = "inflight_ks"
 
@@ -34,6 +37,7 @@ def checkpoints(lab: Lab, request: pytest.FixtureRequest) -> Iterator[RepairChec
     pool.close()
 
 
+@pytest.mark.fault(F.NODE_FROZEN, F.REPAIR_SESSION_ORPHANED)
 def test_a_session_left_in_flight_by_a_killed_run_is_waited_for_and_not_repeated(
     lab: Lab, cluster: ClusterConfig, cql: CqlClient, checkpoints: RepairCheckpoints
 ) -> None:

@@ -22,8 +22,11 @@ from cassandra_recovery.incident.store import IncidentStore
 from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.recovery.schedule_log import ScheduleLog
 from cassandra_recovery.settings import Settings
+from tests import faults as F
 from tests.cluster.incident_env import close_open_incident, run_flow, wait_for
 from tests.fakes.slack_server import FakeSlackServer
+
+pytestmark = pytest.mark.area("repair")
 
 KS = "sched_ks"
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,6 +150,7 @@ def test_an_open_incident_skips_the_run_and_says_why(
 
 
 @pytest.mark.allow_log_errors(r"RepairCoordinator\.java:\d+ - Repair \S+ failed")
+@pytest.mark.fault(F.NODE_FROZEN, F.REPAIR_SEGMENT_STUCK)
 def test_a_stuck_segment_hits_the_retry_cap_and_escalates_to_slack(
     lab: Lab, keyspace: str, log: ScheduleLog, store: IncidentStore, prefect_server: dict[str, str],
     slack: FakeSlackServer,

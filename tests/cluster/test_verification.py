@@ -21,7 +21,10 @@ from cassandra_recovery.verification.service import fix, verify
 from cassandra_recovery.verification.tables import orders_spec
 from cassandra_recovery.verification.verifier import VerifyConfig
 from cassandra_recovery.wiring import ServiceParts, service_parts
+from tests import faults as F
 from tests.cluster.degraded_env import degraded_settings
+
+pytestmark = pytest.mark.area("verification")
 
 DOMAIN = {
     "keyspace": "shop_verify",
@@ -66,6 +69,7 @@ def _node3_copy(cql: CqlClient, settings: Settings, keys: list[str]) -> dict[str
     return {k: h for k, h in rows.items() if k in keys}
 
 
+@pytest.mark.fault(F.NODE_KILLED, F.REPLICA_MISSED_WRITES)
 def test_a_replica_that_missed_writes_is_named_left_unchanged_then_fixed(
     lab: Lab, settings: Settings, parts: ServiceParts
 ) -> None:
@@ -123,6 +127,7 @@ def test_a_replica_that_missed_writes_is_named_left_unchanged_then_fixed(
     assert sorted(_node3_copy(parts.cql, settings, added)) == sorted(added)
 
 
+@pytest.mark.fault(F.NODE_FROZEN)
 def test_a_down_replica_gives_cannot_verify(lab: Lab, settings: Settings, parts: ServiceParts) -> None:
     _write(parts, [f"d-{i:03d}" for i in range(50)], "new")
     lab.freeze("node3")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.clients.nodetool import Nodetool
 from cassandra_recovery.clients.parsers.describecluster import parse_describecluster
@@ -13,6 +15,8 @@ from cassandra_recovery.clients.probe import probe_node
 from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.logic.durations import parse_duration_ms
 from cassandra_recovery.settings import ClusterConfig
+
+pytestmark = pytest.mark.area("observation")
 
 
 def test_live_set_and_schema_versions_agree(cluster: ClusterConfig, cql: CqlClient) -> None:

@@ -11,10 +11,12 @@ import pytest
 from cassandra_recovery.lab.postgres import ensure_postgres
 from cassandra_recovery.lab.prefect_server import client_env, ensure_prefect_server, healthy, stop_prefect_server
 from cassandra_recovery.settings import Settings
+from tests import faults as F
 
 pytestmark = [
     pytest.mark.contract,
     pytest.mark.skipif(os.geteuid() != 0, reason="provisioning runs psql through runuser, which needs root"),
+    pytest.mark.area("incident"),
 ]
 
 
@@ -37,6 +39,7 @@ def _with_api(env: dict[str, str]) -> Any:
     return temporary_settings(updates={PREFECT_API_URL: env["PREFECT_API_URL"], PREFECT_API_AUTH_STRING: auth})
 
 
+@pytest.mark.fault(F.FLOW_RUN_CRASHED)
 def test_crashed_run_is_resumed_twice_then_escalated(api: dict[str, str]) -> None:
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment

@@ -32,10 +32,12 @@ from cassandra_recovery.lab.postgres import _clusters, ensure_postgres, stop_pos
 from cassandra_recovery.logic.checksum import ChunkSum, canonical, row_hash, to_millis, token_chunks
 from cassandra_recovery.logic.murmur3 import MAX_TOKEN, MIN_TOKEN, token_of
 from cassandra_recovery.settings import DomainConfig, Settings
+from tests import faults as F
 
 pytestmark = [
     pytest.mark.contract,
     pytest.mark.skipif(os.geteuid() != 0, reason="ensure_postgres provisions through runuser, which needs root"),
+    pytest.mark.area("degraded"),
 ]
 
 SUFFIX = uuid.uuid4().hex[:10]
@@ -202,6 +204,7 @@ def test_write_commits_row_version_and_one_outbox_entry(
     assert row == {"token": token_of(order.id), "version": stored.version}
 
 
+@pytest.mark.fault(F.OUTBOX_INSERT_FAILING)
 def test_write_is_atomic_when_the_queue_insert_fails(
     pool: ConnectionPool, cfg: DomainConfig, cluster_id: str, store: OrderStore
 ) -> None:
@@ -320,6 +323,7 @@ def test_claim_leases_entries_and_counts_attempts(
     assert (st.queued, st.in_flight, st.delivered, st.dead) == (3, 3, 0, 0)
 
 
+@pytest.mark.fault(F.CONCURRENT_WORKERS)
 def test_concurrent_relays_never_claim_the_same_entry(
     store: OrderStore, pool: ConnectionPool, cfg: DomainConfig, cluster_id: str
 ) -> None:
@@ -353,6 +357,7 @@ def test_concurrent_relays_never_claim_the_same_entry(
         assert all(by_seq[s]["claimed_by"] == relay_id and by_seq[s]["attempts"] == 1 for s in seqs)
 
 
+@pytest.mark.fault(F.RELAY_KILLED, F.LEASE_EXPIRED)
 def test_claimed_entry_is_reclaimable_after_its_lease_expires(
     store: OrderStore, pool: ConnectionPool, cfg: DomainConfig, cluster_id: str
 ) -> None:
@@ -372,6 +377,7 @@ def test_claimed_entry_is_reclaimable_after_its_lease_expires(
     assert row["claimed_by"] == "relay-2" and row["status"] == "queued"
 
 
+@pytest.mark.fault(F.CASSANDRA_REQUESTS_FAILING)
 def test_failure_backs_off_and_keeps_the_error(
     store: OrderStore, pool: ConnectionPool, cfg: DomainConfig, cluster_id: str
 ) -> None:
@@ -388,6 +394,7 @@ def test_failure_backs_off_and_keeps_the_error(
     assert outbox.mark_failed([], "nothing") == (0, 0)
 
 
+@pytest.mark.fault(F.CASSANDRA_REQUESTS_FAILING)
 def test_entry_goes_dead_after_max_attempts(
     store: OrderStore, pool: ConnectionPool, cfg: DomainConfig, cluster_id: str
 ) -> None:
@@ -437,6 +444,7 @@ def test_stats_counts_per_cluster_and_oldest_age(
     assert 0 < st.oldest_queued_age_s <= later["age"]  # the oldest queued entry, not the delivered one
 
 
+@pytest.mark.fault(F.CASSANDRA_REQUESTS_FAILING)
 def test_replay_dead_requeues_with_fresh_budget(
     store: OrderStore, pool: ConnectionPool, cfg: DomainConfig, cluster_id: str
 ) -> None:
@@ -476,6 +484,7 @@ def test_relay_coalesces_versions_of_a_key_into_one_put(
     assert Relay(outbox, cache, "relay-a").run_once().claimed == 0
 
 
+@pytest.mark.fault(F.CASSANDRA_REQUESTS_FAILING)
 def test_relay_backs_off_only_the_failing_key(
     store: OrderStore, pool: ConnectionPool, cfg: DomainConfig, cluster_id: str
 ) -> None:
@@ -514,6 +523,7 @@ def test_drain_returns_when_the_queue_is_empty(
     assert stats2.queued == 0 and total2.claimed == 0
 
 
+@pytest.mark.fault(F.CASSANDRA_REQUESTS_FAILING)
 def test_cache_lag_reports_lag_and_dead(
     store: OrderStore, pool: ConnectionPool, cfg: DomainConfig, cluster_id: str
 ) -> None:
@@ -584,6 +594,7 @@ def test_policy_rejects_unknown_consistency(pool: ConnectionPool, cfg: DomainCon
     assert PolicyStore(pool, cfg).get(cluster_id) == default_policy(cluster_id, cfg)  # nothing stored
 
 
+@pytest.mark.fault(F.POSTGRES_DOWN)
 def test_policy_keeps_last_known_when_postgres_unreachable(
     settings: Settings, pool: ConnectionPool, cfg: DomainConfig, cluster_id: str
 ) -> None:
@@ -616,6 +627,7 @@ def test_policy_keeps_last_known_when_postgres_unreachable(
 # --- PostgreSQL stopped and started again (last: it restarts the server) --------------------------------
 
 
+@pytest.mark.fault(F.POSTGRES_DOWN)
 def test_write_refused_while_postgres_down_and_same_pool_recovers(
     settings: Settings, store: OrderStore, pool: ConnectionPool, cfg: DomainConfig, cluster_id: str
 ) -> None:

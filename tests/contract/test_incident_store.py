@@ -36,10 +36,12 @@ from cassandra_recovery.incident.store import (
 from cassandra_recovery.lab.postgres import _clusters, ensure_postgres
 from cassandra_recovery.logic.incident_states import IncidentState, InvalidTransition
 from cassandra_recovery.settings import Settings
+from tests import faults as F
 
 pytestmark = [
     pytest.mark.contract,
     pytest.mark.skipif(os.geteuid() != 0, reason="ensure_postgres provisions through runuser, which needs root"),
+    pytest.mark.area("incident"),
 ]
 
 S = IncidentState
@@ -165,6 +167,7 @@ def test_open_then_join(store: IncidentStore, cluster_id: str) -> None:
     ]
 
 
+@pytest.mark.fault(F.CONCURRENT_WORKERS)
 def test_eight_threads_open_exactly_one_incident(store: IncidentStore, pool: ConnectionPool, cluster_id: str) -> None:
     results = _run_threads(8, lambda i: store.open_or_join(cluster_id, {"n": i}, f"thread-{i}"))
     assert sum(created for _, created in results) == 1
@@ -202,6 +205,7 @@ print(json.dumps(out), flush=True)
 """
 
 
+@pytest.mark.fault(F.CONCURRENT_WORKERS)
 def test_two_processes_open_exactly_one_incident(store: IncidentStore, pool: ConnectionPool, cluster_id: str) -> None:
     procs = [
         subprocess.Popen(
@@ -288,6 +292,7 @@ def test_escalated_incident_stays_open_and_is_joined(store: IncidentStore, clust
 # --- leases and fencing ---------------------------------------------------------------------------------
 
 
+@pytest.mark.fault(F.LEASE_EXPIRED)
 def test_second_holder_refused_while_valid_and_granted_after_expiry(
     store: IncidentStore, pool: ConnectionPool, cluster_id: str
 ) -> None:
@@ -313,6 +318,7 @@ def test_second_holder_refused_while_valid_and_granted_after_expiry(
     assert store.get(inc.id).lease_holder == "worker-b"  # the old holder's release did nothing
 
 
+@pytest.mark.fault(F.LEASE_HOLDER_HUNG)
 def test_same_run_key_takes_the_lease_back_at_once_and_fences_the_old_holder(
     store: IncidentStore, cluster_id: str
 ) -> None:
@@ -372,6 +378,7 @@ def test_renew_and_release(store: IncidentStore, cluster_id: str) -> None:
     assert [e.kind for e in store.events(inc.id)] == ["opened", "lease_acquired", "lease_released", "lease_acquired"]
 
 
+@pytest.mark.fault(F.LEASE_EXPIRED)
 def test_expired_lease_still_writes_while_nobody_took_over(
     store: IncidentStore, pool: ConnectionPool, cluster_id: str
 ) -> None:

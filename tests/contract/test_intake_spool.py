@@ -27,10 +27,12 @@ from cassandra_recovery.intake.spool import PgSpool
 from cassandra_recovery.intake.wiring import StoreIncidents
 from cassandra_recovery.lab.postgres import _clusters, ensure_postgres
 from cassandra_recovery.settings import Settings
+from tests import faults as F
 
 pytestmark = [
     pytest.mark.contract,
     pytest.mark.skipif(os.geteuid() != 0, reason="ensure_postgres provisions through runuser, which needs root"),
+    pytest.mark.area("intake"),
 ]
 
 TABLE = f"alert_inbox_t{uuid.uuid4().hex[:10]}"
@@ -119,6 +121,7 @@ def test_held_item_is_left_to_the_inline_path(spool: PgSpool) -> None:
     assert spool.row(it.dedup_key)["state"] == "delivered"  # type: ignore[index]
 
 
+@pytest.mark.fault(F.PREFECT_DOWN)
 def test_failure_backs_off_keeps_the_incident_and_dies_after_max_attempts(spool: PgSpool, pool: ConnectionPool) -> None:
     it = item()
     spool.put(it, hold_s=0)
@@ -150,6 +153,7 @@ def test_resolved_is_recorded(spool: PgSpool) -> None:
     assert spool.row(it.dedup_key)["state"] == "recorded"  # type: ignore[index]
 
 
+@pytest.mark.fault(F.CONCURRENT_WORKERS)
 def test_concurrent_deliverers_never_deliver_one_alert_twice(spool: PgSpool, pool: ConnectionPool) -> None:
     items = [item(cluster="concurrent") for _ in range(40)]
     for it in items:
@@ -188,6 +192,7 @@ def test_concurrent_deliverers_never_deliver_one_alert_twice(spool: PgSpool, poo
     assert states == {"delivered"}
 
 
+@pytest.mark.fault(F.POSTGRES_DOWN)
 def test_store_unreachable_raises_store_unavailable() -> None:
     dead = ConnectionPool("host=127.0.0.1 port=1 dbname=x user=x connect_timeout=1", open=False, timeout=1.0)
     dead.open(wait=False)
@@ -198,6 +203,7 @@ def test_store_unreachable_raises_store_unavailable() -> None:
         dead.close()
 
 
+@pytest.mark.fault(F.PREFECT_DOWN, F.ALERT_FLOOD)
 def test_intake_end_to_end_on_postgres(spool: PgSpool, pool: ConnectionPool) -> None:
     """Firing with Prefect away: stored and an incident opened in PostgreSQL; delivered once Prefect is back."""
     store = IncidentStore(pool, prefix=INC_PREFIX)

@@ -16,7 +16,11 @@ from cassandra_recovery.incident.killswitch import KillSwitch
 from cassandra_recovery.lab.postgres import ensure_postgres
 from cassandra_recovery.settings import Settings
 
-pytestmark = [pytest.mark.contract, pytest.mark.skipif(os.geteuid() != 0, reason="provisioning needs root")]
+pytestmark = [
+    pytest.mark.contract,
+    pytest.mark.skipif(os.geteuid() != 0, reason="provisioning needs root"),
+    pytest.mark.area("incident"),
+]
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -16,6 +16,9 @@ import pytest
 
 from cassandra_recovery.errors import ToolMissingError
 from cassandra_recovery.lab import monitoring
+from tests import faults as F
+
+pytestmark = pytest.mark.area("monitoring")
 
 CLUSTER = "contract-mon"
 TOKEN = "s3cret-token-for-the-contract-test"
@@ -128,6 +131,7 @@ def stack(tmp_path: Path) -> Iterator[tuple[monitoring.MonitoringConfig, Fake, T
     assert not any(s.pid for s in monitoring.status(cfg))
 
 
+@pytest.mark.fault(F.DETECTOR_DOWN)
 def test_alerts_fire_resolve_and_dead_man_fires(
     stack: tuple[monitoring.MonitoringConfig, Fake, ThreadingHTTPServer],
 ) -> None:

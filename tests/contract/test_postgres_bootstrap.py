@@ -20,6 +20,7 @@ from cassandra_recovery.settings import LabConfig, PostgresConfig, Settings
 pytestmark = [
     pytest.mark.contract,
     pytest.mark.skipif(os.geteuid() != 0, reason="provisioning runs psql through runuser, which needs root"),
+    pytest.mark.area("lab"),
 ]
 
 # A role and database of their own, so the tests never reset the real lab role's password.

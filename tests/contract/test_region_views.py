@@ -15,8 +15,13 @@ from cassandra_recovery.detection.regions import views_for
 from cassandra_recovery.lab.postgres import ensure_postgres
 from cassandra_recovery.logic.regions import RegionsKind, RegionView, classify_regions
 from cassandra_recovery.settings import ClusterConfig, NodeAccess, Settings
+from tests import faults as F
 
-pytestmark = [pytest.mark.contract, pytest.mark.skipif(os.geteuid() != 0, reason="provisioning needs root")]
+pytestmark = [
+    pytest.mark.contract,
+    pytest.mark.skipif(os.geteuid() != 0, reason="provisioning needs root"),
+    pytest.mark.area("regions"),
+]
 CLUSTER = ClusterConfig(
     id="rv-test",
     contact_points=["10.0.0.1"],
@@ -41,6 +46,7 @@ def store() -> Iterator[RegionViews]:
     pool.close()
 
 
+@pytest.mark.fault(F.DETECTOR_DOWN, F.DC_KILLED)
 def test_published_views_are_combined_and_expire(store: RegionViews) -> None:
     dc1 = RegionView("dc1", {"10.0.0.1": True}, {"10.0.0.1": "U", "10.0.0.2": "D"}, {"10.0.0.2": False})
     store.publish("rv-test", RegionView("dc1", {"10.0.0.1": False}), "old")

@@ -15,7 +15,11 @@ from cassandra_recovery.recovery.checkpoints import RepairCheckpoints
 from cassandra_recovery.recovery.pauses import RepairPauses
 from cassandra_recovery.settings import Settings
 
-pytestmark = [pytest.mark.contract, pytest.mark.skipif(os.geteuid() != 0, reason="provisioning needs root")]
+pytestmark = [
+    pytest.mark.contract,
+    pytest.mark.skipif(os.geteuid() != 0, reason="provisioning needs root"),
+    pytest.mark.area("repair"),
+]
 
 SEGS = [Segment("ks", i * 10, i * 10 + 10, ("a", "b"), "a") for i in range(3)]
 

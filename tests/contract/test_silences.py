@@ -13,7 +13,11 @@ from cassandra_recovery.incident.silences import Silences
 from cassandra_recovery.lab.postgres import ensure_postgres
 from cassandra_recovery.settings import Settings
 
-pytestmark = [pytest.mark.contract, pytest.mark.skipif(os.geteuid() != 0, reason="provisioning needs root")]
+pytestmark = [
+    pytest.mark.contract,
+    pytest.mark.skipif(os.geteuid() != 0, reason="provisioning needs root"),
+    pytest.mark.area("incident"),
+]
 
 
 @pytest.fixture

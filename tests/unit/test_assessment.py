@@ -40,7 +40,10 @@ from cassandra_recovery.logic.replication import (
     token_ranges,
 )
 from cassandra_recovery.logic.tokens import balanced_tokens
+from tests import faults as F
 from tests.unit.fixtures import load_fixture
+
+pytestmark = pytest.mark.area("assessment")
 
 CL = ConsistencyLevel
 N2, N3, N4 = "127.0.0.2", "127.0.0.3", "127.0.0.4"
@@ -172,6 +175,7 @@ def test_ranges_at_risk_needs_every_replica_dc() -> None:
         (False, REFUSED, 0, 0, False, NodeFailureKind.UNKNOWN, "only 0 of 0 peers"),
     ],
 )
+@pytest.mark.fault(F.NODE_FROZEN, F.NODE_PARTITIONED, F.NODE_KILLED)
 def test_classify(
     reachable: bool, error: str | None, down: int, total: int, jmx: bool | None, kind: NodeFailureKind, reason: str
 ) -> None:
@@ -221,6 +225,7 @@ WINDOW = 3 * 3600.0  # Cassandra's default max_hint_window: 3 h
         (4 * HOUR, True, True, True, False, ["max_hint_window", "dropped", "restarted", "size_per_host"]),
     ],
 )
+@pytest.mark.fault(F.OUTAGE_PAST_HINT_WINDOW, F.COORDINATOR_RESTARTED)
 def test_hint_decision(
     outage: timedelta,
     not_stored: bool | None,
@@ -247,6 +252,7 @@ def test_hint_decision(
         (timedelta(days=10, seconds=1), True),
     ],
 )
+@pytest.mark.fault(F.OUTAGE_PAST_GC_GRACE)
 def test_gc_grace_boundary(down_for: timedelta, breached: bool) -> None:
     assert gc_grace_breached(NOW, NOW - down_for, 864000) is breached
 
@@ -294,6 +300,7 @@ def test_nothing_down_is_no_action() -> None:
 RETURNED = NodeObservation(N4, True, None, 0, 2, True, NOW - HOUR, False, False, returned=True)
 
 
+@pytest.mark.fault(F.NODE_BACK_BEFORE_ASSESSMENT)
 def test_node_back_before_assessment_still_waits_for_hints() -> None:
     """Reported down by the incident but up again: its missed writes still need hint replay and verification."""
     plan = decide_plan(base(replace(HEALTHY, address=N3), RETURNED))
@@ -309,6 +316,7 @@ def test_node_back_before_assessment_still_waits_for_hints() -> None:
     }
 
 
+@pytest.mark.fault(F.NODE_BACK_BEFORE_ASSESSMENT, F.OUTAGE_PAST_HINT_WINDOW)
 def test_node_back_after_the_hint_window_is_repaired() -> None:
     plan = decide_plan(base(replace(HEALTHY, address=N3), RETURNED, max_hint_window_s=600))
     assert (plan.action, plan.targets) == (PlanAction.REPAIR, [N4])
@@ -357,6 +365,7 @@ def test_short_clean_outage_waits_for_hints() -> None:
         (replace(HUNG, down_since=None), {}, "outage start unknown"),
     ],
 )
+@pytest.mark.fault(F.OUTAGE_PAST_HINT_WINDOW)
 def test_untrusted_hints_repair_the_ranges_of_the_node(
     node: NodeObservation, changes: dict[str, Any], reason: str
 ) -> None:
@@ -372,6 +381,7 @@ def test_untrusted_hints_repair_the_ranges_of_the_node(
     assert len(plan.scope[1].ranges) == 8
 
 
+@pytest.mark.fault(F.OUTAGE_PAST_GC_GRACE)
 def test_gc_grace_breached_wipes_and_replaces() -> None:
     old = replace(HUNG, down_since=NOW - timedelta(days=10))
     plan = decide_plan(base(old))
@@ -390,6 +400,7 @@ def test_replace_one_node_and_repair_the_other() -> None:
     assert plan.cl_impact["shop"].unavailable[CL.ONE] == 4
 
 
+@pytest.mark.fault(F.SCHEMA_DISAGREEMENT)
 def test_schema_disagreement_escalates() -> None:
     split = {"acd2f037-7f4d-3202-a826-c85776663b6d": [N3], "2d1bdcb8-79fb-3e66-b46d-807a06d28446": [N2, N4]}
     plan = decide_plan(base(HUNG, schema_versions=split))
@@ -435,6 +446,7 @@ def test_known_condition_with_nothing_down_holds_nothing() -> None:
     assert (plan.action, plan.held_action) == (PlanAction.NO_ACTION, None)
 
 
+@pytest.mark.fault(F.NODE_PARTITIONED)
 def test_partitioned_node_is_judged_by_its_hints() -> None:
     partitioned = NodeObservation(N3, True, None, 1, 2, True, NOW - HOUR, False, False)
     plan = decide_plan(base(partitioned))
@@ -488,6 +500,7 @@ def test_plan_from_the_node3_down_fixtures() -> None:
     assert plan.cl_impact["system_auth"].unavailable[CL.ONE] == 1  # RF 1: node3's own range is gone
 
 
+@pytest.mark.fault(F.NODE_KILLED)
 def test_a_crashed_node_is_repaired_since_hints_do_not_cover_what_it_lost() -> None:
     """Periodic commit-log sync: a killed process loses writes it acknowledged since the last sync."""
     crashed = decide_plan(base(GONE, commitlog_periodic=True))

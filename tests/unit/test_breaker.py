@@ -16,6 +16,9 @@ from cassandra_recovery.logic.breaker import (
     BreakerState,
     CircuitBreaker,
 )
+from tests import faults as F
+
+pytestmark = pytest.mark.area("degraded")
 
 CLOSED, OPEN, HALF_OPEN = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN
 
@@ -83,6 +86,7 @@ def test_closed_state_decisions(outcomes: str, config: dict[str, Any], expected:
     assert breaker.state is expected
 
 
+@pytest.mark.fault(F.CASSANDRA_REQUESTS_FAILING)
 def test_rate_trips_on_the_call_that_crosses_it_without_a_consecutive_run() -> None:
     breaker, changes = make(FakeClock())
     feed(breaker, RATE_12_OF_20[:-1])
@@ -126,6 +130,7 @@ def test_one_success_sliding_out_can_tip_the_rate() -> None:
 # --- open state ---------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.fault(F.CASSANDRA_REQUESTS_FAILING)
 def test_open_breaker_makes_zero_calls_and_raises() -> None:
     clock = FakeClock()
     breaker, _ = make(clock)
@@ -237,6 +242,7 @@ def test_probe_success_closes_and_resets_counters() -> None:
     assert all(breaker.allow() for _ in range(10))  # closed admits everyone again
 
 
+@pytest.mark.fault(F.CASSANDRA_REQUESTS_FAILING)
 def test_probe_failure_reopens_and_restarts_the_cool_down() -> None:
     clock = FakeClock()
     breaker, changes = make(clock, open_for_s=5.0)
@@ -254,6 +260,7 @@ def test_probe_failure_reopens_and_restarts_the_cool_down() -> None:
     assert changes == [(CLOSED, OPEN), (OPEN, HALF_OPEN), (HALF_OPEN, OPEN), (OPEN, HALF_OPEN), (HALF_OPEN, CLOSED)]
 
 
+@pytest.mark.fault(F.CASSANDRA_REQUESTS_FAILING)
 def test_one_failure_in_half_open_is_enough() -> None:
     clock = FakeClock()
     breaker, _ = make(clock, failure_threshold=3)
@@ -282,6 +289,7 @@ def test_records_in_half_open_without_a_probe_in_flight_are_ignored() -> None:
 
 
 @pytest.mark.parametrize(("config", "timeout"), [({}, 5.0), ({"probe_timeout_s": 2.0}, 2.0)])
+@pytest.mark.fault(F.CASSANDRA_REQUESTS_FAILING)
 def test_probe_that_never_reports_back_counts_as_failure(config: dict[str, Any], timeout: float) -> None:
     clock = FakeClock()
     breaker, changes = make(clock, **config)

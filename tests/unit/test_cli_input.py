@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.area("lab")
+
 
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {"CASSANDRA_RECOVERY_LAB__BASE_DIR": str(tmp_path / "lab"), "PATH": "/usr/bin:/bin"}

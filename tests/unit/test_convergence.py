@@ -7,6 +7,8 @@ import pytest
 from cassandra_recovery.logic.convergence import ReplicaChunk, Verdict, judge
 from cassandra_recovery.logic.narrowing import Summary
 
+pytestmark = pytest.mark.area("verification")
+
 A, B = (0, 10), (10, 20)
 TRUTH = {A: Summary(5, 100), B: Summary(3, 7)}
 

@@ -32,6 +32,9 @@ from cassandra_recovery.logic.checksum import (
     token_chunks,
 )
 from cassandra_recovery.logic.murmur3 import MAX_TOKEN, MIN_TOKEN, token_of
+from tests import faults as F
+
+pytestmark = pytest.mark.area("degraded")
 
 INJECTION_IDS = [
     "x'); DROP TABLE orders;--",
@@ -246,6 +249,7 @@ def _entry(seq: int, key: str, version: int) -> OutboxEntry:
     return OutboxEntry(seq, key, version, "upsert", {"id": key, "v": version}, 1)
 
 
+@pytest.mark.fault(F.WRITES_OUT_OF_ORDER)
 def test_newest_per_key_keeps_highest_version_whatever_the_order() -> None:
     entries = [_entry(1, "a", 10), _entry(2, "b", 5), _entry(3, "a", 30), _entry(4, "a", 20), _entry(5, "c", 1)]
     for perm in (entries, list(reversed(entries))):

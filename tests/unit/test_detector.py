@@ -29,6 +29,9 @@ from cassandra_recovery.logic.detector_counters import (
     hint_levels,
     hint_samples,
 )
+from tests import faults as F
+
+pytestmark = pytest.mark.area("detection")
 
 H, S, C, R = NodeHealth.HEALTHY, NodeHealth.SUSPECTED, NodeHealth.CONFIRMED, NodeHealth.RECOVERING
 LETTER = {"H": H, "S": S, "C": C, "R": R}
@@ -238,6 +241,7 @@ class Sim:
             self.second(**codes)
 
 
+@pytest.mark.fault(F.NODE_BLIP)
 def test_a_blip_below_confirm_failures_opens_nothing() -> None:
     sim = Sim(detector())
     sim.seconds(2, n1="F")
@@ -245,6 +249,7 @@ def test_a_blip_below_confirm_failures_opens_nothing() -> None:
     assert sim.triggers == [] and set(sim.det.states().values()) == {H}
 
 
+@pytest.mark.fault(F.NODE_FROZEN)
 def test_a_frozen_node_opens_one_incident_after_exactly_3_failed_probes() -> None:
     sim = Sim(detector())
     sim.seconds(2, n1="F")
@@ -259,6 +264,7 @@ def test_a_frozen_node_opens_one_incident_after_exactly_3_failed_probes() -> Non
     assert len(sim.triggers) == 1
 
 
+@pytest.mark.fault(F.NODE_FLAPPING)
 def test_flapping_for_60_seconds_opens_exactly_one_incident() -> None:
     sim = Sim(detector())
     flaps = 0
@@ -270,6 +276,7 @@ def test_flapping_for_60_seconds_opens_exactly_one_incident() -> None:
     assert [(t.kind, t.nodes) for t in sim.triggers] == [("open", ("n1",))]
 
 
+@pytest.mark.fault(F.NODE_FLAPPING)
 def test_flapping_through_healthy_within_the_cooldown_stays_one_episode() -> None:
     sim = Sim(detector())
     for _ in range(5):
@@ -406,6 +413,7 @@ def test_hint_growth_sums_over_coordinators_per_target() -> None:
     assert levels["127.0.0.2:7000"].created_growth == 0 and levels["127.0.0.2:7000"].level is HintSeverity.OK
 
 
+@pytest.mark.fault(F.COORDINATOR_RESTARTED)
 def test_a_counter_going_down_means_the_coordinator_restarted() -> None:
     samples = series("127.0.0.2", NODE3, (500, 2), (800, 2), (100, 0), (300, 1))
     [result] = hint_levels({("127.0.0.2", NODE3): samples}, DetectorConfig()).values()
@@ -460,6 +468,7 @@ def test_detector_hint_growth_counts_from_the_end_of_the_previous_episode() -> N
     assert (levels["n1:7000"].created_growth, levels["n1:7000"].level) == (100, HintSeverity.OK)
 
 
+@pytest.mark.fault(F.COORDINATOR_RESTARTED)
 def test_dropped_mutations_growth_is_restart_aware() -> None:
     samples = [DroppedSample("n3", v, T0 + i) for i, v in enumerate([600, 650, 10, 40])]
     assert dropped_growth({"n3": samples, "n1": [DroppedSample("n1", 0, T0)]}) == {

@@ -19,6 +19,8 @@ from cassandra_recovery.clients.parsers.toppartitions import parse_toppartitions
 from cassandra_recovery.clients.parsers.tpstats import parse_tpstats
 from tests.unit.fixtures import FIXTURE_DIR, Fixture, fixture_names, load_fixture
 
+pytestmark = pytest.mark.area("observation")
+
 PARSERS: dict[str, Callable[[Fixture], object]] = {
     "toppartitions": lambda f: parse_toppartitions(f.stdout),
     "tablehistograms": lambda f: parse_tablehistograms(f.stdout),

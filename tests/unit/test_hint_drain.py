@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from cassandra_recovery.logic.hint_drain import DrainState, DrainTracker
+from tests import faults as F
+
+pytestmark = pytest.mark.area("hints")
 
 
 def test_drained_only_after_a_quiet_period_with_no_pending_and_no_new_hints() -> None:
@@ -22,6 +27,7 @@ def test_a_new_hint_restarts_the_quiet_period() -> None:
     assert t.observe(50, {}, {"a": 11}) is DrainState.DRAINED
 
 
+@pytest.mark.fault(F.HINT_DRAIN_STALLED)
 def test_pending_hints_that_stop_going_down_stall() -> None:
     t = DrainTracker(quiet_s=20, stall_s=60)
     t.observe(0, {"a": 5}, {"a": 10})
@@ -48,6 +54,7 @@ def test_with_counters_a_new_hint_or_a_pending_file_resets_the_confirmation() ->
     assert t.observe(8, {}, {"a": 6}, {"a": 6}) is DrainState.DRAINED
 
 
+@pytest.mark.fault(F.HINT_DRAIN_STALLED)
 def test_undelivered_hints_that_stop_arriving_stall_even_without_files() -> None:
     t = DrainTracker(stall_s=30)
     t.observe(0, {}, {"a": 50}, {"a": 10})

@@ -25,6 +25,8 @@ from cassandra_recovery.logic.murmur3 import MAX_TOKEN, MIN_TOKEN, token_of
 from cassandra_recovery.logic.tokens import balanced_tokens
 from tests.unit.fixtures import load_fixture
 
+pytestmark = pytest.mark.area("observation")
+
 NODES = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
 # the lab's ring: one balanced token per node
 LAB_RING = [(tokens[0], node) for tokens, node in zip(balanced_tokens(3), NODES, strict=True)]

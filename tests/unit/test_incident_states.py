@@ -13,6 +13,8 @@ from cassandra_recovery.logic.incident_states import (
     check_transition,
 )
 
+pytestmark = pytest.mark.area("incident")
+
 S = IncidentState
 
 # Written out independently of ALLOWED, so an accidental edit of the table fails here.

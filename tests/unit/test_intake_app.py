@@ -20,6 +20,9 @@ from cassandra_recovery.intake.config import ReceiverConfig
 from cassandra_recovery.intake.memory import MemoryIncidents, MemorySpool, RecordingLauncher
 from cassandra_recovery.intake.metrics import ReceiverMetrics
 from cassandra_recovery.intake.service import Deliverer, Intake
+from tests import faults as F
+
+pytestmark = pytest.mark.area("intake")
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "alerts"
 TOKEN_A, TOKEN_B = "token-a-0123456789abcdef", "token-b-0123456789abcdef"
@@ -151,6 +154,7 @@ def test_body_over_the_limit_is_413_with_or_without_content_length() -> None:
     assert h.post("alertmanager", first_alert_only("alertmanager_v4_firing")).status_code == 200
 
 
+@pytest.mark.fault(F.ALERT_FLOOD)
 def test_rate_limit_per_client_answers_429_until_the_bucket_refills() -> None:
     h = make(rate_per_s=1.0, rate_burst=2)
     doc = first_alert_only("alertmanager_v4_firing")
@@ -243,6 +247,7 @@ def test_resolved_without_open_incident_is_stored_only(h: Harness) -> None:
 # --- outages -------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.fault(F.PREFECT_DOWN)
 def test_launcher_down_spools_then_the_deliverer_delivers(h: Harness) -> None:
     h.launcher.up = False
     r = h.post("alertmanager", first_alert_only("alertmanager_v4_firing"))
@@ -263,6 +268,7 @@ def test_launcher_down_spools_then_the_deliverer_delivers(h: Harness) -> None:
     assert h.deliverer.run_once() == [] and len(h.launcher.calls) == 1
 
 
+@pytest.mark.fault(F.PREFECT_DOWN)
 def test_the_deliverer_thread_delivers_in_the_background(h: Harness) -> None:
     launched = threading.Event()
     original = h.launcher.launch
@@ -284,6 +290,7 @@ def test_the_deliverer_thread_delivers_in_the_background(h: Harness) -> None:
     assert len(h.launcher.calls) == 1 and h.spool.pending_count() == 0
 
 
+@pytest.mark.fault(F.POSTGRES_DOWN)
 def test_store_down_launcher_up_delivers_directly_and_says_so(h: Harness) -> None:
     h.spool.up = h.incidents.up = False
     doc = first_alert_only("alertmanager_v4_firing")
@@ -298,6 +305,7 @@ def test_store_down_launcher_up_delivers_directly_and_says_so(h: Harness) -> Non
     assert len(set(h.launch_keys())) == 1 and len(h.launcher.runs) == 1
 
 
+@pytest.mark.fault(F.POSTGRES_DOWN, F.PREFECT_DOWN)
 def test_both_down_is_503_and_a_retry_later_is_taken_once(h: Harness) -> None:
     h.spool.up = h.incidents.up = h.launcher.up = False
     doc = first_alert_only("alertmanager_v4_firing")
@@ -311,6 +319,7 @@ def test_both_down_is_503_and_a_retry_later_is_taken_once(h: Harness) -> None:
     assert len(h.launcher.calls) == 1
 
 
+@pytest.mark.fault(F.POSTGRES_DOWN)
 def test_store_down_resolved_alert_is_503_so_it_is_retried(h: Harness) -> None:
     h.spool.up = h.incidents.up = False
     r = h.post("alertmanager", load("alertmanager_v4_resolved"))
@@ -335,6 +344,7 @@ def test_healthz_metrics_and_openapi(h: Harness) -> None:
     assert set(spec["paths"]["/alerts/grafana"]["post"]["responses"]) >= {"400", "401", "413", "422", "429", "503"}
 
 
+@pytest.mark.fault(F.POSTGRES_DOWN)
 def test_store_down_is_tried_once_per_request(h: Harness) -> None:
     calls = []
     put = h.spool.put

@@ -15,6 +15,9 @@ from cassandra_recovery.intake.auth import check_bearer, check_signature, sign
 from cassandra_recovery.intake.config import ReceiverConfig, load_receiver_config
 from cassandra_recovery.intake.ports import backoff_s
 from cassandra_recovery.intake.ratelimit import RateLimiter, TokenBucket
+from tests import faults as F
+
+pytestmark = pytest.mark.area("intake")
 
 OLD, NEW = "old-token-0123456789abcdef", "new-token-fedcba9876543210"
 SECRET = "generic-secret-0123456789"
@@ -91,6 +94,7 @@ def test_signature_rotation_accepts_either_secret() -> None:
     assert check_signature("1741944000", sign("third-secret-000000000", "1741944000", b"x"), b"x", secrets, NOW, 300)
 
 
+@pytest.mark.fault(F.ALERT_FLOOD)
 def test_token_bucket_allows_burst_then_refills_at_rate() -> None:
     b = TokenBucket(rate=2.0, burst=3, tokens=3.0, updated=0.0)
     assert [b.take(0.0) for _ in range(3)] == [0.0, 0.0, 0.0]
@@ -99,6 +103,7 @@ def test_token_bucket_allows_burst_then_refills_at_rate() -> None:
     assert b.take(100.0) == 0.0 and b.tokens == pytest.approx(2.0)  # capped at the burst
 
 
+@pytest.mark.fault(F.ALERT_FLOOD)
 def test_rate_limiter_is_per_client_and_uses_the_injected_clock() -> None:
     clock = Clock()
     rl = RateLimiter(rate=1.0, burst=2, clock=clock)

@@ -6,10 +6,14 @@ import json
 from collections import Counter
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests import faults as F
 from tests.unit.test_intake_app import Harness, load, make
+
+pytestmark = pytest.mark.area("intake")
 
 JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
 JSON_VALUES = st.recursive(
@@ -143,6 +147,7 @@ def test_fuzz_generic() -> None:
     _fuzz("generic")
 
 
+@pytest.mark.fault(F.ALERT_FLOOD)
 def test_fuzz_valid_deliveries_in_any_order_launch_each_episode_once() -> None:
     """Re-sends, re-fires and resolutions in any order: one launch per (fingerprint, startsAt), never two."""
     h = make(rate_per_s=1e6, rate_burst=1_000_000)

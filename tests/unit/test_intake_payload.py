@@ -13,6 +13,8 @@ import pytest
 from cassandra_recovery.intake.keys import LAUNCH_KEY_PREFIX, dedup_key, launch_key, trigger_doc
 from cassandra_recovery.intake.payload import PayloadError, labels_fingerprint, parse
 
+pytestmark = pytest.mark.area("intake")
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "alerts"
 
 

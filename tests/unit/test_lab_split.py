@@ -6,6 +6,9 @@ import pytest
 
 from cassandra_recovery.lab.layout import cassandra_yaml, datacenters, plan_lab, rackdc_properties
 from cassandra_recovery.lab.split import Cut, check_cut, resolve_group, ruleset
+from tests import faults as F
+
+pytestmark = pytest.mark.area("lab")
 
 NODES = [
     ("node1", "127.0.0.2", "dc1"),
@@ -57,6 +60,7 @@ def test_groups_by_datacenter_or_nodes() -> None:
         check_cut((), ("node3",))
 
 
+@pytest.mark.fault(F.DC_SPLIT)
 def test_two_way_cut_rules_each_node_to_the_other_side() -> None:
     script = ruleset([Cut(("node1", "node2"), ("node3", "node4"))], UIDS, ADDR)
     rules = [ln.strip() for ln in script.splitlines() if "skuid" in ln]
@@ -68,6 +72,7 @@ def test_two_way_cut_rules_each_node_to_the_other_side() -> None:
     assert "type filter hook output priority 0; policy accept;" in script
 
 
+@pytest.mark.fault(F.DC_ONE_WAY)
 def test_one_way_cut_blocks_only_what_a_opens() -> None:
     script = ruleset([Cut(("node1",), ("node3", "node4"), one_way=True)], UIDS, ADDR)
     rules = [ln.strip() for ln in script.splitlines() if "skuid" in ln]

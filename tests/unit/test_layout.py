@@ -7,6 +7,8 @@ import yaml
 
 from cassandra_recovery.lab.layout import cassandra_yaml, daemon_argv, plan_lab, rackdc_properties
 
+pytestmark = pytest.mark.area("lab")
+
 
 def test_default_plan() -> None:
     spec = plan_lab()

@@ -6,6 +6,7 @@ import pytest
 
 from cassandra_recovery.lab.leftovers import classify
 
+pytestmark = pytest.mark.area("lab")
 PY = "/work/main/.venv/bin/python"
 
 

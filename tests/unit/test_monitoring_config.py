@@ -16,6 +16,8 @@ from cassandra_recovery.detection.repair_metrics import RepairMetrics
 from cassandra_recovery.errors import ConfigError, ToolMissingError
 from cassandra_recovery.lab import monitoring as m
 
+pytestmark = pytest.mark.area("monitoring")
+
 
 def _cfg(tmp_path: Path, **kw: object) -> m.MonitoringConfig:
     return m.MonitoringConfig(base_dir=tmp_path / "monitoring", **kw)  # type: ignore[arg-type]

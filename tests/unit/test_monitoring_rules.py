@@ -9,6 +9,9 @@ import pytest
 import yaml
 
 from cassandra_recovery.lab.monitoring import RULES_FILE
+from tests import faults as F
+
+pytestmark = pytest.mark.area("monitoring")
 
 PROMTOOL = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (bin/install installs it)")
@@ -61,6 +64,7 @@ def test_detector_alerts_keep_the_cluster_label() -> None:
             assert "by (cluster" in rule["expr"], rule["alert"]
 
 
+@pytest.mark.fault(F.DETECTOR_DOWN)
 def test_dead_man_watches_the_detector_heartbeat() -> None:
     groups = yaml.safe_load(RULES_FILE.read_text())["groups"]
     (rule,) = [r for g in groups for r in g["rules"] if r.get("alert") == "CassandraRecoveryDetectorAbsent"]

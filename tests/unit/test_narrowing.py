@@ -11,6 +11,8 @@ from cassandra_recovery.logic.checksum import MOD, row_hash, token_chunks
 from cassandra_recovery.logic.narrowing import Side, Summary, narrow
 from cassandra_recovery.logic.ring import token
 
+pytestmark = pytest.mark.area("verification")
+
 
 class Table:
     """Rows by token; summary = (count, sum of row hashes mod 2^64), as a side computes where the data is."""

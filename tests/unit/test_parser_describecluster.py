@@ -13,6 +13,8 @@ from cassandra_recovery.clients.parsers.describecluster import (
 from cassandra_recovery.errors import ParseError
 from tests.unit.fixtures import load_fixture
 
+pytestmark = pytest.mark.area("observation")
+
 OLD = "acd2f037-7f4d-3202-a826-c85776663b6d"
 NEW = "2d1bdcb8-79fb-3e66-b46d-807a06d28446"
 

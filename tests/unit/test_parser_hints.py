@@ -15,6 +15,8 @@ from cassandra_recovery.clients.parsers.hints import (
 from cassandra_recovery.errors import ParseError
 from tests.unit.fixtures import load_fixture
 
+pytestmark = pytest.mark.area("observation")
+
 NODE3_HOST_ID = "a952f1bc-b270-452d-949e-916f4d6092c4"
 HINT_TIME = datetime(2026, 11, 26, 3, 1, 49, 807000, tzinfo=UTC)
 

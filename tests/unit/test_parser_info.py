@@ -10,6 +10,8 @@ from cassandra_recovery.clients.parsers.info import parse_info
 from cassandra_recovery.errors import ParseError
 from tests.unit.fixtures import load_fixture
 
+pytestmark = pytest.mark.area("observation")
+
 TOKEN_LINE = "Token                  : -9223372036854775808\n"
 
 

@@ -8,6 +8,8 @@ from cassandra_recovery.clients.parsers.netstats import MessagePool, ReadRepairS
 from cassandra_recovery.errors import ParseError
 from tests.unit.fixtures import load_fixture
 
+pytestmark = pytest.mark.area("observation")
+
 PLAN = "4fa3c2d0-e945-11f1-92b3-dd26c1266f39"
 
 

@@ -8,6 +8,8 @@ from cassandra_recovery.clients.parsers.repair import parse_repair
 from cassandra_recovery.errors import ParseError
 from tests.unit.fixtures import load_fixture
 
+pytestmark = pytest.mark.area("observation")
+
 MIN = -9223372036854775808
 THIRD = 3074457345618258602
 RANGES = [(THIRD, MIN), (MIN, -THIRD - 1), (-THIRD - 1, THIRD)]

@@ -8,6 +8,8 @@ from cassandra_recovery.clients.parsers.status import parse_status
 from cassandra_recovery.errors import ParseError
 from tests.unit.fixtures import load_fixture
 
+pytestmark = pytest.mark.area("observation")
+
 NODE1, NODE2, NODE3 = "127.0.0.2", "127.0.0.3", "127.0.0.4"
 
 

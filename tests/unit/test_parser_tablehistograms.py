@@ -8,6 +8,8 @@ from cassandra_recovery.clients.parsers.tablehistograms import HistogramRow, par
 from cassandra_recovery.errors import ParseError
 from tests.unit.fixtures import load_fixture
 
+pytestmark = pytest.mark.area("observation")
+
 LABELS = ["50%", "75%", "95%", "98%", "99%", "Min", "Max"]
 
 

@@ -12,6 +12,8 @@ from cassandra_recovery.clients.parsers.toppartitions import (
 from cassandra_recovery.errors import ParseError
 from tests.unit.fixtures import load_fixture
 
+pytestmark = pytest.mark.area("observation")
+
 
 def _under_load() -> str:
     return load_fixture("toppartitions_under_load").stdout

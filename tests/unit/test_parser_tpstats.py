@@ -8,6 +8,8 @@ from cassandra_recovery.clients.parsers.tpstats import PoolStats, parse_tpstats
 from cassandra_recovery.errors import ParseError
 from tests.unit.fixtures import load_fixture
 
+pytestmark = pytest.mark.area("observation")
+
 
 def test_all_up_has_no_drops() -> None:
     t = parse_tpstats(load_fixture("tpstats_all_up").stdout)

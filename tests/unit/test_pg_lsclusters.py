@@ -9,6 +9,8 @@ import pytest
 from cassandra_recovery.errors import ParseError
 from cassandra_recovery.lab.postgres import PgCluster, parse_lsclusters
 
+pytestmark = pytest.mark.area("lab")
+
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "postgres" / "pg_lsclusters.txt"
 
 

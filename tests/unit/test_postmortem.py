@@ -21,6 +21,8 @@ from cassandra_recovery.logic.postmortem import (
     render_slack_summary,
 )
 
+pytestmark = pytest.mark.area("incident")
+
 T0 = datetime(2025, 3, 1, 10, 0, 0, tzinfo=UTC)
 NODE = "127.0.0.3"
 RUN = "flow-run/1f0c"

@@ -6,7 +6,12 @@ import socket
 import struct
 import threading
 
+import pytest
+
 from cassandra_recovery.clients.probe import probe_node
+from tests import faults as F
+
+pytestmark = pytest.mark.area("detection")
 
 
 def _listener(reply: bytes | None) -> tuple[socket.socket, int]:
@@ -26,6 +31,7 @@ def _listener(reply: bytes | None) -> tuple[socket.socket, int]:
     return srv, srv.getsockname()[1]
 
 
+@pytest.mark.fault(F.NODE_FROZEN)
 def test_silent_node_times_out() -> None:
     srv, port = _listener(None)
     res = probe_node("127.0.0.1", port, timeout_s=0.2)
@@ -47,6 +53,7 @@ def test_error_reply_is_not_healthy() -> None:
     assert not res.ok and "opcode 0x00" in (res.error or "")
 
 
+@pytest.mark.fault(F.NODE_PARTITIONED, F.NODE_KILLED)
 def test_closed_port_is_refused() -> None:
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

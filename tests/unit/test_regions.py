@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pytest
+
 from cassandra_recovery.logic.regions import RegionsKind, RegionView, classify_regions, settled, side_levels
 from cassandra_recovery.logic.replication import NetworkTopologyStrategy, RingToken, token_ranges
 from cassandra_recovery.logic.tokens import balanced_tokens
+from tests import faults as F
+
+pytestmark = pytest.mark.area("regions")
 
 DC1, DC2 = ["127.0.0.2", "127.0.0.3"], ["127.0.0.4", "127.0.0.5"]
 DC_OF = {**dict.fromkeys(DC1, "dc1"), **dict.fromkeys(DC2, "dc2")}
@@ -41,6 +46,7 @@ def test_healthy() -> None:
     assert (v.kind, v.sides, v.dead, v.one_way) == (RegionsKind.HEALTHY, [["dc1", "dc2"]], [], [])
 
 
+@pytest.mark.fault(F.DC_SPLIT)
 def test_split_both_alive_both_see_the_other_down_no_connection_either_way() -> None:
     v = classify_regions(
         {"dc1": view("dc1", down=DC2, connected_to=[]), "dc2": view("dc2", down=DC1, connected_to=[])}, DC_OF
@@ -49,6 +55,7 @@ def test_split_both_alive_both_see_the_other_down_no_connection_either_way() -> 
     assert "dc1 and dc2 split" in v.reasons[0]
 
 
+@pytest.mark.fault(F.DC_ONE_WAY)
 def test_one_way_gossip_looks_like_a_split_but_one_side_still_connects() -> None:
     # what dc1 opens to dc2 is cut: dc1 holds no connection to dc2, dc2 still holds its connections to dc1
     v = classify_regions(
@@ -58,6 +65,7 @@ def test_one_way_gossip_looks_like_a_split_but_one_side_still_connects() -> None
     assert "connections dc1 opens to dc2 are cut" in v.reasons[0]
 
 
+@pytest.mark.fault(F.DC_KILLED)
 def test_dead_datacenter_its_detector_reaches_none_of_its_nodes() -> None:
     v = classify_regions(
         {"dc1": view("dc1", down=DC2, connected_to=[]), "dc2": view("dc2", own_up=False, down=DC1, connected_to=[])},
@@ -69,12 +77,14 @@ def test_dead_datacenter_its_detector_reaches_none_of_its_nodes() -> None:
     assert "its detector reported nothing" in silent.reasons[0]
 
 
+@pytest.mark.fault(F.DC_SPLIT, F.DC_KILLED)
 def test_one_region_alone_cannot_tell_a_split_from_a_dead_datacenter() -> None:
     """The production caveat: dc2's detector silent (cut off from the tool) reads as dc2 dead."""
     alone = classify_regions({"dc1": view("dc1", down=DC2, connected_to=[]), "dc2": None}, DC_OF)
     assert alone.kind is RegionsKind.DC_FAILURE
 
 
+@pytest.mark.fault(F.NODE_KILLED)
 def test_node_failure_inside_a_region() -> None:
     v = classify_regions({"dc1": view("dc1", down=["127.0.0.3"]), "dc2": view("dc2", down=["127.0.0.3"])}, DC_OF)
     assert v.kind is RegionsKind.NODE_FAILURE and "127.0.0.3" in v.reasons[-1]
@@ -85,6 +95,7 @@ def test_down_yet_connected_is_not_explained() -> None:
     assert v.kind is RegionsKind.UNKNOWN
 
 
+@pytest.mark.fault(F.DETECTOR_DOWN)
 def test_silent_detector_of_a_region_seen_up_is_unknown() -> None:
     v = classify_regions({"dc1": view("dc1"), "dc2": None}, DC_OF)
     assert v.kind is RegionsKind.UNKNOWN and "not reporting" in v.reasons[-1]
@@ -122,6 +133,7 @@ def test_a_verdict_counts_once_it_repeats() -> None:
     assert settled([transient, split, split, split]) == split
 
 
+@pytest.mark.fault(F.DC_SPLIT)
 def test_levels_by_side_of_a_split() -> None:
     from cassandra_recovery.logic.regions import levels_by_side
 

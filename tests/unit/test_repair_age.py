@@ -10,6 +10,8 @@ import pytest
 
 from cassandra_recovery.logic.repair_age import AgeStatus, classify, gauge_rows, last_successes, repair_ages
 
+pytestmark = pytest.mark.area("repair")
+
 NOW = datetime(2026, 5, 10, 12, 0, tzinfo=UTC)
 TEN_DAYS = 864_000  # Cassandra's default gc_grace_seconds
 

@@ -8,11 +8,16 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from cassandra_recovery.logic.segments import Segment, SegmentState
 from cassandra_recovery.recovery.checkpoints import RepairRun, SegmentRecord
 from cassandra_recovery.recovery.repair import EngineConfig, RepairEngine
 from cassandra_recovery.settings import ClusterConfig, NodeAccess
+from tests import faults as F
 from tests.unit.fixtures import load_fixture
+
+pytestmark = pytest.mark.area("repair")
 
 SEGS = [Segment("ks", i * 10, i * 10 + 10, ("127.0.0.2", "127.0.0.3"), "127.0.0.2") for i in range(3)]
 
@@ -80,6 +85,7 @@ def _engine(nt: ScriptedNodetool, cp: MemoryCheckpoints) -> RepairEngine:
     return RepairEngine(CLUSTER, NoRepairsView(), cp, cfg, nodetool=nt, progress=lambda m: None)  # type: ignore[arg-type]
 
 
+@pytest.mark.fault(F.REPAIR_SEGMENT_STUCK)
 def test_a_segment_failing_every_attempt_escalates_after_three_and_stops_the_run() -> None:
     nt, cp = ScriptedNodetool(["repair_failed_node_down"]), MemoryCheckpoints()
     rep = _engine(nt, cp).run("k", SEGS)
@@ -91,6 +97,7 @@ def test_a_segment_failing_every_attempt_escalates_after_three_and_stops_the_run
     assert again.escalated and again.ran == 0 and len(nt.calls) == 3
 
 
+@pytest.mark.fault(F.REPAIR_SEGMENT_STUCK, F.FLOW_RUN_CRASHED)
 def test_a_failure_then_success_is_retried_and_a_resumed_run_skips_done_segments() -> None:
     nt, cp = ScriptedNodetool(["repair_failed_node_down", "repair_full_ok"]), MemoryCheckpoints()
     cp.start_or_resume("k", "unit", "full", SEGS)
@@ -122,6 +129,7 @@ class SucceededInCassandra:
         ]
 
 
+@pytest.mark.fault(F.REPAIR_SEGMENT_STUCK)
 def test_a_failure_reported_by_nodetool_is_checked_with_cassandra_before_any_retry() -> None:
     nt, cp = ScriptedNodetool(["repair_failed_node_down"]), MemoryCheckpoints()
     cfg = EngineConfig(max_attempts=3, inflight_wait_s=0, poll_s=0)

@@ -5,8 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from cassandra_recovery.logic.repair_sessions import SessionVerdict, busy_nodes, session_verdict
 from cassandra_recovery.logic.segments import Segment
+from tests import faults as F
+
+pytestmark = pytest.mark.area("repair")
 
 SEG = Segment("ks", 0, 1000, ("127.0.0.2", "127.0.0.3"), "127.0.0.2")
 T0 = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
@@ -41,6 +46,7 @@ def test_other_ranges_keyspaces_previews_and_older_repairs_do_not_count() -> Non
     assert session_verdict(rows, SEG, T0).verdict is SessionVerdict.NONE
 
 
+@pytest.mark.fault(F.REPAIR_SESSION_ORPHANED)
 def test_in_flight_beats_failed_and_success_beats_both() -> None:
     failed = row(id="f", status="failure", failure_cause="Did not get replies from all endpoints.")
     running = row(id="r", completed=False, status="prepare_start")

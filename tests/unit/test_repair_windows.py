@@ -21,6 +21,9 @@ from cassandra_recovery.logic.repair_windows import (
     retry_decision,
     zone,
 )
+from tests import faults as F
+
+pytestmark = pytest.mark.area("repair")
 
 PARIS = "Europe/Paris"
 
@@ -337,6 +340,7 @@ def test_pause_rejects_bad_input(seconds: float, intensity: float, message: str)
         (1, 1, "node down", False, True, "1 of 1 attempts failed, last: node down; escalating"),
     ],
 )
+@pytest.mark.fault(F.REPAIR_SEGMENT_STUCK)
 def test_retry_cap(done: int, cap: int, error: str, retry: bool, escalate: bool, reason: str) -> None:
     verdict = retry_decision(done, cap, error)
     assert verdict == (retry, escalate, reason)

@@ -25,6 +25,8 @@ from cassandra_recovery.logic.replication import (
 from cassandra_recovery.logic.tokens import MIN_TOKEN, RING_SIZE, balanced_tokens
 from tests.unit.fixtures import load_fixture
 
+pytestmark = pytest.mark.area("assessment")
+
 N2, N3, N4 = "127.0.0.2", "127.0.0.3", "127.0.0.4"
 RACK = {N2: "rack1", N3: "rack2", N4: "rack3"}  # the lab's layout (nodetool status)
 T0, T1, T2 = (tokens[0] for tokens in balanced_tokens(3))

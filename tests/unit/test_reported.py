@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from cassandra_recovery.logic.reported import reported_down
+
+pytestmark = pytest.mark.area("incident")
 
 
 def test_opening_and_joined_triggers_in_first_seen_order() -> None:

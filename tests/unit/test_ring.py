@@ -18,6 +18,8 @@ from cassandra_recovery.logic.ring import (
 )
 from cassandra_recovery.logic.tokens import MIN_TOKEN
 
+pytestmark = pytest.mark.area("assessment")
+
 ORDER_KEYS = [f"order-{i:06d}" for i in range(50_000)]
 _rng = random.Random(20240611)  # seeded: the same "random" uuids on every run
 UUID_KEYS = [str(uuid.UUID(int=_rng.getrandbits(128), version=4)) for _ in range(50_000)]

@@ -9,6 +9,8 @@ import pytest
 from cassandra_recovery.errors import ToolMissingError
 from cassandra_recovery.lab import runtime
 
+pytestmark = pytest.mark.area("lab")
+
 
 def test_missing_maven_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(runtime.shutil, "which", lambda name: None)

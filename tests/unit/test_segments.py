@@ -7,6 +7,9 @@ import pytest
 from cassandra_recovery.logic.replication import NetworkTopologyStrategy, TokenRange, ranges_replicated_by, token_ranges
 from cassandra_recovery.logic.segments import Segment, after_failure, next_runnable, plan_segments, split, unwrap
 from cassandra_recovery.logic.tokens import MIN_TOKEN, RING_SIZE, balanced_tokens
+from tests import faults as F
+
+pytestmark = pytest.mark.area("repair")
 
 MAX = 2**63 - 1
 
@@ -76,6 +79,7 @@ def test_next_runnable_keeps_one_repair_per_node() -> None:
     assert next_runnable([s1, s2], busy_nodes=["b"]) is None
 
 
+@pytest.mark.fault(F.REPAIR_SEGMENT_STUCK)
 def test_retries_are_capped_then_escalated() -> None:
     assert after_failure(1, 3, "timed out").retry
     assert after_failure(2, 3, "timed out").retry

@@ -7,6 +7,8 @@ import pytest
 from cassandra_recovery.errors import ConfigError
 from cassandra_recovery.settings import Settings
 
+pytestmark = pytest.mark.area("lab")
+
 YAML = """
 default_cluster: prod-eu
 clusters:

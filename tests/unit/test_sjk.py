@@ -6,6 +6,8 @@ from cassandra_recovery.clients.parsers.sjk import dropped_messages, hint_counte
 from cassandra_recovery.errors import ParseError
 from tests.unit.fixtures import load_fixture
 
+pytestmark = pytest.mark.area("observation")
+
 
 def test_hint_counters_while_node3_is_down() -> None:
     c = hint_counters(load_fixture("sjk_hints_node3_down").stdout)

@@ -22,7 +22,10 @@ from cassandra_recovery.clients.slack import (
     SlackNotifier,
     truncate,
 )
+from tests import faults as F
 from tests.fakes.slack_server import FakeSlackServer
+
+pytestmark = pytest.mark.area("incident")
 
 CHANNEL = "#incidents"  # as configured in ClusterConfig.slack_channel; Slack answers with the id
 
@@ -88,6 +91,7 @@ def test_open_thread_posts_anew_when_stored_root_is_gone(slack: FakeSlackServer)
     assert len(slack.messages(CHANNEL)) == 1
 
 
+@pytest.mark.fault(F.SLACK_FAILING)
 def test_open_thread_keeps_stored_thread_when_update_fails(slack: FakeSlackServer) -> None:
     n = _notifier(slack)
     first = _open(n)
@@ -177,6 +181,7 @@ def test_truncate_never_splits_an_entity() -> None:
 # -- Slack trouble never blocks or raises ---------------------------------------------------------
 
 
+@pytest.mark.fault(F.SLACK_FAILING)
 def test_rate_limit_honours_retry_after_then_succeeds(slack: FakeSlackServer) -> None:
     waits: list[float] = []
     n = _notifier(slack, sleep=waits.append)
@@ -188,6 +193,7 @@ def test_rate_limit_honours_retry_after_then_succeeds(slack: FakeSlackServer) ->
     assert len(slack.replies(thread.ts if thread else "", CHANNEL)) == 1
 
 
+@pytest.mark.fault(F.SLACK_FAILING)
 def test_rate_limit_wait_is_capped_and_retries_are_bounded(slack: FakeSlackServer) -> None:
     waits: list[float] = []
     n = _notifier(slack, max_retries=2, max_retry_after_s=0.05, sleep=waits.append)
@@ -198,6 +204,7 @@ def test_rate_limit_wait_is_capped_and_retries_are_bounded(slack: FakeSlackServe
     assert len(slack.calls_to("chat.postMessage")) == 1 + 3  # open + first try + 2 retries
 
 
+@pytest.mark.fault(F.SLACK_FAILING)
 def test_persistent_server_errors_fail_fast_without_raising(
     slack: FakeSlackServer, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -214,6 +221,7 @@ def test_persistent_server_errors_fail_fast_without_raising(
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
+@pytest.mark.fault(F.SLACK_FAILING)
 def test_hanging_server_times_out_within_timeout(slack: FakeSlackServer) -> None:
     n = _notifier(slack, timeout_s=0.3)
     thread = _open(n)
@@ -223,6 +231,7 @@ def test_hanging_server_times_out_within_timeout(slack: FakeSlackServer) -> None
     assert _open(n) is None
 
 
+@pytest.mark.fault(F.SLACK_FAILING)
 def test_refused_connection_is_retried_then_gives_up() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

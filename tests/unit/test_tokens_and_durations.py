@@ -5,6 +5,8 @@ import pytest
 from cassandra_recovery.logic.durations import parse_duration_ms
 from cassandra_recovery.logic.tokens import MIN_TOKEN, balanced_tokens
 
+pytestmark = pytest.mark.area("lab")
+
 
 def test_three_single_token_nodes_match_the_documented_ring() -> None:
     assert balanced_tokens(3) == [[-9223372036854775808], [-3074457345618258603], [3074457345618258602]]

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from cassandra_recovery.logic.trace_proof import TraceEvent, attribute
+
+pytestmark = pytest.mark.area("verification")
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures" / "traces"
 RF3 = ("127.0.0.2", "127.0.0.3", "127.0.0.4")

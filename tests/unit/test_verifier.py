@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import pytest
+
 from cassandra_recovery.logic.checksum import ChunkSum
 from cassandra_recovery.logic.murmur3 import MIN_TOKEN, token_of
 from cassandra_recovery.logic.narrowing import Summary
@@ -12,6 +14,9 @@ from cassandra_recovery.logic.replication import TokenRange
 from cassandra_recovery.settings import ClusterConfig, NodeAccess
 from cassandra_recovery.verification.tables import TableSpec
 from cassandra_recovery.verification.verifier import Verifier, VerifyConfig
+from tests import faults as F
+
+pytestmark = pytest.mark.area("verification")
 
 A, B, C = "127.0.0.2", "127.0.0.3", "127.0.0.4"
 RING = [TokenRange(MIN_TOKEN, MIN_TOKEN, (A, B, C))]  # one token: every node holds the whole ring
@@ -62,6 +67,7 @@ def _data(n: int) -> dict[str, int]:
     return {f"k{i:04d}": i * 7919 for i in range(n)}
 
 
+@pytest.mark.fault(F.REPLICA_MISSED_WRITES)
 def test_the_replica_that_differs_from_the_majority_is_named_with_its_keys() -> None:
     full = _data(400)
     # keys in different quarters of the ring (chunks): where two replicas differ in one chunk there is no

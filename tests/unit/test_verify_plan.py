@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from cassandra_recovery.logic.murmur3 import MIN_TOKEN
 from cassandra_recovery.logic.narrowing import Summary
 from cassandra_recovery.logic.replication import TokenRange
 from cassandra_recovery.logic.verify_plan import FixMethod, choose_fix, plan_chunks, reference
+
+pytestmark = pytest.mark.area("verification")
 
 A, B, C = "127.0.0.2", "127.0.0.3", "127.0.0.4"
 THIRD = 3074457345618258602

@@ -1,0 +1,124 @@
+"""The one vocabulary of test markers: runbook areas and the faults a test injects or proves handled.
+
+Tests mark faults with these constants (`pytest.mark.fault(F.NODE_FROZEN)`), so a misspelt name fails at import;
+tests/conftest.py refuses at collection any area or fault name not listed here. tests/FAULTS.md is generated
+from the markers by scripts/faults.py.
+"""
+
+from __future__ import annotations
+
+# Runbook areas: every test module carries exactly one (`pytestmark = pytest.mark.area("...")`).
+AREAS: dict[str, str] = {
+    "lab": "the lab cluster, its failure injection and the PostgreSQL/Prefect it provisions",
+    "observation": "reading a cluster: nodetool/JMX/CQL parsers, node views, hot spots",
+    "detection": "probes and the detector deciding a node is down",
+    "assessment": "classification, consistency-level impact and the recovery plan",
+    "degraded": "mitigation: the degraded-mode service, write queue, relay, breaker and compare",
+    "hints": "hinted handoff: accumulation and drain",
+    "repair": "repair segments, checkpoints, the repair engine and scheduled repair",
+    "verification": "per-replica verification against PostgreSQL and the targeted fix",
+    "incident": "incident store, leases, the incident flow end to end, Slack and the post-mortem",
+    "intake": "the alert receiver: payloads, auth, spool and delivery to Prefect",
+    "monitoring": "Prometheus rules and Alertmanager configuration",
+    "regions": "several datacenters: splits, one-way partitions, dead datacenters, region views",
+}
+
+# Faults: name -> how a test brings it about. Names are what tests/FAULTS.md lists, so keep them stable.
+NODE_FROZEN = "node frozen (SIGSTOP)"
+EVERY_NODE_FROZEN = "every node frozen (Cassandra unavailable)"
+NODE_BLIP = "node blip (down for less than the confirmation)"
+NODE_FLAPPING = "node flapping (frozen and thawed repeatedly)"
+NODE_PARTITIONED = "node partitioned (gossip and native transport off)"
+NODE_KILLED = "node killed"
+NODE_CANNOT_START = "node cannot start (port taken)"
+NODE_BACK_BEFORE_ASSESSMENT = "node back before assessment"
+OUTAGE_PAST_HINT_WINDOW = "outage longer than the hint window"
+OUTAGE_PAST_GC_GRACE = "outage longer than gc_grace_seconds"
+REPLICA_MISSED_WRITES = "replica missed writes (no hints)"
+COORDINATOR_RESTARTED = "coordinator restarted (counters reset)"
+HINT_DRAIN_STALLED = "hint delivery stalled"
+SCHEMA_DISAGREEMENT = "schema disagreement"
+DC_SPLIT = "datacenter split (nftables)"
+DC_ONE_WAY = "one-way datacenter partition (nftables)"
+DC_KILLED = "datacenter killed"
+POSTGRES_DOWN = "PostgreSQL down"
+PREFECT_DOWN = "Prefect server down"
+CASSANDRA_REQUESTS_FAILING = "Cassandra requests failing"
+OUTBOX_INSERT_FAILING = "outbox insert failing"
+RELAY_DOWN = "relay down (queue backlog)"
+RELAY_KILLED = "relay killed mid-delivery"
+WRITES_OUT_OF_ORDER = "writes delivered out of order"
+CACHE_DIVERGED = "Cassandra copy diverged from PostgreSQL"
+CONCURRENT_WORKERS = "concurrent workers racing for one item"
+LEASE_EXPIRED = "lease expired"
+LEASE_HOLDER_HUNG = "lease holder hung (SIGSTOP)"
+FLOW_RUN_CRASHED = "flow run crashed (process killed)"
+REPAIR_SESSION_ORPHANED = "repair session orphaned (nodetool killed)"
+REPAIR_SEGMENT_STUCK = "repair segment stuck or failing"
+APPROVAL_TIMED_OUT = "approval timed out"
+ALERT_FLOOD = "alert receiver flood (re-sent or excessive alerts)"
+DETECTOR_DOWN = "detector down (silent)"
+SLACK_FAILING = "Slack API failing (errors, rate limits, hangs)"
+
+FAULTS: dict[str, str] = {
+    NODE_FROZEN: "lab.freeze: the JVM is SIGSTOPped; peers and probes time out",
+    EVERY_NODE_FROZEN: "lab.freeze on every node: no replica answers",
+    NODE_BLIP: "frozen and thawed within fewer probes than confirm a failure",
+    NODE_FLAPPING: "frozen and thawed every few seconds",
+    NODE_PARTITIONED: "lab.partition: gossip and native transport stopped, the process lives",
+    NODE_KILLED: "lab.kill: the process is gone (unsynced commit log lost)",
+    NODE_CANNOT_START: "lab.up with a node's storage port already bound",
+    NODE_BACK_BEFORE_ASSESSMENT: "the reported node is up again when the run assesses",
+    OUTAGE_PAST_HINT_WINDOW: "max_hint_window cut to seconds at runtime (nodetool setmaxhintwindow)",
+    OUTAGE_PAST_GC_GRACE: "a table with gc_grace_seconds shorter than the outage",
+    REPLICA_MISSED_WRITES: "handoff disabled and hints truncated while the replica was away",
+    COORDINATOR_RESTARTED: "a coordinator's hint/dropped-mutation counters go down",
+    HINT_DRAIN_STALLED: "pending hints stop going down",
+    SCHEMA_DISAGREEMENT: "nodes report different schema versions",
+    DC_SPLIT: "lab.split: nftables cuts the connections between two datacenters both ways",
+    DC_ONE_WAY: "lab.split one_way: only the connections one datacenter opens are cut",
+    DC_KILLED: "every node of a datacenter killed",
+    POSTGRES_DOWN: "PostgreSQL stopped, or a pool/store that refuses connections",
+    PREFECT_DOWN: "the Prefect server stopped, or a launcher that is down",
+    CASSANDRA_REQUESTS_FAILING: "cache writes or reads raise (fake cache, breaker outcomes)",
+    OUTBOX_INSERT_FAILING: "the write queue's insert fails inside the write transaction",
+    RELAY_DOWN: "writes queued with no relay running; a drain catches up",
+    RELAY_KILLED: "the relay SIGKILLed after its Cassandra write, before marking it delivered",
+    WRITES_OUT_OF_ORDER: "two versions of a row delivered newest first",
+    CACHE_DIVERGED: "a row deleted in Cassandra and one changed in PostgreSQL behind the service's back",
+    CONCURRENT_WORKERS: "threads or processes racing to open, claim or deliver the same thing",
+    LEASE_EXPIRED: "a lease's time-to-live runs out while its holder is silent",
+    LEASE_HOLDER_HUNG: "the lease holder is SIGSTOPped (or modelled so), retried, then wakes up",
+    FLOW_RUN_CRASHED: "the flow run's process killed, or its run set Crashed",
+    REPAIR_SESSION_ORPHANED: "nodetool killed while its repair session goes on inside Cassandra",
+    REPAIR_SEGMENT_STUCK: "a segment that times out or fails every attempt",
+    APPROVAL_TIMED_OUT: "nobody approves a replacement within its timeout",
+    ALERT_FLOOD: "Alertmanager re-sends, duplicates, or more requests than the rate limit",
+    DETECTOR_DOWN: "a detector's metrics endpoint or published region view goes silent",
+    SLACK_FAILING: "the Slack API answers errors, 429s, hangs or refuses connections",
+}
+
+
+def tier_of(nodeid: str) -> str:
+    """The suite tier of a test id: the directory under tests/ (unit, contract, cluster)."""
+    parts = nodeid.split("::", 1)[0].split("/")
+    return parts[1] if len(parts) > 2 and parts[0] == "tests" else "other"
+
+
+TIERS = ("unit", "contract", "cluster")  # the tiers bin/test runs
+
+
+def marker_problems(nodeid: str, areas: list[tuple[object, ...]], faults: list[tuple[object, ...]]) -> list[str]:
+    """What is wrong with one test's markers: `areas`/`faults` are the args of each area/fault marker on it."""
+    problems = []
+    if len(areas) != 1 or len(areas[0]) != 1:
+        problems.append(f"{nodeid}: needs exactly one area marker with one name, has {areas or 'none'}")
+    elif areas[0][0] not in AREAS:
+        problems.append(f"{nodeid}: unknown area {areas[0][0]!r} (known: {', '.join(AREAS)})")
+    for args in faults:
+        if not args:
+            problems.append(f"{nodeid}: fault marker without a fault name")
+        for name in args:
+            if name not in FAULTS:
+                problems.append(f"{nodeid}: unknown fault {name!r} (add it to tests/faults.py or use a listed one)")
+    return problems
