@@ -105,8 +105,9 @@ def lab(request: pytest.FixtureRequest) -> Lab:
     if state is not None and state.spec != default:
         lab.down()  # a differently configured lab was left behind: start from the default
     request.config._cr_lab_started = True  # type: ignore[attr-defined]
-    request.config._cr_postgres_started = True  # type: ignore[attr-defined]  # the demo starts PostgreSQL
-    request.config._cr_first_run = _first_run(settings)  # type: ignore[attr-defined]
+    if any(item.get_closest_marker("first_run") for item in request.session.items):  # not for a single test
+        request.config._cr_postgres_started = True  # type: ignore[attr-defined]  # the demo starts PostgreSQL
+        request.config._cr_first_run = _first_run(settings)  # type: ignore[attr-defined]
     lab.up()  # idempotent: the demo's lab as it left it
     return lab
 
