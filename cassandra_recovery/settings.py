@@ -205,6 +205,9 @@ class VerificationConfig(BaseModel):
     rows_per_chunk: int = Field(default=5000, ge=1)
     preview: bool = True  # nodetool repair --preview --full as a second opinion
     max_fix_keys: int = Field(default=100, ge=0)  # more differing keys than this: repair instead
+    # A replica's reads not yet proven its own (e.g. its dynamic snitch avoids it just after a restart) are retried
+    # this long per pass; then the verdict is cannot_verify.
+    proof_timeout_s: float = Field(default=60.0, gt=0)
     # "Monitor for 24 hours": the incident closes only when a verification this long after recovery passes;
     # 0 closes it right after the first passing verification.
     follow_up_s: float = Field(default=86400.0, ge=0)

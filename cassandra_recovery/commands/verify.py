@@ -51,7 +51,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError("--rows-per-chunk must be >= 1 and --max-fix-keys >= 0")
     cluster = settings.cluster(args.cluster)
     say = progress("verify")
-    cfg = VerifyConfig(target_rows_per_chunk=args.rows_per_chunk, preview=not args.no_preview)
+    cfg = VerifyConfig(
+        target_rows_per_chunk=args.rows_per_chunk,
+        preview=not args.no_preview,
+        proof_timeout_s=settings.verification.proof_timeout_s,
+    )
     rep = verify(settings, cluster.id, args.keyspace, args.table, config=cfg, progress=say)
     out: dict[str, Any] = summary(rep)
     if args.fix and rep.verdict == "diverged":

@@ -51,3 +51,37 @@ def attribute(traces: Iterable[Iterable[TraceEvent]], replicas: Iterable[str]) -
     if source not in set(replicas):
         return Attribution(None, f"served by {source}, which is not a replica of the range")
     return Attribution(source)
+
+
+@dataclass(frozen=True)
+class ProofStep:
+    """The next read of a replica's copy: its coordinator, and whether the replica's own read latency is refreshed
+    first (its dynamic snitch sent a read pinned to it to another replica)."""
+
+    coordinator: str
+    refresh: bool = False
+
+
+def next_read(
+    replica: str,
+    others: list[str],
+    attempt: int,
+    elapsed_s: float,
+    budget_s: float,
+    min_attempts: int,
+    sent_elsewhere: bool,
+) -> ProofStep | None:
+    """The read to try next for `replica` (attempt counts from 0), or None once at least `min_attempts` were made
+    and `budget_s` has passed since the first: the copy then stays unproven, never assumed.
+
+    The replica coordinates every other read itself; in between, other live nodes do (a coordinator whose snitch
+    ranks this replica first serves the read from it). A replica's dynamic snitch ranks replicas by recent read
+    latency, its own included; right after a restart its first local reads are slow, so it sends reads pinned to
+    it elsewhere, records no new local latency and keeps doing so until the snitch resets (10 min by default).
+    Once that is seen, its own latency is refreshed (cheap node-local reads) before each read it coordinates.
+    """
+    if attempt >= min_attempts and elapsed_s >= budget_s:
+        return None
+    if attempt % 2 == 0 or not others:
+        return ProofStep(replica, refresh=sent_elsewhere)
+    return ProofStep(others[(attempt // 2) % len(others)])

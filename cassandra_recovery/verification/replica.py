@@ -3,7 +3,8 @@
 A statement is pinned to the replica as coordinator at CL ONE: a range read then asks exactly one replica (range
 reads never speculate, and with one replica there is no digest comparison, so no read repair: verification
 changes nothing). The snitch may still pick another replica; the trace names the one that ran the scan, and the
-answer counts as evidence for that replica only.
+answer counts as evidence for that replica only. A read pinned to a replica and served elsewhere is asked again,
+for at most `proof_timeout_s` per chunk, after refreshing that replica's own read latency (see `next_read`).
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ from cassandra_recovery.errors import NodeUnreachableError, RecoveryError
 from cassandra_recovery.logic.checksum import MOD, ChunkSum
 from cassandra_recovery.logic.murmur3 import MAX_TOKEN, MIN_TOKEN
 from cassandra_recovery.logic.narrowing import Summary
-from cassandra_recovery.logic.trace_proof import Attribution, TraceEvent, attribute
+from cassandra_recovery.logic.trace_proof import Attribution, ProofStep, TraceEvent, attribute, next_read
 from cassandra_recovery.verification.tables import TableSpec
 
 log = logging.getLogger(__name__)
+# A node-local read (LocalStrategy table, one partition): its coordinator runs it and records the latency as its own
+# in its dynamic snitch, so a burst of them replaces the slow samples a node kept from its first reads after start.
+_LOCAL_READ = "SELECT key FROM system.local WHERE key = 'local'"
 
 
 class Unproven(RecoveryError):
@@ -53,9 +57,12 @@ class ReplicaReader:
         cql: CqlClient,
         spec: TableSpec,
         page_size: int = 20000,  # a chunk (about 5,000 rows) in one page: one replica serves it all
-        attempts: int = 12,
+        attempts: int = 12,  # reads of one replica's copy at least, however long they take
         pause_s: float = 0.1,
         timeout_s: float = 60.0,
+        proof_timeout_s: float = 60.0,  # then retried until this long after the chunk's first read
+        refresh_reads: int = 100,
+        refresh_wait_s: float = 0.3,  # > the snitch's score update interval (dynamic_snitch_update_interval, 100ms)
     ):
         self.cql = cql
         self.spec = spec
@@ -63,13 +70,22 @@ class ReplicaReader:
         self.attempts = attempts
         self.pause_s = pause_s
         self.timeout_s = timeout_s
+        self.proof_timeout_s = proof_timeout_s
+        self.refresh_reads = refresh_reads
+        self.refresh_wait_s = refresh_wait_s
         where = f"WHERE {spec.token_expr()} > %s AND {spec.token_expr()} <= %s"
         self._rows_q = f"SELECT {', '.join(spec.columns)} FROM {spec.name} {where}"
         self._agg_q = f"SELECT {spec.aggregate} FROM {spec.name} {where}"
         self.coordinators: list[str] = []  # live nodes; a read pinned to one replica may be retried through these
         self.reads = 0  # statements executed (each traced)
         self.rows_read = 0  # rows received by the client
+        self.refreshes = 0  # latency refreshes of replicas whose snitch sent their pinned reads elsewhere
         self._count = threading.Lock()  # chunks are read from several threads
+        self._refreshing: dict[str, threading.Lock] = {}
+        self._refreshed_at: dict[str, float] = {}
+        # Per replica, since when its reads have not been proven (this pass): the retry budget runs from there, so
+        # a replica that stays unprovable costs `proof_timeout_s` once, not once per chunk.
+        self._unproven_since: dict[str, float] = {}
 
     def _execute(self, query: str, start: int, end: int, coordinator: str) -> tuple[list[Any], list[list[TraceEvent]]]:
         stmt = SimpleStatement(query, consistency_level=ConsistencyLevel.ONE, fetch_size=self.page_size)
@@ -85,14 +101,48 @@ class ReplicaReader:
         events = [[TraceEvent(str(ev.source), str(ev.description)) for ev in t.events] for t in traces]
         return rows, events
 
-    def _coordinator(self, replica: str, attempt: int) -> str:
-        """The replica itself first; then every live node in turn, since a coordinator whose dynamic snitch
-        ranks this replica first (e.g. one that has not seen it slow) serves the read from it."""
+    def _step(self, replica: str, attempt: int, sent_elsewhere: bool) -> ProofStep | None:
         others = [c for c in self.coordinators if c != replica]
-        return replica if attempt % 2 == 0 or not others else others[(attempt // 2) % len(others)]
+        now = time.monotonic()
+        with self._count:
+            elapsed = now - self._unproven_since.get(replica, now)
+        return next_read(replica, others, attempt, elapsed, self.proof_timeout_s, self.attempts, sent_elsewhere)
+
+    def _track(self, replica: str, proven: bool) -> None:
+        with self._count:
+            if proven:
+                self._unproven_since.pop(replica, None)
+            else:
+                self._unproven_since.setdefault(replica, time.monotonic())
 
     def _pause(self, attempt: int) -> None:
         time.sleep(min(self.pause_s * (attempt + 1), 1.0))
+
+    def _refresh(self, replica: str) -> None:
+        """Make the replica's dynamic snitch score its own reads by their latency now (read-only, writes nothing).
+        Chunks read at once share one refresh per replica and second."""
+        with self._count:
+            lock = self._refreshing.setdefault(replica, threading.Lock())
+        with lock:
+            if time.monotonic() - self._refreshed_at.get(replica, -1e9) < 1.0:
+                return
+            try:
+                for _ in range(self.refresh_reads):
+                    self.cql.execute_on(replica, _LOCAL_READ)
+            except NodeUnreachableError as e:
+                log.info("latency refresh of %s failed: %s", replica, e)
+                return
+            time.sleep(self.refresh_wait_s)  # the snitch recomputes its scores on a timer
+            self._refreshed_at[replica] = time.monotonic()
+            with self._count:
+                self.refreshes += 1
+        log.info("%s sent reads pinned to it to another replica: its own read latency was refreshed", replica)
+
+    def _read(self, fn: Any, start: int, end: int, step: ProofStep, replica: str, replicas: Sequence[str]) -> Served:
+        if step.refresh:
+            self._refresh(replica)
+        served: Served = fn(start, end, step.coordinator, replicas)
+        return served
 
     def _served_rows(self, start: int, end: int, coordinator: str, replicas: Sequence[str]) -> Served:
         rows, events = self._execute(self._rows_q, start, end, coordinator)
@@ -111,45 +161,72 @@ class ReplicaReader:
         """Each live replica's (count, sum of row hashes) for (start, end], from reads proven to be its own.
 
         Returns (proven sums, reason per replica left unproven). A read the snitch sent to another replica is kept
-        as that replica's evidence; pinned reads are retried (the dynamic snitch's scores move) up to `attempts`.
+        as that replica's evidence; pinned reads are retried at least `attempts` times and, while a replica stays
+        unproven, until `proof_timeout_s` has passed (see `next_read`).
         """
         todo = [r for r in replicas if r in set(live)]
         got: dict[str, ChunkSum] = {}
         why: dict[str, str] = {}
-        for attempt in range(self.attempts):
+        elsewhere: set[str] = set()  # replicas whose own coordination served another replica's copy
+        t0 = time.monotonic()
+        attempt = 0
+        while True:
             for replica in [r for r in todo if r not in got]:
+                step = self._step(replica, attempt, replica in elsewhere)
+                if step is None:
+                    continue
                 try:
-                    served = self._served_rows(start, end, self._coordinator(replica, attempt), replicas)
+                    served = self._read(self._served_rows, start, end, step, replica, replicas)
                 except NodeUnreachableError as e:
                     why[replica] = str(e)
+                    self._track(replica, False)
                     continue
                 who = served.attribution.served_by
                 if who is None:
                     why[replica] = served.attribution.reason
+                    self._track(replica, False)
                     continue
                 if who not in got and served.rows is not None:
                     got[who] = ChunkSum.of(self.spec.hash_of(r) for r in served.rows)
+                    self._track(who, True)
                 if who != replica:
-                    why.setdefault(replica, f"reads pinned to it were served by {who}")
-            if all(r in got for r in todo):
+                    self._track(replica, False)
+                    why[replica] = f"reads pinned to it were served by {who}"
+                    if step.coordinator == replica:
+                        elsewhere.add(replica)
+            left = [r for r in todo if r not in got]
+            if not left or all(self._step(r, attempt + 1, False) is None for r in left):
                 break
             self._pause(attempt)
+            attempt += 1
+        if any(r not in got for r in todo):
+            log.info("(%s, %s]: %d read(s) over %.1fs left %s unproven", start, end, attempt + 1,
+                     time.monotonic() - t0, [r for r in todo if r not in got])  # fmt: skip
         return got, {r: why.get(r, "not read") for r in todo if r not in got}
 
     def _proven(self, kind: str, start: int, end: int, replica: str, replicas: Sequence[str]) -> Served:
         last = ""
-        for attempt in range(self.attempts):
+        fn = self._served_rows if kind == "rows" else self._served_summary
+        t0 = time.monotonic()
+        attempt, elsewhere = 0, False
+        while (step := self._step(replica, attempt, elsewhere)) is not None:
             try:
-                fn = self._served_rows if kind == "rows" else self._served_summary
-                served = fn(start, end, self._coordinator(replica, attempt), replicas)
+                served = self._read(fn, start, end, step, replica, replicas)
             except NodeUnreachableError as e:
                 last = str(e)
             else:
                 if served.attribution.served_by == replica:
+                    self._track(replica, True)
                     return served
                 last = served.attribution.reason or f"served by {served.attribution.served_by}"
+                elsewhere = elsewhere or (step.coordinator == replica and served.attribution.served_by is not None)
+            self._track(replica, False)
             self._pause(attempt)
-        raise Unproven(f"{kind} of ({start}, {end}] on {replica} not proven after {self.attempts} reads: {last}")
+            attempt += 1
+        raise Unproven(
+            f"{kind} of ({start}, {end}] on {replica} not proven after {attempt} reads "
+            f"in {time.monotonic() - t0:.0f}s: {last}"
+        )
 
     def summary(self, start: int, end: int, replica: str, replicas: Sequence[str]) -> Summary:
         """The server-side (count, sum) of this replica's copy (the rows stay on the server)."""

@@ -39,6 +39,7 @@ class VerifyConfig:
     leaf_rows: int = 256
     preview: bool = True
     workers: int = 4  # chunks read at once
+    proof_timeout_s: float = 60.0  # how long reads of a replica not yet proven its own are retried
 
 
 @dataclass
@@ -75,6 +76,7 @@ class VerificationReport:
     preview: dict[str, Any] | None = None
     reasons: list[str] = field(default_factory=list)
     reads: int = 0
+    latency_refreshes: int = 0  # replicas whose dynamic snitch sent pinned reads elsewhere, refreshed (see replica.py)
     rows_read: int = 0  # rows the client received from replicas (chunk reads and narrowing)
     narrowing_rows_listed: int = 0
     elapsed_s: float = 0.0
@@ -142,7 +144,7 @@ class Verifier:
         self.spec = spec
         self.truth = truth if spec.has_truth else None
         self.config = config
-        self.reader = reader or ReplicaReader(cql, spec)
+        self.reader = reader or ReplicaReader(cql, spec, proof_timeout_s=config.proof_timeout_s)
         self.nodetool = nodetool or Nodetool(cluster)
         self.progress = progress
 
@@ -197,6 +199,7 @@ class Verifier:
         if self.config.preview:
             rep.preview = self._preview(ranges, rep)
         rep.reads, rep.rows_read = self.reader.reads, self.reader.rows_read
+        rep.latency_refreshes = getattr(self.reader, "refreshes", 0)
         rep.elapsed_s = round(time.monotonic() - t0, 2)
         return rep
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cassandra_recovery.logic.trace_proof import TraceEvent, attribute
+from cassandra_recovery.logic.trace_proof import ProofStep, TraceEvent, attribute, next_read
 
 pytestmark = pytest.mark.area("verification")
 
@@ -63,3 +63,43 @@ def test_missing_or_incomplete_traces_are_unproven() -> None:
     assert attribute([], RF3).reason == "no trace returned"
     head = [e for e in pages("range_read_local.txt")[0] if not e.description.startswith(("Executing", "Read "))]
     assert "no data step" in attribute([head], RF3).reason
+
+
+OTHERS = ["127.0.0.3", "127.0.0.4"]
+
+
+def _plan(attempts: int, sent_elsewhere: bool = False) -> list[ProofStep | None]:
+    return [next_read("127.0.0.2", OTHERS, a, 0.0, 60.0, 12, sent_elsewhere) for a in range(attempts)]
+
+
+def test_the_replica_coordinates_every_other_read_and_the_other_nodes_take_turns_in_between() -> None:
+    assert [s.coordinator if s else None for s in _plan(6)] == [
+        "127.0.0.2", "127.0.0.3", "127.0.0.2", "127.0.0.4", "127.0.0.2", "127.0.0.3",
+    ]  # fmt: skip
+    assert next_read("127.0.0.2", [], 1, 0.0, 60.0, 12, False) == ProofStep("127.0.0.2")
+
+
+def test_latency_is_refreshed_only_before_reads_the_replica_coordinates_after_its_snitch_sent_one_away() -> None:
+    assert not any(s and s.refresh for s in _plan(6))
+    steps = _plan(4, sent_elsewhere=True)
+    assert [(s.coordinator, s.refresh) for s in steps if s] == [
+        ("127.0.0.2", True), ("127.0.0.3", False), ("127.0.0.2", True), ("127.0.0.4", False),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("attempt", "elapsed_s", "more"),
+    [
+        (0, 0.0, True),  # the first read always happens
+        (0, 999.0, True),  # fewer than the minimum: read again whatever the time
+        (11, 999.0, True),
+        (12, 59.9, True),  # the minimum done, the budget not spent: read again
+        (500, 59.9, True),
+        (12, 60.0, False),  # both spent: the copy stays unproven
+        (13, 61.0, False),
+    ],
+)
+def test_reads_stop_once_both_the_minimum_attempts_and_the_time_budget_are_spent(
+    attempt: int, elapsed_s: float, more: bool
+) -> None:
+    assert (next_read("127.0.0.2", OTHERS, attempt, elapsed_s, 60.0, 12, True) is not None) is more
