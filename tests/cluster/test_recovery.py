@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cassandra import ConsistencyLevel
 from psycopg import sql
 
 from cassandra_recovery.clients.jmx import JmxMetrics
@@ -26,9 +25,12 @@ from cassandra_recovery.degraded.policy import Mode, PolicyStore
 from cassandra_recovery.degraded.workload import WorkloadSpec, run_workload
 from cassandra_recovery.incident.store import IncidentStore
 from cassandra_recovery.lab.cluster import Lab
+from cassandra_recovery.logic.murmur3 import MIN_TOKEN
 from cassandra_recovery.recovery.checkpoints import RepairCheckpoints
 from cassandra_recovery.recovery.pauses import RepairPauses
 from cassandra_recovery.settings import ClusterConfig, Settings
+from cassandra_recovery.verification.replica import ReplicaReader
+from cassandra_recovery.verification.tables import orders_spec
 from cassandra_recovery.wiring import ServiceParts, service_parts
 from tests import faults as F
 from tests.cluster.conftest import restore
@@ -181,16 +183,15 @@ class Background(threading.Thread):
 
 
 def _converged(p: ServiceParts, cluster: ClusterConfig) -> dict[str, Any]:
-    """compare (LOCAL_QUORUM) equal, and node3's own copy (CL ONE coordinated by node3, RF 3) complete."""
+    """compare (LOCAL_QUORUM) equal, and node3's own copy (RF 3: the whole ring) counted by a read the query
+    trace proves node3 served (a CL ONE count may be served by another replica: the dynamic snitch)."""
     res = Comparer(p.pg.pool, p.cql, p.pg.store.cfg).run(chunks=16).as_dict()
-    d = p.pg.store.cfg
-    local = p.cql.execute_on(
-        cluster.node("node3").address,
-        f"SELECT count(*) AS n FROM {d.keyspace}.{d.cassandra_table}",  # noqa: S608 - validated names
-        consistency=ConsistencyLevel.ONE,
-        timeout_s=30,
-    )
-    return {**res, "node3_rows": local[0]["n"]}
+    return {**res, "node3_rows": _own_count(p, cluster.node("node3").address, [n.address for n in cluster.nodes])}
+
+
+def _own_count(p: ServiceParts, replica: str, replicas: list[str]) -> int:
+    """Rows in the replica's own copy of the whole ring (RF 3 on 3 nodes), proven by the read's trace."""
+    return ReplicaReader(p.cql, orders_spec(p.pg.store.cfg)).summary(MIN_TOKEN, MIN_TOKEN, replica, replicas).count
 
 
 def _assert_postmortem(env: dict[str, str], store: IncidentStore, incident_id: str) -> None:
@@ -551,12 +552,7 @@ def _replace_after_approval(lab: Lab, served: dict[str, str], store: IncidentSto
         p.cql.session.cluster.refresh_nodes()
         assert p.cql.local("127.0.0.5")["host_id"] != dead_host_id
         res = Comparer(p.pg.pool, p.cql, d).run(chunks=16).as_dict()
-        local = p.cql.execute_on(
-            "127.0.0.5",
-            f"SELECT count(*) AS n FROM {d.keyspace}.{d.cassandra_table}",  # noqa: S608 - validated names
-            consistency=ConsistencyLevel.ONE,
-            timeout_s=30,
-        )[0]["n"]
+        local = _own_count(p, "127.0.0.5", ["127.0.0.2", "127.0.0.3", "127.0.0.5"])  # the new node's own copy
         rows = res["rows_compared"]
         assert res["equal"] and rows["postgres"] == rows["cassandra"] == local > 0, (res, local)
         print("replacement:", replaced, finished["steps"])
