@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from cassandra_recovery.clients.cql import CqlClient
@@ -65,6 +66,16 @@ class ServiceParts:
     def close(self) -> None:
         self.cql.close()
         self.pg.close()
+
+    def empty(self, timeout_s: float = 60.0) -> None:
+        """Empty the domain's Cassandra table and its PostgreSQL tables (orders, queue, policy): a demo or a test
+        whose verdict must be about its own writes only."""
+        d = self.pg.store.cfg
+        self.cql.truncate(d.keyspace, d.cassandra_table, timeout_s=timeout_s)
+        with self.pg.pool.connection() as conn:
+            names = [sql.Identifier(t) for t in (d.orders_table, d.outbox_table, d.policy_table)]
+            conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(names)))
+            conn.commit()
 
 
 def service_parts(

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     store = IncidentStore(pool)
     store.ensure_schema()
     parts = service_parts(settings)
-    _empty(parts)
+    parts.empty()
     try:
         stack.start(deployment_ready=_deployment_ready, cluster=settings.default_cluster)
         ui = settings.prefect.api_url.removesuffix("/api")
@@ -112,17 +112,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 DEMO_DOMAIN = {"keyspace": "shop_demo", "orders_table": "orders_demo", "outbox_table": "outbox_demo",
                "policy_table": "policy_demo"}  # fmt: skip
-
-
-def _empty(parts: Any) -> None:
-    from psycopg import sql
-
-    d = parts.pg.store.cfg
-    parts.cql.truncate(d.keyspace, d.cassandra_table, timeout_s=60)
-    with parts.pg.pool.connection() as conn:
-        names = [sql.Identifier(t) for t in (d.orders_table, d.outbox_table, d.policy_table)]
-        conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(names)))
-        conn.commit()
 
 
 def _new_incident(store: Any, cluster_id: str, before: Any) -> Any:

@@ -139,12 +139,7 @@ def test_frozen_node_one_incident_classified_hung_plan_wait_for_hints_slack_thre
 def _empty_application() -> ServiceParts:
     """This module's order service with its tables emptied (tables created on first use)."""
     parts = service_parts(Settings())
-    d = parts.pg.store.cfg
-    parts.cql.truncate(d.keyspace, d.cassandra_table, timeout_s=60)
-    with parts.pg.pool.connection() as conn:
-        names = [sql.Identifier(t) for t in (d.orders_table, d.outbox_table, d.policy_table)]
-        conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(names)))
-        conn.commit()
+    parts.empty()
     return parts
 
 

@@ -89,12 +89,7 @@ def served(env: dict[str, str]) -> Iterator[dict[str, str]]:
 def parts(served: dict[str, str]) -> Iterator[ServiceParts]:
     settings = Settings()  # the module's domain, from the environment
     p = service_parts(settings)
-    d = settings.domain
-    p.cql.truncate(d.keyspace, d.cassandra_table, timeout_s=30)
-    with p.pg.pool.connection() as conn:
-        tables = [sql.Identifier(t) for t in (d.orders_table, d.outbox_table, d.policy_table)]
-        conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(tables)))
-        conn.commit()
+    p.empty()
     yield p
     p.close()
 
