@@ -11,8 +11,8 @@ from pathlib import Path
 from cassandra_recovery.lab import procs
 
 ROOT = Path(__file__).resolve().parents[2]
-# The long-running verbs of our CLI (the demo stack, `--keep`, hand-started services).
-PIPELINE_VERBS = frozenset({"serve", "receiver", "detector", "worker", "watch", "load"})
+# The long-running commands of our CLI (the demo stack, `--keep`, hand-started services and workloads).
+LONG_RUNNING = (("serve",), ("receiver",), ("detector",), ("queue", "worker"), ("regions", "watch"), ("lab", "load"))
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def classify(argv: list[str]) -> str | None:
         return "flow-run"
     cli = _cli_args(argv)
     if cli is not None:
-        return "pipeline" if cli[:1] and cli[0] in PIPELINE_VERBS or cli[:2] == ["queue", "worker"] else None
+        return "pipeline" if any(tuple(cli[: len(c)]) == c for c in LONG_RUNNING) else None
     binary = Path(argv[0]).name
     config = next((a.split("=", 1)[1] for a in argv if a.startswith("--config.file=")), "")
     # Ours write their configuration into a `monitoring` directory of the lab or of a stack.

@@ -24,6 +24,8 @@ PY = "/work/main/.venv/bin/python"
         ([PY, "-m", "cassandra_recovery.cli", "receiver", "--port", "9095"], "pipeline"),
         ([PY, "-m", "cassandra_recovery.cli", "detector", "--cluster", "lab"], "pipeline"),
         ([PY, "/work/main/.venv/bin/cassandra-recovery", "queue", "worker"], "pipeline"),
+        ([PY, "-m", "cassandra_recovery.cli", "regions", "watch", "--region", "dc2"], "pipeline"),
+        ([PY, "/work/main/.venv/bin/cassandra-recovery", "lab", "load", "--rate", "50"], "pipeline"),
         (["/usr/bin/prometheus", "--config.file=/tmp/x/monitoring/prometheus.yml"], "prometheus"),
         (["/usr/bin/prometheus-alertmanager", "--config.file=/tmp/x/monitoring/alertmanager.yml"], "alertmanager"),
     ],
@@ -38,6 +40,8 @@ def test_project_processes_are_recognised(argv: list[str], kind: str) -> None:
         [],
         [PY, "-m", "cassandra_recovery.cli", "lab", "down", "--postgres"],  # the command stopping them
         [PY, "/work/main/.venv/bin/cassandra-recovery", "lab", "leftovers"],
+        [PY, "-m", "cassandra_recovery.cli", "queue", "status"],  # one-shot commands finish by themselves
+        [PY, "-m", "cassandra_recovery.cli", "regions", "status"],
         [PY, "-m", "pytest", "tests/cluster"],
         ["/usr/bin/prometheus", "--config.file=/etc/prometheus/prometheus.yml"],  # the distribution's own
         ["/usr/lib/postgresql/15/bin/postgres", "-D", "/var/lib/postgresql/15/main"],
