@@ -286,16 +286,19 @@ def drop_throwaway_cluster(port: int, progress: Progress | None = None) -> None:
         say(f"postgres: cluster {c.version}/{c.name} dropped")
 
 
+def _online(port: int) -> list[PgCluster]:
+    return [c for c in _clusters(port) if c.online] if shutil.which("pg_lsclusters") else []
+
+
 def online_clusters(port: int) -> list[str]:
     """The online clusters on port, as version/name."""
-    on = [c for c in _clusters(port) if c.online] if shutil.which("pg_lsclusters") else []
-    return [f"{c.version}/{c.name}" for c in on]
+    return [f"{c.version}/{c.name}" for c in _online(port)]
 
 
 def stop_postgres(progress: Progress | None = None, port: int = 5432) -> None:
     """Stop the cluster listening on port when it is online; no-op otherwise."""
     say = progress or _quiet
-    online = [c for c in _clusters(port) if c.online] if shutil.which("pg_lsclusters") else []
+    online = _online(port)
     if not online:
         say(f"postgres: no online cluster on port {port}")
     for c in online:
