@@ -169,6 +169,9 @@ class PrefectConfig(BaseModel):
     database: str = "cassandra_recovery_prefect"
     # Prefect's basic auth ("user:password"); None leaves the API open (loopback only by default).
     auth_string: SecretStr | None = None
+    # How often `serve` asks the server for runs to start (Prefect's default is 10 s): an alert's incident run, or a
+    # resumed approval, waits up to this long before it starts. One small query per poll.
+    runner_poll_s: int = Field(default=2, ge=1, le=60)
 
     @property
     def api_url(self) -> str:

@@ -63,10 +63,12 @@ def repair_schedules() -> list[Any]:
 def serve_all(limit: int = 4, max_resumes: int = 2) -> None:
     from prefect import serve
 
+    from cassandra_recovery.settings import Settings
     from deployments.resume import start_resumer
 
+    poll_s = Settings().prefect.runner_poll_s
     stop = start_resumer(max_resumes=max_resumes)
     try:
-        serve(*build_deployments(), limit=limit, pause_on_shutdown=False)
+        serve(*build_deployments(), limit=limit, pause_on_shutdown=False, query_seconds=poll_s)
     finally:
         stop.set()
