@@ -76,17 +76,20 @@ class Stack:
         )
 
     def start(self, deployment_ready: Callable[[], bool], cluster: str = "lab") -> None:
-        """serve, receiver, detector (recording incidents; alerts start the runs), then Prometheus + Alertmanager."""
+        """serve, receiver, detector (recording incidents; alerts start the runs), and Prometheus + Alertmanager.
+
+        All start at once (each spends seconds importing and connecting): nothing is lost meanwhile, because the
+        receiver spools what it cannot deliver yet and Alertmanager re-sends to a receiver not up yet."""
         token = monitoring.ensure_token_file(self.monitoring)
         self._spawn("serve", "serve")
-        self._wait("serve", deployment_ready, 120)
         self._spawn("receiver", "receiver", "--port", str(self.receiver_port), "--token-file", str(token))
-        self._wait("receiver", lambda: _answers(f"http://127.0.0.1:{self.receiver_port}/healthz"), 60)
         self._spawn(
             "detector", "detector", "--cluster", cluster, "--metrics-port", str(self.detector_port), "--no-deployment"
         )
-        self._wait("detector", lambda: _answers(f"http://127.0.0.1:{self.detector_port}/metrics"), 60)
         monitoring.up(self.monitoring, self.progress)
+        self._wait("receiver", lambda: _answers(f"http://127.0.0.1:{self.receiver_port}/healthz"), 60)
+        self._wait("detector", lambda: _answers(f"http://127.0.0.1:{self.detector_port}/metrics"), 60)
+        self._wait("serve", deployment_ready, 120)
 
     def stop(self) -> None:
         monitoring.down(self.monitoring, self.progress)
