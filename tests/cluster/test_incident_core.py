@@ -24,7 +24,7 @@ from cassandra_recovery.logic.detector import IncidentKind, NodeHealth
 from cassandra_recovery.settings import ClusterConfig, Settings
 from cassandra_recovery.wiring import ServiceParts, service_parts
 from tests import faults as F
-from tests.cluster.incident_env import close_open_incident, run_flow
+from tests.cluster.incident_env import close_open_incident, run_flow, wait_for
 from tests.fakes.slack_server import FakeSlackServer
 
 pytestmark = pytest.mark.area("incident")
@@ -95,7 +95,9 @@ def test_frozen_node_one_incident_classified_hung_plan_wait_for_hints_slack_thre
         lab.freeze("node3")
         # Acknowledged writes node3 misses: hints carry them, and the verification must find them on node3.
         outage_writes = _write_orders(parts, "outage", 60)
-        ticker.wait_rounds(25)  # about 30 s frozen in all
+        # No fixed outage: the flow starts once the detector confirmed node3, and node3 stays frozen until the
+        # incident is recovering (about 20 s more), long enough for hints to be written for the outage's writes.
+        wait_for(lambda: "node3" in ticker.confirmed_at_round and ticker.triggers, 30, "the detector to confirm node3")
         assert ticker.confirmed_at_round["node3"] - frozen_at_round <= 5  # within a few probe intervals
         assert [t.kind for t in ticker.triggers] == [IncidentKind.OPEN]
         # The flow mitigates, then waits for the node to come back: thaw it once the incident is recovering.
