@@ -10,7 +10,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from cassandra_recovery.detection.assess_inputs import gather
-from cassandra_recovery.logic.assessment import UNREACHABLE, AppImpact, decide_plan
+from cassandra_recovery.logic.assessment import UNREACHABLE, AppImpact, decide_plan, with_jmx
 from cassandra_recovery.logic.regions import regions_assessment
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.wiring import pg_parts
@@ -110,9 +110,14 @@ def assess(
         detected = detected or detect(cluster_id)
         observed: dict[str, Any] = detected
         down = list(detected["down"])
+        # JMX of a hung node answers only by timing out (seconds): asked beside the other reads, not before them.
+        pending = jmx_alive.submit(cluster_id, down) if down else None
         jmx: dict[str, bool | None] = {n: True for n in detected["nodes"] if n not in down}
-        jmx.update(jmx_alive(cluster_id, down) if down else {})
         inp: Any = gather_input(cluster_id, detected, jmx, outage_started, known_condition, reported_down)
+        if pending is not None:
+            jmx.update(pending.result())
+            addresses = {n: d["address"] for n, d in detected["nodes"].items()}
+            inp = with_jmx(inp, {addresses[n]: jmx[n] for n in down if n in addresses})
         plan = decide_plan(inp)
         unsettled = [c.node for c in plan.classifications if c.kind.value == "unknown"]
         schema = detected.get("schema") or {}

@@ -74,5 +74,10 @@ def schema_versions(cluster_id: str, observer: str) -> dict[str, Any]:
 
 @task(name="jmx-answers", cache_policy=NO_CACHE)
 def jmx_alive(cluster_id: str, nodes: list[str]) -> dict[str, bool | None]:
+    from concurrent.futures import ThreadPoolExecutor
+
     cluster = Settings().cluster(cluster_id)
-    return {n: jmx_answers(cluster, n) for n in nodes}
+    if not nodes:
+        return {}
+    with ThreadPoolExecutor(max_workers=len(nodes)) as pool:  # each hung node takes the whole timeout
+        return dict(zip(nodes, pool.map(lambda n: jmx_answers(cluster, n), nodes), strict=True))

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from cassandra import ConsistencyLevel, OperationTimedOut
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, Session
 from cassandra.connection import ConnectionException
-from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy, TokenAwarePolicy
+from cassandra.policies import (
+    DCAwareRoundRobinPolicy,
+    ExponentialReconnectionPolicy,
+    HostFilterPolicy,
+    LoadBalancingPolicy,
+    TokenAwarePolicy,
+)
 from cassandra.pool import Host
 from cassandra.query import SimpleStatement, ValueSequence, dict_factory
 
@@ -27,16 +33,33 @@ log = logging.getLogger(__name__)
 class CqlClient:
     """One driver Cluster per registered cluster; `execute_on` runs a statement on one chosen node."""
 
-    def __init__(self, cluster: ClusterConfig, request_timeout_s: float = 10.0, connect_timeout_s: float = 5.0):
+    def __init__(
+        self,
+        cluster: ClusterConfig,
+        request_timeout_s: float = 10.0,
+        connect_timeout_s: float = 5.0,
+        hosts: Collection[str] | None = None,
+    ):
+        """hosts: when given, the only addresses this client connects to. Opening a session waits for a pool to
+        every host it uses, so a client that only needs the nodes that answer must not wait `connect_timeout_s`
+        on a hung one (during an outage, every such client would)."""
         self.config = cluster
+        # Statements are pinned to nodes of any datacenter (per-replica reads, virtual tables): keep a pool to every
+        # node. Unpinned statements still go to the local datacenter first.
+        policy: LoadBalancingPolicy = TokenAwarePolicy(
+            DCAwareRoundRobinPolicy(
+                local_dc=cluster.local_datacenter, used_hosts_per_remote_dc=max(1, len(cluster.nodes))
+            )
+        )
+        contact_points = cluster.contact_points
+        if hosts is not None:
+            allowed = frozenset(hosts)
+            if not allowed:
+                raise ConfigError(f"no host to connect to in cluster {cluster.id}")
+            policy = HostFilterPolicy(policy, predicate=lambda host: host.address in allowed)
+            contact_points = [a for a in contact_points if a in allowed] or sorted(allowed)
         profile = ExecutionProfile(
-            # Statements are pinned to nodes of any datacenter (per-replica reads, virtual tables): keep a pool
-            # to every node. Unpinned statements still go to the local datacenter first.
-            load_balancing_policy=TokenAwarePolicy(
-                DCAwareRoundRobinPolicy(
-                    local_dc=cluster.local_datacenter, used_hosts_per_remote_dc=max(1, len(cluster.nodes))
-                )
-            ),
+            load_balancing_policy=policy,
             request_timeout=request_timeout_s,
             row_factory=dict_factory,
             consistency_level=ConsistencyLevel.LOCAL_QUORUM,
@@ -46,7 +69,7 @@ class CqlClient:
             pw = cluster.password.get_secret_value() if cluster.password else ""
             auth = PlainTextAuthProvider(username=cluster.username, password=pw)
         self._cluster = Cluster(
-            contact_points=cluster.contact_points,
+            contact_points=contact_points,
             port=cluster.port,
             execution_profiles={EXEC_PROFILE_DEFAULT: profile},
             auth_provider=auth,

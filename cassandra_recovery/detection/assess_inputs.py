@@ -59,7 +59,8 @@ def gather(
         rep = replication_from(ks.strategy, ks.options)
         if rep is not None and name not in SYSTEM_KEYSPACES:
             keyspaces[name] = rep
-    with CqlClient(cluster, request_timeout_s=5.0) as cql:
+    # Every read below is pinned to the observer: connect to it alone, never waiting on a hung node's pool.
+    with CqlClient(cluster, request_timeout_s=5.0, hosts=[observer.address]) as cql:
         tokens = ring(cql, observer.address)
         gc_grace = min_gc_grace_s(cql, observer.address)
         settings = cql.settings(observer.address, ["max_hint_window", "max_hints_size_per_host", "commitlog_sync"])

@@ -45,7 +45,8 @@ def observe_region(cluster: ClusterConfig, dc: str, probe_timeout_s: float = 1.0
         # A client of this region only: its control connection must not learn the other regions' state.
         regional = cluster.model_copy(update={"contact_points": [n.address for n in live], "local_datacenter": dc})
         try:
-            with CqlClient(regional, request_timeout_s=5.0, connect_timeout_s=3.0) as cql:
+            live_addrs = [n.address for n in live]
+            with CqlClient(regional, request_timeout_s=5.0, connect_timeout_s=3.0, hosts=live_addrs) as cql:
                 for n in live:
                     rows = cql.execute_on(
                         n.address, "SELECT address, active_connections FROM system_views.internode_outbound"

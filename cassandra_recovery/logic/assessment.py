@@ -6,7 +6,7 @@ Every input is an observation the caller made (times included: `now` is passed i
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -191,6 +191,13 @@ class AssessmentInput:
     commitlog_periodic: bool | None = None  # commitlog_sync periodic (the default): a crash loses acknowledged writes
     app: AppImpact = AppImpact()
     max_queue_age_s: float = 300.0
+
+
+def with_jmx(inp: AssessmentInput, answers: Mapping[str, bool | None]) -> AssessmentInput:
+    """The input with whether each node's JMX answers (by address), checked apart from the other reads: the check
+    on a hung node takes its whole timeout, so it runs beside them."""
+    nodes = tuple(replace(n, jmx_answers=answers[n.address]) if n.address in answers else n for n in inp.nodes)
+    return replace(inp, nodes=nodes)
 
 
 @dataclass(frozen=True)

@@ -514,3 +514,18 @@ def test_a_crashed_node_is_repaired_since_hints_do_not_cover_what_it_lost() -> N
     assert (restarted.action, restarted.targets) == (PlanAction.REPAIR, [N4])
     hung = decide_plan(base(HUNG, commitlog_periodic=True))  # frozen, not restarted: its memtables are intact
     assert hung.action is PlanAction.WAIT_FOR_HINTS
+
+
+def test_jmx_checked_beside_the_other_reads_decides_hung_versus_gone() -> None:
+    """with_jmx sets each node's JMX answer, by address, after the other reads were taken: the plan is the one the
+    answer gives (a timed-out JMX: hung, hints; an answering JMX: partition), never the one of no answer."""
+    from cassandra_recovery.logic.assessment import with_jmx
+
+    unknown = replace(HUNG, jmx_answers=None)
+    inp = with_jmx(base(unknown), {N4: False, "127.0.0.9": True})
+    assert [n.jmx_answers for n in inp.nodes] == [True, False]  # HEALTHY untouched, N4 set, stray address ignored
+    assert with_jmx(base(unknown), {}).nodes == base(unknown).nodes
+    kinds = {c.node: c.kind for c in decide_plan(inp).classifications}
+    assert kinds == {N4: NodeFailureKind.HUNG}
+    answering = {c.node: c.kind for c in decide_plan(with_jmx(base(unknown), {N4: True})).classifications}
+    assert answering == {N4: NodeFailureKind.PARTITION}
