@@ -85,6 +85,11 @@ SERVER_JVM_FLAGS: tuple[str, ...] = (
     "-Dcassandra.ring_delay_ms=5000",
     "-Dcassandra.superuser_setup_delay_ms=0",
     "-Dcassandra.available_processors=2",
+    # Heartbeat gaps longer than this stay out of the failure detector's mean interval. Cassandra 5.0 means 2 s
+    # by default, but passes 2e9 (nanoseconds) where milliseconds are read: no gap is ever left out, so every
+    # freeze or partition of a node lengthens the next conviction of it (measured on the lab: 10 s on a fresh
+    # lab, 53 and 62 s after a dozen outages). Production clusters should set it too.
+    "-Dcassandra.fd_max_interval_ms=2000",
 )
 
 

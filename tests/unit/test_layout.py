@@ -54,3 +54,10 @@ def test_daemon_argv_runs_in_the_foreground_with_its_own_jmx_port(tmp_path: Path
     assert "-Dcassandra.jmx.local.port=7299" in argv
     assert f"-Dcassandra.config=file://{tmp_path}/node2/conf/cassandra.yaml" in argv
     assert "-Dcassandra-foreground=yes" in argv and "-Xms512m" in argv and "-Xmx512m" in argv
+
+
+def test_long_heartbeat_gaps_stay_out_of_the_failure_detector(tmp_path: Path) -> None:
+    """Cassandra 5.0's default lets every past freeze or partition into the mean heartbeat interval, so
+    conviction slows with each outage; the lab sets the bound Cassandra meant (2 s) explicitly."""
+    argv = daemon_argv("/usr/bin/java", tmp_path / "lib", plan_lab().nodes[0], tmp_path / "node1", "512m")
+    assert "-Dcassandra.fd_max_interval_ms=2000" in argv
