@@ -13,6 +13,7 @@ from pathlib import Path
 
 from cassandra_recovery.commands import (
     compare,
+    db,
     demo,
     detector,
     hotspots,
@@ -188,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_parser(sub)
     receiver.add_parser(sub)
     killswitch.add_parser(sub)
+    db.add_parser(sub)
     demo.add_parser(sub)
     return p
 
@@ -225,6 +227,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return receiver.run(args, settings)
         if args.command == "kill-switch":
             return killswitch.run(args, settings)
+        if args.command == "db":
+            return db.run(args, settings)
         if args.command == "demo":
             return demo.run(args, settings)
     except ConfigError as e:
