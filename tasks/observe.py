@@ -23,24 +23,18 @@ def probe_nodes(cluster_id: str, timeout_s: float = 0.5) -> dict[str, dict[str, 
 def observe_regions(cluster_id: str) -> dict[str, Any] | None:
     """Each datacenter's view (its own nodes directly, the others through its nodes), observed until the
     verdict is stable: split, one-way, dead datacenter or node failure. None for a one-datacenter cluster."""
-    from cassandra_recovery.clients.postgres import make_pool
-    from cassandra_recovery.detection.region_store import RegionViews
     from cassandra_recovery.detection.regions import datacenters, observe_until_settled
+    from cassandra_recovery.storage.facade import process_storage
 
     settings = Settings()
     cluster = settings.cluster(cluster_id)
     if len(datacenters(cluster)) < 2:
         return None
     try:
-        pool = make_pool(settings, max_size=1)
+        store = process_storage(settings).region_views
     except Exception:  # no PostgreSQL: every region observed from here
         return observe_until_settled(cluster)
-    try:
-        store = RegionViews(pool)
-        store.ensure_schema()
-        return observe_until_settled(cluster, store=store)
-    finally:
-        pool.close()
+    return observe_until_settled(cluster, store=store)
 
 
 @task(name="peer-views", cache_policy=NO_CACHE)

@@ -38,11 +38,3 @@ def fetch_all(cur: psycopg.Cursor[Any]) -> list[Row]:
 
 def fetch_one(cur: psycopg.Cursor[Any]) -> Row | None:
     return cast(Row | None, cur.fetchone())
-
-
-def ensure_ddl(pool: ConnectionPool, ddl: str) -> None:
-    """Run idempotent DDL (CREATE ... IF NOT EXISTS) under the project's schema lock: concurrent first runs
-    of several processes do not race on the catalog."""
-    with pool.connection() as conn, conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('cassandra_recovery.schema'))")
-        conn.execute(ddl)

@@ -41,6 +41,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     for d in doc:
         line = f"{d['track']}: {d['current'] or 'none'} (head {d['head']}, table {d['version_table']})"
         if args.action == "upgrade":
-            line += " upgraded from " + str(d["before"] or "none") if d["before"] != d["current"] else " already current"
+            line += (
+                " upgraded from " + str(d["before"] or "none") if d["before"] != d["current"] else " already current"
+            )
         print(line)
     return 0

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, create_engine
 from sqlalchemy.pool import NullPool
 
 from cassandra_recovery.errors import RecoveryError
+from cassandra_recovery.settings import Settings
 from cassandra_recovery.storage.names import TRACKS, SchemaNames
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -133,3 +134,8 @@ def upgrade(conninfo: str, names: SchemaNames) -> list[TrackState]:
             cfg.attributes["version_table"] = names.version_table(track)
             command.upgrade(cfg, f"{track}@head")
     return before
+
+
+def upgrade_for(settings: Settings) -> list[TrackState]:
+    """upgrade() with the names this settings' processes use (the lab bring-up, the demo, test fixtures)."""
+    return upgrade(settings.postgres_conninfo(), SchemaNames.from_settings(settings))

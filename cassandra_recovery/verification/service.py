@@ -106,9 +106,9 @@ def _repair(
     """A full repair of the differing chunks (each inside one ring range, so one replica set)."""
     ranges = keyspace_ranges(cql, _live_observer(cluster), spec.keyspace)
     segs = plan_segments(repair_scope(spec.keyspace, [d.chunk for d in report.diffs], ranges), 1)
-    cp = RepairCheckpoints(pool)
-    cp.ensure_schema()
-    rep = RepairEngine(cluster, cql, cp, EngineConfig("full"), progress=progress).run(run_key, segs)
+    rep = RepairEngine(cluster, cql, RepairCheckpoints(pool), EngineConfig("full"), progress=progress).run(
+        run_key, segs
+    )
     return {"repair": {"segments": rep.segments, "ran": rep.ran, "escalated": rep.escalated, "failed": rep.failed}}
 
 
