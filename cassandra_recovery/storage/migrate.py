@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from alembic import command
@@ -69,41 +70,53 @@ def heads() -> dict[str, str]:
     return out
 
 
-def _current(conn: psycopg.Connection[object], table: str) -> str | None:
+def _current(conn: psycopg.Connection[Any], table: str) -> str | None:
     if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone() in (None, (None,)):
         return None
     row = conn.execute(sql.SQL("SELECT version_num FROM {}").format(sql.Identifier(table))).fetchone()
-    return None if row is None else str(row[0])  # type: ignore[index]
+    return None if row is None else str(row[0])
+
+
+def _states_on(conn: psycopg.Connection[Any], names: SchemaNames, tracks: Iterable[str]) -> list[TrackState]:
+    return [TrackState(t, names.version_table(t), _current(conn, names.version_table(t)), heads()[t]) for t in tracks]
 
 
 def states(conninfo: str, names: SchemaNames, tracks: Iterable[str] = TRACKS) -> list[TrackState]:
     """Where each track's version table stands against this code's heads (one short read-only session)."""
     with psycopg.connect(conninfo, connect_timeout=5) as conn:
-        out = []
-        for t in tracks:
-            out.append(TrackState(t, names.version_table(t), _current(conn, names.version_table(t)), heads()[t]))
+        out = _states_on(conn, names, tracks)
         conn.rollback()
     return out
 
 
-def require_current(conninfo: str, names: SchemaNames, tracks: Iterable[str] = TRACKS) -> None:
-    """SchemaNotCurrent (one line, naming the command to run) unless every track is at this code's head."""
-    for s in states(conninfo, names, tracks):
+@cache
+def known_revisions() -> frozenset[str]:
+    return frozenset(r.revision for r in ScriptDirectory.from_config(_config(SchemaNames())).walk_revisions())
+
+
+def refusal(found: Iterable[TrackState], known: frozenset[str]) -> str | None:
+    """The one-line reason to refuse to start, naming what to run; None when every track is current."""
+    for s in found:
         if s.up_to_date:
             continue
         if s.current is None:
-            raise SchemaNotCurrent(
-                f"the PostgreSQL schema ({s.track}) has not been created or adopted yet: run `{UPGRADE_COMMAND}`"
-            )
-        known = {r.revision for r in ScriptDirectory.from_config(_config(names)).walk_revisions()}
+            return f"the PostgreSQL schema ({s.track}) has not been created or adopted yet: run `{UPGRADE_COMMAND}`"
         if s.current not in known:
-            raise SchemaNotCurrent(
+            return (
                 f"the PostgreSQL schema ({s.track}) is at {s.current}, newer than this version of cassandra-recovery"
-                f" knows (newest {s.head}): run the newer version"
+                f" knows (its newest is {s.head}): run the newer version"
             )
-        raise SchemaNotCurrent(
+        return (
             f"the PostgreSQL schema ({s.track}) is at {s.current}, this version needs {s.head}: run `{UPGRADE_COMMAND}`"
         )
+    return None
+
+
+def require_current(conninfo: str, names: SchemaNames, tracks: Iterable[str] = TRACKS) -> None:
+    """SchemaNotCurrent (one line, naming the command to run) unless every track is at this code's head."""
+    reason = refusal(states(conninfo, names, tracks), known_revisions())
+    if reason is not None:
+        raise SchemaNotCurrent(reason)
 
 
 @contextmanager
@@ -126,9 +139,12 @@ def _locked(conninfo: str) -> Iterator[Connection]:
 
 
 def upgrade(conninfo: str, names: SchemaNames) -> list[TrackState]:
-    """Bring every track to this code's head (idempotent); returns the states before the upgrade."""
-    before = states(conninfo, names)
+    """Bring every track to this code's head (idempotent); returns the states found once the lock was held, so
+    of two concurrent upgrades the second reports every track already at head."""
     with _locked(conninfo) as conn:
+        psycopg_conn: Any = conn.connection.driver_connection  # the lock holder's own session
+        before = _states_on(psycopg_conn, names, TRACKS)
+        conn.rollback()
         for track in TRACKS:
             cfg = _config(names, conn)
             cfg.attributes["version_table"] = names.version_table(track)
