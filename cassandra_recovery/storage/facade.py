@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from dataclasses import dataclass, field
@@ -73,6 +74,8 @@ def process_storage(settings: Settings | None = None) -> Storage:
     with _lock:
         found = _by_process.get(key)
         if found is None:
+            if not _by_process:
+                atexit.register(close_process_storage)  # pools closed in order, not by the garbage collector
             found = _by_process[key] = open_storage(s)
         return found
 

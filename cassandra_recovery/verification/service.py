@@ -19,6 +19,7 @@ from cassandra_recovery.logic.verify_plan import FixMethod, choose_fix
 from cassandra_recovery.recovery.checkpoints import RepairCheckpoints
 from cassandra_recovery.recovery.repair import EngineConfig, RepairEngine
 from cassandra_recovery.settings import ClusterConfig, Settings
+from cassandra_recovery.storage.facade import process_storage
 from cassandra_recovery.verification.fix import read_at_all, rewrite_from_source
 from cassandra_recovery.verification.tables import TableSpec, generic_spec, orders_spec
 from cassandra_recovery.verification.truth import SourceOfTruth
@@ -81,16 +82,13 @@ def fix(
     out: dict[str, Any] = {"method": str(choice.method), "why": choice.why, "keys": len(keys)}
     with CqlClient(cluster) as cql:
         spec = spec_for(settings, cql, report.keyspace, report.table)
-        pool = make_pool(settings, max_size=2)
-        try:
-            if choice.method == FixMethod.REWRITE_FROM_SOURCE:
-                out |= rewrite_from_source(pool, cql, settings.domain, keys)
-            elif choice.method == FixMethod.READ_AT_ALL:
-                out |= read_at_all(cql, spec, [leaf for d in report.diffs for leaf in d.leaves])
-            else:
-                out |= _repair(cluster, cql, pool, spec, report, run_key, progress)
-        finally:
-            pool.close()
+        pool = process_storage(settings).pool
+        if choice.method == FixMethod.REWRITE_FROM_SOURCE:
+            out |= rewrite_from_source(pool, cql, settings.domain, keys)
+        elif choice.method == FixMethod.READ_AT_ALL:
+            out |= read_at_all(cql, spec, [leaf for d in report.diffs for leaf in d.leaves])
+        else:
+            out |= _repair(cluster, cql, pool, spec, report, run_key, progress)
     return out
 
 

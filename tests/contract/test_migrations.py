@@ -3,7 +3,7 @@
 An install from before migrations (main's schema with rows in every table, tests/contract/fixtures), complete
 or partial, is adopted without losing a row and ends with the schema of a fresh install (pg_dump compared);
 `db upgrade` twice, or from two processes at once, changes nothing the second time; an unmigrated database
-makes the CLI refuse with one line naming `cassandra-recovery db upgrade`.
+makes the CLI and the per-process storage refuse with one line naming `cassandra-recovery db upgrade`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from psycopg import sql
 from cassandra_recovery import cli
 from cassandra_recovery.lab.postgres import _clusters, ensure_postgres, lab_password
 from cassandra_recovery.settings import Settings
-from cassandra_recovery.storage.migrate import heads, states, upgrade_for
+from cassandra_recovery.storage.facade import close_process_storage, process_storage
+from cassandra_recovery.storage.migrate import SchemaNotCurrent, heads, states, upgrade_for
 from cassandra_recovery.storage.names import SchemaNames
 from tests import faults as F
 
@@ -208,3 +209,20 @@ def test_cli_verbs_refuse_an_unmigrated_database_in_one_line(
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "run `cassandra-recovery db upgrade`" in err and "Traceback" not in err
     assert rows(s)["automation_kill_switch"]  # refused before touching anything
+
+
+def test_one_storage_per_process_shares_one_pool_and_checks_the_schema_first(new_db: Callable[[], Settings]) -> None:
+    s = new_db()
+    with pytest.raises(SchemaNotCurrent, match="run `cassandra-recovery db upgrade`"):
+        process_storage(s)
+    upgrade_for(s)
+    first = process_storage(s)
+    try:
+        assert process_storage(s) is first  # tasks ask for it on every call; one pool per process
+        stores = (first.incidents, first.inbox, first.silences, first.kill_switch, first.pauses, first.checkpoints)
+        assert all(store.pool is first.pool for store in (*stores, first.schedule_log, first.region_views))
+        incident, created = first.incidents.open_or_join("facade-test", {"source": "test"}, "test")
+        assert created and first.pauses.pause("facade-test", "test", "test", incident.id).incident_id == incident.id
+    finally:
+        close_process_storage()
+    assert first.pool.closed
