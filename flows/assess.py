@@ -19,7 +19,7 @@ from flows.detect import detect
 from tasks.observe import jmx_alive
 
 
-@task(name="gather-assessment-input", cache_policy=NO_CACHE)
+@task(name="gather-assessment-input", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def gather_input(
     cluster_id: str,
     detected: dict[str, Any],
@@ -78,7 +78,7 @@ def app_impact(cluster_id: str) -> AppImpact:
         pg.close()
 
 
-@flow(name="assess")
+@flow(name="assess", result_serializer="json")
 def assess(
     cluster_id: str = "lab",
     detected: dict[str, Any] | None = None,

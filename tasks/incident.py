@@ -27,27 +27,36 @@ def _incident_dict(inc: Any) -> dict[str, Any]:
 
 # Side-effecting steps keep Prefect's default cache (inputs + flow run): a resumed run of the same flow run
 # gets their results back instead of repeating them. Lease steps and observations always run again.
-@task(name="open-or-join-incident", retries=2, retry_delay_seconds=[2, 10], persist_result=True)
+@task(
+    name="open-or-join-incident", retries=2, retry_delay_seconds=[2, 10], persist_result=True, result_serializer="json"
+)
 def open_or_join(cluster_id: str, trigger: dict[str, Any], actor: str) -> dict[str, Any]:
     store = _store()
     inc, created = store.open_or_join(cluster_id, trigger, actor)
     return {**_incident_dict(inc), "created": created}
 
 
-@task(name="take-incident-lease", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
+@task(
+    name="take-incident-lease",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=[2, 10],
+    persist_result=False,
+    result_serializer="json",
+)
 def take_lease(incident_id: str, holder: str, run_key: str, ttl_s: float = 600.0) -> Lease | None:
     """A retried run (same run_key) takes the lease back at once; a rival run gets None and must not act."""
     store = _store()
     return store.acquire_lease(incident_id, holder, ttl_s, run_key=run_key)
 
 
-@task(name="release-incident-lease", cache_policy=NO_CACHE)
+@task(name="release-incident-lease", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def release_lease(lease: Lease) -> bool:
     store = _store()
     return store.release_lease(lease)
 
 
-@task(name="incident-transition", persist_result=True)
+@task(name="incident-transition", persist_result=True, result_serializer="json")
 def transition(incident_id: str, expected: str, new: str, lease: Lease, data: dict[str, Any]) -> dict[str, Any]:
     store = _store()
     current = store.get(incident_id)
@@ -56,13 +65,13 @@ def transition(incident_id: str, expected: str, new: str, lease: Lease, data: di
     return _incident_dict(store.transition(incident_id, IncidentState(expected), IncidentState(new), lease, data))
 
 
-@task(name="store-plan", persist_result=True)
+@task(name="store-plan", persist_result=True, result_serializer="json")
 def store_plan(incident_id: str, plan: dict[str, Any], lease: Lease) -> None:
     store = _store()
     store.set_plan(incident_id, plan, lease)
 
 
-@task(name="slack-incident-thread", persist_result=True)
+@task(name="slack-incident-thread", persist_result=True, result_serializer="json")
 def slack_thread(
     cluster_id: str, incident_id: str, title: str, fields: dict[str, str], lease: Lease, status: str = "open"
 ) -> dict[str, Any]:
@@ -89,7 +98,7 @@ def slack_thread(
     }
 
 
-@task(name="slack-incident-reply", persist_result=True)
+@task(name="slack-incident-reply", persist_result=True, result_serializer="json")
 def slack_reply(cluster_id: str, incident_id: str, text: str, lease: Lease) -> dict[str, Any]:
     """A reply in the incident's thread (or the log without Slack); never fails the pipeline."""
     settings = Settings()
@@ -104,13 +113,13 @@ def slack_reply(cluster_id: str, incident_id: str, text: str, lease: Lease) -> d
     return {"posted": res.ok, "error": res.error}
 
 
-@task(name="get-incident", cache_policy=NO_CACHE)
+@task(name="get-incident", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def get_incident(incident_id: str) -> dict[str, Any]:
     store = _store()
     return _incident_dict(store.get(incident_id))
 
 
-@task(name="incident-events", cache_policy=NO_CACHE)
+@task(name="incident-events", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def incident_events(incident_id: str) -> list[dict[str, Any]]:
     store = _store()
     return [_incident_dict(e) for e in store.events(incident_id)]

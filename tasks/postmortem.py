@@ -41,7 +41,7 @@ def _done_share(incident_id: str) -> float:
     return 100.0 * sum(r["status"] in ("done", "skipped") for r in rows) / max(len(rows), 1)
 
 
-@task(name="incident-progress", cache_policy=NO_CACHE)
+@task(name="incident-progress", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def incident_progress(incident_id: str, artifact_id: str | None = None) -> str | None:
     """A progress artifact following the phases (created on the first call, updated after); never fails the run."""
     try:
@@ -58,7 +58,7 @@ def incident_progress(incident_id: str, artifact_id: str | None = None) -> str |
         return artifact_id
 
 
-@task(name="write-postmortem", cache_policy=NO_CACHE)
+@task(name="write-postmortem", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def write_postmortem(cluster_id: str, incident_id: str, lease: Lease | None) -> dict[str, Any]:
     """Markdown artifact + a new report version in PostgreSQL + a summary in the incident's Slack thread."""
     pm = _postmortem(incident_id)

@@ -22,7 +22,7 @@ def _service(cluster_id: str) -> ServiceParts:
     return service_parts(Settings(), cluster_id, pg=_pg(cluster_id))
 
 
-@task(name="queue-status", retries=2, retry_delay_seconds=[2, 10])
+@task(name="queue-status", retries=2, retry_delay_seconds=[2, 10], result_serializer="json")
 def queue_status(cluster_id: str) -> dict[str, Any]:
     pg = _pg(cluster_id)
     try:
@@ -31,7 +31,7 @@ def queue_status(cluster_id: str) -> dict[str, Any]:
         pg.close()
 
 
-@task(name="drain-write-queue", retries=2, retry_delay_seconds=[5, 30])
+@task(name="drain-write-queue", retries=2, retry_delay_seconds=[5, 30], result_serializer="json")
 def drain_queue(cluster_id: str, timeout_s: float) -> dict[str, Any]:
     """Deliver queued cache updates; idempotent (versioned writes), so a retry is always safe."""
     parts = _service(cluster_id)
@@ -42,7 +42,14 @@ def drain_queue(cluster_id: str, timeout_s: float) -> dict[str, Any]:
         parts.close()
 
 
-@task(name="compare-with-source", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=[10])
+@task(
+    name="compare-with-source",
+    cache_policy=NO_CACHE,
+    retries=1,
+    retry_delay_seconds=[10],
+    persist_result=False,
+    result_serializer="json",
+)
 def compare_with_source(cluster_id: str, chunks: int = 64) -> dict[str, Any]:
     """The Cassandra cache against PostgreSQL (LOCAL_QUORUM reads), with the queue's state."""
     from cassandra_recovery.degraded.compare import Comparer

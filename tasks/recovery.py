@@ -28,18 +28,18 @@ def _event(incident_id: str, kind: str, data: dict[str, Any], lease: Lease | Non
     process_storage().incidents.append_event(incident_id, kind, lease.holder if lease else "pipeline", data, lease)
 
 
-@task(name="renew-incident-lease", cache_policy=NO_CACHE)
+@task(name="renew-incident-lease", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def renew_lease(lease: Lease, ttl_s: float = 1800.0) -> Lease:
     """LeaseLost when another run took the incident over: this run must stop acting."""
     return process_storage().incidents.renew_lease(lease, ttl_s)
 
 
-@task(name="record-event", cache_policy=NO_CACHE)
+@task(name="record-event", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def record_event(incident_id: str, kind: str, data: dict[str, Any], lease: Lease | None) -> None:
     _event(incident_id, kind, data, lease)
 
 
-@task(name="mitigate", persist_result=True)
+@task(name="mitigate", persist_result=True, result_serializer="json")
 def mitigate(cluster_id: str, incident_id: str, reason: str, lease: Lease) -> dict[str, Any]:
     """Degraded policy (critical reads from PostgreSQL, others at ONE) and scheduled repairs paused."""
     _event(incident_id, "mitigation_started", {"reason": reason}, lease)
@@ -54,7 +54,7 @@ def mitigate(cluster_id: str, incident_id: str, reason: str, lease: Lease) -> di
     return doc
 
 
-@task(name="restore-normal", persist_result=True)
+@task(name="restore-normal", persist_result=True, result_serializer="json")
 def restore_normal(cluster_id: str, incident_id: str, evidence: dict[str, Any], lease: Lease) -> dict[str, Any]:
     """Normal policy back and the repair pause lifted, only with verification evidence in hand."""
     if not evidence.get("equal"):
@@ -68,7 +68,7 @@ def restore_normal(cluster_id: str, incident_id: str, evidence: dict[str, Any], 
     return doc
 
 
-@task(name="wait-until-up", cache_policy=NO_CACHE)
+@task(name="wait-until-up", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def wait_until_up(cluster_id: str, targets: list[str], timeout_s: float = 900.0, poll_s: float = 2.0) -> dict[str, Any]:
     """Until every target answers the client and no node that answers sees a target down (the partition healed,
     the node is back), or the timeout. A split leaves every node answering the client: gossip tells."""
@@ -98,7 +98,7 @@ def seen_down(cluster: ClusterConfig, observers: list[str], targets: list[str]) 
     return sorted({a for v in views.values() for a, code in v.items() if a in targets and not code.startswith("U")})
 
 
-@task(name="drain-hints", cache_policy=NO_CACHE)
+@task(name="drain-hints", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def drain_hints(
     cluster_id: str, targets: list[str], quiet_s: float = 25.0, stall_s: float = 120.0, timeout_s: float = 900.0
 ) -> dict[str, Any]:
@@ -109,7 +109,7 @@ def drain_hints(
     return report.as_dict()
 
 
-@task(name="plan-repair-segments", cache_policy=NO_CACHE)
+@task(name="plan-repair-segments", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def plan_repair(
     cluster_id: str,
     targets: list[str],
@@ -134,7 +134,7 @@ def plan_repair(
     return [s.__dict__ | {"replicas": list(s.replicas)} for s in segs]
 
 
-@task(name="run-repair", cache_policy=NO_CACHE)
+@task(name="run-repair", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def run_repair(
     cluster_id: str,
     run_key: str,
@@ -157,7 +157,7 @@ def run_repair(
         return RepairEngine(cluster, cql, cp, cfg, progress=log.info).run(run_key, segs).as_dict()
 
 
-@task(name="replace-node", persist_result=True)
+@task(name="replace-node", persist_result=True, result_serializer="json")
 def replace_node(cluster_id: str, incident_id: str, dead_address: str, approver: str, lease: Lease) -> dict[str, Any]:
     """Through the cluster's provisioner; fenced first, so a stale run never provisions anything."""
     from cassandra_recovery.wiring import provisioner_for
@@ -170,7 +170,7 @@ def replace_node(cluster_id: str, incident_id: str, dead_address: str, approver:
     return doc
 
 
-@task(name="kill-switch", cache_policy=NO_CACHE)
+@task(name="kill-switch", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def automation_stopped(cluster_id: str) -> dict[str, Any] | None:
     """The cluster's kill switch when automation is stopped (reason, who, since), else None."""
     s = process_storage().kill_switch.stopped(cluster_id)

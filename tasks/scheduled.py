@@ -34,13 +34,13 @@ class Interrupted(Exception):
     """Routine repair gives way: an incident opened (or a pause or the kill switch) while it ran."""
 
 
-@task(name="repair-skip-reason", cache_policy=NO_CACHE)
+@task(name="repair-skip-reason", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def skip_reason(cluster_id: str) -> str | None:
     """Why routine repair must not run now: an open incident, a repair pause, or the kill switch."""
     return _skip_reason(cluster_id)
 
 
-@task(name="repair-schedule-log", cache_policy=NO_CACHE)
+@task(name="repair-schedule-log", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def log_schedule(
     schedule: str, cluster_id: str, kind: str, run_key: str | None, outcome: str, reason: str = "",
     detail: dict[str, Any] | None = None,
@@ -48,7 +48,7 @@ def log_schedule(
     process_storage().schedule_log.record(schedule, cluster_id, kind, run_key, outcome, reason, detail)
 
 
-@task(name="paced-repair", cache_policy=NO_CACHE)
+@task(name="paced-repair", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def paced_repair(
     cluster_id: str,
     run_key: str,
@@ -108,7 +108,7 @@ def paced_repair(
     return rep.as_dict() | {"held_s": round(started["held_s"], 1), "paused_s": round(started["paused_s"], 1)}
 
 
-@task(name="repair-escalation", cache_policy=NO_CACHE)
+@task(name="repair-escalation", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def escalate_to_slack(cluster_id: str, schedule: str, run_key: str, reasons: list[str]) -> bool:
     settings = Settings()
     cluster = settings.cluster(cluster_id)
