@@ -8,9 +8,9 @@ from typing import Any
 
 import psycopg
 from fastapi import FastAPI
-from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
+from cassandra_recovery.clients.postgres import make_pool
 from cassandra_recovery.incident.store import IncidentStore
 from cassandra_recovery.intake.app import create_app
 from cassandra_recovery.intake.config import ReceiverConfig
@@ -99,18 +99,8 @@ def build_receiver(settings: Settings, config: ReceiverConfig, cluster: str | No
     use_project_server(settings)  # before prefect is first imported
     default = settings.cluster(cluster or config.default_cluster).id
     known = {*settings.clusters, LAB_CLUSTER_ID}
-    pool = ConnectionPool(
-        settings.postgres_conninfo(),
-        min_size=1,
-        max_size=12,  # a delivery holds its inbox row and needs a second connection for the incident
-        kwargs={"row_factory": dict_row, "connect_timeout": 5},
-        check=ConnectionPool.check_connection,
-        timeout=2.0,
-        reconnect_timeout=30.0,
-        open=False,
-        name="alert-receiver",
-    )
-    pool.open(wait=False)
+    # 12: a delivery holds its inbox row and needs a second connection for the incident.
+    pool = make_pool(settings, max_size=12, open_wait_s=None, name="alert-receiver")
     spool = PgSpool(pool, names.inbox, config.retry_base_s, config.retry_max_s, config.max_attempts)
     store = IncidentStore(pool, names.incident_prefix)
     metrics = ReceiverMetrics()

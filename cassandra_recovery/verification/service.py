@@ -49,15 +49,25 @@ def verify(
     cluster = settings.cluster(cluster_id)
     with CqlClient(cluster) as cql:
         spec = spec_for(settings, cql, keyspace, table)
-        pool = make_pool(settings, max_size=(config or VerifyConfig()).workers) if spec.has_truth else None
+        cfg = config or VerifyConfig()
+        pool, own = _truth_pool(settings, cfg.workers) if spec.has_truth else (None, False)
         try:
             truth = SourceOfTruth(pool, settings.domain) if pool else None
-            report = Verifier(cluster, cql, spec, truth, config or VerifyConfig(), progress=progress).run(scope)
+            report = Verifier(cluster, cql, spec, truth, cfg, progress=progress).run(scope)
             report.clock_skew = clock_skew(cluster, cql)
             return report
         finally:
-            if pool:
+            if pool and own:
                 pool.close()
+
+
+def _truth_pool(settings: Settings, workers: int) -> tuple[ConnectionPool, bool]:
+    """The process's pool when it has a connection for every worker reading chunks at once; else one of its own
+    (True: the caller closes it)."""
+    shared = process_storage(settings).pool
+    if workers <= shared.max_size:
+        return shared, False
+    return make_pool(settings, max_size=workers), True
 
 
 def fix(
