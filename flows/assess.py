@@ -14,6 +14,7 @@ from cassandra_recovery.logic.assessment import UNREACHABLE, AppImpact, decide_p
 from cassandra_recovery.logic.regions import regions_assessment
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.storage.facade import process_storage
+from cassandra_recovery.storage.migrate import SchemaNotCurrent
 from cassandra_recovery.wiring import pg_parts
 from flows.detect import detect
 from tasks.observe import jmx_alive
@@ -47,6 +48,8 @@ def maintenance(cluster_id: str, now: datetime) -> str | None:
     """An active maintenance window or silence for the cluster makes the outage known: report, do not act."""
     try:
         silences = process_storage().silences
+    except SchemaNotCurrent:  # an old schema is a deployment mistake, not an outage: say so
+        raise
     except Exception:  # no PostgreSQL: nothing known
         return None
     return silences.known_condition(cluster_id, now)
@@ -67,6 +70,8 @@ def app_impact(cluster_id: str) -> AppImpact:
     """The application side from the degraded-mode queue: how far the cache lags the source of truth."""
     try:
         pg = pg_parts(Settings(), cluster_id, pool=process_storage().pool)
+    except SchemaNotCurrent:
+        raise
     except Exception:  # no PostgreSQL: assess the cluster anyway
         return AppImpact()
     try:

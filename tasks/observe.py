@@ -25,6 +25,7 @@ def observe_regions(cluster_id: str) -> dict[str, Any] | None:
     verdict is stable: split, one-way, dead datacenter or node failure. None for a one-datacenter cluster."""
     from cassandra_recovery.detection.regions import datacenters, observe_until_settled
     from cassandra_recovery.storage.facade import process_storage
+    from cassandra_recovery.storage.migrate import SchemaNotCurrent
 
     settings = Settings()
     cluster = settings.cluster(cluster_id)
@@ -32,6 +33,8 @@ def observe_regions(cluster_id: str) -> dict[str, Any] | None:
         return None
     try:
         store = process_storage(settings).region_views
+    except SchemaNotCurrent:  # an old schema is a deployment mistake, not an outage: say so
+        raise
     except Exception:  # no PostgreSQL: every region observed from here
         return observe_until_settled(cluster)
     return observe_until_settled(cluster, store=store)

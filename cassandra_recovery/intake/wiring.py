@@ -6,7 +6,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
@@ -19,7 +18,7 @@ from cassandra_recovery.intake.ports import LauncherUnavailable, StoreUnavailabl
 from cassandra_recovery.intake.service import Deliverer, Intake
 from cassandra_recovery.intake.spool import PgSpool
 from cassandra_recovery.settings import LAB_CLUSTER_ID, Settings
-from cassandra_recovery.storage.migrate import require_current
+from cassandra_recovery.storage.migrate import DatabaseUnreachable, require_current
 from cassandra_recovery.storage.names import CORE, SchemaNames
 
 log = logging.getLogger(__name__)
@@ -94,7 +93,7 @@ def build_receiver(settings: Settings, config: ReceiverConfig, cluster: str | No
     check = VersionCheck(settings.postgres_conninfo(), names)
     try:
         check()
-    except psycopg.OperationalError as e:  # PostgreSQL away: the deliverer checks once it is back
+    except DatabaseUnreachable as e:  # PostgreSQL away: the deliverer checks once it is back
         log.warning("PostgreSQL unreachable at start (%s); the schema version is checked when it answers", e)
     use_project_server(settings)  # before prefect is first imported
     default = settings.cluster(cluster or config.default_cluster).id

@@ -18,6 +18,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy import Connection, create_engine
 from sqlalchemy.pool import NullPool
 
@@ -35,6 +36,10 @@ _UNLOCK = "SELECT pg_advisory_unlock(hashtext('cassandra_recovery.schema'))"
 
 class SchemaNotCurrent(RecoveryError):
     """The database is not at the revisions this code needs: the message names the command to run."""
+
+
+class DatabaseUnreachable(RecoveryError):
+    """PostgreSQL did not answer the version check (libpq's reason; never the password)."""
 
 
 @dataclass(frozen=True)
@@ -83,9 +88,14 @@ def _states_on(conn: psycopg.Connection[Any], names: SchemaNames, tracks: Iterab
 
 def states(conninfo: str, names: SchemaNames, tracks: Iterable[str] = TRACKS) -> list[TrackState]:
     """Where each track's version table stands against this code's heads (one short read-only session)."""
-    with psycopg.connect(conninfo, connect_timeout=5) as conn:
-        out = _states_on(conn, names, tracks)
-        conn.rollback()
+    try:
+        with psycopg.connect(conninfo, connect_timeout=5) as conn:
+            out = _states_on(conn, names, tracks)
+            conn.rollback()
+    except psycopg.OperationalError as e:
+        where = conninfo_to_dict(conninfo)
+        at = f"{where.get('host')}:{where.get('port')}/{where.get('dbname')}"
+        raise DatabaseUnreachable(f"cannot check the schema version at {at}: {' '.join(str(e).split())[:300]}") from e
     return out
 
 

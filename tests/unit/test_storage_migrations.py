@@ -90,3 +90,15 @@ def test_names_follow_the_settings_and_the_receivers_inbox_variable(monkeypatch:
     s = Settings(domain=DomainConfig(orders_table="o2", outbox_table="q2", policy_table="p2"))
     assert SchemaNames.from_settings(s) == SchemaNames(inbox="inbox_eu", orders="o2", outbox="q2", policy="p2")
     assert SchemaNames.from_settings(s, inbox="explicit").inbox == "explicit"
+
+
+@pytest.mark.fault(F.POSTGRES_DOWN)
+def test_unreachable_postgres_is_one_line_too(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CASSANDRA_RECOVERY_POSTGRES__PASSWORD", "unused-in-this-test")
+    monkeypatch.setenv("CASSANDRA_RECOVERY_POSTGRES__PORT", "1")  # nothing listens: refused at once
+    assert cli.main(["kill-switch", "status"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot check the schema version at 127.0.0.1:1/") and err.count("\n") == 1
+    assert "unused-in-this-test" not in err
