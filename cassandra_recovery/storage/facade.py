@@ -21,7 +21,7 @@ from cassandra_recovery.recovery.pauses import RepairPauses
 from cassandra_recovery.recovery.schedule_log import ScheduleLog
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.storage.migrate import require_current
-from cassandra_recovery.storage.names import SchemaNames
+from cassandra_recovery.storage.names import CORE, DOMAIN, SchemaNames
 
 
 @dataclass
@@ -40,7 +40,7 @@ class Storage:
     checkpoints: RepairCheckpoints = field(init=False)
     schedule_log: ScheduleLog = field(init=False)
     region_views: RegionViews = field(init=False)
-    policy: PolicyStore = field(init=False)
+    _policy: PolicyStore | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         p = self.pool
@@ -48,17 +48,26 @@ class Storage:
         self.inbox = PgSpool(p, self.names.inbox)
         self.silences, self.kill_switch, self.pauses = Silences(p), KillSwitch(p), RepairPauses(p)
         self.checkpoints, self.schedule_log, self.region_views = RepairCheckpoints(p), ScheduleLog(p), RegionViews(p)
-        self.policy = PolicyStore(p, self.settings.domain)
+
+    @property
+    def policy(self) -> PolicyStore:
+        """The degradation policy, a table of the domain track: its version is checked on first use (processes
+        that never touch the example domain do not need its tables)."""
+        if self._policy is None:
+            require_current(self.settings.postgres_conninfo(), self.names, tracks=(DOMAIN,))
+            self._policy = PolicyStore(self.pool, self.settings.domain)
+        return self._policy
 
     def close(self) -> None:
         self.pool.close()
 
 
 def open_storage(settings: Settings, max_size: int = 8, check: bool = True) -> Storage:
-    """A new Storage with its own pool; with `check`, SchemaNotCurrent unless `db upgrade` has run."""
+    """A new Storage with its own pool; with `check`, SchemaNotCurrent unless `db upgrade` has run (the core
+    track; the domain's is checked when `policy` is first used)."""
     names = SchemaNames.from_settings(settings)
     if check:
-        require_current(settings.postgres_conninfo(), names)
+        require_current(settings.postgres_conninfo(), names, tracks=(CORE,))
     return Storage(settings, make_pool(settings, max_size=max_size), names)
 
 

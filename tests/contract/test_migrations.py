@@ -26,7 +26,7 @@ from cassandra_recovery.lab.postgres import _clusters, ensure_postgres, lab_pass
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.storage.facade import close_process_storage, process_storage
 from cassandra_recovery.storage.migrate import SchemaNotCurrent, heads, states, upgrade_for
-from cassandra_recovery.storage.names import SchemaNames
+from cassandra_recovery.storage.names import DOMAIN, SchemaNames
 from tests import faults as F
 
 pytestmark = [
@@ -223,6 +223,13 @@ def test_one_storage_per_process_shares_one_pool_and_checks_the_schema_first(new
         assert all(store.pool is first.pool for store in (*stores, first.schedule_log, first.region_views))
         incident, created = first.incidents.open_or_join("facade-test", {"source": "test"}, "test")
         assert created and first.pauses.pause("facade-test", "test", "test", incident.id).incident_id == incident.id
+        # The domain track is checked when its first store is used, not by processes that never touch it.
+        with psycopg.connect(s.postgres_conninfo(), connect_timeout=5, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(SchemaNames().version_table(DOMAIN))))
+        with pytest.raises(SchemaNotCurrent, match=r"\(domain\) has not been created"):
+            first.policy.get("facade-test")
+        upgrade_for(s)
+        assert first.policy.get("facade-test").mode.value == "normal"
     finally:
         close_process_storage()
     assert first.pool.closed
