@@ -137,7 +137,7 @@ def _suspend_for_approval(lab: Lab, env: dict[str, str], cluster_id: str) -> Any
     params = {"cluster_id": cluster_id, "trigger": {"source": "test", "nodes": ["node3"]}, "heal_timeout_s": 15,
               "approval_timeout_s": 900, "follow_up_s": 0}  # fmt: skip
     with prefect_api(env):
-        run = run_deployment(INCIDENT_DEPLOYMENT, parameters=params, timeout=0)
+        run: Any = run_deployment(INCIDENT_DEPLOYMENT, parameters=params, timeout=0)  # sync here: a FlowRun
     wait_for(lambda: _flow_run_state(env, run.id) == "PAUSED", 300, "the previous version to suspend the run", 2)
     wait_for(lambda: not _alive(_flow_run_pids(run.id)), 60, "the suspended run's process to exit")
     return run
