@@ -52,8 +52,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
     except ValueError as e:
         raise ConfigError(str(e)) from e
+    storage = open_storage(settings, max_size=2)  # refuses unless `db upgrade` has run, before anything starts
     use_project_server(settings)
-    storage = open_storage(settings, max_size=2)  # refuses unless `db upgrade` has run
     pool, store = storage.pool, storage.incidents
     metrics = DetectorMetrics(cluster.id)
     if args.metrics_port:

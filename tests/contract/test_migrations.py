@@ -204,7 +204,9 @@ def test_cli_verbs_refuse_an_unmigrated_database_in_one_line(
     s = new_db()
     load_before(s)  # tables as the old version left them, but never adopted
     monkeypatch.setenv("CASSANDRA_RECOVERY_POSTGRES__DBNAME", s.postgres.dbname)
-    for argv in (["kill-switch", "status"], ["db", "check"], ["silence", "--for", "1h", "--reason", "x"]):
+    monkeypatch.setenv("CASSANDRA_RECOVERY_RECEIVER__TOKENS", "a-token-of-sixteen-chars")
+    verbs = [["serve"], ["receiver"], ["detector", "--rounds", "1"], ["kill-switch", "status"], ["db", "check"]]
+    for argv in [*verbs, ["silence", "--for", "1h", "--reason", "x"], ["queue", "status"]]:
         assert cli.main(argv) == 1, argv
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "run `cassandra-recovery db upgrade`" in err and "Traceback" not in err
