@@ -102,3 +102,37 @@ def test_unreachable_postgres_is_one_line_too(
     err = capsys.readouterr().err
     assert err.startswith("error: cannot check the schema version at 127.0.0.1:1/") and err.count("\n") == 1
     assert "unused-in-this-test" not in err
+
+
+@pytest.mark.fault(F.SCHEMA_FROM_OLDER_VERSION, F.POSTGRES_DOWN)
+def test_the_receivers_deliverer_waits_for_a_current_schema_and_never_creates_one() -> None:
+    """The receiver starts while PostgreSQL is away or old; its deliverer checks the version before each round
+    until it passes, and delivers nothing before."""
+    import time
+
+    from cassandra_recovery.intake.memory import MemoryIncidents, MemorySpool, RecordingLauncher
+    from cassandra_recovery.intake.metrics import ReceiverMetrics
+    from cassandra_recovery.intake.ports import SpoolItem
+    from cassandra_recovery.intake.service import Intake
+    from cassandra_recovery.intake.wiring import _VersionFirstDeliverer
+    from cassandra_recovery.storage.migrate import SchemaNotCurrent
+
+    answers: list[Exception | None] = [SchemaNotCurrent("run `cassandra-recovery db upgrade`"), None]
+
+    class Check:
+        def __call__(self) -> None:
+            if (answer := answers.pop(0)) is not None:
+                raise answer
+
+    spool, launcher = MemorySpool(time.monotonic), RecordingLauncher()
+    intake = Intake(spool, MemoryIncidents(), launcher, ReceiverMetrics(), inline_timeout_s=1.0)
+    spool.put(SpoolItem("k1", "launch-k1", "alertmanager", "lab", "firing", {"kind": "alert"}), hold_s=0)
+    deliverer = _VersionFirstDeliverer(intake, 0.01, Check())  # type: ignore[arg-type]
+    try:
+        assert deliverer.run_once() == [] and "db upgrade" in (deliverer.last_error or "")
+        assert spool.pending_count() == 1 and launcher.calls == []
+        assert [o.ok for o in deliverer.run_once()] == [True] and deliverer.last_error is None
+        deliverer.run_once()  # a further check would find no answer left and fail the round
+        assert answers == [] and deliverer.last_error is None
+    finally:
+        intake.close()
