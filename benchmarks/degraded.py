@@ -19,6 +19,7 @@ from cassandra.query import SimpleStatement
 from cassandra_recovery.degraded.compare import Comparer
 from cassandra_recovery.degraded.model import Order
 from cassandra_recovery.settings import DomainConfig, Settings
+from cassandra_recovery.storage.migrate import upgrade_for
 from cassandra_recovery.wiring import service_parts
 
 DOMAIN = DomainConfig(
@@ -41,6 +42,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=5000)
     n = ap.parse_args().rows
     settings = Settings().model_copy(update={"domain": DOMAIN})
+    upgrade_for(settings)  # the benchmark's own table names, migrated as `db upgrade` does
     p = service_parts(settings)
     orders = [Order(id=f"bench-{i:07d}", customer=f"c{i % 97}", status="new", amount_cents=i) for i in range(n)]
     with p.pg.pool.connection() as conn:

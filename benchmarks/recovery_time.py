@@ -22,6 +22,7 @@ from cassandra_recovery.degraded.workload import WorkloadSpec, run_workload
 from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.recovery.hints import watch_drain
 from cassandra_recovery.settings import DomainConfig, Settings
+from cassandra_recovery.storage.migrate import upgrade_for
 from cassandra_recovery.wiring import ServiceParts, service_parts
 
 DOMAIN = {"keyspace": "shop_bench", "orders_table": "orders_bench", "outbox_table": "outbox_bench",
@@ -85,6 +86,7 @@ def main() -> None:
     args = ap.parse_args()
     settings = Settings().model_copy(update={"domain": DomainConfig(**DOMAIN)})  # type: ignore[arg-type]
     lab = Lab(settings.lab, progress=lambda m: None)
+    upgrade_for(settings)  # the benchmark's own table names, migrated as `db upgrade` does
     parts = service_parts(settings)
     d = settings.domain
     with parts.pg.pool.connection() as conn:

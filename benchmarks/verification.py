@@ -27,6 +27,7 @@ from psycopg import sql
 from cassandra_recovery.logic.checksum import token_chunks
 from cassandra_recovery.logic.murmur3 import token_of
 from cassandra_recovery.settings import DomainConfig, Settings
+from cassandra_recovery.storage.migrate import upgrade_for
 from cassandra_recovery.verification.service import verify
 from cassandra_recovery.verification.verifier import VerifyConfig
 from cassandra_recovery.wiring import ServiceParts, service_parts
@@ -156,6 +157,7 @@ def main() -> None:
     ap.add_argument("--bad-keys", type=int, default=10)
     args = ap.parse_args()
     settings = Settings().model_copy(update={"domain": DomainConfig(**DOMAIN)})  # type: ignore[arg-type]
+    upgrade_for(settings)  # the benchmark's own table names, migrated as `db upgrade` does
     parts = service_parts(settings)
     out: list[dict[str, Any]] = []
     try:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from cassandra_recovery.commands import (
     compare,
+    db,
     demo,
     detector,
     hotspots,
@@ -58,9 +59,7 @@ def cmd_lab(args: argparse.Namespace, settings: Settings) -> int:
         per_dc = args.nodes_per_dc if args.nodes_per_dc is not None else args.nodes
         lab.up(nodes=per_dc, tokens=args.tokens, hint_window=args.hint_window, dcs=args.dcs)
         if args.postgres or args.prefect:
-            from cassandra_recovery.lab.postgres import ensure_postgres
-
-            ensure_postgres(settings, progress=_progress)
+            _postgres(settings)
         if args.prefect:
             from cassandra_recovery.lab.prefect_server import ensure_prefect_server
 
@@ -88,9 +87,7 @@ def cmd_lab(args: argparse.Namespace, settings: Settings) -> int:
         lab.unsplit()
         return 0
     if verb == "postgres":
-        from cassandra_recovery.lab.postgres import ensure_postgres
-
-        ensure_postgres(settings, progress=_progress)
+        _postgres(settings)
         return 0
     action = {
         "freeze": lab.freeze,
@@ -102,6 +99,17 @@ def cmd_lab(args: argparse.Namespace, settings: Settings) -> int:
     }[verb]
     action(args.node)
     return 0
+
+
+def _postgres(settings: Settings) -> None:
+    """The lab's PostgreSQL, provisioned and its schema at this code's migrations."""
+    from cassandra_recovery.lab.postgres import ensure_postgres
+    from cassandra_recovery.storage.migrate import upgrade_for
+
+    ensure_postgres(settings, progress=_progress)
+    for s in upgrade_for(settings):
+        _progress(f"postgres: schema {s.track} {s.current or 'none'} -> {s.head}" if not s.up_to_date else
+                  f"postgres: schema {s.track} at {s.head}")  # fmt: skip
 
 
 def _print_status(lab: Lab, as_json: bool) -> int:
@@ -153,7 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     left.add_argument("--stop", action="store_true", help="stop them too (SIGTERM, then SIGKILL)")
     st = lsub.add_parser("status", help="per node: address, state seen by a live peer, process")
     st.add_argument("--json", action="store_true")
-    lsub.add_parser("postgres", help="install (when missing) and start PostgreSQL, create role and database")
+    lsub.add_parser(
+        "postgres", help="install (when missing) and start PostgreSQL, create role and database, run the migrations"
+    )
     sp = lsub.add_parser("split", help="cut node-to-node traffic between two groups, processes alive (nftables)")
     sp.add_argument("group_a", help="a datacenter (dc1) or nodes (node1,node2 or addresses)")
     sp.add_argument("group_b", help="the other group")
@@ -188,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_parser(sub)
     receiver.add_parser(sub)
     killswitch.add_parser(sub)
+    db.add_parser(sub)
     demo.add_parser(sub)
     return p
 
@@ -225,6 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return receiver.run(args, settings)
         if args.command == "kill-switch":
             return killswitch.run(args, settings)
+        if args.command == "db":
+            return db.run(args, settings)
         if args.command == "demo":
             return demo.run(args, settings)
     except ConfigError as e:

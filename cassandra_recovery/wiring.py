@@ -15,12 +15,14 @@ from cassandra_recovery.degraded.orders import OrderStore
 from cassandra_recovery.degraded.outbox import Outbox
 from cassandra_recovery.degraded.policy import PolicyStore
 from cassandra_recovery.degraded.relay import Relay
-from cassandra_recovery.degraded.schema import ensure_cassandra_schema, ensure_pg_schema
+from cassandra_recovery.degraded.schema import ensure_cassandra_schema
 from cassandra_recovery.degraded.service import OrderService
 from cassandra_recovery.errors import ConfigError
 from cassandra_recovery.logic.breaker import BreakerConfig, CircuitBreaker
 from cassandra_recovery.recovery.provisioner import LabProvisioner, NoProvisioner, Provisioner
 from cassandra_recovery.settings import LAB_CLUSTER_ID, ClusterConfig, Settings
+from cassandra_recovery.storage.migrate import require_current
+from cassandra_recovery.storage.names import DOMAIN, SchemaNames
 
 
 @dataclass
@@ -30,6 +32,7 @@ class PgParts:
     settings: Settings
     cluster_id: str
     pool: ConnectionPool
+    owns_pool: bool = True
     store: OrderStore = field(init=False)
     outbox: Outbox = field(init=False)
     policy: PolicyStore = field(init=False)
@@ -41,16 +44,18 @@ class PgParts:
         self.policy = PolicyStore(self.pool, cfg)
 
     def close(self) -> None:
-        self.pool.close()
+        if self.owns_pool:
+            self.pool.close()
 
 
-def pg_parts(settings: Settings, cluster_id: str | None = None, create_schema: bool = True) -> PgParts:
+def pg_parts(settings: Settings, cluster_id: str | None = None, pool: ConnectionPool | None = None) -> PgParts:
+    """The domain's stores over `pool` (kept open by close()) or a pool of their own; SchemaNotCurrent when the
+    domain's tables are not at this code's migration (`cassandra-recovery db upgrade` makes them)."""
     cluster = settings.cluster(cluster_id)
-    pool = make_pool(settings)
-    if create_schema:
-        with pool.connection() as conn:
-            ensure_pg_schema(conn, settings.domain)
-    return PgParts(settings, cluster.id, pool)
+    require_current(settings.postgres_conninfo(), SchemaNames.from_settings(settings), tracks=(DOMAIN,))
+    if pool is not None:
+        return PgParts(settings, cluster.id, pool, owns_pool=False)
+    return PgParts(settings, cluster.id, make_pool(settings))
 
 
 @dataclass
@@ -85,8 +90,8 @@ def service_parts(
     pg: PgParts | None = None,
     region: str | None = None,
 ) -> ServiceParts:
-    """The order service with its cache, relay and breaker, schema created in both stores. With `region`, the
-    cache reads and writes through that datacenter's nodes only (an application deployed in that region)."""
+    """The order service with its cache, relay and breaker; Cassandra's schema created, PostgreSQL's checked. With
+    `region`, the cache reads and writes through that datacenter's nodes only (an application in that region)."""
     cluster = settings.cluster(cluster_id)
     if region is not None:
         local = [n.address for n in cluster.nodes if n.datacenter == region]

@@ -52,44 +52,33 @@ def resume_crashed_once(client: Any, max_resumes: int = 2, on_escalate: Any = No
 
 def escalate_incident(flow_run: Any, crashes: int) -> None:
     """Record the escalation on the cluster's open incident (no lease needed to append an event)."""
-    from cassandra_recovery.clients.postgres import make_pool
-    from cassandra_recovery.incident.store import IncidentStore
-    from cassandra_recovery.settings import Settings
+    from cassandra_recovery.storage.facade import process_storage
 
     cluster_id = (flow_run.parameters or {}).get("cluster_id")
     if not cluster_id:
         return
-    pool = make_pool(Settings(), max_size=1)
-    try:
-        store = IncidentStore(pool)
-        inc = store.open_for(cluster_id)
-        if inc is not None:
-            store.append_event(
-                inc.id,
-                "escalated",
-                "crash-resumer",
-                {
-                    "flow_run_id": str(flow_run.id),
-                    "crashes": crashes,
-                    "reason": "the incident run kept crashing; a human must take over",
-                },
-            )
-    finally:
-        pool.close()
+    store = process_storage().incidents
+    inc = store.open_for(cluster_id)
+    if inc is not None:
+        store.append_event(
+            inc.id,
+            "escalated",
+            "crash-resumer",
+            {
+                "flow_run_id": str(flow_run.id),
+                "crashes": crashes,
+                "reason": "the incident run kept crashing; a human must take over",
+            },
+        )
 
 
 def open_approval_request(cluster_id: str, flow_run_id: str) -> dict[str, Any] | None:
     """The undecided approval request this suspended run is waiting on (from the incident timeline)."""
-    from cassandra_recovery.clients.postgres import make_pool
-    from cassandra_recovery.incident.store import IncidentStore
-    from cassandra_recovery.settings import Settings
+    from cassandra_recovery.storage.facade import process_storage
 
-    pool = make_pool(Settings(), max_size=1)
-    try:
-        inc = IncidentStore(pool).open_for(cluster_id)
-        events = IncidentStore(pool).events(inc.id) if inc else []
-    finally:
-        pool.close()
+    store = process_storage().incidents
+    inc = store.open_for(cluster_id)
+    events = store.events(inc.id) if inc else []
     asked = [e for e in events if e.kind == "approval_requested" and e.data.get("flow_run_id") == flow_run_id]
     if not asked or any(e.kind == "approval_decided" and e.seq > asked[-1].seq for e in events):
         return None

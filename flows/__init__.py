@@ -1,1 +1,1 @@
-"""Prefect layer: flows (filled by the incident-core issue)."""
+"""Prefect layer: flows. Each persists its result as JSON, never pickle (see tasks/__init__.py)."""

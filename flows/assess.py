@@ -13,12 +13,14 @@ from cassandra_recovery.detection.assess_inputs import gather
 from cassandra_recovery.logic.assessment import UNREACHABLE, AppImpact, decide_plan, with_jmx
 from cassandra_recovery.logic.regions import regions_assessment
 from cassandra_recovery.settings import Settings
+from cassandra_recovery.storage.facade import process_storage
+from cassandra_recovery.storage.migrate import SchemaNotCurrent
 from cassandra_recovery.wiring import pg_parts
 from flows.detect import detect
 from tasks.observe import jmx_alive
 
 
-@task(name="gather-assessment-input", cache_policy=NO_CACHE)
+@task(name="gather-assessment-input", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def gather_input(
     cluster_id: str,
     detected: dict[str, Any],
@@ -44,43 +46,32 @@ def gather_input(
 
 def maintenance(cluster_id: str, now: datetime) -> str | None:
     """An active maintenance window or silence for the cluster makes the outage known: report, do not act."""
-    from cassandra_recovery.clients.postgres import make_pool
-    from cassandra_recovery.incident.silences import Silences
-
     try:
-        pool = make_pool(Settings(), max_size=1)
+        silences = process_storage().silences
+    except SchemaNotCurrent:  # an old schema is a deployment mistake, not an outage: say so
+        raise
     except Exception:  # no PostgreSQL: nothing known
         return None
-    try:
-        silences = Silences(pool)
-        silences.ensure_schema()
-        return silences.known_condition(cluster_id, now)
-    finally:
-        pool.close()
+    return silences.known_condition(cluster_id, now)
 
 
 def source_of_truth_reachable() -> bool:
     """Whether PostgreSQL answers from here: during a split both regions fall back to it."""
-    from cassandra_recovery.clients.postgres import make_pool
-
     try:
-        pool = make_pool(Settings(), max_size=1)
-    except Exception:
-        return False
-    try:
-        with pool.connection(timeout=5) as conn:
+        with process_storage().pool.connection(timeout=5) as conn:
             conn.execute("SELECT 1")
+            conn.rollback()
         return True
     except Exception:
         return False
-    finally:
-        pool.close()
 
 
 def app_impact(cluster_id: str) -> AppImpact:
     """The application side from the degraded-mode queue: how far the cache lags the source of truth."""
     try:
-        pg = pg_parts(Settings(), cluster_id, create_schema=False)
+        pg = pg_parts(Settings(), cluster_id, pool=process_storage().pool)
+    except SchemaNotCurrent:
+        raise
     except Exception:  # no PostgreSQL: assess the cluster anyway
         return AppImpact()
     try:
@@ -92,7 +83,7 @@ def app_impact(cluster_id: str) -> AppImpact:
         pg.close()
 
 
-@flow(name="assess")
+@flow(name="assess", result_serializer="json")
 def assess(
     cluster_id: str = "lab",
     detected: dict[str, Any] | None = None,

@@ -9,7 +9,7 @@ from prefect import flow, get_run_logger
 from tasks.observe import counters, observe_regions, peer_views, probe_nodes, schema_versions
 
 
-@flow(name="detect")
+@flow(name="detect", result_serializer="json")
 def detect(cluster_id: str = "lab") -> dict[str, Any]:
     log = get_run_logger()
     probes = probe_nodes(cluster_id)

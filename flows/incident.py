@@ -50,7 +50,7 @@ def _closed(incident_id: str) -> bool:
         return False
 
 
-@flow(name="incident-response", persist_result=True)
+@flow(name="incident-response", persist_result=True, result_serializer="json")
 def incident_response(
     cluster_id: str = "lab",
     trigger: dict[str, Any] | None = None,

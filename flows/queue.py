@@ -9,7 +9,7 @@ from prefect import flow, get_run_logger
 from tasks.queue import drain_queue, queue_status
 
 
-@flow(name="drain-write-queue")
+@flow(name="drain-write-queue", result_serializer="json")
 def drain_write_queue(cluster_id: str = "lab", timeout_s: float = 300.0) -> dict[str, Any]:
     log = get_run_logger()
     before = queue_status(cluster_id)

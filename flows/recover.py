@@ -22,7 +22,7 @@ class TokenRangeParam(BaseModel):
     end: int = Field(ge=MIN_TOKEN, le=MAX_TOKEN, description="inclusive")
 
 
-@flow(name="repair", persist_result=True)
+@flow(name="repair", persist_result=True, result_serializer="json")
 def repair(
     cluster_id: str = "lab",
     run_key: str | None = None,
@@ -65,7 +65,7 @@ def repair(
     return report
 
 
-@flow(name="recover", persist_result=True)
+@flow(name="recover", persist_result=True, result_serializer="json")
 def recover(
     cluster_id: str,
     incident_id: str,

@@ -12,7 +12,7 @@ from tasks.recovery import plan_repair
 from tasks.scheduled import escalate_to_slack, log_schedule, paced_repair, skip_reason
 
 
-@flow(name="scheduled-repair", persist_result=True)
+@flow(name="scheduled-repair", persist_result=True, result_serializer="json")
 def scheduled_repair(
     schedule: str = "manual",
     cluster_id: str | None = None,

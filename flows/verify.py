@@ -21,7 +21,7 @@ def _brief(report: dict[str, Any], stage: str) -> dict[str, Any]:
     return {"pass": stage, "verdict": report["verdict"], "rows_compared": report["rows_compared"], "keys": keys}
 
 
-@flow(name="verify", persist_result=True)
+@flow(name="verify", persist_result=True, result_serializer="json")
 def verify(
     cluster_id: str = "lab",
     keyspace: str | None = None,
@@ -70,7 +70,7 @@ def verify(
     return out
 
 
-@flow(name="follow-up-verification", persist_result=True)
+@flow(name="follow-up-verification", persist_result=True, result_serializer="json")
 def follow_up_verification(
     cluster_id: str = "lab", incident_id: str = "", keyspace: str | None = None, table: str | None = None
 ) -> dict[str, Any]:

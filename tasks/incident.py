@@ -8,18 +8,16 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from cassandra_recovery.clients.postgres import make_pool
 from cassandra_recovery.clients.slack import IncidentThread, SlackNotifier
 from cassandra_recovery.incident.store import IncidentStore, Lease
 from cassandra_recovery.logic.incident_states import IncidentState
 from cassandra_recovery.settings import Settings
+from cassandra_recovery.storage.facade import process_storage
 
 
-def _store() -> tuple[IncidentStore, Any]:
-    pool = make_pool(Settings(), max_size=2)
-    store = IncidentStore(pool)
-    store.ensure_schema()
-    return store, pool
+def _store() -> IncidentStore:
+    """The process's incident store: one pool per process, not one per task call."""
+    return process_storage().incidents
 
 
 def _incident_dict(inc: Any) -> dict[str, Any]:
@@ -29,57 +27,51 @@ def _incident_dict(inc: Any) -> dict[str, Any]:
 
 # Side-effecting steps keep Prefect's default cache (inputs + flow run): a resumed run of the same flow run
 # gets their results back instead of repeating them. Lease steps and observations always run again.
-@task(name="open-or-join-incident", retries=2, retry_delay_seconds=[2, 10], persist_result=True)
+@task(
+    name="open-or-join-incident", retries=2, retry_delay_seconds=[2, 10], persist_result=True, result_serializer="json"
+)
 def open_or_join(cluster_id: str, trigger: dict[str, Any], actor: str) -> dict[str, Any]:
-    store, pool = _store()
-    try:
-        inc, created = store.open_or_join(cluster_id, trigger, actor)
-        return {**_incident_dict(inc), "created": created}
-    finally:
-        pool.close()
+    store = _store()
+    inc, created = store.open_or_join(cluster_id, trigger, actor)
+    return {**_incident_dict(inc), "created": created}
 
 
-@task(name="take-incident-lease", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
+@task(
+    name="take-incident-lease",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=[2, 10],
+    persist_result=False,
+    result_serializer="json",
+)
 def take_lease(incident_id: str, holder: str, run_key: str, ttl_s: float = 600.0) -> Lease | None:
     """A retried run (same run_key) takes the lease back at once; a rival run gets None and must not act."""
-    store, pool = _store()
-    try:
-        return store.acquire_lease(incident_id, holder, ttl_s, run_key=run_key)
-    finally:
-        pool.close()
+    store = _store()
+    return store.acquire_lease(incident_id, holder, ttl_s, run_key=run_key)
 
 
-@task(name="release-incident-lease", cache_policy=NO_CACHE)
+@task(name="release-incident-lease", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def release_lease(lease: Lease) -> bool:
-    store, pool = _store()
-    try:
-        return store.release_lease(lease)
-    finally:
-        pool.close()
+    store = _store()
+    return store.release_lease(lease)
 
 
-@task(name="incident-transition", persist_result=True)
+@task(name="incident-transition", persist_result=True, result_serializer="json")
 def transition(incident_id: str, expected: str, new: str, lease: Lease, data: dict[str, Any]) -> dict[str, Any]:
-    store, pool = _store()
-    try:
-        current = store.get(incident_id)
-        if current.state == new:  # a retried step that already moved it: idempotent
-            return _incident_dict(current)
-        return _incident_dict(store.transition(incident_id, IncidentState(expected), IncidentState(new), lease, data))
-    finally:
-        pool.close()
+    store = _store()
+    current = store.get(incident_id)
+    if current.state == new:  # a retried step that already moved it: idempotent
+        return _incident_dict(current)
+    return _incident_dict(store.transition(incident_id, IncidentState(expected), IncidentState(new), lease, data))
 
 
-@task(name="store-plan", persist_result=True)
+@task(name="store-plan", persist_result=True, result_serializer="json")
 def store_plan(incident_id: str, plan: dict[str, Any], lease: Lease) -> None:
-    store, pool = _store()
-    try:
-        store.set_plan(incident_id, plan, lease)
-    finally:
-        pool.close()
+    store = _store()
+    store.set_plan(incident_id, plan, lease)
 
 
-@task(name="slack-incident-thread", persist_result=True)
+@task(name="slack-incident-thread", persist_result=True, result_serializer="json")
 def slack_thread(
     cluster_id: str, incident_id: str, title: str, fields: dict[str, str], lease: Lease, status: str = "open"
 ) -> dict[str, Any]:
@@ -87,59 +79,47 @@ def slack_thread(
     Slack trouble is recorded on the timeline and never fails the pipeline."""
     settings = Settings()
     cluster = settings.cluster(cluster_id)
-    store, pool = _store()
-    try:
-        inc = store.get(incident_id)
-        known = IncidentThread(inc.slack_channel, inc.slack_ts) if inc.slack_channel and inc.slack_ts else None
-        slack = SlackNotifier(settings.slack_token, cluster.slack_channel, base_url=settings.slack_base_url)
-        thread = slack.open_thread(incident_id, title, fields, thread=known, status=status)
-        if thread is not None and thread != known:
-            store.set_slack_thread(incident_id, thread.channel, thread.ts, lease)
-        if thread is None:
-            reason = "logged-only (no Slack token or channel)" if not slack.configured else "Slack unavailable"
-            store.append_event(
-                incident_id, "slack_not_posted", "pipeline", {"reason": reason, "title": title, "fields": fields}, lease
-            )
-        return {
-            "posted": thread is not None,
-            "channel": thread.channel if thread else None,
-            "ts": thread.ts if thread else None,
-        }
-    finally:
-        pool.close()
+    store = _store()
+    inc = store.get(incident_id)
+    known = IncidentThread(inc.slack_channel, inc.slack_ts) if inc.slack_channel and inc.slack_ts else None
+    slack = SlackNotifier(settings.slack_token, cluster.slack_channel, base_url=settings.slack_base_url)
+    thread = slack.open_thread(incident_id, title, fields, thread=known, status=status)
+    if thread is not None and thread != known:
+        store.set_slack_thread(incident_id, thread.channel, thread.ts, lease)
+    if thread is None:
+        reason = "logged-only (no Slack token or channel)" if not slack.configured else "Slack unavailable"
+        store.append_event(
+            incident_id, "slack_not_posted", "pipeline", {"reason": reason, "title": title, "fields": fields}, lease
+        )
+    return {
+        "posted": thread is not None,
+        "channel": thread.channel if thread else None,
+        "ts": thread.ts if thread else None,
+    }
 
 
-@task(name="slack-incident-reply", persist_result=True)
+@task(name="slack-incident-reply", persist_result=True, result_serializer="json")
 def slack_reply(cluster_id: str, incident_id: str, text: str, lease: Lease) -> dict[str, Any]:
     """A reply in the incident's thread (or the log without Slack); never fails the pipeline."""
     settings = Settings()
     cluster = settings.cluster(cluster_id)
-    store, pool = _store()
-    try:
-        inc = store.get(incident_id)
-        thread = IncidentThread(inc.slack_channel, inc.slack_ts) if inc.slack_channel and inc.slack_ts else None
-        slack = SlackNotifier(settings.slack_token, cluster.slack_channel, base_url=settings.slack_base_url)
-        res = slack.reply(thread, text)
-        if not res.ok:
-            store.append_event(incident_id, "slack_not_posted", "pipeline", {"reason": res.error, "text": text}, lease)
-        return {"posted": res.ok, "error": res.error}
-    finally:
-        pool.close()
+    store = _store()
+    inc = store.get(incident_id)
+    thread = IncidentThread(inc.slack_channel, inc.slack_ts) if inc.slack_channel and inc.slack_ts else None
+    slack = SlackNotifier(settings.slack_token, cluster.slack_channel, base_url=settings.slack_base_url)
+    res = slack.reply(thread, text)
+    if not res.ok:
+        store.append_event(incident_id, "slack_not_posted", "pipeline", {"reason": res.error, "text": text}, lease)
+    return {"posted": res.ok, "error": res.error}
 
 
-@task(name="get-incident", cache_policy=NO_CACHE)
+@task(name="get-incident", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def get_incident(incident_id: str) -> dict[str, Any]:
-    store, pool = _store()
-    try:
-        return _incident_dict(store.get(incident_id))
-    finally:
-        pool.close()
+    store = _store()
+    return _incident_dict(store.get(incident_id))
 
 
-@task(name="incident-events", cache_policy=NO_CACHE)
+@task(name="incident-events", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def incident_events(incident_id: str) -> list[dict[str, Any]]:
-    store, pool = _store()
-    try:
-        return [_incident_dict(e) for e in store.events(incident_id)]
-    finally:
-        pool.close()
+    store = _store()
+    return [_incident_dict(e) for e in store.events(incident_id)]

@@ -13,43 +13,40 @@ from cassandra_recovery.detection.observe import jmx_answers, jmx_counters, prob
 from cassandra_recovery.settings import Settings
 
 
-@task(name="probe-nodes", cache_policy=NO_CACHE)
+@task(name="probe-nodes", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def probe_nodes(cluster_id: str, timeout_s: float = 0.5) -> dict[str, dict[str, Any]]:
     cluster = Settings().cluster(cluster_id)
     return {name: p.__dict__ for name, p in probe_all(cluster, timeout_s).items()}
 
 
-@task(name="observe-regions", cache_policy=NO_CACHE)
+@task(name="observe-regions", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def observe_regions(cluster_id: str) -> dict[str, Any] | None:
     """Each datacenter's view (its own nodes directly, the others through its nodes), observed until the
     verdict is stable: split, one-way, dead datacenter or node failure. None for a one-datacenter cluster."""
-    from cassandra_recovery.clients.postgres import make_pool
-    from cassandra_recovery.detection.region_store import RegionViews
     from cassandra_recovery.detection.regions import datacenters, observe_until_settled
+    from cassandra_recovery.storage.facade import process_storage
+    from cassandra_recovery.storage.migrate import SchemaNotCurrent
 
     settings = Settings()
     cluster = settings.cluster(cluster_id)
     if len(datacenters(cluster)) < 2:
         return None
     try:
-        pool = make_pool(settings, max_size=1)
+        store = process_storage(settings).region_views
+    except SchemaNotCurrent:  # an old schema is a deployment mistake, not an outage: say so
+        raise
     except Exception:  # no PostgreSQL: every region observed from here
         return observe_until_settled(cluster)
-    try:
-        store = RegionViews(pool)
-        store.ensure_schema()
-        return observe_until_settled(cluster, store=store)
-    finally:
-        pool.close()
+    return observe_until_settled(cluster, store=store)
 
 
-@task(name="peer-views", cache_policy=NO_CACHE)
+@task(name="peer-views", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def peer_views(cluster_id: str, observers: list[str]) -> dict[str, dict[str, str]]:
     """{observer: {address: UN/DN/...}} from each observer's own `nodetool status` (its failure detector)."""
     return status_views(Settings().cluster(cluster_id), observers)
 
 
-@task(name="jmx-counters", cache_policy=NO_CACHE)
+@task(name="jmx-counters", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def counters(cluster_id: str, nodes: list[str]) -> dict[str, dict[str, Any]]:
     cluster = Settings().cluster(cluster_id)
     out: dict[str, dict[str, Any]] = {}
@@ -65,14 +62,14 @@ def counters(cluster_id: str, nodes: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-@task(name="schema-versions", cache_policy=NO_CACHE)
+@task(name="schema-versions", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def schema_versions(cluster_id: str, observer: str) -> dict[str, Any]:
     cluster = Settings().cluster(cluster_id)
     d = parse_describecluster(Nodetool(cluster).output(observer, "describecluster", timeout_s=30))
     return {"versions": d.schema_versions, "agreement": d.schema_agreement, "unreachable": d.unreachable}
 
 
-@task(name="jmx-answers", cache_policy=NO_CACHE)
+@task(name="jmx-answers", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def jmx_alive(cluster_id: str, nodes: list[str]) -> dict[str, bool | None]:
     from concurrent.futures import ThreadPoolExecutor
 

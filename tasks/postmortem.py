@@ -21,21 +21,18 @@ def artifact_key(prefix: str, incident_id: str) -> str:
 
 
 def _postmortem(incident_id: str) -> Any:
-    store, pool = _store()
-    try:
-        inc = store.get(incident_id)
-        incident = {
-            "id": inc.id,
-            "cluster_id": inc.cluster_id,
-            "state": inc.state.value,
-            "opened_at": inc.opened_at,
-            "closed_at": inc.closed_at,
-            "trigger": inc.trigger,
-            "plan": inc.plan,
-        }
-        events = [e.__dict__ for e in store.events(incident_id)]
-    finally:
-        pool.close()
+    store = _store()
+    inc = store.get(incident_id)
+    incident = {
+        "id": inc.id,
+        "cluster_id": inc.cluster_id,
+        "state": inc.state.value,
+        "opened_at": inc.opened_at,
+        "closed_at": inc.closed_at,
+        "trigger": inc.trigger,
+        "plan": inc.plan,
+    }
+    events = [e.__dict__ for e in store.events(incident_id)]
     return build_postmortem(incident, events)
 
 
@@ -44,7 +41,7 @@ def _done_share(incident_id: str) -> float:
     return 100.0 * sum(r["status"] in ("done", "skipped") for r in rows) / max(len(rows), 1)
 
 
-@task(name="incident-progress", cache_policy=NO_CACHE)
+@task(name="incident-progress", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def incident_progress(incident_id: str, artifact_id: str | None = None) -> str | None:
     """A progress artifact following the phases (created on the first call, updated after); never fails the run."""
     try:
@@ -61,7 +58,7 @@ def incident_progress(incident_id: str, artifact_id: str | None = None) -> str |
         return artifact_id
 
 
-@task(name="write-postmortem", cache_policy=NO_CACHE)
+@task(name="write-postmortem", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def write_postmortem(cluster_id: str, incident_id: str, lease: Lease | None) -> dict[str, Any]:
     """Markdown artifact + a new report version in PostgreSQL + a summary in the incident's Slack thread."""
     pm = _postmortem(incident_id)
@@ -69,11 +66,7 @@ def write_postmortem(cluster_id: str, incident_id: str, lease: Lease | None) -> 
     create_markdown_artifact(
         markdown, key=artifact_key("postmortem", incident_id), description=f"Post-mortem of incident {incident_id}"
     )
-    store, pool = _store()
-    try:
-        version = store.save_report(incident_id, markdown)
-    finally:
-        pool.close()
+    version = _store().save_report(incident_id, markdown)
     posted: dict[str, Any] = {"posted": False, "error": "no lease"}
     if lease is not None:
         posted = slack_reply.fn(cluster_id, incident_id, render_slack_summary(pm), lease)

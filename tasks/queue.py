@@ -8,22 +8,33 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from cassandra_recovery.settings import Settings
-from cassandra_recovery.wiring import pg_parts, service_parts
+from cassandra_recovery.storage.facade import process_storage
+from cassandra_recovery.wiring import PgParts, ServiceParts, pg_parts, service_parts
 
 
-@task(name="queue-status", retries=2, retry_delay_seconds=[2, 10])
+def _pg(cluster_id: str) -> PgParts:
+    """The domain's stores over the process's pool (closing them leaves the pool open)."""
+    settings = Settings()
+    return pg_parts(settings, cluster_id, pool=process_storage(settings).pool)
+
+
+def _service(cluster_id: str) -> ServiceParts:
+    return service_parts(Settings(), cluster_id, pg=_pg(cluster_id))
+
+
+@task(name="queue-status", retries=2, retry_delay_seconds=[2, 10], result_serializer="json")
 def queue_status(cluster_id: str) -> dict[str, Any]:
-    pg = pg_parts(Settings(), cluster_id)
+    pg = _pg(cluster_id)
     try:
         return {"cluster": cluster_id, **pg.outbox.stats().as_dict()}
     finally:
         pg.close()
 
 
-@task(name="drain-write-queue", retries=2, retry_delay_seconds=[5, 30])
+@task(name="drain-write-queue", retries=2, retry_delay_seconds=[5, 30], result_serializer="json")
 def drain_queue(cluster_id: str, timeout_s: float) -> dict[str, Any]:
     """Deliver queued cache updates; idempotent (versioned writes), so a retry is always safe."""
-    parts = service_parts(Settings(), cluster_id)
+    parts = _service(cluster_id)
     try:
         stats, report = parts.relay.drain(timeout_s=timeout_s)
         return {"cluster": cluster_id, "drained": stats.queued == 0, **stats.as_dict(), "run": report.as_dict()}
@@ -31,12 +42,19 @@ def drain_queue(cluster_id: str, timeout_s: float) -> dict[str, Any]:
         parts.close()
 
 
-@task(name="compare-with-source", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=[10])
+@task(
+    name="compare-with-source",
+    cache_policy=NO_CACHE,
+    retries=1,
+    retry_delay_seconds=[10],
+    persist_result=False,
+    result_serializer="json",
+)
 def compare_with_source(cluster_id: str, chunks: int = 64) -> dict[str, Any]:
     """The Cassandra cache against PostgreSQL (LOCAL_QUORUM reads), with the queue's state."""
     from cassandra_recovery.degraded.compare import Comparer
 
-    parts = service_parts(Settings(), cluster_id)
+    parts = _service(cluster_id)
     try:
         res = Comparer(parts.pg.pool, parts.cql, parts.pg.settings.domain).run(chunks)
         return {"cluster": cluster_id, **res.as_dict(), "queue": parts.pg.outbox.stats().as_dict()}

@@ -13,84 +13,62 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from cassandra_recovery.clients.cql import CqlClient
-from cassandra_recovery.clients.postgres import make_pool
 from cassandra_recovery.degraded.policy import Mode
 from cassandra_recovery.detection.observe import probe_all, status_views
-from cassandra_recovery.incident.store import IncidentStore, Lease
+from cassandra_recovery.incident.store import Lease
 from cassandra_recovery.logic.segments import Segment, clip, plan_segments
-from cassandra_recovery.recovery.checkpoints import RepairCheckpoints
 from cassandra_recovery.recovery.hints import watch_drain
-from cassandra_recovery.recovery.pauses import RepairPauses
 from cassandra_recovery.recovery.repair import EngineConfig, RepairEngine
 from cassandra_recovery.recovery.scope import current_scope, scope_from_plan
 from cassandra_recovery.settings import ClusterConfig, Settings
-from cassandra_recovery.wiring import pg_parts
+from cassandra_recovery.storage.facade import process_storage
 
 
 def _event(incident_id: str, kind: str, data: dict[str, Any], lease: Lease | None) -> None:
-    pool = make_pool(Settings(), max_size=1)
-    try:
-        store = IncidentStore(pool)
-        store.append_event(incident_id, kind, lease.holder if lease else "pipeline", data, lease)
-    finally:
-        pool.close()
+    process_storage().incidents.append_event(incident_id, kind, lease.holder if lease else "pipeline", data, lease)
 
 
-@task(name="renew-incident-lease", cache_policy=NO_CACHE)
+@task(name="renew-incident-lease", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def renew_lease(lease: Lease, ttl_s: float = 1800.0) -> Lease:
     """LeaseLost when another run took the incident over: this run must stop acting."""
-    pool = make_pool(Settings(), max_size=1)
-    try:
-        return IncidentStore(pool).renew_lease(lease, ttl_s)
-    finally:
-        pool.close()
+    return process_storage().incidents.renew_lease(lease, ttl_s)
 
 
-@task(name="record-event", cache_policy=NO_CACHE)
+@task(name="record-event", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def record_event(incident_id: str, kind: str, data: dict[str, Any], lease: Lease | None) -> None:
     _event(incident_id, kind, data, lease)
 
 
-@task(name="mitigate", persist_result=True)
+@task(name="mitigate", persist_result=True, result_serializer="json")
 def mitigate(cluster_id: str, incident_id: str, reason: str, lease: Lease) -> dict[str, Any]:
     """Degraded policy (critical reads from PostgreSQL, others at ONE) and scheduled repairs paused."""
     _event(incident_id, "mitigation_started", {"reason": reason}, lease)
-    pg = pg_parts(Settings(), cluster_id)
-    try:
-        policy = pg.policy.set(
-            cluster_id, Mode.DEGRADED, reason, f"incident/{incident_id}", "ONE", True, incident_id=incident_id
-        )
-        pauses = RepairPauses(pg.pool)
-        pauses.ensure_schema()
-        pause = pauses.pause(cluster_id, f"incident {incident_id}: {reason}", lease.holder, incident_id)
-    finally:
-        pg.close()
+    storage = process_storage()
+    policy = storage.policy.set(
+        cluster_id, Mode.DEGRADED, reason, f"incident/{incident_id}", "ONE", True, incident_id=incident_id
+    )
+    pause = storage.pauses.pause(cluster_id, f"incident {incident_id}: {reason}", lease.holder, incident_id)
     doc: dict[str, Any] = {"policy": policy.mode.value, "read_consistency": policy.read_consistency}
     doc |= {"repairs_paused": True, "pause_owner": pause.incident_id}
     _event(incident_id, "mitigated", doc, lease)
     return doc
 
 
-@task(name="restore-normal", persist_result=True)
+@task(name="restore-normal", persist_result=True, result_serializer="json")
 def restore_normal(cluster_id: str, incident_id: str, evidence: dict[str, Any], lease: Lease) -> dict[str, Any]:
     """Normal policy back and the repair pause lifted, only with verification evidence in hand."""
     if not evidence.get("equal"):
         raise ValueError(f"refusing to restore the normal policy without a passing comparison: {evidence}")
     _event(incident_id, "restore_started", {"evidence": evidence}, lease)
-    pg = pg_parts(Settings(), cluster_id)
-    try:
-        policy = pg.policy.set(cluster_id, Mode.NORMAL, f"verified after incident {incident_id}", lease.holder)
-        pauses = RepairPauses(pg.pool)
-        pauses.ensure_schema()
-        lifted = pauses.resume(cluster_id, incident_id)
-    finally:
-        pg.close()
+    storage = process_storage()
+    policy = storage.policy.set(cluster_id, Mode.NORMAL, f"verified after incident {incident_id}", lease.holder)
+    lifted = storage.pauses.resume(cluster_id, incident_id)
     doc = {"policy": policy.mode.value, "repairs_resumed": lifted}
     _event(incident_id, "policy_restored", doc, lease)
     return doc
 
 
-@task(name="wait-until-up", cache_policy=NO_CACHE)
+@task(name="wait-until-up", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def wait_until_up(cluster_id: str, targets: list[str], timeout_s: float = 900.0, poll_s: float = 2.0) -> dict[str, Any]:
     """Until every target answers the client and no node that answers sees a target down (the partition healed,
     the node is back), or the timeout. A split leaves every node answering the client: gossip tells."""
@@ -120,7 +98,7 @@ def seen_down(cluster: ClusterConfig, observers: list[str], targets: list[str]) 
     return sorted({a for v in views.values() for a, code in v.items() if a in targets and not code.startswith("U")})
 
 
-@task(name="drain-hints", cache_policy=NO_CACHE)
+@task(name="drain-hints", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def drain_hints(
     cluster_id: str, targets: list[str], quiet_s: float = 25.0, stall_s: float = 120.0, timeout_s: float = 900.0
 ) -> dict[str, Any]:
@@ -131,7 +109,7 @@ def drain_hints(
     return report.as_dict()
 
 
-@task(name="plan-repair-segments", cache_policy=NO_CACHE)
+@task(name="plan-repair-segments", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def plan_repair(
     cluster_id: str,
     targets: list[str],
@@ -156,7 +134,7 @@ def plan_repair(
     return [s.__dict__ | {"replicas": list(s.replicas)} for s in segs]
 
 
-@task(name="run-repair", cache_policy=NO_CACHE)
+@task(name="run-repair", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def run_repair(
     cluster_id: str,
     run_key: str,
@@ -173,18 +151,13 @@ def run_repair(
     segs = [
         Segment(d["keyspace"], int(d["start"]), int(d["end"]), tuple(d["replicas"]), d["coordinator"]) for d in segments
     ]
-    pool = make_pool(settings, max_size=2)
-    try:
-        cp = RepairCheckpoints(pool)
-        cp.ensure_schema()
-        cfg = EngineConfig(kind, segment_timeout_s, max_attempts, inflight_wait_s)
-        with CqlClient(cluster) as cql:
-            return RepairEngine(cluster, cql, cp, cfg, progress=log.info).run(run_key, segs).as_dict()
-    finally:
-        pool.close()
+    cp = process_storage(settings).checkpoints
+    cfg = EngineConfig(kind, segment_timeout_s, max_attempts, inflight_wait_s)
+    with CqlClient(cluster) as cql:
+        return RepairEngine(cluster, cql, cp, cfg, progress=log.info).run(run_key, segs).as_dict()
 
 
-@task(name="replace-node", persist_result=True)
+@task(name="replace-node", persist_result=True, result_serializer="json")
 def replace_node(cluster_id: str, incident_id: str, dead_address: str, approver: str, lease: Lease) -> dict[str, Any]:
     """Through the cluster's provisioner; fenced first, so a stale run never provisions anything."""
     from cassandra_recovery.wiring import provisioner_for
@@ -197,16 +170,8 @@ def replace_node(cluster_id: str, incident_id: str, dead_address: str, approver:
     return doc
 
 
-@task(name="kill-switch", cache_policy=NO_CACHE)
+@task(name="kill-switch", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def automation_stopped(cluster_id: str) -> dict[str, Any] | None:
     """The cluster's kill switch when automation is stopped (reason, who, since), else None."""
-    from cassandra_recovery.incident.killswitch import KillSwitch
-
-    pool = make_pool(Settings(), max_size=1)
-    try:
-        ks = KillSwitch(pool)
-        ks.ensure_schema()
-        s = ks.stopped(cluster_id)
-    finally:
-        pool.close()
+    s = process_storage().kill_switch.stopped(cluster_id)
     return None if s is None else {"reason": s.reason, "set_by": s.set_by, "since": s.since.isoformat()}

@@ -11,61 +11,44 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from cassandra_recovery.clients.cql import CqlClient
-from cassandra_recovery.clients.postgres import make_pool
 from cassandra_recovery.clients.slack import SlackNotifier
-from cassandra_recovery.incident.store import IncidentStore
 from cassandra_recovery.logic import repair_windows as rw
 from cassandra_recovery.logic.segments import Segment
-from cassandra_recovery.recovery.checkpoints import RepairCheckpoints
-from cassandra_recovery.recovery.pauses import RepairPauses
 from cassandra_recovery.recovery.repair import EngineConfig, RepairEngine
-from cassandra_recovery.recovery.schedule_log import ScheduleLog
 from cassandra_recovery.settings import Settings
+from cassandra_recovery.storage.facade import process_storage
 
 
 def _skip_reason(cluster_id: str) -> str | None:
-    from cassandra_recovery.incident.killswitch import KillSwitch
-
-    pool = make_pool(Settings(), max_size=1)
-    try:
-        for schema in (IncidentStore(pool), RepairPauses(pool), KillSwitch(pool)):
-            schema.ensure_schema()
-        if (stop := KillSwitch(pool).stopped(cluster_id)) is not None:
-            return f"automation stopped by {stop.set_by}: {stop.reason}"
-        if (inc := IncidentStore(pool).open_for(cluster_id)) is not None:
-            return f"incident {inc.id} is open ({inc.state.value})"
-        if (pause := RepairPauses(pool).get(cluster_id)) is not None:
-            return f"repairs paused by {pause.set_by}: {pause.reason}"
-        return None
-    finally:
-        pool.close()
+    storage = process_storage()
+    if (stop := storage.kill_switch.stopped(cluster_id)) is not None:
+        return f"automation stopped by {stop.set_by}: {stop.reason}"
+    if (inc := storage.incidents.open_for(cluster_id)) is not None:
+        return f"incident {inc.id} is open ({inc.state.value})"
+    if (pause := storage.pauses.get(cluster_id)) is not None:
+        return f"repairs paused by {pause.set_by}: {pause.reason}"
+    return None
 
 
 class Interrupted(Exception):
     """Routine repair gives way: an incident opened (or a pause or the kill switch) while it ran."""
 
 
-@task(name="repair-skip-reason", cache_policy=NO_CACHE)
+@task(name="repair-skip-reason", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def skip_reason(cluster_id: str) -> str | None:
     """Why routine repair must not run now: an open incident, a repair pause, or the kill switch."""
     return _skip_reason(cluster_id)
 
 
-@task(name="repair-schedule-log", cache_policy=NO_CACHE)
+@task(name="repair-schedule-log", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def log_schedule(
     schedule: str, cluster_id: str, kind: str, run_key: str | None, outcome: str, reason: str = "",
     detail: dict[str, Any] | None = None,
 ) -> None:  # fmt: skip
-    pool = make_pool(Settings(), max_size=1)
-    try:
-        sl = ScheduleLog(pool)
-        sl.ensure_schema()
-        sl.record(schedule, cluster_id, kind, run_key, outcome, reason, detail)
-    finally:
-        pool.close()
+    process_storage().schedule_log.record(schedule, cluster_id, kind, run_key, outcome, reason, detail)
 
 
-@task(name="paced-repair", cache_policy=NO_CACHE)
+@task(name="paced-repair", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def paced_repair(
     cluster_id: str,
     run_key: str,
@@ -110,27 +93,22 @@ def paced_repair(
         started["n"] += 1
         update_progress_artifact(art, 100.0 * (started["n"] - 1) / max(len(segs), 1))
 
-    pool = make_pool(settings, max_size=2)
-    try:
-        cp = RepairCheckpoints(pool)
-        cp.ensure_schema()
-        cfg = EngineConfig(kind, segment_timeout_s, max_attempts)
-        with CqlClient(cluster) as cql:
-            engine = RepairEngine(cluster, cql, cp, cfg, progress=log.info, before_segment=gate)
-            try:
-                rep = engine.run(run_key, segs)
-            except Interrupted as e:
-                log.warning("routine repair interrupted before segment %d: %s", started["n"] + 1, e)
-                return {"interrupted": str(e), "escalated": False, "reasons": [str(e)], "segments": len(segs),
-                        "ran": started["n"], "already_done": 0, "reconciled": 0, "retries": 0,
-                        "held_s": round(started["held_s"], 1), "paused_s": round(started["paused_s"], 1)}  # fmt: skip
-    finally:
-        pool.close()
+    cp = process_storage(settings).checkpoints
+    cfg = EngineConfig(kind, segment_timeout_s, max_attempts)
+    with CqlClient(cluster) as cql:
+        engine = RepairEngine(cluster, cql, cp, cfg, progress=log.info, before_segment=gate)
+        try:
+            rep = engine.run(run_key, segs)
+        except Interrupted as e:
+            log.warning("routine repair interrupted before segment %d: %s", started["n"] + 1, e)
+            return {"interrupted": str(e), "escalated": False, "reasons": [str(e)], "segments": len(segs),
+                    "ran": started["n"], "already_done": 0, "reconciled": 0, "retries": 0,
+                    "held_s": round(started["held_s"], 1), "paused_s": round(started["paused_s"], 1)}  # fmt: skip
     update_progress_artifact(art, 100.0 if not rep.escalated else 100.0 * started["n"] / max(len(segs), 1))
     return rep.as_dict() | {"held_s": round(started["held_s"], 1), "paused_s": round(started["paused_s"], 1)}
 
 
-@task(name="repair-escalation", cache_policy=NO_CACHE)
+@task(name="repair-escalation", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def escalate_to_slack(cluster_id: str, schedule: str, run_key: str, reasons: list[str]) -> bool:
     settings = Settings()
     cluster = settings.cluster(cluster_id)

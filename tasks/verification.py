@@ -36,7 +36,7 @@ def event_doc(report: dict[str, Any], stage: str) -> dict[str, Any]:
     }
 
 
-@task(name="verify-table", cache_policy=NO_CACHE)
+@task(name="verify-table", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def verify_table(
     cluster_id: str,
     keyspace: str | None = None,
@@ -77,7 +77,7 @@ def verify_table(
     return report
 
 
-@task(name="fix-divergence", cache_policy=NO_CACHE)
+@task(name="fix-divergence", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def fix_divergence(
     cluster_id: str, report: dict[str, Any], run_key: str, incident_id: str | None = None, lease: Lease | None = None
 ) -> dict[str, Any]:
@@ -103,7 +103,7 @@ def fix_divergence(
     return done
 
 
-@task(name="schedule-follow-up", persist_result=True)
+@task(name="schedule-follow-up", persist_result=True, result_serializer="json")
 def schedule_follow_up(cluster_id: str, incident_id: str, after_s: float, lease: Lease) -> dict[str, Any]:
     """The runbook's "monitor for 24 hours": a follow-up verification run of the served deployment, `after_s`
     from now; one per monitoring period (the key holds the lease's fencing token)."""

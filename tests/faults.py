@@ -59,6 +59,7 @@ APPROVAL_TIMED_OUT = "approval timed out"
 ALERT_FLOOD = "alert receiver flood (re-sent or excessive alerts)"
 DETECTOR_DOWN = "detector down (silent)"
 SLACK_FAILING = "Slack API failing (errors, rate limits, hangs)"
+SCHEMA_FROM_OLDER_VERSION = "PostgreSQL schema made by an older version of the tool"
 
 FAULTS: dict[str, str] = {
     NODE_FROZEN: "lab.freeze: the JVM is SIGSTOPped; peers and probes time out",
@@ -96,6 +97,7 @@ FAULTS: dict[str, str] = {
     ALERT_FLOOD: "Alertmanager re-sends, duplicates, or more requests than the rate limit",
     DETECTOR_DOWN: "a detector's metrics endpoint or published region view goes silent",
     SLACK_FAILING: "the Slack API answers errors, 429s, hangs or refuses connections",
+    SCHEMA_FROM_OLDER_VERSION: "a database from before migrations (complete, partial or empty) meets the new code",
 }
 
 

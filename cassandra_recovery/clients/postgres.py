@@ -11,8 +11,15 @@ from psycopg_pool import ConnectionPool
 from cassandra_recovery.settings import Settings
 
 
-def make_pool(settings: Settings, min_size: int = 1, max_size: int = 8, open_wait_s: float = 10.0) -> ConnectionPool:
-    """A pool that checks connections before use, so a PostgreSQL restart heals without a process restart."""
+def make_pool(
+    settings: Settings,
+    min_size: int = 1,
+    max_size: int = 8,
+    open_wait_s: float | None = 10.0,
+    name: str = "cassandra-recovery",
+) -> ConnectionPool:
+    """A pool that checks connections before use, so a PostgreSQL restart heals without a process restart.
+    open_wait_s=None opens it without waiting (a process that must start while PostgreSQL is away)."""
     pool = ConnectionPool(
         settings.postgres_conninfo(),
         min_size=min_size,
@@ -22,9 +29,12 @@ def make_pool(settings: Settings, min_size: int = 1, max_size: int = 8, open_wai
         timeout=2.0,  # a write or read waits at most this for a connection during an outage
         reconnect_timeout=30.0,
         open=False,
-        name="cassandra-recovery",
+        name=name,
     )
-    pool.open(wait=True, timeout=open_wait_s)
+    if open_wait_s is None:
+        pool.open(wait=False)
+    else:
+        pool.open(wait=True, timeout=open_wait_s)
     return pool
 
 
@@ -38,11 +48,3 @@ def fetch_all(cur: psycopg.Cursor[Any]) -> list[Row]:
 
 def fetch_one(cur: psycopg.Cursor[Any]) -> Row | None:
     return cast(Row | None, cur.fetchone())
-
-
-def ensure_ddl(pool: ConnectionPool, ddl: str) -> None:
-    """Run idempotent DDL (CREATE ... IF NOT EXISTS) under the project's schema lock: concurrent first runs
-    of several processes do not race on the catalog."""
-    with pool.connection() as conn, conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('cassandra_recovery.schema'))")
-        conn.execute(ddl)

@@ -38,16 +38,16 @@ def _deployment_ready() -> bool:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from cassandra_recovery.clients.postgres import make_pool
     from cassandra_recovery.commands.orchestration import use_project_server
     from cassandra_recovery.commands.teardown import print_running
     from cassandra_recovery.degraded.workload import WorkloadSpec, run_workload
-    from cassandra_recovery.incident.store import IncidentStore
     from cassandra_recovery.lab.cluster import Lab
     from cassandra_recovery.lab.layout import find_node, plan_lab
     from cassandra_recovery.lab.postgres import ensure_postgres
     from cassandra_recovery.lab.prefect_server import ensure_prefect_server, prefect_home
     from cassandra_recovery.lab.stack import Stack
+    from cassandra_recovery.storage.facade import open_storage
+    from cassandra_recovery.storage.migrate import upgrade_for
     from cassandra_recovery.wiring import service_parts
 
     if not 5 <= args.outage <= 3600 or args.rate <= 0 or args.timeout <= 0:
@@ -68,9 +68,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     # The follow-up verification runs a minute after recovery (production: a day).
     env.setdefault("CASSANDRA_RECOVERY_VERIFICATION__FOLLOW_UP_S", "60")
     stack = Stack(settings.lab.base_dir / "demo", env, progress=say)
-    pool = make_pool(settings, max_size=2)
-    store = IncidentStore(pool)
-    store.ensure_schema()
+    upgrade_for(settings)  # the demo's own names: its processes check the schema at start
+    storage = open_storage(settings, max_size=2)
+    store = storage.incidents
     parts = service_parts(settings)
     parts.empty()
     try:
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 0 if last.get("verdict") == "converged" else 1
     finally:
         parts.close()
-        pool.close()
+        storage.close()
         if not args.keep:
             stack.stop()
         print_running(settings)

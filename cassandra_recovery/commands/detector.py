@@ -32,13 +32,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from cassandra_recovery.clients.postgres import make_pool
     from cassandra_recovery.commands.orchestration import use_project_server
     from cassandra_recovery.detection.metrics import DetectorMetrics
     from cassandra_recovery.detection.runner import DetectorLoop
     from cassandra_recovery.errors import ConfigError
-    from cassandra_recovery.incident.store import IncidentStore
     from cassandra_recovery.logic.detector import DetectorConfig, IncidentTrigger
+    from cassandra_recovery.storage.facade import open_storage
 
     say = progress("detector")
     cluster = settings.cluster(args.cluster)
@@ -53,10 +52,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
     except ValueError as e:
         raise ConfigError(str(e)) from e
+    storage = open_storage(settings, max_size=2)  # refuses unless `db upgrade` has run, before anything starts
     use_project_server(settings)
-    pool = make_pool(settings, max_size=2)
-    store = IncidentStore(pool)
-    store.ensure_schema()
+    pool, store = storage.pool, storage.incidents
     metrics = DetectorMetrics(cluster.id)
     if args.metrics_port:
         metrics.serve(args.metrics_port)

@@ -36,7 +36,7 @@ def _keys_from_postgres(settings: Settings, cluster_id: str | None) -> list[str]
 
     table = settings.domain.orders_table
     query = sql.SQL("SELECT id FROM {} ORDER BY id LIMIT %s").format(sql.Identifier(table))
-    pg = pg_parts(settings, cluster_id, create_schema=False)  # a report creates nothing
+    pg = pg_parts(settings, cluster_id)
     try:
         with pg.pool.connection() as conn, conn.cursor() as cur:
             cur.execute(query, (KEY_LIMIT,))

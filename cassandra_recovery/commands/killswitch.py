@@ -19,22 +19,20 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from cassandra_recovery.clients.postgres import make_pool
-    from cassandra_recovery.incident.killswitch import KillSwitch
+    from cassandra_recovery.storage.facade import open_storage
 
     cluster = settings.cluster(args.cluster)
     if args.action != "status" and not (args.reason and 1 <= len(args.reason) <= 500):
         raise ConfigError("--reason (1 to 500 characters) is required to stop or resume automation")
-    pool = make_pool(settings, max_size=1)
+    storage = open_storage(settings, max_size=1)
     try:
-        ks = KillSwitch(pool)
-        ks.ensure_schema()
+        ks = storage.kill_switch
         if args.action == "status":
             s = ks.get(cluster.id)
         else:
             s = ks.set(cluster.id, args.action == "stop", args.reason, getpass.getuser())
     finally:
-        pool.close()
+        storage.close()
     doc = {"cluster": cluster.id, "stopped": bool(s and s.stopped)}
     if s is not None:
         doc |= {"reason": s.reason, "set_by": s.set_by, "since": s.since.isoformat()}

@@ -43,6 +43,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from cassandra_recovery.lab.prefect_server import ensure_prefect_server
 
     say = progress(args.command)
+    # serve's flows need the core tables (the domain's are checked where they are used); detect and assess work
+    # without PostgreSQL, and refuse an old schema when they meet one.
+    if args.command == "serve":
+        from cassandra_recovery.storage.migrate import require_current
+        from cassandra_recovery.storage.names import CORE, SchemaNames
+
+        require_current(settings.postgres_conninfo(), SchemaNames.from_settings(settings), tracks=(CORE,))
     use_project_server(settings)
     ensure_prefect_server(settings, progress=say)
     cluster_id = settings.cluster(getattr(args, "cluster", None)).id

@@ -31,8 +31,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from cassandra_recovery.clients.postgres import make_pool
-    from cassandra_recovery.detection.region_store import RegionViews
     from cassandra_recovery.detection.regions import datacenters, dc_of, observe_region, views_for
 
     cluster = settings.cluster(args.cluster)
@@ -41,10 +39,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError(f"cluster {cluster.id} has no datacenter {args.region!r} (it has {', '.join(dcs)})")
     if args.regions_verb == "watch" and args.every <= 0:
         raise ConfigError("--every must be > 0")
-    pool = make_pool(settings, max_size=1)
+    from cassandra_recovery.storage.facade import open_storage
+
+    storage = open_storage(settings, max_size=1)
     try:
-        store = RegionViews(pool)
-        store.ensure_schema()
+        store = storage.region_views
         if args.regions_verb == "watch":
             say = progress(f"regions:{args.region}")
             stop = threading.Event()
@@ -75,4 +74,4 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"  {dc}: {o}")
         return 0
     finally:
-        pool.close()
+        storage.close()

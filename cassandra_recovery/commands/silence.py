@@ -21,8 +21,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from cassandra_recovery.clients.postgres import make_pool
-    from cassandra_recovery.incident.silences import Silences
+    from cassandra_recovery.storage.facade import open_storage
 
     try:
         duration = timedelta(milliseconds=parse_duration_ms(args.duration))
@@ -31,13 +30,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if not 1 <= len(args.reason) <= 500:
         raise ConfigError("--reason must be 1 to 500 characters")
     cluster = settings.cluster(args.cluster)
-    pool = make_pool(settings, max_size=1)
+    storage = open_storage(settings, max_size=1)
     try:
-        s = Silences(pool)
-        s.ensure_schema()
-        w = s.add(cluster.id, datetime.now(UTC), duration, args.reason, getpass.getuser())
+        w = storage.silences.add(cluster.id, datetime.now(UTC), duration, args.reason, getpass.getuser())
     finally:
-        pool.close()
+        storage.close()
     doc = {"cluster": cluster.id, "id": w.id, "until": w.ends_at.isoformat(), "reason": w.reason}
     print(json.dumps(doc) if args.json else f"maintenance window #{w.id} on {cluster.id} until {w.ends_at:%F %T %Z}")
     return 0

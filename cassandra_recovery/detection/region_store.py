@@ -9,27 +9,13 @@ from datetime import datetime
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from cassandra_recovery.clients.postgres import ensure_ddl, fetch_all
+from cassandra_recovery.clients.postgres import fetch_all
 from cassandra_recovery.logic.regions import RegionView
-
-_DDL = """
-CREATE TABLE IF NOT EXISTS region_views (
-    cluster_id  text NOT NULL,
-    dc          text NOT NULL CHECK (length(dc) BETWEEN 1 AND 64),
-    observed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-    reporter    text NOT NULL,
-    view        jsonb NOT NULL,
-    PRIMARY KEY (cluster_id, dc)
-);
-"""
 
 
 class RegionViews:
     def __init__(self, pool: ConnectionPool):
         self.pool = pool
-
-    def ensure_schema(self) -> None:
-        ensure_ddl(self.pool, _DDL)
 
     def publish(self, cluster_id: str, view: RegionView, reporter: str) -> None:
         with self.pool.connection() as conn, conn.transaction():

@@ -13,7 +13,6 @@ from psycopg_pool import ConnectionPool
 from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.clients.postgres import fetch_all
 from cassandra_recovery.logic.repair_age import gauge_rows, repair_ages
-from cassandra_recovery.recovery.checkpoints import RepairCheckpoints
 from cassandra_recovery.recovery.schedule_log import ScheduleLog
 
 log = logging.getLogger(__name__)
@@ -35,9 +34,7 @@ class RepairMetrics:
 
     def refresh(self, pool: ConnectionPool, cql: CqlClient, now: datetime | None = None) -> int:
         """Read repair history (PostgreSQL) and gc_grace (the cluster's schema); returns the tables reported."""
-        RepairCheckpoints(pool).ensure_schema()
         sl = ScheduleLog(pool)
-        sl.ensure_schema()
         with pool.connection() as conn:
             counts = {r["state"]: int(r["n"]) for r in fetch_all(conn.execute(_SEGMENTS, (self.cluster_id,)))}
             conn.rollback()

@@ -8,17 +8,7 @@ from datetime import datetime
 
 from psycopg_pool import ConnectionPool
 
-from cassandra_recovery.clients.postgres import ensure_ddl, fetch_one
-
-_DDL = """
-CREATE TABLE IF NOT EXISTS automation_kill_switch (
-    cluster_id text PRIMARY KEY,
-    stopped    boolean NOT NULL,
-    reason     text NOT NULL CHECK (length(reason) BETWEEN 1 AND 500),
-    set_by     text NOT NULL,
-    since      timestamptz NOT NULL DEFAULT clock_timestamp()
-);
-"""
+from cassandra_recovery.clients.postgres import fetch_one
 
 
 @dataclass(frozen=True)
@@ -33,9 +23,6 @@ class Switch:
 class KillSwitch:
     def __init__(self, pool: ConnectionPool):
         self.pool = pool
-
-    def ensure_schema(self) -> None:
-        ensure_ddl(self.pool, _DDL)
 
     def set(self, cluster_id: str, stopped: bool, reason: str, set_by: str) -> Switch:
         if not 1 <= len(reason) <= 500:

@@ -7,19 +7,7 @@ from datetime import datetime, timedelta
 
 from psycopg_pool import ConnectionPool
 
-from cassandra_recovery.clients.postgres import ensure_ddl, fetch_all, fetch_one
-
-_DDL = """
-CREATE TABLE IF NOT EXISTS maintenance_windows (
-    id         bigserial PRIMARY KEY,
-    cluster_id text NOT NULL,
-    starts_at  timestamptz NOT NULL,
-    ends_at    timestamptz NOT NULL CHECK (ends_at > starts_at),
-    reason     text NOT NULL CHECK (length(reason) BETWEEN 1 AND 500),
-    created_by text NOT NULL
-);
-CREATE INDEX IF NOT EXISTS maintenance_windows_cluster_idx ON maintenance_windows (cluster_id, ends_at);
-"""
+from cassandra_recovery.clients.postgres import fetch_all, fetch_one
 
 
 @dataclass(frozen=True)
@@ -35,9 +23,6 @@ class Window:
 class Silences:
     def __init__(self, pool: ConnectionPool):
         self.pool = pool
-
-    def ensure_schema(self) -> None:
-        ensure_ddl(self.pool, _DDL)
 
     def add(self, cluster_id: str, starts_at: datetime, duration: timedelta, reason: str, created_by: str) -> Window:
         if duration <= timedelta(0):

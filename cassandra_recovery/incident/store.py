@@ -29,38 +29,8 @@ Conn = psycopg.Connection[Any]
 
 _PREFIX = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")  # leaves room for the suffixes within PostgreSQL's 63 bytes
 
-# `version` and `updated_at` change with the content (state, plan, Slack thread); lease grants change
-# `fencing_token`. The CHECKs: resolved <=> closed_at set; a holder always has an expiry.
-_DDL = """
-CREATE TABLE IF NOT EXISTS {inc} (
-    id text PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 128), state text NOT NULL CHECK (state IN ({states})),
-    cluster_id text NOT NULL CHECK (length(cluster_id) BETWEEN 1 AND 128),
-    opened_at timestamptz NOT NULL DEFAULT clock_timestamp(), updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-    closed_at timestamptz, trigger jsonb NOT NULL, plan jsonb, slack_channel text, slack_ts text,
-    lease_holder text, lease_run_key text, lease_expires_at timestamptz,
-    fencing_token bigint NOT NULL DEFAULT 0, version integer NOT NULL DEFAULT 1,
-    CHECK ((state = 'resolved') = (closed_at IS NOT NULL)), CHECK ((lease_holder IS NULL) = (lease_expires_at IS NULL))
-);
-CREATE UNIQUE INDEX IF NOT EXISTS {open_idx} ON {inc} (cluster_id) WHERE closed_at IS NULL;
-CREATE TABLE IF NOT EXISTS {ev} (
-    seq bigserial PRIMARY KEY, incident_id text NOT NULL REFERENCES {inc} (id),
-    at timestamptz NOT NULL DEFAULT clock_timestamp(), kind text NOT NULL CHECK (length(kind) BETWEEN 1 AND 64),
-    actor text NOT NULL CHECK (length(actor) BETWEEN 1 AND 256), fencing_token bigint, data jsonb NOT NULL
-);
-CREATE INDEX IF NOT EXISTS {ev_idx} ON {ev} (incident_id, seq);
-CREATE TABLE IF NOT EXISTS {rep} (
-    incident_id text NOT NULL REFERENCES {inc} (id), version serial, created_at timestamptz NOT NULL DEFAULT
-    clock_timestamp(), markdown text NOT NULL, PRIMARY KEY (incident_id, version)
-);
-CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION
-    'table % is append-only: % refused', TG_TABLE_NAME, TG_OP USING ERRCODE = 'restrict_violation'; END $$;
-CREATE OR REPLACE TRIGGER {trg_row} BEFORE UPDATE OR DELETE ON {ev} FOR EACH ROW EXECUTE FUNCTION {fn}();
-CREATE OR REPLACE TRIGGER {trg_trunc} BEFORE TRUNCATE ON {ev} FOR EACH STATEMENT EXECUTE FUNCTION {fn}();
-"""
-_STATE_CHECK = """SELECT pg_get_constraintdef(c.oid) AS def FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid
-WHERE t.relname = %s AND c.conname = %s"""
-_REPLACE_CHECK = """ALTER TABLE {inc} DROP CONSTRAINT {state_check},
-    ADD CONSTRAINT {state_check} CHECK (state IN ({states}))"""
+# The tables are made by the migrations (cassandra_recovery/storage): `version` and `updated_at` change with the
+# content (state, plan, Slack thread); lease grants change `fencing_token`.
 _OPEN = """INSERT INTO {inc} (id, cluster_id, state, trigger) VALUES (%(id)s, %(cluster)s, 'detected', %(trigger)s)
 ON CONFLICT (cluster_id) WHERE closed_at IS NULL DO NOTHING RETURNING *"""
 _LOCK = "SELECT *, lease_expires_at <= clock_timestamp() AS lease_expired FROM {inc} WHERE id = %s FOR NO KEY UPDATE"
@@ -164,10 +134,7 @@ class IncidentStore:
             raise ConfigError(f"invalid incident table prefix {prefix!r}: lower-case letters, digits and '_'")
         self.pool = pool
         self.incidents_table, self.events_table = f"{prefix}s", f"{prefix}_events"
-        names = {"inc": f"{prefix}s", "ev": f"{prefix}_events", "open_idx": f"{prefix}s_open_cluster_uq"}
-        names |= {"ev_idx": f"{prefix}_events_incident_idx", "fn": f"{prefix}_events_append_only"}
-        names |= {"trg_row": f"{prefix}_events_no_change", "trg_trunc": f"{prefix}_events_no_truncate"}
-        names |= {"rep": f"{prefix}_reports", "state_check": f"{prefix}s_state_check"}
+        names = {"inc": f"{prefix}s", "ev": f"{prefix}_events", "rep": f"{prefix}_reports"}
         self._ids = {k: sql.Identifier(v) for k, v in names.items()}
 
     def _q(self, text: str, **extra: sql.Composable) -> sql.Composed:
@@ -177,18 +144,6 @@ class IncidentStore:
     def _tx(self) -> Iterator[Conn]:
         with self.pool.connection() as conn, conn.transaction():
             yield conn
-
-    def ensure_schema(self) -> None:
-        """Create tables, indexes and the append-only trigger when missing (idempotent, serialised)."""
-        states = sql.SQL(", ").join(sql.Literal(s.value) for s in IncidentState)
-        with self._tx() as conn:
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext('cassandra_recovery.schema'))")
-            conn.execute(self._q(_DDL, states=states))
-            # Tables made before a state was added keep the old CHECK: replace it (once) with the current one.
-            names = (self.incidents_table, f"{self.incidents_table}_state_check")
-            check = fetch_one(conn.execute(_STATE_CHECK, names))
-            if check is not None and "'monitoring'" not in check["def"]:
-                conn.execute(self._q(_REPLACE_CHECK, states=states))
 
     def _lock(self, conn: Conn, incident_id: str, fence: Lease | None = None) -> Row:
         """Lock the incident row; with `fence`, refuse (StaleFencingToken) unless that lease is the current one."""

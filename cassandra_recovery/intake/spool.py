@@ -20,27 +20,6 @@ from cassandra_recovery.intake.ports import DeliverFn, Outcome, SpoolItem, Store
 log = logging.getLogger(__name__)
 _TABLE = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")
 
-_DDL = """
-CREATE TABLE IF NOT EXISTS {t} (
-    id bigserial PRIMARY KEY,
-    dedup_key text NOT NULL CHECK (length(dedup_key) BETWEEN 1 AND 200),
-    launch_key text NOT NULL,
-    source text NOT NULL,
-    cluster_id text NOT NULL,
-    alert_status text NOT NULL CHECK (alert_status IN ('firing', 'resolved')),
-    state text NOT NULL DEFAULT 'received' CHECK (state IN ('received', 'delivered', 'recorded', 'dead')),
-    doc jsonb NOT NULL,
-    received_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-    attempts integer NOT NULL DEFAULT 0,
-    next_attempt_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-    last_error text,
-    incident_id text,
-    flow_run_id text,
-    done_at timestamptz
-);
-CREATE UNIQUE INDEX IF NOT EXISTS {uq} ON {t} (dedup_key);
-CREATE INDEX IF NOT EXISTS {due} ON {t} (next_attempt_at) WHERE state = 'received';
-"""
 _PUT = """INSERT INTO {t} (dedup_key, launch_key, source, cluster_id, alert_status, doc, next_attempt_at)
 VALUES (%s, %s, %s, %s, %s, %s, clock_timestamp() + make_interval(secs => %s))
 ON CONFLICT (dedup_key) DO NOTHING RETURNING id"""
@@ -97,12 +76,6 @@ class PgSpool:
                 yield conn
         except psycopg.Error as e:  # PoolTimeout is an OperationalError: PostgreSQL away looks the same
             raise StoreUnavailable(f"alert inbox: {type(e).__name__}: {str(e)[:300]}") from e
-
-    def ensure_schema(self) -> None:
-        """Create the table and its indexes when missing (idempotent, under the project's schema lock)."""
-        with self._tx() as conn:
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext('cassandra_recovery.schema'))")
-            conn.execute(self._q(_DDL))
 
     def put(self, item: SpoolItem, hold_s: float) -> bool:
         args = (item.dedup_key, item.launch_key, item.source, item.cluster_id, item.alert_status)

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
-from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
+from cassandra_recovery.clients.postgres import make_pool
 from cassandra_recovery.incident.store import IncidentStore
 from cassandra_recovery.intake.app import create_app
 from cassandra_recovery.intake.config import ReceiverConfig
@@ -18,6 +18,8 @@ from cassandra_recovery.intake.ports import LauncherUnavailable, StoreUnavailabl
 from cassandra_recovery.intake.service import Deliverer, Intake
 from cassandra_recovery.intake.spool import PgSpool
 from cassandra_recovery.settings import LAB_CLUSTER_ID, Settings
+from cassandra_recovery.storage.migrate import DatabaseUnreachable, require_current
+from cassandra_recovery.storage.names import CORE, SchemaNames
 
 log = logging.getLogger(__name__)
 
@@ -82,56 +84,63 @@ class Receiver:
 
 
 def build_receiver(settings: Settings, config: ReceiverConfig, cluster: str | None = None) -> Receiver:
-    """Everything real. The pool is opened without waiting, so the receiver starts (and delivers directly)
-    while PostgreSQL is down; the schema is created by the deliverer's first successful round."""
+    """Everything real. SchemaNotCurrent when PostgreSQL answers with an old schema. The pool is opened without
+    waiting, so the receiver starts (and delivers directly) while PostgreSQL is down; the deliverer then checks
+    the schema version before its first round."""
     from cassandra_recovery.commands.orchestration import use_project_server
 
+    names = SchemaNames.from_settings(settings, inbox=config.table)
+    check = VersionCheck(settings.postgres_conninfo(), names)
+    try:
+        check()
+    except DatabaseUnreachable as e:  # PostgreSQL away: the deliverer checks once it is back
+        log.warning("PostgreSQL unreachable at start (%s); the schema version is checked when it answers", e)
     use_project_server(settings)  # before prefect is first imported
     default = settings.cluster(cluster or config.default_cluster).id
     known = {*settings.clusters, LAB_CLUSTER_ID}
-    pool = ConnectionPool(
-        settings.postgres_conninfo(),
-        min_size=1,
-        max_size=12,  # a delivery holds its inbox row and needs a second connection for the incident
-        kwargs={"row_factory": dict_row, "connect_timeout": 5},
-        check=ConnectionPool.check_connection,
-        timeout=2.0,
-        reconnect_timeout=30.0,
-        open=False,
-        name="alert-receiver",
-    )
-    pool.open(wait=False)
-    spool = PgSpool(pool, config.table, config.retry_base_s, config.retry_max_s, config.max_attempts)
-    store = IncidentStore(pool)
+    # 12: a delivery holds its inbox row and needs a second connection for the incident.
+    pool = make_pool(settings, max_size=12, open_wait_s=None, name="alert-receiver")
+    spool = PgSpool(pool, names.inbox, config.retry_base_s, config.retry_max_s, config.max_attempts)
+    store = IncidentStore(pool, names.incident_prefix)
     metrics = ReceiverMetrics()
     intake = Intake(
         spool, StoreIncidents(store), PrefectLauncher(), metrics, config.inline_timeout_s, act_on=config.act_on
     )
-    deliverer = _SchemaFirstDeliverer(intake, config.deliver_interval_s, spool, store)
+    deliverer = _VersionFirstDeliverer(intake, config.deliver_interval_s, check)
 
     def health() -> dict[str, Any]:
         return {"store": "ok" if deliverer.last_error is None else "unavailable", "deliverer_rounds": deliverer.rounds}
 
-    deliverer.run_once()  # schema and leftovers now when PostgreSQL is up; otherwise the thread keeps trying
+    deliverer.run_once()  # leftovers now when PostgreSQL is up; otherwise the thread keeps trying
     app = create_app(config, intake, default, known_cluster=known.__contains__, health=health)
     return Receiver(app, intake, deliverer, pool)
 
 
-class _SchemaFirstDeliverer(Deliverer):
-    """Creates the inbox and incident tables before its first round, and again after a failed attempt."""
+@dataclass(frozen=True)
+class VersionCheck:
+    """The receiver's tables (core track) at this code's migration, else SchemaNotCurrent."""
 
-    def __init__(self, intake: Intake, interval_s: float, spool: PgSpool, store: IncidentStore) -> None:
+    conninfo: str
+    names: SchemaNames
+
+    def __call__(self) -> None:
+        require_current(self.conninfo, self.names, tracks=(CORE,))
+
+
+class _VersionFirstDeliverer(Deliverer):
+    """Checks the schema version before its first round, and again after a failed check (never creates it)."""
+
+    def __init__(self, intake: Intake, interval_s: float, check: VersionCheck) -> None:
         super().__init__(intake, interval_s)
-        self.spool, self.store, self.schema_ready = spool, store, False
+        self.check, self.schema_ready = check, False
 
     def run_once(self) -> Any:
         if not self.schema_ready:
             try:
-                self.spool.ensure_schema()
-                self.store.ensure_schema()
+                self.check()
                 self.schema_ready = True
-            except Exception as e:  # StoreUnavailable, or psycopg errors from IncidentStore.ensure_schema
+            except Exception as e:  # PostgreSQL away, or SchemaNotCurrent (its message names `db upgrade`)
                 self.last_error = f"{type(e).__name__}: {e}"
-                log.warning("alert inbox schema not ready: %s", self.last_error)
+                log.warning("alert inbox not ready: %s", self.last_error)
                 return []
         return super().run_once()

@@ -58,6 +58,9 @@ def client_env(settings: Settings) -> dict[str, str]:
         "PREFECT_HOME": str(prefect_home(settings)),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
+        # JSON, not pickle: results persisted by one version of the tool load in the next (open incidents and
+        # suspended approvals outlive upgrades); every flow and task also sets it explicitly.
+        "PREFECT_RESULTS_DEFAULT_SERIALIZER": "json",
         "PREFECT_LOCAL_STORAGE_PATH": str(prefect_home(settings) / "storage"),
     }
     env["PREFECT_API_AUTH_STRING"] = api_auth(settings)

@@ -12,35 +12,8 @@ from datetime import datetime
 
 from psycopg_pool import ConnectionPool
 
-from cassandra_recovery.clients.postgres import ensure_ddl, fetch_all, fetch_one
+from cassandra_recovery.clients.postgres import fetch_all, fetch_one
 from cassandra_recovery.logic.segments import Segment, SegmentState
-
-_DDL = """
-CREATE TABLE IF NOT EXISTS repair_runs (
-    run_key     text PRIMARY KEY,
-    cluster_id  text NOT NULL,
-    kind        text NOT NULL CHECK (kind IN ('full', 'incremental')),
-    created_at  timestamptz NOT NULL DEFAULT now(),
-    finished_at timestamptz,
-    outcome     text
-);
-CREATE TABLE IF NOT EXISTS repair_segments (
-    run_key     text NOT NULL REFERENCES repair_runs (run_key) ON DELETE CASCADE,
-    seq         int NOT NULL,
-    keyspace    text NOT NULL,
-    start_token bigint NOT NULL,
-    end_token   bigint NOT NULL,
-    replicas    text[] NOT NULL,
-    coordinator text NOT NULL,
-    state       text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'running', 'done', 'failed')),
-    attempts    int NOT NULL DEFAULT 0,
-    started_at  timestamptz,
-    finished_at timestamptz,
-    parent_id   text,
-    last_error  text,
-    PRIMARY KEY (run_key, seq)
-);
-"""
 
 _WHERE = " WHERE run_key = %(k)s AND seq = %(s)s RETURNING *"
 _RUNNING = (
@@ -95,9 +68,6 @@ def _record(r: dict[str, object]) -> SegmentRecord:
 class RepairCheckpoints:
     def __init__(self, pool: ConnectionPool):
         self.pool = pool
-
-    def ensure_schema(self) -> None:
-        ensure_ddl(self.pool, _DDL)
 
     def start_or_resume(self, run_key: str, cluster_id: str, kind: str, segments: Sequence[Segment]) -> RepairRun:
         """The run for `run_key`: created with `segments`, or the stored one (its own segments win: a resumed

@@ -7,17 +7,7 @@ from datetime import datetime
 
 from psycopg_pool import ConnectionPool
 
-from cassandra_recovery.clients.postgres import ensure_ddl, fetch_one
-
-_DDL = """
-CREATE TABLE IF NOT EXISTS repair_pauses (
-    cluster_id  text PRIMARY KEY,
-    reason      text NOT NULL,
-    incident_id text,
-    set_by      text NOT NULL,
-    since       timestamptz NOT NULL DEFAULT now()
-);
-"""
+from cassandra_recovery.clients.postgres import fetch_one
 
 
 @dataclass(frozen=True)
@@ -32,9 +22,6 @@ class RepairPause:
 class RepairPauses:
     def __init__(self, pool: ConnectionPool):
         self.pool = pool
-
-    def ensure_schema(self) -> None:
-        ensure_ddl(self.pool, _DDL)
 
     def pause(self, cluster_id: str, reason: str, set_by: str, incident_id: str | None = None) -> RepairPause:
         """Idempotent. The newest incident takes over a pause an earlier incident left (one escalated to a human

@@ -10,22 +10,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from cassandra_recovery.clients.postgres import ensure_ddl, fetch_all
-
-_DDL = """
-CREATE TABLE IF NOT EXISTS repair_schedule_log (
-    id          bigserial PRIMARY KEY,
-    schedule    text NOT NULL,
-    cluster_id  text NOT NULL,
-    kind        text NOT NULL,
-    run_key     text,
-    at          timestamptz NOT NULL DEFAULT clock_timestamp(),
-    outcome     text NOT NULL CHECK (outcome IN ('started', 'done', 'skipped', 'escalated')),
-    reason      text NOT NULL DEFAULT '',
-    detail      jsonb NOT NULL DEFAULT '{}'
-);
-CREATE INDEX IF NOT EXISTS repair_schedule_log_cluster_idx ON repair_schedule_log (cluster_id, at);
-"""
+from cassandra_recovery.clients.postgres import fetch_all
 
 _LAST_SUCCESS = """
 SELECT s.keyspace, max(r.finished_at) AS finished_at
@@ -51,9 +36,6 @@ class LogEntry:
 class ScheduleLog:
     def __init__(self, pool: ConnectionPool):
         self.pool = pool
-
-    def ensure_schema(self) -> None:
-        ensure_ddl(self.pool, _DDL)
 
     def record(
         self, schedule: str, cluster_id: str, kind: str, run_key: str | None, outcome: str, reason: str = "",

@@ -19,6 +19,7 @@ from cassandra_recovery.logic.verify_plan import FixMethod, choose_fix
 from cassandra_recovery.recovery.checkpoints import RepairCheckpoints
 from cassandra_recovery.recovery.repair import EngineConfig, RepairEngine
 from cassandra_recovery.settings import ClusterConfig, Settings
+from cassandra_recovery.storage.facade import process_storage
 from cassandra_recovery.verification.fix import read_at_all, rewrite_from_source
 from cassandra_recovery.verification.tables import TableSpec, generic_spec, orders_spec
 from cassandra_recovery.verification.truth import SourceOfTruth
@@ -48,15 +49,25 @@ def verify(
     cluster = settings.cluster(cluster_id)
     with CqlClient(cluster) as cql:
         spec = spec_for(settings, cql, keyspace, table)
-        pool = make_pool(settings, max_size=(config or VerifyConfig()).workers) if spec.has_truth else None
+        cfg = config or VerifyConfig()
+        pool, own = _truth_pool(settings, cfg.workers) if spec.has_truth else (None, False)
         try:
             truth = SourceOfTruth(pool, settings.domain) if pool else None
-            report = Verifier(cluster, cql, spec, truth, config or VerifyConfig(), progress=progress).run(scope)
+            report = Verifier(cluster, cql, spec, truth, cfg, progress=progress).run(scope)
             report.clock_skew = clock_skew(cluster, cql)
             return report
         finally:
-            if pool:
+            if pool and own:
                 pool.close()
+
+
+def _truth_pool(settings: Settings, workers: int) -> tuple[ConnectionPool, bool]:
+    """The process's pool when it has a connection for every worker reading chunks at once; else one of its own
+    (True: the caller closes it)."""
+    shared = process_storage(settings).pool
+    if workers <= shared.max_size:
+        return shared, False
+    return make_pool(settings, max_size=workers), True
 
 
 def fix(
@@ -81,16 +92,13 @@ def fix(
     out: dict[str, Any] = {"method": str(choice.method), "why": choice.why, "keys": len(keys)}
     with CqlClient(cluster) as cql:
         spec = spec_for(settings, cql, report.keyspace, report.table)
-        pool = make_pool(settings, max_size=2)
-        try:
-            if choice.method == FixMethod.REWRITE_FROM_SOURCE:
-                out |= rewrite_from_source(pool, cql, settings.domain, keys)
-            elif choice.method == FixMethod.READ_AT_ALL:
-                out |= read_at_all(cql, spec, [leaf for d in report.diffs for leaf in d.leaves])
-            else:
-                out |= _repair(cluster, cql, pool, spec, report, run_key, progress)
-        finally:
-            pool.close()
+        pool = process_storage(settings).pool
+        if choice.method == FixMethod.REWRITE_FROM_SOURCE:
+            out |= rewrite_from_source(pool, cql, settings.domain, keys)
+        elif choice.method == FixMethod.READ_AT_ALL:
+            out |= read_at_all(cql, spec, [leaf for d in report.diffs for leaf in d.leaves])
+        else:
+            out |= _repair(cluster, cql, pool, spec, report, run_key, progress)
     return out
 
 
@@ -106,9 +114,9 @@ def _repair(
     """A full repair of the differing chunks (each inside one ring range, so one replica set)."""
     ranges = keyspace_ranges(cql, _live_observer(cluster), spec.keyspace)
     segs = plan_segments(repair_scope(spec.keyspace, [d.chunk for d in report.diffs], ranges), 1)
-    cp = RepairCheckpoints(pool)
-    cp.ensure_schema()
-    rep = RepairEngine(cluster, cql, cp, EngineConfig("full"), progress=progress).run(run_key, segs)
+    rep = RepairEngine(cluster, cql, RepairCheckpoints(pool), EngineConfig("full"), progress=progress).run(
+        run_key, segs
+    )
     return {"repair": {"segments": rep.segments, "ran": rep.ran, "escalated": rep.escalated, "failed": rep.failed}}
 
 

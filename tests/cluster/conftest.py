@@ -22,6 +22,7 @@ from cassandra_recovery.lab.prefect_server import client_env, ensure_prefect_ser
 from cassandra_recovery.lab.registry import lab_cluster_config
 from cassandra_recovery.settings import ClusterConfig, Settings
 from tests.fakes.slack_server import FakeSlackServer
+from tests.migrated import migrated
 
 # Incidents close right after their first passing verification unless a test asks for a follow-up.
 os.environ.setdefault("CASSANDRA_RECOVERY_VERIFICATION__FOLLOW_UP_S", "0")
@@ -198,6 +199,7 @@ def prefect_server(lab: Lab, request: pytest.FixtureRequest) -> Iterator[dict[st
     settings = Settings()
     ensure_postgres(settings)
     request.config._cr_postgres_started = True  # type: ignore[attr-defined]
+    migrated(settings)  # what `cassandra-recovery db upgrade` does; `serve` refuses to start without it
     ensure_prefect_server(settings)
     yield client_env(settings)
     stop_prefect_server(settings)
@@ -217,6 +219,5 @@ def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlackServer]:
 def store(prefect_server: dict[str, str]) -> Iterator[IncidentStore]:
     pool = make_pool(Settings(), max_size=2)
     s = IncidentStore(pool)
-    s.ensure_schema()
     yield s
     pool.close()

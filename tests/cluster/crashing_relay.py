@@ -12,6 +12,7 @@ from typing import Any
 from cassandra_recovery.degraded.relay import Relay
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.wiring import service_parts
+from tests.migrated import migrated
 
 
 class DieAfterWrite:
@@ -28,6 +29,6 @@ class DieAfterWrite:
 
 
 if __name__ == "__main__":
-    parts = service_parts(Settings())
+    parts = service_parts(migrated(Settings()))
     Relay(parts.pg.outbox, DieAfterWrite(parts.cache), relay_id="crashing-relay").run_once()
     raise SystemExit("not reached: the relay should have been killed after its write")

@@ -34,9 +34,7 @@ def close_open_incident(store: IncidentStore, cluster_id: str) -> None:
     # What a run stopped halfway leaves behind goes with the incident: its repair pause.
     from cassandra_recovery.recovery.pauses import RepairPauses
 
-    pauses = RepairPauses(store.pool)
-    pauses.ensure_schema()
-    pauses.resume(cluster_id, inc.id)
+    RepairPauses(store.pool).resume(cluster_id, inc.id)
 
 
 def run_flow(fn: Any, env: dict[str, str], **kwargs: Any) -> Any:

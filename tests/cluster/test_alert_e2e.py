@@ -23,6 +23,7 @@ from cassandra_recovery.settings import Settings
 from cassandra_recovery.wiring import ServiceParts, service_parts
 from tests import faults as F
 from tests.cluster.incident_env import close_open_incident, prefect_api, wait_for
+from tests.migrated import migrated
 
 pytestmark = pytest.mark.area("intake")
 
@@ -101,7 +102,7 @@ def stack(lab: Lab, prefect_server: dict[str, str], tmp_path_factory: pytest.Tem
 def _parts() -> ServiceParts:
     settings = Settings()
     d = settings.domain.model_copy(update={k.lower(): v for k, v in DOMAIN.items()})
-    return service_parts(settings.model_copy(update={"domain": d}))
+    return service_parts(migrated(settings.model_copy(update={"domain": d})))
 
 
 def _write(prefix: str, rows: int) -> None:

@@ -24,6 +24,7 @@ from cassandra_recovery.settings import Settings
 from cassandra_recovery.wiring import ServiceParts, service_parts
 from tests import faults as F
 from tests.cluster.degraded_env import degraded_settings, domain_env
+from tests.migrated import migrated
 
 pytestmark = pytest.mark.area("degraded")
 
@@ -40,7 +41,7 @@ def settings(lab: Lab, request: pytest.FixtureRequest) -> Settings:
 
 @pytest.fixture
 def parts(settings: Settings) -> Iterator[ServiceParts]:
-    p = service_parts(settings, breaker=BreakerConfig(failure_threshold=3, open_for_s=2.0))
+    p = service_parts(migrated(settings), breaker=BreakerConfig(failure_threshold=3, open_for_s=2.0))
     p.cql.truncate(settings.domain.keyspace, settings.domain.cassandra_table, timeout_s=30)
     with p.pg.pool.connection() as conn:
         d = settings.domain

@@ -15,6 +15,7 @@ from cassandra_recovery.settings import Settings
 from cassandra_recovery.wiring import service_parts
 from tests import faults as F
 from tests.cluster.degraded_env import degraded_settings, domain_env
+from tests.migrated import migrated
 
 pytestmark = pytest.mark.area("degraded")
 
@@ -37,7 +38,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_load_without_relay_then_queue_status_drain_and_compare(lab: Lab) -> None:
     ensure_postgres(Settings())
     settings = degraded_settings(**NAMES)
-    parts = service_parts(settings)  # creates the schema; start from empty stores
+    parts = service_parts(migrated(settings))  # start from empty stores
     try:
         parts.cql.execute("TRUNCATE shop_cli.orders", timeout_s=30)
         with parts.pg.pool.connection() as conn:
@@ -81,7 +82,7 @@ def test_queue_worker_delivers_as_entries_come_and_stops_on_sigterm(lab: Lab) ->
     from cassandra_recovery.degraded.model import Order
 
     ensure_postgres(Settings())
-    parts = service_parts(degraded_settings(**NAMES))
+    parts = service_parts(migrated(degraded_settings(**NAMES)))
     worker = subprocess.Popen(
         [sys.executable, "-m", "cassandra_recovery.cli", "queue", "worker"],
         env={**os.environ, **domain_env(**NAMES)},

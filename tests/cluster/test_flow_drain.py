@@ -15,6 +15,7 @@ from cassandra_recovery.settings import Settings
 from cassandra_recovery.wiring import pg_parts
 from tests import faults as F
 from tests.cluster.degraded_env import domain_env
+from tests.migrated import migrated
 
 pytestmark = pytest.mark.area("degraded")
 
@@ -40,7 +41,7 @@ def test_drain_flow_delivers_the_queue(lab: Lab, flow_env: None) -> None:
     ensure_postgres(Settings())
     settings = Settings()
     assert settings.domain.outbox_table == "outbox_flow" and os.environ["PREFECT_HOME"].endswith("prefect")
-    pg = pg_parts(settings)
+    pg = pg_parts(migrated(settings))
     try:
         for i in range(25):
             pg.store.write(Order(id=f"flow-{i}", customer="c", status="new", amount_cents=i))

@@ -26,6 +26,7 @@ from cassandra_recovery.wiring import ServiceParts, service_parts
 from tests import faults as F
 from tests.cluster.incident_env import close_open_incident, run_flow, wait_for
 from tests.fakes.slack_server import FakeSlackServer
+from tests.migrated import migrated
 
 pytestmark = pytest.mark.area("incident")
 
@@ -140,7 +141,7 @@ def test_frozen_node_one_incident_classified_hung_plan_wait_for_hints_slack_thre
 
 def _empty_application() -> ServiceParts:
     """This module's order service with its tables emptied (tables created on first use)."""
-    parts = service_parts(Settings())
+    parts = service_parts(migrated(Settings()))
     parts.empty()
     return parts
 

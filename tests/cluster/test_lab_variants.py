@@ -17,6 +17,7 @@ from cassandra_recovery.lab.registry import lab_cluster_config
 from cassandra_recovery.logic.tokens import balanced_tokens
 from cassandra_recovery.settings import ClusterConfig
 from tests import faults as F
+from tests.migrated import migrated
 
 pytestmark = pytest.mark.area("lab")
 
@@ -68,10 +69,9 @@ def _scoped_repair_touches_only_the_ranges_node3_replicates(lab: Lab, cluster: C
         assert 0 < len(scope) < len(all_ranges)
         segments = plan_segments(scope, segments_per_range=1, avoid=[node3])
         ensure_postgres(Settings())
-        pool = make_pool(Settings(), max_size=2)
+        pool = make_pool(migrated(Settings()), max_size=2)
         try:
             cp = RepairCheckpoints(pool)
-            cp.ensure_schema()
             import uuid
 
             report = RepairEngine(cluster, cql, cp).run(f"scoped-{uuid.uuid4().hex}", segments)

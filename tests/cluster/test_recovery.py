@@ -36,6 +36,7 @@ from tests import faults as F
 from tests.cluster.conftest import restore
 from tests.cluster.incident_env import close_open_incident, prefect_api, wait_for
 from tests.fakes.slack_server import FakeSlackServer
+from tests.migrated import migrated
 
 pytestmark = pytest.mark.area("incident")
 
@@ -88,7 +89,7 @@ def served(env: dict[str, str]) -> Iterator[dict[str, str]]:
 @pytest.fixture
 def parts(served: dict[str, str]) -> Iterator[ServiceParts]:
     settings = Settings()  # the module's domain, from the environment
-    p = service_parts(settings)
+    p = service_parts(migrated(settings))
     p.empty()
     yield p
     p.close()
@@ -524,7 +525,7 @@ def _replace_after_approval(lab: Lab, served: dict[str, str], store: IncidentSto
     from cassandra_recovery.lab.registry import lab_cluster_config
 
     cluster = lab_cluster_config(lab.config)
-    p = service_parts(Settings())
+    p = service_parts(migrated(Settings()))
     try:
         close_open_incident(store, cluster.id)
         d = p.pg.store.cfg

@@ -24,6 +24,7 @@ from cassandra_recovery.settings import ClusterConfig, Settings
 from cassandra_recovery.wiring import ServiceParts, service_parts
 from tests import faults as F
 from tests.cluster.incident_env import close_open_incident, run_flow, wait_for
+from tests.migrated import migrated
 
 pytestmark = [pytest.mark.own_lab, pytest.mark.area("regions")]
 
@@ -52,7 +53,10 @@ def regions(two_dcs: ClusterConfig, lab: Lab, prefect_server: dict[str, str]) ->
     dc2_settings = settings.model_copy(
         update={"domain": settings.domain.model_copy(update={"outbox_table": "outbox_regions_dc2"})}
     )
-    parts = {"dc1": service_parts(settings, region="dc1"), "dc2": service_parts(dc2_settings, region="dc2")}
+    parts = {
+        "dc1": service_parts(migrated(settings), region="dc1"),
+        "dc2": service_parts(migrated(dc2_settings), region="dc2"),
+    }
     d = settings.domain
     parts["dc1"].cql.truncate(d.keyspace, d.cassandra_table, timeout_s=60)
     with parts["dc1"].pg.pool.connection() as conn:

@@ -20,6 +20,7 @@ from cassandra_recovery.recovery.checkpoints import RepairCheckpoints
 from cassandra_recovery.recovery.repair import EngineConfig, RepairEngine
 from cassandra_recovery.settings import ClusterConfig, Settings
 from tests import faults as F
+from tests.migrated import migrated
 
 pytestmark = pytest.mark.area("repair")
 
@@ -30,9 +31,8 @@ KS = "inflight_ks"
 def checkpoints(lab: Lab, request: pytest.FixtureRequest) -> Iterator[RepairCheckpoints]:
     ensure_postgres(Settings())
     request.config._cr_postgres_started = True  # type: ignore[attr-defined]
-    pool = make_pool(Settings(), max_size=2)
+    pool = make_pool(migrated(Settings()), max_size=2)
     cp = RepairCheckpoints(pool)
-    cp.ensure_schema()
     yield cp
     pool.close()
 

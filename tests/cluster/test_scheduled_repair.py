@@ -45,8 +45,7 @@ def keyspace(cql: CqlClient) -> str:
 @pytest.fixture
 def log(prefect_server: dict[str, str]) -> Iterator[ScheduleLog]:
     pool = make_pool(Settings(), max_size=1)
-    sl = ScheduleLog(pool)
-    sl.ensure_schema()
+    sl = ScheduleLog(pool)  # migrated by the prefect_server fixture
     yield sl
     pool.close()
 

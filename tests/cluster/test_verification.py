@@ -23,6 +23,7 @@ from cassandra_recovery.verification.verifier import VerifyConfig
 from cassandra_recovery.wiring import ServiceParts, service_parts
 from tests import faults as F
 from tests.cluster.degraded_env import degraded_settings
+from tests.migrated import migrated
 
 pytestmark = pytest.mark.area("verification")
 
@@ -44,7 +45,7 @@ def settings(lab: Lab, request: pytest.FixtureRequest) -> Settings:
 
 @pytest.fixture
 def parts(settings: Settings) -> Iterator[ServiceParts]:
-    p = service_parts(settings)
+    p = service_parts(migrated(settings))
     d = settings.domain
     p.cql.truncate(d.keyspace, d.cassandra_table, timeout_s=30)
     with p.pg.pool.connection() as conn:

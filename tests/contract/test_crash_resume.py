@@ -97,3 +97,49 @@ def test_the_api_and_ui_refuse_requests_without_the_credentials(api: dict[str, s
         assert r.status == 200
     mode = (prefect_home(Settings()) / "api-auth").stat().st_mode
     assert stat.S_IMODE(mode) == 0o600
+
+
+@pytest.mark.fault(F.FLOW_RUN_CRASHED)
+def test_a_retried_run_gets_a_tasks_result_back_from_json(api: dict[str, str]) -> None:
+    """A project task's persisted result is a JSON record (not a pickle), and the retried run gets it back
+    Cached instead of repeating the step: what an upgraded version reads after a crash or a suspension."""
+    import json
+    import uuid
+    from pathlib import Path
+
+    from prefect import flow
+    from prefect.settings import (
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        PREFECT_LOCAL_STORAGE_PATH,
+        PREFECT_LOGGING_TO_API_ENABLED,
+        temporary_settings,
+    )
+
+    from tasks.incident import open_or_join
+    from tests.migrated import migrated
+
+    migrated(Settings())
+    cluster, seen = f"json-{uuid.uuid4().hex[:8]}", []
+    storage = Path(api["PREFECT_LOCAL_STORAGE_PATH"])
+
+    @flow(name="json-results-test", retries=1, retry_delay_seconds=0, persist_result=True, result_serializer="json")
+    def fails_once_after_the_step() -> dict[str, Any]:
+        state = open_or_join(cluster, {"source": "pytest"}, "pytest", return_state=True)
+        seen.append(state.name)
+        if len(seen) == 1:
+            raise RuntimeError("the run fails after the step, then is retried")
+        return state.result()
+
+    # No heartbeats (a second per call) and no logs shipped to a server the module stops at its end.
+    updates: dict[Any, Any] = {PREFECT_LOCAL_STORAGE_PATH: storage, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    updates[PREFECT_LOGGING_TO_API_ENABLED] = False
+    with _with_api(api), temporary_settings(updates=updates):
+        result = fails_once_after_the_step()
+    assert seen == ["Completed", "Cached"]
+    assert (result["cluster_id"], result["created"]) == (cluster, True)  # the first attempt's incident
+    # Every file holding the incident is JSON (a pickle would not parse): the task's cache record says its
+    # serializer, and its result is the incident as JSON text.
+    found = [json.loads(p.read_text()) for p in storage.iterdir() if p.is_file() and cluster in p.read_text()]
+    records = [r for r in found if "metadata" in r]
+    assert records and {r["metadata"]["serializer"]["type"] for r in records} == {"json"}
+    assert any(json.loads(r["result"])["cluster_id"] == cluster for r in records)

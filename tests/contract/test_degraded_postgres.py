@@ -27,12 +27,13 @@ from cassandra_recovery.degraded.orders import OrderStore, SourceOfTruthUnavaila
 from cassandra_recovery.degraded.outbox import Outbox, cache_lag
 from cassandra_recovery.degraded.policy import Mode, PolicyStore, default_policy
 from cassandra_recovery.degraded.relay import Relay
-from cassandra_recovery.degraded.schema import ensure_pg_schema
 from cassandra_recovery.lab.postgres import _clusters, ensure_postgres, stop_postgres
 from cassandra_recovery.logic.checksum import ChunkSum, canonical, row_hash, to_millis, token_chunks
 from cassandra_recovery.logic.murmur3 import MAX_TOKEN, MIN_TOKEN, token_of
 from cassandra_recovery.settings import DomainConfig, Settings
+from cassandra_recovery.storage.names import SchemaNames
 from tests import faults as F
+from tests.migrated import drop_version_tables, migrated_names
 
 pytestmark = [
     pytest.mark.contract,
@@ -76,17 +77,17 @@ def cfg() -> DomainConfig:
 
 @pytest.fixture(scope="session")
 def pool(settings: Settings, cfg: DomainConfig) -> Iterator[ConnectionPool]:
+    names = SchemaNames(orders=cfg.orders_table, outbox=cfg.outbox_table, policy=cfg.policy_table)
+    migrated_names(settings, names)
     p = make_pool(settings)
     try:
-        with p.connection() as conn:
-            ensure_pg_schema(conn, cfg)
-            ensure_pg_schema(conn, cfg)  # idempotent
         yield p
     finally:
         p.close()
         tables = [sql.Identifier(t) for t in (cfg.orders_table, cfg.outbox_table, cfg.policy_table)]
         with psycopg.connect(settings.postgres_conninfo(), connect_timeout=5, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.SQL(", ").join(tables)))
+            drop_version_tables(conn, names)
 
 
 @pytest.fixture

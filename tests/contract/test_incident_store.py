@@ -36,7 +36,9 @@ from cassandra_recovery.incident.store import (
 from cassandra_recovery.lab.postgres import _clusters, ensure_postgres
 from cassandra_recovery.logic.incident_states import IncidentState, InvalidTransition
 from cassandra_recovery.settings import Settings
+from cassandra_recovery.storage.names import SchemaNames
 from tests import faults as F
+from tests.migrated import drop_version_tables, migrated_names
 
 pytestmark = [
     pytest.mark.contract,
@@ -46,6 +48,7 @@ pytestmark = [
 
 S = IncidentState
 PREFIX = f"inc_t{uuid.uuid4().hex[:10]}"
+NAMES = SchemaNames(incident_prefix=PREFIX)
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -78,14 +81,13 @@ def pool(settings: Settings) -> Iterator[ConnectionPool]:
                     sql.Identifier(f"{PREFIX}_events_append_only"),
                 )
             )
+            drop_version_tables(conn, NAMES)
 
 
 @pytest.fixture(scope="session")
-def store(pool: ConnectionPool) -> IncidentStore:
-    s = IncidentStore(pool, prefix=PREFIX)
-    s.ensure_schema()
-    s.ensure_schema()  # idempotent
-    return s
+def store(settings: Settings, pool: ConnectionPool) -> IncidentStore:
+    migrated_names(settings, NAMES)
+    return IncidentStore(pool, prefix=PREFIX)
 
 
 @pytest.fixture
@@ -522,12 +524,14 @@ def test_events_table_rejects_update_delete_and_truncate(
     assert store.events(inc.id) == before
 
 
-def test_reports_are_versioned_and_an_old_state_check_is_upgraded(store: IncidentStore, pool: ConnectionPool) -> None:
+def test_reports_are_versioned_and_an_old_state_check_is_upgraded(
+    store: IncidentStore, pool: ConnectionPool, settings: Settings
+) -> None:
     inc, _ = store.open_or_join("reports-cluster", {"source": "test"}, "test")
     assert store.latest_report(inc.id) is None
     assert (store.save_report(inc.id, "# v1"), store.save_report(inc.id, "# v2")) == (1, 2)
     assert store.latest_report(inc.id) == "# v2"
-    # A table created before `monitoring` existed: its CHECK is replaced by ensure_schema.
+    # A table created before `monitoring` existed (and before migrations): the baseline replaces its CHECK.
     check = sql.Identifier(f"{PREFIX}s_state_check")
     with pool.connection() as conn:
         conn.execute(
@@ -537,8 +541,9 @@ def test_reports_are_versioned_and_an_old_state_check_is_upgraded(store: Inciden
             ).format(sql.Identifier(f"{PREFIX}s"), check, check),
             prepare=False,
         )
+        drop_version_tables(conn, NAMES)
         conn.commit()
-    store.ensure_schema()
+    migrated_names(settings, NAMES)
     lease = store.acquire_lease(inc.id, "t", 60)
     assert lease is not None
     for old, new in (("detected", "assessing"), ("assessing", "verifying"), ("verifying", "monitoring")):

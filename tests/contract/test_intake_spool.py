@@ -27,7 +27,9 @@ from cassandra_recovery.intake.spool import PgSpool
 from cassandra_recovery.intake.wiring import StoreIncidents
 from cassandra_recovery.lab.postgres import _clusters, ensure_postgres
 from cassandra_recovery.settings import Settings
+from cassandra_recovery.storage.names import SchemaNames
 from tests import faults as F
+from tests.migrated import drop_version_tables, migrated_names
 
 pytestmark = [
     pytest.mark.contract,
@@ -37,6 +39,7 @@ pytestmark = [
 
 TABLE = f"alert_inbox_t{uuid.uuid4().hex[:10]}"
 INC_PREFIX = f"inc_i{uuid.uuid4().hex[:10]}"
+NAMES = SchemaNames(incident_prefix=INC_PREFIX, inbox=TABLE)
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +49,7 @@ def pool(request: pytest.FixtureRequest) -> Iterator[ConnectionPool]:
     ensure_postgres(s)
     if not was_online:
         request.config._cr_postgres_started = True  # type: ignore[attr-defined]  # conftest stops it at the end
+    migrated_names(s, NAMES)
     p = make_pool(s, max_size=20)
     try:
         yield p
@@ -56,14 +60,12 @@ def pool(request: pytest.FixtureRequest) -> Iterator[ConnectionPool]:
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.SQL(", ").join(map(sql.Identifier, names))))
             fn = sql.Identifier(f"{INC_PREFIX}_events_append_only")
             conn.execute(sql.SQL("DROP FUNCTION IF EXISTS {}()").format(fn))
+            drop_version_tables(conn, NAMES)
 
 
 @pytest.fixture(scope="module")
 def spool(pool: ConnectionPool) -> PgSpool:
-    s = PgSpool(pool, TABLE, retry_base_s=30.0, retry_max_s=60.0, max_attempts=3)
-    s.ensure_schema()
-    s.ensure_schema()  # idempotent
-    return s
+    return PgSpool(pool, TABLE, retry_base_s=30.0, retry_max_s=60.0, max_attempts=3)
 
 
 def item(status: str = "firing", cluster: str = "lab") -> SpoolItem:
@@ -207,7 +209,6 @@ def test_store_unreachable_raises_store_unavailable() -> None:
 def test_intake_end_to_end_on_postgres(spool: PgSpool, pool: ConnectionPool) -> None:
     """Firing with Prefect away: stored and an incident opened in PostgreSQL; delivered once Prefect is back."""
     store = IncidentStore(pool, prefix=INC_PREFIX)
-    store.ensure_schema()
     cluster = f"e2e-{uuid.uuid4().hex[:8]}"
     launcher = RecordingLauncher(up=False)
     intake = Intake(spool, StoreIncidents(store), launcher, ReceiverMetrics(), inline_timeout_s=10.0)

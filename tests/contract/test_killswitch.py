@@ -15,6 +15,7 @@ from cassandra_recovery.clients.postgres import make_pool
 from cassandra_recovery.incident.killswitch import KillSwitch
 from cassandra_recovery.lab.postgres import ensure_postgres
 from cassandra_recovery.settings import Settings
+from tests.migrated import migrated
 
 pytestmark = [
     pytest.mark.contract,
@@ -27,9 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def switch() -> Iterator[KillSwitch]:
     ensure_postgres(Settings())
-    pool = make_pool(Settings(), max_size=1)
+    pool = make_pool(migrated(Settings()), max_size=1)
     ks = KillSwitch(pool)
-    ks.ensure_schema()
     yield ks
     with pool.connection() as conn:
         conn.execute("DELETE FROM automation_kill_switch WHERE cluster_id LIKE 'ks-test-%' OR cluster_id = 'lab'")

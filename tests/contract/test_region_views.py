@@ -16,6 +16,7 @@ from cassandra_recovery.lab.postgres import ensure_postgres
 from cassandra_recovery.logic.regions import RegionsKind, RegionView, classify_regions
 from cassandra_recovery.settings import ClusterConfig, NodeAccess, Settings
 from tests import faults as F
+from tests.migrated import migrated
 
 pytestmark = [
     pytest.mark.contract,
@@ -36,9 +37,8 @@ CLUSTER = ClusterConfig(
 @pytest.fixture
 def store() -> Iterator[RegionViews]:
     ensure_postgres(Settings())
-    pool = make_pool(Settings(), max_size=1)
+    pool = make_pool(migrated(Settings()), max_size=1)
     rv = RegionViews(pool)
-    rv.ensure_schema()
     yield rv
     with pool.connection() as conn:
         conn.execute("DELETE FROM region_views WHERE cluster_id = 'rv-test'")

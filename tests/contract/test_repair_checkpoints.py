@@ -14,6 +14,7 @@ from cassandra_recovery.logic.segments import Segment, SegmentState
 from cassandra_recovery.recovery.checkpoints import RepairCheckpoints
 from cassandra_recovery.recovery.pauses import RepairPauses
 from cassandra_recovery.settings import Settings
+from tests.migrated import migrated
 
 pytestmark = [
     pytest.mark.contract,
@@ -27,9 +28,7 @@ SEGS = [Segment("ks", i * 10, i * 10 + 10, ("a", "b"), "a") for i in range(3)]
 @pytest.fixture
 def pool() -> Iterator[object]:
     ensure_postgres(Settings())
-    p = make_pool(Settings(), max_size=2)
-    RepairCheckpoints(p).ensure_schema()
-    RepairPauses(p).ensure_schema()
+    p = make_pool(migrated(Settings()), max_size=2)
     yield p
     with p.connection() as conn:
         conn.execute("DELETE FROM repair_runs WHERE cluster_id LIKE 'ckpt-test-%'")
@@ -40,7 +39,6 @@ def pool() -> Iterator[object]:
 
 def test_a_resumed_run_keeps_its_segments_states_and_attempts(pool: object) -> None:
     cp = RepairCheckpoints(pool)  # type: ignore[arg-type]
-    cp.ensure_schema()
     key = f"run-{uuid.uuid4().hex}"
     run = cp.start_or_resume(key, "ckpt-test-a", "full", SEGS)
     assert run.created and [r.segment for r in run.segments] == SEGS

@@ -12,6 +12,7 @@ from cassandra_recovery.clients.postgres import make_pool
 from cassandra_recovery.incident.silences import Silences
 from cassandra_recovery.lab.postgres import ensure_postgres
 from cassandra_recovery.settings import Settings
+from tests.migrated import migrated
 
 pytestmark = [
     pytest.mark.contract,
@@ -23,9 +24,8 @@ pytestmark = [
 @pytest.fixture
 def silences() -> Iterator[Silences]:
     ensure_postgres(Settings())
-    pool = make_pool(Settings(), max_size=1)
+    pool = make_pool(migrated(Settings()), max_size=1)
     s = Silences(pool)
-    s.ensure_schema()
     yield s
     with pool.connection() as conn:
         conn.execute("DELETE FROM maintenance_windows WHERE cluster_id LIKE 'silence-test-%'")

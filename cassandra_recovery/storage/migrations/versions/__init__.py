@@ -1,0 +1,1 @@
+"""One module per revision; `core` and `domain` are independent branches with their own version tables."""
