@@ -35,6 +35,7 @@ from cassandra_recovery.wiring import ServiceParts, service_parts
 from tests import faults as F
 from tests.cluster.conftest import restore
 from tests.cluster.incident_env import close_open_incident, prefect_api, wait_for
+from tests.cluster.previous_version import Served, previous_version
 from tests.fakes.slack_server import FakeSlackServer
 from tests.migrated import migrated
 
@@ -67,23 +68,33 @@ def env(prefect_server: dict[str, str]) -> Iterator[dict[str, str]]:
 SLACK: list[FakeSlackServer] = []  # the module's fake Slack, for assertions
 
 
+class _Serve:
+    """The module's `serve` process; the upgrade test swaps in the previous version's for part of its run."""
+
+    current: Served | None = None
+
+    @classmethod
+    def swap(cls, tree: Path, env: dict[str, str], log: Path) -> None:
+        cls.stop()
+        cls.current = Served(tree, env, log)
+
+    @classmethod
+    def stop(cls) -> None:
+        if cls.current is not None:
+            cls.current.stop()
+            cls.current = None
+
+
 @pytest.fixture(scope="module")
 def served(env: dict[str, str]) -> Iterator[dict[str, str]]:
     """`cassandra-recovery serve`: the deployments and the crash resumer, as in production."""
-    log = open(ROOT / ".pytest-serve.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cassandra_recovery.cli", "serve"], env=env, cwd=ROOT, stdout=log, stderr=log
-    )
+    (ROOT / ".pytest-serve.log").write_text("")
+    _Serve.swap(ROOT, env, ROOT / ".pytest-serve.log")
     try:
         wait_for(lambda: _deployment_exists(env), 90, "the incident deployment to be served")
         yield env
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        _Serve.stop()
 
 
 @pytest.fixture
@@ -501,16 +512,19 @@ def test_replacement_approval_that_expires_escalates(
 
 
 @pytest.mark.ends_shared_lab(1)
-@pytest.mark.fault(F.NODE_KILLED)
+@pytest.mark.fault(F.NODE_KILLED, F.SCHEMA_FROM_OLDER_VERSION)
 def test_killed_node_is_replaced_after_approval_and_the_data_converges(
-    lab: Lab, served: dict[str, str], store: IncidentStore
+    lab: Lab, served: dict[str, str], store: IncidentStore, tmp_path: Path
 ) -> None:
+    """Also an upgrade with a run in flight: the approval is asked by the version before versioned migrations
+    (its results pickled, its tables made at the call sites), which is then stopped; `db upgrade` runs and this
+    version's `serve` resumes the suspended run to a converged end."""
     # The shared lab as the other tests left it: the replacement changes its topology, so it runs after them;
     # the lab-down test that follows takes the changed lab down, then the tests with labs of their own run.
     # The expired-approval test before it leaves node3 dead (one outage for both); run alone, node3 is killed here.
     if not _only_node3_dead(lab):
         restore(lab)
-    _replace_after_approval(lab, served, store)
+    _replace_after_approval(lab, served, store, previous_version(tmp_path / "previous"))
 
 
 def _only_node3_dead(lab: Lab) -> bool:
@@ -521,7 +535,7 @@ def _only_node3_dead(lab: Lab) -> bool:
     return procs.pop("node3", "absent") is None and all(p is not None and not p.frozen for p in procs.values())
 
 
-def _replace_after_approval(lab: Lab, served: dict[str, str], store: IncidentStore) -> None:
+def _replace_after_approval(lab: Lab, served: dict[str, str], store: IncidentStore, previous: Path) -> None:
     from cassandra_recovery.lab.registry import lab_cluster_config
 
     cluster = lab_cluster_config(lab.config)
@@ -535,7 +549,15 @@ def _replace_after_approval(lab: Lab, served: dict[str, str], store: IncidentSto
             conn.commit()
         run_workload(p.service, WorkloadSpec(rate=200, operations=300, keys=300, read_ratio=0.0), relay=p.relay)
         dead_host_id = next(r["host_id"] for r in p.cql.peers("127.0.0.2") if str(r["peer"]) == "127.0.0.4")
+        _Serve.swap(previous, served, ROOT / ".pytest-serve-previous.log")  # the previous version asks
         run, incident_id = _kill_node3_and_wait_for_the_approval_request(lab, cluster, served, store, 600)
+        _Serve.stop()
+        upgrade = subprocess.run(
+            [sys.executable, "-m", "cassandra_recovery.cli", "db", "upgrade"],
+            env=served, cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert upgrade.returncode == 0, upgrade.stderr
+        _Serve.swap(ROOT, served, ROOT / ".pytest-serve.log")  # this version resumes
         # writes go on while the node is dead (queued or delivered at the remaining replicas)
         report = run_workload(p.service, WorkloadSpec(rate=30, duration_s=5, keys=300, read_ratio=0.0), relay=p.relay)
         assert report.write_errors == 0
