@@ -84,7 +84,8 @@ def _next(facts: IncidentFacts, obs: Observation, controls: Controls) -> _Draft:
     if run.status is RunStatus.OTHER:
         return _Draft(Step.NOTHING, "a live run holds the incident's lease and acts")
     if run.status is RunStatus.FAILED:
-        return _after_failure(facts, controls, f"the incident run failed: {run.last_failure or 'no reason recorded'}")
+        why = f"the incident run failed: {run.last_failure or 'no reason recorded'}"
+        return _after_failure(max(run.failures, 1), controls, why)
     pending = facts.approval
     if pending and obs.now < pending.deadline and run.status in (RunStatus.SELF, RunStatus.SUSPENDED):
         why = f"the suspended run waits for approval of {pending.step} until {pending.deadline.isoformat()}"
@@ -95,15 +96,17 @@ def _next(facts: IncidentFacts, obs: Observation, controls: Controls) -> _Draft:
     # SUSPENDED past its deadline is resumed by the approval expirer and continues as the acting run.
     if run.status is RunStatus.SUSPENDED and pending is not None:
         return draft
-    return _after_failure(facts, controls, f"no run holds the lease, so nobody would {draft.step}: {draft.reason}")
+    # An orphaned incident (nobody holds the lease, work is owed) counts as one more failed run.
+    why = f"no run holds the lease, so nobody would {draft.step}: {draft.reason}"
+    return _after_failure(run.failures + 1, controls, why)
 
 
-def _after_failure(facts: IncidentFacts, controls: Controls, why: str) -> _Draft:
-    """A failed or missing run is retried a bounded number of times, the reason going on the timeline."""
-    done, limit = facts.run.failures, controls.max_run_retries
-    if done < limit:
-        return _Draft(Step.RETRY, f"{why}; retry {done + 1} of {limit}")
-    return _Draft(Step.ESCALATE, f"{why}; {done} retries used (limit {limit}): a person must take over")
+def _after_failure(failures: int, controls: Controls, why: str) -> _Draft:
+    """The n-th failed (or orphaned) run is retried while n <= the bound, the reason going on the timeline."""
+    limit = controls.max_run_retries
+    if failures <= limit:
+        return _Draft(Step.RETRY, f"{why}; retry {failures} of {limit}")
+    return _Draft(Step.ESCALATE, f"{why}; {failures - 1} retries used (limit {limit}): a person must take over")
 
 
 def _lifecycle(facts: IncidentFacts, obs: Observation, controls: Controls) -> _Draft:
@@ -194,15 +197,18 @@ def _verify_and_close(
     """Everything seen down is back and replayed: a converged verification after it all, then close."""
     now, state = obs.now, facts.state
     marks = [t for n in nodes.values() for t in (n.last_seen_down, n.hints_watched_at, n.repaired_at) if t]
-    follow_up_due = state is S.MONITORING and facts.follow_up_at is not None and now >= facts.follow_up_at
-    if follow_up_due and facts.follow_up_at is not None:
-        marks.append(facts.follow_up_at)
-    after = max(marks, default=None)
+    after = max(marks, default=None)  # a proof must be strictly later than all of these
+    due_at = facts.follow_up_at if state is S.MONITORING else None
+    follow_up_due = due_at is not None and now >= due_at
     needs_proof = bool(nodes) or state not in (S.DETECTED, S.ASSESSING)
     v = facts.verification
-    if needs_proof and (v is None or (after is not None and v.at <= after)):
+    stale = (
+        v is None or (after is not None and v.at <= after) or (follow_up_due and due_at is not None and v.at < due_at)
+    )
+    if needs_proof and stale:
         what = "the follow-up verification is due" if follow_up_due else "prove every replica converged"
-        return _Draft(Step.VERIFY, f"{what} (after {after.isoformat() if after else 'the outage'})")
+        since = max((t for t in (after, due_at if follow_up_due else None) if t), default=None)
+        return _Draft(Step.VERIFY, f"{what} (after {since.isoformat() if since else 'the outage'})")
     if v is not None and needs_proof:
         fixed = facts.fixed_at if facts.fixed_at and (after is None or facts.fixed_at > after) else None
         if fixed and fixed >= v.at:
