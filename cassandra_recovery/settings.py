@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
@@ -58,6 +58,9 @@ class ClusterConfig(BaseModel):
     nodetool_command: list[str] = Field(default_factory=lambda: ["nodetool"])
     nodetool_timeout_s: float = 120.0
     slack_channel: str | None = None
+    # How much the runbook may do here: observe records and reports, never acts; propose asks for approval before
+    # each side effect; act acts (a replacement still asks).
+    automation: Literal["observe", "propose", "act"] = "act"
 
     @field_validator("id")
     @classmethod
@@ -234,6 +237,13 @@ class RepairScheduleConfig(BaseModel):
     max_attempts: int = Field(default=3, ge=1, le=20)
 
 
+class RunbookConfig(BaseModel):
+    """The incident runbook's bounds."""
+
+    # A FAILED incident run (or an open incident nobody holds) is retried this many times, then escalated.
+    max_run_retries: int = Field(default=2, ge=0, le=10)
+
+
 def _default_schedules() -> list[RepairScheduleConfig]:
     return [
         RepairScheduleConfig(name="incremental-daily", cron="0 3 * * *", kind="incremental"),
@@ -253,6 +263,7 @@ class Settings(BaseSettings):
     domain: DomainConfig = Field(default_factory=DomainConfig)
     prefect: PrefectConfig = Field(default_factory=PrefectConfig)
     verification: VerificationConfig = Field(default_factory=VerificationConfig)
+    runbook: RunbookConfig = Field(default_factory=RunbookConfig)
     repair_schedules: list[RepairScheduleConfig] = Field(default_factory=_default_schedules)
     # Slack Web API; without a token, notifications go to the log and the incident timeline.
     slack_token: SecretStr | None = None

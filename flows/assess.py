@@ -10,7 +10,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from cassandra_recovery.detection.assess_inputs import gather
-from cassandra_recovery.logic.assessment import UNREACHABLE, AppImpact, decide_plan, with_jmx
+from cassandra_recovery.logic.assessment import AppImpact, decide_plan, live_schema_agreement, with_jmx
 from cassandra_recovery.logic.regions import regions_assessment
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.storage.facade import process_storage
@@ -111,9 +111,7 @@ def assess(
             inp = with_jmx(inp, {addresses[n]: jmx[n] for n in down if n in addresses})
         plan = decide_plan(inp)
         unsettled = [c.node for c in plan.classifications if c.kind.value == "unknown"]
-        schema = detected.get("schema") or {}
-        live_versions = [v for v in schema.get("versions", {}) if v != UNREACHABLE]
-        if len(live_versions) > 1:
+        if live_schema_agreement(inp).disagreeing:
             unsettled.append("schema versions")  # right after DDL, versions converge within seconds
         if not unsettled or attempt == settle_attempts:
             break

@@ -16,8 +16,8 @@ from cassandra_recovery.logic.replication import Replication, TokenRange, ranges
 from cassandra_recovery.logic.replication import Requirement as Requirement
 from cassandra_recovery.logic.replication import ranges_at_risk as ranges_at_risk
 from cassandra_recovery.logic.replication import required as required
-
-UNREACHABLE = "UNREACHABLE"  # describecluster's pseudo schema version for nodes that did not answer
+from cassandra_recovery.logic.schema_agreement import UNREACHABLE as UNREACHABLE  # re-exported
+from cassandra_recovery.logic.schema_agreement import SchemaAgreement, schema_agreement
 
 
 class NodeFailureKind(StrEnum):
@@ -167,6 +167,7 @@ class NodeObservation:
     hints_over_size_limit: bool | None = None  # a coordinator holds more than max_hints_size_per_host for it
     returned: bool = False  # reported down by this incident's trigger, up again by the time of assessment
     restarted: bool | None = None  # its process started after the outage began (gossip generation); None: unknown
+    back_since: datetime | None = None  # seen back up after being down; None: not known to have just returned
 
 
 @dataclass(frozen=True)
@@ -191,6 +192,14 @@ class AssessmentInput:
     commitlog_periodic: bool | None = None  # commitlog_sync periodic (the default): a crash loses acknowledged writes
     app: AppImpact = AppImpact()
     max_queue_age_s: float = 300.0
+    schema_settle_s: float = 60.0  # a node back for less than this may still differ in schema version
+
+
+def live_schema_agreement(inp: AssessmentInput) -> SchemaAgreement:
+    """Schema versions of the nodes that are up and settled: a down node's version does not count."""
+    down = {o.address for o in inp.nodes if not o.client_reachable or o.peers_seeing_down > 0}
+    back = {o.address: o.back_since for o in inp.nodes if o.back_since is not None}
+    return schema_agreement(inp.schema_versions, down, back, inp.now, inp.schema_settle_s)
 
 
 def with_jmx(inp: AssessmentInput, answers: Mapping[str, bool | None]) -> AssessmentInput:
@@ -248,9 +257,11 @@ def decide_plan(inp: AssessmentInput) -> Plan:
             reasons.append(f"keyspace {ks}: ranges unavailable at {', '.join(lost)}")
 
     escalations: list[str] = []
-    versions = {v: list(a) for v, a in inp.schema_versions.items() if v != UNREACHABLE}
-    if len(versions) > 1:
+    schema = live_schema_agreement(inp)
+    if schema.disagreeing:
+        versions = schema.disagreeing
         escalations.append(f"schema disagreement among live nodes: {versions}; repairing or streaming could worsen it")
+    reasons += schema.set_aside
     unknown = [c.node for c in classes if c.kind is NodeFailureKind.UNKNOWN]
     if unknown:
         escalations.append(f"cannot classify the failure of {', '.join(unknown)}: not acting on unexplained evidence")

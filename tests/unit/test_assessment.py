@@ -39,6 +39,7 @@ from cassandra_recovery.logic.replication import (
     replication_from,
     token_ranges,
 )
+from cassandra_recovery.logic.schema_agreement import schema_agreement
 from cassandra_recovery.logic.tokens import balanced_tokens
 from tests import faults as F
 from tests.unit.fixtures import load_fixture
@@ -410,6 +411,53 @@ def test_schema_disagreement_escalates() -> None:
 
 def test_unreachable_node_is_not_a_schema_disagreement() -> None:
     assert decide_plan(base(HUNG)).action is PlanAction.WAIT_FOR_HINTS  # SCHEMA lists N4 as UNREACHABLE
+
+
+STALE, CURRENT = "5e1a6a4c-1f6e-3c4b-9d7e-2a1b3c4d5e6f", "9b2f0c11-7e1d-3f0a-8c55-0d4e6f7a8b9c"
+
+
+@pytest.mark.fault(F.NODE_FROZEN, F.SCHEMA_DISAGREEMENT)
+def test_a_hung_nodes_stale_schema_is_not_a_disagreement_among_live_nodes() -> None:
+    """From the issue: node3 (127.0.0.4) frozen while a keyspace was created; describecluster lists it under its
+    old version. The plan was escalate; it is a plain hung-node outage with complete hints."""
+    plan = decide_plan(base(HUNG, schema_versions={STALE: [N4], CURRENT: [N2, N3]}))
+    assert (plan.action, plan.held_action, plan.targets) == (PlanAction.WAIT_FOR_HINTS, None, [N4])
+    assert not has(plan.reasons, "schema disagreement")
+    assert has(plan.reasons, f"{N4} is down: its schema version {STALE} differs from the live nodes'")
+
+
+@pytest.mark.fault(F.NODE_BACK_BEFORE_ASSESSMENT, F.SCHEMA_DISAGREEMENT)
+@pytest.mark.parametrize(
+    ("back_for", "action"),
+    [
+        (timedelta(seconds=10), PlanAction.WAIT_FOR_HINTS),  # still pulling the schema
+        (timedelta(seconds=59), PlanAction.WAIT_FOR_HINTS),
+        (timedelta(seconds=60), PlanAction.ESCALATE),  # back for the settle time: a real disagreement
+        (None, PlanAction.ESCALATE),  # nothing shows it just returned: counted
+    ],
+)
+def test_a_just_returned_node_may_differ_for_the_settle_time(back_for: timedelta | None, action: PlanAction) -> None:
+    back = replace(RETURNED, back_since=None if back_for is None else NOW - back_for)
+    inp = base(replace(HEALTHY, address=N3), back, schema_versions={STALE: [N4], CURRENT: [N2, N3]})
+    plan = decide_plan(replace(inp, schema_settle_s=60))
+    assert (plan.action, plan.targets) == (action, [N4])
+    if action is PlanAction.ESCALATE:
+        assert plan.held_action is PlanAction.WAIT_FOR_HINTS
+        assert plan.reasons[0] == (
+            f"schema disagreement among live nodes: {{'{STALE}': ['{N4}'], '{CURRENT}': ['{N2}', '{N3}']}}; "
+            "repairing or streaming could worsen it"
+        )
+    else:
+        assert has(plan.reasons, f"{N4} came back less than 60 s ago: its schema version {STALE} differs")
+
+
+def test_schema_agreement_names_only_versions_that_differ() -> None:
+    agreeing = schema_agreement({CURRENT: [N2, N3, N4]}, {N4}, {}, NOW, 60)
+    assert (agreeing.disagreeing, agreeing.set_aside) == ({}, [])  # a down node that agrees is not mentioned
+    unreachable = schema_agreement({CURRENT: [N2, N3], "UNREACHABLE": [N4]}, {N4}, {}, NOW, 60)
+    assert (unreachable.disagreeing, unreachable.set_aside) == ({}, [])
+    live = schema_agreement({STALE: [N2], CURRENT: [N3, N4]}, {N4}, {N2: NOW - timedelta(hours=1)}, NOW, 60)
+    assert live.disagreeing == {STALE: [N2], CURRENT: [N3]}
 
 
 def test_unclassifiable_failure_escalates() -> None:

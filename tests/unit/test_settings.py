@@ -77,3 +77,33 @@ def test_missing_config_file_is_a_config_error(monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setenv("CASSANDRA_RECOVERY_CONFIG", str(tmp_path / "absent.yaml"))
     with pytest.raises(ConfigError, match="cannot read"):
         Settings()
+
+
+def test_automation_level_per_cluster(config_file: Path) -> None:
+    assert Settings().cluster("prod-eu").automation == "act"  # today's behaviour unless configured
+    config_file.write_text(YAML.replace("    slack_channel:", "    automation: propose\n    slack_channel:"))
+    assert Settings().cluster("prod-eu").automation == "propose"
+
+
+def test_unknown_automation_level_is_rejected(config_file: Path) -> None:
+    config_file.write_text(YAML.replace("    slack_channel:", "    automation: auto\n    slack_channel:"))
+    with pytest.raises(ValueError, match="'observe', 'propose' or 'act'"):
+        Settings()
+
+
+def test_failed_run_retry_bound(config_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().runbook.max_run_retries == 2
+    monkeypatch.setenv("CASSANDRA_RECOVERY_RUNBOOK__MAX_RUN_RETRIES", "0")
+    assert Settings().runbook.max_run_retries == 0
+    monkeypatch.setenv("CASSANDRA_RECOVERY_RUNBOOK__MAX_RUN_RETRIES", "-1")
+    with pytest.raises(ValueError, match="greater than or equal to 0"):
+        Settings()
+
+
+def test_automation_levels_are_the_runbooks() -> None:
+    from typing import get_args
+
+    from cassandra_recovery.logic.runbook_model import AutomationLevel
+    from cassandra_recovery.settings import ClusterConfig
+
+    assert set(get_args(ClusterConfig.model_fields["automation"].annotation)) == {m.value for m in AutomationLevel}
