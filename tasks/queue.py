@@ -31,13 +31,27 @@ def queue_status(cluster_id: str) -> dict[str, Any]:
         pg.close()
 
 
+@task(name="queue-watermark", retries=2, retry_delay_seconds=[2, 10], result_serializer="json")
+def queue_watermark(cluster_id: str) -> str:
+    """The queue's position now; a retried run gets its first watermark back (cached), a subset of any later one."""
+    pg = _pg(cluster_id)
+    try:
+        return pg.outbox.watermark()
+    finally:
+        pg.close()
+
+
 @task(name="drain-write-queue", retries=2, retry_delay_seconds=[5, 30], result_serializer="json")
-def drain_queue(cluster_id: str, timeout_s: float) -> dict[str, Any]:
-    """Deliver queued cache updates; idempotent (versioned writes), so a retry is always safe."""
+def drain_queue(cluster_id: str, timeout_s: float, watermark: str) -> dict[str, Any]:
+    """Deliver every cache update committed before `watermark`, even while new writes keep coming; idempotent
+    (versioned writes), so a retry is always safe. `drained`: none of them is left queued (dead ones are counted)."""
     parts = _service(cluster_id)
     try:
-        stats, report = parts.relay.drain(timeout_s=timeout_s)
-        return {"cluster": cluster_id, "drained": stats.queued == 0, **stats.as_dict(), "run": report.as_dict()}
+        left, report = parts.relay.deliver_committed_before(watermark, timeout_s=timeout_s)
+        stats = parts.pg.outbox.stats()
+        backlog = {"queued": left.queued, "dead": left.dead}
+        return {"cluster": cluster_id, "drained": left.queued == 0, "backlog": backlog, **stats.as_dict(),
+                "run": report.as_dict()}  # fmt: skip
     finally:
         parts.close()
 

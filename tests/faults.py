@@ -60,6 +60,8 @@ ALERT_FLOOD = "alert receiver flood (re-sent or excessive alerts)"
 DETECTOR_DOWN = "detector down (silent)"
 SLACK_FAILING = "Slack API failing (errors, rate limits, hangs)"
 SCHEMA_FROM_OLDER_VERSION = "PostgreSQL schema made by an older version of the tool"
+SUSTAINED_WRITES = "sustained writes (the queue never empties)"
+FLOW_RUN_FAILED = "flow run failed (raised)"
 
 FAULTS: dict[str, str] = {
     NODE_FROZEN: "lab.freeze: the JVM is SIGSTOPped; peers and probes time out",
@@ -98,6 +100,8 @@ FAULTS: dict[str, str] = {
     DETECTOR_DOWN: "a detector's metrics endpoint or published region view goes silent",
     SLACK_FAILING: "the Slack API answers errors, 429s, hangs or refuses connections",
     SCHEMA_FROM_OLDER_VERSION: "a database from before migrations (complete, partial or empty) meets the new code",
+    SUSTAINED_WRITES: "writers keep committing while a waiter runs; transactions commit out of seq order",
+    FLOW_RUN_FAILED: "the flow run raised and ended FAILED (not crashed), or a step inside it raised",
 }
 
 

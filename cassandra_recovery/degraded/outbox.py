@@ -49,6 +49,19 @@ SELECT count(*) FILTER (WHERE status = 'queued') AS queued,
            AS oldest_dead_age_s
 FROM {t} WHERE cluster_id = %(cluster)s
 """
+# Queue waiter's watermark. A seq is assigned at insert, not at commit: the transaction holding seq 10 may commit
+# after seq 11's, so "every seq <= N delivered" could skip a late commit. Instead the waiter records a PostgreSQL
+# snapshot at its start; an entry was committed before that start exactly when its transaction (the xid column,
+# pg_current_xact_id() at insert) is visible in that snapshot. Entries of transactions still open at the start are
+# not waited for: their writers had no acknowledgement yet. NULL xid: queued before the column existed.
+_WATERMARK = "SELECT pg_current_snapshot()::text AS snapshot"
+_BEFORE = """
+SELECT count(*) FILTER (WHERE status = 'queued') AS queued,
+       count(*) FILTER (WHERE status = 'dead') AS dead
+FROM {t}
+WHERE cluster_id = %(cluster)s AND status IN ('queued', 'dead')
+  AND (xid IS NULL OR pg_visible_in_snapshot(xid, %(snapshot)s::pg_snapshot))
+"""
 _REPLAY = """
 UPDATE {t} SET status = 'queued', attempts = 0, replays = replays + 1, next_attempt_at = now(), last_error = NULL
 WHERE cluster_id = %(cluster)s AND status = 'dead' AND (%(seqs)s::bigint[] IS NULL OR seq = ANY(%(seqs)s))
@@ -78,6 +91,14 @@ class QueueStats:
         return dict(self.__dict__)
 
 
+@dataclass(frozen=True)
+class Backlog:
+    """What is left of the entries committed before a watermark."""
+
+    queued: int
+    dead: int
+
+
 class Outbox:
     """Queue operations for one cluster's cache; every method is one short PostgreSQL transaction."""
 
@@ -94,6 +115,7 @@ class Outbox:
                 "failed": _FAILED,
                 "stats": _STATS,
                 "replay": _REPLAY,
+                "before": _BEFORE,
             }.items()
         }
 
@@ -154,6 +176,22 @@ class Outbox:
             oldest_queued_age_s=float(r["oldest_queued_age_s"]),
             oldest_dead_age_s=float(r["oldest_dead_age_s"]),
         )
+
+    def watermark(self) -> str:
+        """The queue's position now (a PostgreSQL snapshot, as text): see `committed_before`."""
+        with self.pool.connection() as conn:
+            r = fetch_one(conn.execute(_WATERMARK))
+            conn.rollback()
+        assert r is not None  # noqa: S101 - a SELECT without FROM returns one row
+        return str(r["snapshot"])
+
+    def committed_before(self, watermark: str) -> Backlog:
+        """Entries committed before `watermark` was taken that are still queued, and those that went dead."""
+        with self.pool.connection() as conn:
+            r = fetch_one(conn.execute(self._q["before"], {"cluster": self.cluster_id, "snapshot": watermark}))
+            conn.rollback()
+        assert r is not None  # noqa: S101 - an aggregate always returns a row
+        return Backlog(queued=r["queued"], dead=r["dead"])
 
     def replay_dead(self, seqs: list[int] | None = None) -> int:
         """Dead entries back to the queue with a fresh attempt budget (their replay count remembers it)."""

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from cassandra_recovery.degraded.outbox import Outbox, OutboxEntry, QueueStats
+from cassandra_recovery.degraded.outbox import Backlog, Outbox, OutboxEntry, QueueStats
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,22 @@ class Relay:
                 return stats, total
             if report.claimed == 0 or stats.in_flight == stats.queued:
                 time.sleep(idle_wait_s)  # entries backing off or leased by another relay
+
+    def deliver_committed_before(
+        self, watermark: str, timeout_s: float = 300.0, idle_wait_s: float = 0.5
+    ) -> tuple[Backlog, RelayReport]:
+        """Deliver until every entry committed before `watermark` (Outbox.watermark) is delivered or dead, or the
+        deadline passes: writes that keep arriving after the watermark never hold it up. Returns what is left."""
+        total = RelayReport()
+        deadline = time.monotonic() + timeout_s
+        while True:
+            report = self.run_once()
+            total.add(report)
+            left = self.outbox.committed_before(watermark)
+            if left.queued == 0 or time.monotonic() > deadline:
+                return left, total
+            if report.claimed == 0:
+                time.sleep(idle_wait_s)  # what is left backs off or is leased by another relay
 
     def serve(self, stop: Callable[[], bool], idle_wait_s: float = 0.5) -> None:
         """Long-lived worker loop: deliver whatever is ready, sleep briefly when idle."""
