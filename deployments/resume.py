@@ -1,5 +1,6 @@
-"""Resumes crashed incident runs a capped number of times, then escalates; resumes suspended runs whose
-approval expired so they escalate (runs inside `serve`).
+"""Resumes crashed incident runs a capped number of times, then escalates; retries FAILED incident runs that
+left their incident open (`failed_runs.py`); resumes suspended runs whose approval expired so they escalate
+(runs inside `serve`).
 
 A crashed run is put back to Scheduled in the same flow run id: completed steps come back from
 persisted results, the lease comes back at once (same run key), and side-effecting steps are idempotent.
@@ -117,6 +118,10 @@ def start_resumer(max_resumes: int = 2, interval_s: float = 5.0) -> threading.Ev
     """Background thread of `serve`; set the returned event to stop it."""
     from prefect.client.orchestration import get_client
 
+    from cassandra_recovery.settings import Settings
+    from cassandra_recovery.storage.facade import process_storage
+    from deployments.failed_runs import retry_failed_once
+
     stop = threading.Event()
 
     def loop() -> None:
@@ -124,6 +129,8 @@ def start_resumer(max_resumes: int = 2, interval_s: float = 5.0) -> threading.Ev
             try:
                 with get_client(sync_client=True) as client:
                     resume_crashed_once(client, max_resumes, on_escalate=escalate_incident)
+                    settings = Settings()
+                    retry_failed_once(client, process_storage(settings).incidents, settings)
                     expire_approvals_once(client)
             except Exception as e:  # the server may be restarting: try again next round
                 log.warning("crash resumer: %s", e)

@@ -143,3 +143,95 @@ def test_a_retried_run_gets_a_tasks_result_back_from_json(api: dict[str, str]) -
     records = [r for r in found if "metadata" in r]
     assert records and {r["metadata"]["serializer"]["type"] for r in records} == {"json"}
     assert any(json.loads(r["result"])["cluster_id"] == cluster for r in records)
+
+
+@pytest.mark.fault(F.FLOW_RUN_FAILED, F.POSTGRES_DOWN)
+def test_a_failed_incident_run_is_retried_with_the_reason_then_the_incident_escalated(api: dict[str, str]) -> None:
+    """A deployed incident run that raises (as a PostgreSQL blip in a step without retries did) ends FAILED, which
+    Prefect never retries: the resumer puts the same run back to Scheduled while failures <= the bound, the reason
+    on the incident timeline, then escalates the incident (state, reason, page) and marks the run handled."""
+    import uuid
+
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.flow_engine import run_flow
+    from prefect.runtime import flow_run
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, PREFECT_LOGGING_TO_API_ENABLED, temporary_settings
+
+    from cassandra_recovery.storage.facade import process_storage
+    from deployments.failed_runs import retry_failed_once
+    from tests.migrated import migrated
+
+    settings = migrated(Settings())
+    store = process_storage(settings).incidents
+    cluster = f"failed-{uuid.uuid4().hex[:8]}"
+
+    @flow(name="failing-incident-test")
+    def failing_incident_run(cluster_id: str) -> None:
+        actor = f"flow-run/{flow_run.id}"
+        store.open_or_join(cluster_id, {"source": "pytest"}, actor)
+        raise RuntimeError("connection to PostgreSQL lost (simulated blip)")
+
+    updates: dict[Any, Any] = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None, PREFECT_LOGGING_TO_API_ENABLED: False}
+    with _with_api(api), temporary_settings(updates=updates), get_client(sync_client=True) as client:
+        failing_incident_run.to_deployment(name="failed-run-test").apply()
+        run: Any = run_deployment(
+            "failing-incident-test/failed-run-test", parameters={"cluster_id": cluster}, timeout=0
+        )
+        outcomes, states = [], []
+        for _ in range(3):
+            # The served process would pick the Scheduled run up; here the test runs it in-process.
+            state: Any = run_flow(failing_incident_run, flow_run=client.read_flow_run(run.id), return_type="state")
+            states.append(state.type.value)
+            done = retry_failed_once(client, store, settings, flow_name="failing-incident-test")
+            outcomes.append(next((k for k, ids in done.items() if str(run.id) in ids), "untouched"))
+        assert states == ["FAILED", "FAILED", "FAILED"]
+        assert outcomes == ["retried", "retried", "escalated"]  # runbook.max_run_retries = 2 by default
+        final = client.read_flow_run(run.id).state
+        assert final is not None and final.type.value == "FAILED" and (final.message or "").startswith("escalated:")
+        # Handled: a later pass leaves the run and the escalated incident alone.
+        assert retry_failed_once(client, store, settings, flow_name="failing-incident-test") == {
+            "retried": [],
+            "escalated": [],
+        }
+        client.delete_flow_run(run.id)
+    inc = store.open_for(cluster)
+    assert inc is not None and inc.state.value == "escalated"
+    events = store.events(inc.id)
+    retried = [e.data for e in events if e.kind == "run_retried"]
+    assert [(d["failures"], d["limit"]) for d in retried] == [(1, 2), (2, 2)]
+    assert all("PostgreSQL lost" in d["reason"] for d in retried)
+    (escalation,) = [e.data for e in events if e.kind == "transition" and e.data["to"] == "escalated"]
+    assert "a person must take over" in escalation["data"]["reason"] and escalation["data"]["by"] == "run-resumer"
+    assert any(e.kind == "slack_not_posted" and "Escalated:" in e.data["text"] for e in events)  # no Slack token
+
+
+@pytest.mark.fault(F.FLOW_RUN_FAILED)
+def test_a_failed_run_of_an_incident_held_by_another_run_is_left_alone(api: dict[str, str]) -> None:
+    import uuid
+
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.states import Failed
+
+    from cassandra_recovery.storage.facade import process_storage
+    from deployments.failed_runs import retry_failed_once
+    from flows.queue import drain_write_queue
+    from tests.migrated import migrated
+
+    settings = migrated(Settings())
+    store = process_storage(settings).incidents
+    cluster = f"held-{uuid.uuid4().hex[:8]}"
+    with _with_api(api), get_client(sync_client=True) as client:
+        drain_write_queue.to_deployment(name="failed-held-test").apply()
+        run: Any = run_deployment("drain-write-queue/failed-held-test", parameters={"cluster_id": cluster}, timeout=0)
+        inc, _ = store.open_or_join(cluster, {"source": "pytest"}, f"flow-run/{run.id}")
+        assert store.acquire_lease(inc.id, "flow-run/another", ttl_s=600) is not None  # a live run acts
+        client.set_flow_run_state(run.id, Failed(message="boom"), force=True)
+        done = retry_failed_once(client, store, settings, flow_name="drain-write-queue")
+        state = client.read_flow_run(run.id).state
+        client.delete_flow_run(run.id)
+    assert str(run.id) not in done["retried"] + done["escalated"]
+    assert state is not None and state.type.value == "FAILED" and state.message == "boom"
+    assert [e.kind for e in store.events(inc.id)].count("run_retried") == 0
