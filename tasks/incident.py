@@ -13,6 +13,7 @@ from cassandra_recovery.incident.store import IncidentStore, Lease
 from cassandra_recovery.logic.incident_states import IncidentState
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.storage.facade import process_storage
+from tasks.pg_retry import PG_RETRIES
 
 
 def _store() -> IncidentStore:
@@ -50,13 +51,15 @@ def take_lease(incident_id: str, holder: str, run_key: str, ttl_s: float = 600.0
     return store.acquire_lease(incident_id, holder, ttl_s, run_key=run_key)
 
 
-@task(name="release-incident-lease", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
+@task(
+    name="release-incident-lease", **PG_RETRIES, cache_policy=NO_CACHE, persist_result=False, result_serializer="json"
+)
 def release_lease(lease: Lease) -> bool:
     store = _store()
     return store.release_lease(lease)
 
 
-@task(name="incident-transition", persist_result=True, result_serializer="json")
+@task(name="incident-transition", **PG_RETRIES, persist_result=True, result_serializer="json")
 def transition(incident_id: str, expected: str, new: str, lease: Lease, data: dict[str, Any]) -> dict[str, Any]:
     store = _store()
     current = store.get(incident_id)
@@ -65,13 +68,13 @@ def transition(incident_id: str, expected: str, new: str, lease: Lease, data: di
     return _incident_dict(store.transition(incident_id, IncidentState(expected), IncidentState(new), lease, data))
 
 
-@task(name="store-plan", persist_result=True, result_serializer="json")
+@task(name="store-plan", **PG_RETRIES, persist_result=True, result_serializer="json")
 def store_plan(incident_id: str, plan: dict[str, Any], lease: Lease) -> None:
     store = _store()
     store.set_plan(incident_id, plan, lease)
 
 
-@task(name="slack-incident-thread", persist_result=True, result_serializer="json")
+@task(name="slack-incident-thread", **PG_RETRIES, persist_result=True, result_serializer="json")
 def slack_thread(
     cluster_id: str, incident_id: str, title: str, fields: dict[str, str], lease: Lease, status: str = "open"
 ) -> dict[str, Any]:
@@ -98,7 +101,7 @@ def slack_thread(
     }
 
 
-@task(name="slack-incident-reply", persist_result=True, result_serializer="json")
+@task(name="slack-incident-reply", **PG_RETRIES, persist_result=True, result_serializer="json")
 def slack_reply(cluster_id: str, incident_id: str, text: str, lease: Lease) -> dict[str, Any]:
     """A reply in the incident's thread (or the log without Slack); never fails the pipeline."""
     settings = Settings()
@@ -113,13 +116,13 @@ def slack_reply(cluster_id: str, incident_id: str, text: str, lease: Lease) -> d
     return {"posted": res.ok, "error": res.error}
 
 
-@task(name="get-incident", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
+@task(name="get-incident", **PG_RETRIES, cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def get_incident(incident_id: str) -> dict[str, Any]:
     store = _store()
     return _incident_dict(store.get(incident_id))
 
 
-@task(name="incident-events", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
+@task(name="incident-events", **PG_RETRIES, cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def incident_events(incident_id: str) -> list[dict[str, Any]]:
     store = _store()
     return [_incident_dict(e) for e in store.events(incident_id)]

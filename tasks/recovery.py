@@ -22,24 +22,25 @@ from cassandra_recovery.recovery.repair import EngineConfig, RepairEngine
 from cassandra_recovery.recovery.scope import current_scope, scope_from_plan
 from cassandra_recovery.settings import ClusterConfig, Settings
 from cassandra_recovery.storage.facade import process_storage
+from tasks.pg_retry import PG_RETRIES
 
 
 def _event(incident_id: str, kind: str, data: dict[str, Any], lease: Lease | None) -> None:
     process_storage().incidents.append_event(incident_id, kind, lease.holder if lease else "pipeline", data, lease)
 
 
-@task(name="renew-incident-lease", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
+@task(name="renew-incident-lease", **PG_RETRIES, cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def renew_lease(lease: Lease, ttl_s: float = 1800.0) -> Lease:
     """LeaseLost when another run took the incident over: this run must stop acting."""
     return process_storage().incidents.renew_lease(lease, ttl_s)
 
 
-@task(name="record-event", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
+@task(name="record-event", **PG_RETRIES, cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def record_event(incident_id: str, kind: str, data: dict[str, Any], lease: Lease | None) -> None:
     _event(incident_id, kind, data, lease)
 
 
-@task(name="mitigate", persist_result=True, result_serializer="json")
+@task(name="mitigate", **PG_RETRIES, persist_result=True, result_serializer="json")
 def mitigate(cluster_id: str, incident_id: str, reason: str, lease: Lease) -> dict[str, Any]:
     """Degraded policy (critical reads from PostgreSQL, others at ONE) and scheduled repairs paused."""
     _event(incident_id, "mitigation_started", {"reason": reason}, lease)
@@ -54,7 +55,7 @@ def mitigate(cluster_id: str, incident_id: str, reason: str, lease: Lease) -> di
     return doc
 
 
-@task(name="restore-normal", persist_result=True, result_serializer="json")
+@task(name="restore-normal", **PG_RETRIES, persist_result=True, result_serializer="json")
 def restore_normal(cluster_id: str, incident_id: str, evidence: dict[str, Any], lease: Lease) -> dict[str, Any]:
     """Normal policy back and the repair pause lifted, only with verification evidence in hand."""
     if not evidence.get("equal"):
@@ -170,7 +171,7 @@ def replace_node(cluster_id: str, incident_id: str, dead_address: str, approver:
     return doc
 
 
-@task(name="kill-switch", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
+@task(name="kill-switch", **PG_RETRIES, cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def automation_stopped(cluster_id: str) -> dict[str, Any] | None:
     """The cluster's kill switch when automation is stopped (reason, who, since), else None."""
     s = process_storage().kill_switch.stopped(cluster_id)
