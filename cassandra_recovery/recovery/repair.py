@@ -120,7 +120,12 @@ class RepairEngine:
                 self.progress(f"{label}: finished in Cassandra while we were away; not repeated")
                 return True
         while True:
-            self._wait_until_free(seg)
+            busy = self._wait_until_free(seg)
+            if busy is not None:  # not started, so still pending: a later run tries it again
+                rep.failed.append(seg.key)
+                rep.reasons.append(f"{label}: {busy}; not started")
+                self.progress(f"{label}: {busy}; not started")
+                return False
             rec = self.checkpoints.mark_running(self._run_key, rec.seq)
             attempts = rec.attempts
             rep.ran += 1
@@ -205,8 +210,9 @@ class RepairEngine:
                 return match
             time.sleep(self.config.poll_s)
 
-    def _wait_until_free(self, seg: Segment) -> None:
-        """At most one repair per node: wait while any replica takes part in a repair (ours or anyone's)."""
+    def _wait_until_free(self, seg: Segment) -> str | None:
+        """At most one repair per node: wait while any replica takes part in a repair (ours or anyone's). None once
+        they are free; the reason when they are still busy at the deadline (the run escalates, it does not raise)."""
         deadline = time.monotonic() + self.config.inflight_wait_s
         while True:
             rows: dict[str, list[dict[str, Any]]] = {}
@@ -217,9 +223,9 @@ class RepairEngine:
                     rows[node] = []  # the repair itself will report an unreachable replica
             busy = busy_nodes(rows) & set(seg.replicas)
             if not busy:
-                return
+                return None
             if time.monotonic() > deadline:
-                raise TimeoutError(f"replicas {sorted(busy)} still repairing after {self.config.inflight_wait_s:.0f}s")
+                return f"replicas {sorted(busy)} still repairing after {self.config.inflight_wait_s:.0f}s"
             self.progress(f"{seg.key}: waiting for the repair running on {sorted(busy)}")
             time.sleep(self.config.poll_s * 5)
 

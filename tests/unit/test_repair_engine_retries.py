@@ -138,3 +138,23 @@ def test_a_failure_reported_by_nodetool_is_checked_with_cassandra_before_any_ret
     rep = engine.run("k", SEGS)
     assert (rep.ran, rep.retries, rep.escalated) == (3, 0, False)  # one attempt each, none repeated
     assert [r.parent_id for r in cp.runs["k"]] == ["r0", "r1", "r2"]
+
+
+class ReplicaAlwaysRepairing:
+    """Someone else's repair on a replica never finishes."""
+
+    def repairs(self, address: str) -> list[dict[str, Any]]:
+        return [{"id": "theirs", "completed": False, "participants": ["/127.0.0.3:7000"]}]
+
+
+@pytest.mark.fault(F.REPAIR_SEGMENT_STUCK)
+def test_replicas_busy_past_the_wait_escalate_the_run_instead_of_raising() -> None:
+    """Issue 15: the TimeoutError of the wait for free replicas escaped the engine and failed the incident run."""
+    nt, cp = ScriptedNodetool(["repair_full_ok"]), MemoryCheckpoints()
+    cfg = EngineConfig(max_attempts=3, inflight_wait_s=0, poll_s=0)
+    engine = RepairEngine(CLUSTER, ReplicaAlwaysRepairing(), cp, cfg, nodetool=nt, progress=lambda m: None)  # type: ignore[arg-type]
+    rep = engine.run("k", SEGS)
+    assert rep.escalated and rep.ran == 0 and rep.failed == [SEGS[0].key] and nt.calls == []
+    assert "still repairing" in rep.reasons[0] and "not started" in rep.reasons[0]
+    assert cp.outcome["k"] == "escalated"
+    assert [r.state for r in cp.runs["k"]] == [SegmentState.PENDING] * 3  # never started: a later run tries again
