@@ -217,6 +217,8 @@ class VerificationConfig(BaseModel):
     # "Monitor for 24 hours": the incident closes only when a verification this long after recovery passes;
     # 0 closes it right after the first passing verification.
     follow_up_s: float = Field(default=86400.0, ge=0)
+    # A follow-up that finds the incident's lease held (a run joined it) tries again this much later.
+    follow_up_retry_s: float = Field(default=300.0, gt=0)
 
 
 class RepairScheduleConfig(BaseModel):

@@ -76,8 +76,10 @@ def follow_up_verification(
 ) -> dict[str, Any]:
     """Closes a monitored incident when verification passes again after the monitoring period; escalates it
     otherwise. Anything but a monitored incident is left alone."""
+    from cassandra_recovery.settings import Settings
     from tasks.incident import get_incident, release_lease, slack_reply, slack_thread, take_lease, transition
     from tasks.postmortem import incident_progress, write_postmortem
+    from tasks.verification import defer_follow_up
 
     log = get_run_logger()
     state = get_incident(incident_id)["state"]
@@ -86,8 +88,11 @@ def follow_up_verification(
         return {"incident_id": incident_id, "skipped": f"incident is {state}"}
     run_id = str(flow_run.id or "local")
     lease = take_lease(incident_id, f"flow-run/{run_id}", run_key=run_id)
-    if lease is None:
-        raise RuntimeError(f"incident {incident_id} is held by another run; retry the follow-up later")
+    if lease is None:  # a run joined the incident (a new failure): follow up again later instead of failing
+        after_s = Settings().verification.follow_up_retry_s
+        deferred = defer_follow_up(cluster_id, incident_id, after_s, {"keyspace": keyspace, "table": table}, run_id)
+        log.info("incident %s is held by another run: follow-up deferred (%s)", incident_id, deferred)
+        return {"incident_id": incident_id, "deferred": deferred}
     try:
         ver = verify(cluster_id, keyspace, table, fix=True, incident_id=incident_id, lease=lease, stage="follow_up")
         title, fields = f"Cassandra incident on {cluster_id}", {"cluster": cluster_id, "follow-up": ver["verdict"]}

@@ -130,3 +130,35 @@ def schedule_follow_up(cluster_id: str, incident_id: str, after_s: float, lease:
     doc = {"at": at.isoformat(), "flow_run_id": str(run.id)}  # type: ignore[union-attr]  # sync call
     _event(incident_id, "follow_up_scheduled", doc, lease)
     return {"scheduled": True, **doc}
+
+
+@task(name="defer-follow-up", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
+def defer_follow_up(
+    cluster_id: str, incident_id: str, after_s: float, params: dict[str, Any], deferred_by: str
+) -> dict[str, Any]:
+    """The follow-up found the incident held by another run: schedule another follow-up `after_s` from now (one per
+    deferring run) and say so on the timeline, instead of failing while the incident is being handled."""
+    from datetime import UTC, datetime, timedelta
+
+    from prefect.deployments import run_deployment
+
+    from flows.verify import FOLLOW_UP_DEPLOYMENT
+
+    at = datetime.now(UTC) + timedelta(seconds=after_s)
+    doc: dict[str, Any] = {"reason": "the incident's lease is held by another run", "at": at.isoformat()}
+    try:
+        run = run_deployment(
+            FOLLOW_UP_DEPLOYMENT,
+            parameters={"cluster_id": cluster_id, "incident_id": incident_id, **params},
+            scheduled_time=at,
+            timeout=0,
+            as_subflow=False,
+            idempotency_key=f"follow-up/{incident_id}/after/{deferred_by}",
+        )
+    except Exception as e:  # no served deployment: the timeline says so; the holder's run goes on
+        doc["error"] = f"{type(e).__name__}: {e}"[:500]
+        _event(incident_id, "follow_up_not_scheduled", doc, None)
+        return {"scheduled": False, **doc}
+    doc["flow_run_id"] = str(run.id)  # type: ignore[union-attr]  # sync call
+    _event(incident_id, "follow_up_deferred", doc, None)
+    return {"scheduled": True, **doc}

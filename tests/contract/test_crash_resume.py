@@ -235,3 +235,47 @@ def test_a_failed_run_of_an_incident_held_by_another_run_is_left_alone(api: dict
     assert str(run.id) not in done["retried"] + done["escalated"]
     assert state is not None and state.type.value == "FAILED" and state.message == "boom"
     assert [e.kind for e in store.events(inc.id)].count("run_retried") == 0
+
+
+@pytest.mark.fault(F.CONCURRENT_WORKERS)
+def test_a_follow_up_finding_the_incident_held_defers_itself_instead_of_failing(api: dict[str, str]) -> None:
+    """Issue 15: the follow-up verification raised when a run held the incident's lease (a new failure joined the
+    monitored incident), a FAILED run that nobody retries. It now schedules another follow-up and says so."""
+    import uuid
+    from pathlib import Path
+
+    from prefect.client.orchestration import get_client
+    from prefect.settings import (
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        PREFECT_LOCAL_STORAGE_PATH,
+        PREFECT_LOGGING_TO_API_ENABLED,
+        temporary_settings,
+    )
+
+    from cassandra_recovery.logic.incident_states import IncidentState as S
+    from cassandra_recovery.storage.facade import process_storage
+    from flows.verify import follow_up_verification
+    from tests.migrated import migrated
+
+    settings = migrated(Settings())
+    store = process_storage(settings).incidents
+    inc, _ = store.open_or_join(f"held-fu-{uuid.uuid4().hex[:8]}", {"source": "pytest"}, "pytest")
+    holder = store.acquire_lease(inc.id, "flow-run/the-joining-run", ttl_s=600)
+    assert holder is not None
+    for old, new in ((S.DETECTED, S.ASSESSING), (S.ASSESSING, S.VERIFYING), (S.VERIFYING, S.MONITORING)):
+        store.transition(inc.id, old, new, holder, {"by": "pytest"})
+    updates: dict[Any, Any] = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None, PREFECT_LOGGING_TO_API_ENABLED: False}
+    updates[PREFECT_LOCAL_STORAGE_PATH] = Path(api["PREFECT_LOCAL_STORAGE_PATH"])
+    with _with_api(api), temporary_settings(updates=updates), get_client(sync_client=True) as client:
+        follow_up_verification.to_deployment(name="follow-up-verification").apply()
+        out = follow_up_verification(cluster_id=inc.cluster_id, incident_id=inc.id)
+        deferred = out["deferred"]
+        assert deferred["scheduled"] is True, deferred
+        later = client.read_flow_run(deferred["flow_run_id"])
+        assert later.state is not None and later.state.type.value == "SCHEDULED"
+        assert later.parameters["incident_id"] == inc.id
+        client.delete_flow_run(later.id)
+    assert store.get(inc.id).state is S.MONITORING  # untouched: the holder's run decides
+    assert [e.data["flow_run_id"] for e in store.events(inc.id) if e.kind == "follow_up_deferred"] == [
+        deferred["flow_run_id"]
+    ]
