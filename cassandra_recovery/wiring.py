@@ -15,7 +15,6 @@ from cassandra_recovery.degraded.orders import OrderStore
 from cassandra_recovery.degraded.outbox import Outbox
 from cassandra_recovery.degraded.policy import PolicyStore
 from cassandra_recovery.degraded.relay import Relay
-from cassandra_recovery.degraded.schema import ensure_cassandra_schema
 from cassandra_recovery.degraded.service import OrderService
 from cassandra_recovery.errors import ConfigError
 from cassandra_recovery.logic.breaker import BreakerConfig, CircuitBreaker
@@ -89,22 +88,32 @@ def service_parts(
     breaker: BreakerConfig | None = None,
     pg: PgParts | None = None,
     region: str | None = None,
+    background: bool = False,
 ) -> ServiceParts:
-    """The order service with its cache, relay and breaker; Cassandra's schema created, PostgreSQL's checked. With
-    `region`, the cache reads and writes through that datacenter's nodes only (an application in that region)."""
+    """The order service with its cache, relay and breaker; PostgreSQL's schema checked. With `region`, the cache
+    reads and writes through that datacenter's nodes only (an application in that region).
+
+    background=False (tools that need Cassandra: compare, queue drain, tests): connect now, cache schema made when
+    missing; CacheUnavailable (one line) when Cassandra is away. background=True (the service, `lab load`): nothing
+    waits for Cassandra; writes and PostgreSQL reads work from the first moment, the cache once Cassandra answers."""
     cluster = settings.cluster(cluster_id)
     if region is not None:
         local = [n.address for n in cluster.nodes if n.datacenter == region]
         if not local:
             raise ConfigError(f"cluster {cluster.id} has no node in datacenter {region!r}")
         cluster = cluster.model_copy(update={"local_datacenter": region, "contact_points": local})
+    pg_owned = pg is None
     pg = pg or pg_parts(settings, cluster.id)
     cql = CqlClient(cluster)
     per_dc = Counter(n.datacenter or cluster.local_datacenter for n in cluster.nodes)
-    ensure_cassandra_schema(
-        cql, settings.domain, per_dc or {cluster.local_datacenter: settings.domain.replication_factor}
-    )
-    cache = OrderCache(cql, settings.domain)
+    nodes_by_dc = per_dc or {cluster.local_datacenter: settings.domain.replication_factor}
+    try:
+        cache = OrderCache(cql, settings.domain, nodes_by_dc, background=background)
+    except BaseException:
+        cql.close()
+        if pg_owned:
+            pg.close()
+        raise
     br = CircuitBreaker(breaker or BreakerConfig())
     service = OrderService(pg.store, cache, pg.outbox, pg.policy, br, settings.domain)
     return ServiceParts(pg, cluster, cql, cache, Relay(pg.outbox, cache), service, br)

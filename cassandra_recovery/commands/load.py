@@ -39,7 +39,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as e:
         raise ConfigError(str(e)) from e
     say = progress("load")
-    parts = service_parts(settings, args.cluster)
+    # The service must not wait for Cassandra: writes go to PostgreSQL, reads fall back to it until the cache
+    # connects in the background (every node down or frozen included).
+    parts = service_parts(settings, args.cluster, background=True)
     try:
         rep = run_workload(
             parts.service,
@@ -54,10 +56,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 )
             ),
         )
-        if not args.no_relay:  # deliver what the last moments queued, so no stale entry is left behind
-            parts.relay.drain(timeout_s=30)
+        # Deliver what the last moments queued, so no stale entry is left behind; with Cassandra away the queue
+        # keeps it for the relay (`queue drain`, the incident's recovery) instead of waiting here.
+        connected = parts.cache.connected
+        if connected and not args.no_relay:
+            parts.relay.deliver_committed_before(parts.pg.outbox.watermark(), timeout_s=30)
+        queued = parts.pg.outbox.stats().queued
     finally:
         parts.close()
-    doc = {"cluster": parts.cluster.id, **rep.as_dict()}
+    doc = {"cluster": parts.cluster.id, **rep.as_dict(), "cache_connected": connected, "queued": queued}
     print(json.dumps(doc) if args.json else "  ".join(f"{k}={v}" for k, v in doc.items() if k != "errors"))
     return 0

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from cassandra import ConsistencyLevel, OperationTimedOut
 from cassandra.cluster import ExecutionProfile
 from cassandra.policies import ConstantSpeculativeExecutionPolicy, DCAwareRoundRobinPolicy, TokenAwarePolicy
-from cassandra.query import dict_factory
+from cassandra.query import PreparedStatement, dict_factory
 
 from cassandra_recovery.clients.cql import CqlClient
+from cassandra_recovery.degraded.connect import BackgroundConnect, CacheUnavailable
 from cassandra_recovery.degraded.model import StoredOrder
+from cassandra_recovery.degraded.schema import ensure_cassandra_schema
 from cassandra_recovery.logic.checksum import from_millis
 from cassandra_recovery.settings import DomainConfig
 
@@ -18,13 +22,44 @@ READ_PROFILE = "cache-read"
 WRITE_PROFILE = "cache-write"
 
 
+@dataclass(frozen=True)
+class _Statements:
+    get: PreparedStatement
+    put: PreparedStatement
+    delete: PreparedStatement
+
+
 class OrderCache:
     """Reads and versioned writes of the cache table; a cell's timestamp is the row's PostgreSQL version,
-    so whichever order deliveries arrive in, the newest version wins (last write wins by timestamp)."""
+    so whichever order deliveries arrive in, the newest version wins (last write wins by timestamp).
 
-    def __init__(self, cql: CqlClient, cfg: DomainConfig):
+    background=True (the order service): nothing connects in the constructor; the session, the cache schema (made
+    only when missing) and the prepared statements come from a background attempt, and until it succeeds every call
+    fails at once with CacheUnavailable. background=False: all of it now, CacheUnavailable when Cassandra is away."""
+
+    def __init__(
+        self,
+        cql: CqlClient,
+        cfg: DomainConfig,
+        nodes_by_dc: Mapping[str, int] | None = None,
+        background: bool = False,
+    ):
         self.cql = cql
         self.cfg = cfg
+        self._nodes_by_dc = dict(nodes_by_dc or {cql.config.local_datacenter: cfg.replication_factor})
+        self._link: BackgroundConnect[_Statements] = BackgroundConnect(self._prepare, f"Cassandra ({cql.config.id})")
+        if background:
+            self._link.start()
+        else:
+            self._link.connect_now()
+
+    @property
+    def connected(self) -> bool:
+        return self._link.ready
+
+    def _prepare(self) -> _Statements:
+        cfg, cql = self.cfg, self.cql
+        ensure_cassandra_schema(cql, cfg, self._nodes_by_dc)  # no DDL when the schema is there already
         cluster = cql.session.cluster
         lbp = TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=cql.config.local_datacenter))
         if READ_PROFILE not in cluster.profile_manager.profiles:
@@ -56,35 +91,39 @@ class OrderCache:
             )
         table = f"{cfg.keyspace}.{cfg.cassandra_table}"
         s = cql.session
-        self._get = s.prepare(
-            f"SELECT id, customer, status, amount_cents, updated_at, version FROM {table} WHERE id = ?"
-        )
-        self._get.is_idempotent = True
-        self._put = s.prepare(
+        get = s.prepare(f"SELECT id, customer, status, amount_cents, updated_at, version FROM {table} WHERE id = ?")
+        get.is_idempotent = True
+        put = s.prepare(
             f"INSERT INTO {table} (id, customer, status, amount_cents, updated_at, version) "
             "VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
         )
-        self._put.is_idempotent = True  # same version, same timestamp: a retry changes nothing
-        self._del = s.prepare(f"DELETE FROM {table} USING TIMESTAMP ? WHERE id = ?")
-        self._del.is_idempotent = True
+        put.is_idempotent = True  # same version, same timestamp: a retry changes nothing
+        delete = s.prepare(f"DELETE FROM {table} USING TIMESTAMP ? WHERE id = ?")
+        delete.is_idempotent = True
+        return _Statements(get, put, delete)
 
     def get(self, order_id: str, consistency: str | None = None) -> StoredOrder | None:
-        stmt = self._get.bind((order_id,))
+        stmt = self._link.get().get.bind((order_id,))
         if consistency:
             stmt.consistency_level = ConsistencyLevel.name_to_value[consistency]
         rows = list(self.cql.session.execute(stmt, execution_profile=READ_PROFILE))
         return StoredOrder.from_row(rows[0]) if rows else None
 
     def put(self, payload: dict[str, Any], version: int) -> None:
+        put = self._link.get().put
         updated = from_millis(payload["updated_at_ms"])
         self.cql.session.execute(
-            self._put,
+            put,
             (payload["id"], payload["customer"], payload["status"], payload["amount_cents"], updated, version, version),
             execution_profile=WRITE_PROFILE,
         )
 
     def put_many(self, items: list[tuple[dict[str, Any], int]], concurrency: int = 64) -> list[BaseException | None]:
         """Concurrent versioned writes; per item None on success or the exception it raised."""
+        try:
+            put = self._link.get().put
+        except CacheUnavailable as e:  # every item fails the same way; the relay backs them off
+            return [e] * len(items)
         futures = []
         results: list[BaseException | None] = []
         for i, (payload, version) in enumerate(items):
@@ -97,7 +136,7 @@ class OrderCache:
                 version,
                 version,
             )
-            futures.append(self.cql.session.execute_async(self._put, args, execution_profile=WRITE_PROFILE))
+            futures.append(self.cql.session.execute_async(put, args, execution_profile=WRITE_PROFILE))
             if len(futures) >= concurrency or i == len(items) - 1:
                 for f in futures:
                     try:
@@ -109,7 +148,7 @@ class OrderCache:
         return results
 
     def delete(self, order_id: str, version: int) -> None:
-        self.cql.session.execute(self._del, (version, order_id), execution_profile=WRITE_PROFILE)
+        self.cql.session.execute(self._link.get().delete, (version, order_id), execution_profile=WRITE_PROFILE)
 
 
 def _add_profile(cluster: Any, name: str, profile: ExecutionProfile) -> None:

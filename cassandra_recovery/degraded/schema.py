@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 
 from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.settings import DomainConfig
@@ -18,8 +19,18 @@ def replication_by_dc(cfg: DomainConfig, nodes_by_dc: Mapping[str, int]) -> dict
     return {dc: min(cfg.replication_factor, n) for dc, n in sorted(nodes_by_dc.items()) if n > 0}
 
 
+def schema_in_place(metadata: Any, cfg: DomainConfig) -> bool:
+    """Whether the driver's schema metadata already shows the cache table as ensure_cassandra_schema makes it."""
+    keyspace = metadata.keyspaces.get(cfg.keyspace)
+    table = keyspace.tables.get(cfg.cassandra_table) if keyspace is not None else None
+    return table is not None and table.options.get("speculative_retry") == SPECULATIVE_RETRY
+
+
 def ensure_cassandra_schema(cql: CqlClient, cfg: DomainConfig, nodes_by_dc: Mapping[str, int]) -> None:
-    """Keyspace (NetworkTopologyStrategy, RF per datacenter) and cache table; names validated by settings."""
+    """Keyspace (NetworkTopologyStrategy, RF per datacenter) and cache table; names validated by settings. No DDL
+    (and no schema agreement wait, which costs its whole timeout while a node is frozen) when they are in place."""
+    if schema_in_place(cql.session.cluster.metadata, cfg):
+        return
     factors = replication_by_dc(cfg, nodes_by_dc)
     for dc in factors:
         if not DC_NAME.fullmatch(dc):
