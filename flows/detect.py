@@ -27,11 +27,16 @@ def detect(cluster_id: str = "lab") -> dict[str, Any]:
             "peers_seeing_down": sum(1 for c in seen if c and c.startswith("D")),
             "peers_total": len(seen),
         }
-    schema = schema_versions(cluster_id, reachable[0]) if reachable else None
-    jmx = counters(cluster_id, reachable) if reachable else {}
+    # Independent reads, taken side by side: with a hung node, describecluster waits out its RPC timeout
+    # (about 10 s) and would hold the others back.
+    schema_f = schema_versions.submit(cluster_id, reachable[0]) if reachable else None
+    jmx_f = counters.submit(cluster_id, reachable) if reachable else None
+    regions_f = observe_regions.submit(cluster_id)
+    schema = schema_f.result() if schema_f is not None else None
+    jmx = jmx_f.result() if jmx_f is not None else {}
     down = [n for n, d in nodes.items() if not d["probe"]["ok"] or d["peers_seeing_down"]]
     log.info("nodes down or suspect: %s", down or "none")
-    regions = observe_regions(cluster_id)
+    regions = regions_f.result()
     if regions is not None:
         v = regions["verdict"]
         log.info("regions: %s (sides %s); %s", v["kind"], v["sides"], "; ".join(v["reasons"]))
