@@ -56,9 +56,13 @@ def matching(rows: Iterable[Mapping[str, Any]], seg: Segment, since: datetime | 
 def session_verdict(rows: Iterable[Mapping[str, Any]], seg: Segment, since: datetime | None) -> SessionMatch:
     """Succeeded wins over in flight, in flight over failed: one success is all the segment needs."""
     found = matching(rows, seg, since)
-    ok = [r for r in found if r.get("completed") and str(r.get("status", "")).lower() == "success"]
+    # "skip": Cassandra found nothing to repair (a keyspace without tables, no replica to sync with): the
+    # segment is as consistent as a repair could make it.
+    ok = [r for r in found if r.get("completed") and str(r.get("status", "")).lower() in ("success", "skip")]
     if ok:
-        return SessionMatch(SessionVerdict.SUCCEEDED, str(ok[-1]["id"]), f"repair {ok[-1]['id']} succeeded")
+        r = ok[-1]
+        done = "skipped: nothing to repair" if str(r.get("status", "")).lower() == "skip" else "succeeded"
+        return SessionMatch(SessionVerdict.SUCCEEDED, str(r["id"]), f"repair {r['id']} {done}")
     running = [r for r in found if not r.get("completed")]
     if running:
         r = running[-1]

@@ -56,6 +56,14 @@ def test_in_flight_beats_failed_and_success_beats_both() -> None:
     assert session_verdict([failed, running, row(id="ok")], SEG, T0).repair_id == "ok"
 
 
+def test_a_repair_cassandra_skipped_for_an_empty_keyspace_is_done_not_failed() -> None:
+    """Cassandra skips a keyspace without tables ("Empty keyspace, skipping repair"): nothing to repair is no
+    reason to retry or escalate (a full CI run escalated a replacement's repair on such a keyspace)."""
+    cause = "r1 Empty keyspace, skipping repair: shop_out_f5817484"
+    v = session_verdict([row(status="skip", failure_cause=cause)], SEG, T0)
+    assert (v.verdict, v.repair_id) == (SessionVerdict.SUCCEEDED, "r1") and "nothing to repair" in v.detail
+
+
 def test_busy_nodes_are_coordinators_and_participants_of_unfinished_repairs() -> None:
     rows = {
         "127.0.0.2": [row(completed=False, participants=["/127.0.0.3:7000", "/127.0.0.4:7000"])],
