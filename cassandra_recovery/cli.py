@@ -203,11 +203,26 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line_driver_warnings(record: logging.LogRecord) -> bool:
+    """The driver logs every failed (re)connect with its traceback; during an outage that is expected, so an
+    operator sees one line per warning (the exception's type and message) unless --verbose asks for more."""
+    if record.name.split(".")[0] == "cassandra" and record.exc_info and record.exc_info[1] is not None:
+        exc = record.exc_info[1]
+        record.msg = f"{record.getMessage()} {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        record.args = None
+        record.exc_info = None
+        record.exc_text = None
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    if not args.verbose:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_one_line_driver_warnings)
     try:
         settings = Settings()
         if args.command == "lab" and args.lab_verb == "load":

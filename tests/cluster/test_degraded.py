@@ -139,7 +139,7 @@ def test_relay_killed_between_cassandra_write_and_marking_delivered(settings: Se
     stored = parts.service.write(Order(id="crash-1", customer="c", status="new", amount_cents=7))
     env = {**os.environ, **domain_env(relay_lease_s=2)}
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "cluster" / "crashing_relay.py")],
+        [sys.executable, "-m", "tests.cluster.crashing_relay"],  # a module: it imports test helpers
         env=env,
         capture_output=True,
         text=True,

@@ -9,14 +9,17 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
+from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.lab.postgres import ensure_postgres
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.wiring import pg_parts
 from tests import faults as F
+from tests.cluster.conftest import restore
 from tests.cluster.degraded_env import degraded_settings, domain_env
 from tests.migrated import migrated
 
@@ -25,9 +28,22 @@ pytestmark = pytest.mark.area("degraded")
 NODES = ("node1", "node2", "node3")
 
 
+MADE: list[str] = []  # the keyspaces these tests named: dropped when each test ends (the lab is shared)
+
+
+@pytest.fixture(autouse=True)
+def drop_made_keyspaces(lab: Lab, cql: CqlClient) -> Iterator[None]:
+    yield
+    restore(lab)  # every node answers again, so the drop reaches them all
+    while MADE:
+        cql.execute(f"DROP KEYSPACE IF EXISTS {MADE.pop()}", timeout_s=60)
+    cql.session.cluster.control_connection.wait_for_schema_agreement(wait_time=60)
+
+
 def _names() -> dict[str, str]:
     """A keyspace nobody made yet: the service must start without creating it."""
     tag = uuid.uuid4().hex[:8]
+    MADE.append(f"shop_out_{tag}")
     return {
         "keyspace": f"shop_out_{tag}",
         "orders_table": f"orders_out_{tag}",
