@@ -204,8 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _one_line_driver_warnings(record: logging.LogRecord) -> bool:
-    """The driver logs every failed (re)connect with its traceback; during an outage that is expected, so an
-    operator sees one line per warning (the exception's type and message) unless --verbose asks for more."""
+    """The driver logs failures with their traceback; during an outage they are expected, so an operator sees one
+    line each (the exception's type and message) unless --verbose asks for more."""
     if record.name.split(".")[0] == "cassandra" and record.exc_info and record.exc_info[1] is not None:
         exc = record.exc_info[1]
         record.msg = f"{record.getMessage()} {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
@@ -221,6 +221,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     if not args.verbose:
+        # The driver logs every failed (re)connect, and an error when it gives up; the command says what failed
+        # in its own words (one line), so the driver's own lines only show with --verbose.
+        logging.getLogger("cassandra").setLevel(logging.CRITICAL)
         for handler in logging.getLogger().handlers:
             handler.addFilter(_one_line_driver_warnings)
     try:

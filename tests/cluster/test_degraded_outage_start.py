@@ -77,7 +77,7 @@ def test_lab_load_with_every_node_frozen_accepts_writes_and_reads_from_postgres(
     assert compare.returncode != 0 and "Traceback" not in compare.stderr
     assert compare.stderr.count("\n") == 1 and "Cassandra" in compare.stderr
     for n in NODES:
-        lab.thaw(n)
+        lab.thaw(n, wait=False)  # no node is up to see it until the others thaw too
     lab.wait_all_up()
     # Once Cassandra answers, the cache schema is made and the queued writes are delivered.
     drained = _cli(names, "queue", "drain", "--json")
