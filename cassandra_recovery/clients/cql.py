@@ -174,9 +174,13 @@ class CqlClient:
 _CQL_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,47}$")
 
 
+def identifier(name: str) -> str:
+    """`name` after checking it is a plain lower-case CQL identifier (ConfigError otherwise)."""
+    if not _CQL_IDENT.match(name):
+        raise ConfigError(f"invalid CQL identifier {name!r}: lower-case letters, digits and '_'")
+    return name
+
+
 def table_name(keyspace: str, table: str) -> str:
     """`keyspace.table` after checking both are plain lower-case CQL identifiers (ConfigError otherwise)."""
-    for ident in (keyspace, table):
-        if not _CQL_IDENT.match(ident):
-            raise ConfigError(f"invalid CQL identifier {ident!r}: lower-case letters, digits and '_'")
-    return f"{keyspace}.{table}"
+    return f"{identifier(keyspace)}.{identifier(table)}"

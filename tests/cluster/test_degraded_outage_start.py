@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cassandra_recovery.clients.cql import CqlClient
+from cassandra_recovery.clients.cql import CqlClient, identifier
 from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.lab.postgres import ensure_postgres
 from cassandra_recovery.settings import Settings
@@ -36,7 +36,7 @@ def drop_made_keyspaces(lab: Lab, cql: CqlClient) -> Iterator[None]:
     yield
     restore(lab)  # every node answers again, so the drop reaches them all
     while MADE:
-        cql.execute(f"DROP KEYSPACE IF EXISTS {MADE.pop()}", timeout_s=60)
+        cql.execute("DROP KEYSPACE IF EXISTS " + identifier(MADE.pop()), timeout_s=60)
     cql.session.cluster.control_connection.wait_for_schema_agreement(wait_time=60)
 
 
