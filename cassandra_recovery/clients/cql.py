@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from cassandra import ConsistencyLevel, OperationTimedOut
+from cassandra import ConsistencyLevel, DriverException, OperationTimedOut
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, Session
 from cassandra.connection import ConnectionException
@@ -103,6 +104,19 @@ class CqlClient:
             if h.address == address:
                 return h
         raise NodeUnreachableError(f"{address} is not a known host of cluster {self.config.id}")
+
+    def rediscover(self, timeout_s: float = 30.0) -> None:
+        """Re-read the node list now (a node joined or came back). The driver refuses while its control connection
+        is itself reconnecting, which a node that just restarted often causes: retry until `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                self._cluster.refresh_nodes()
+                return
+            except DriverException as e:
+                if time.monotonic() > deadline:
+                    raise NodeUnreachableError(f"cluster {self.config.id}: node list not refreshed: {e}") from e
+                time.sleep(0.5)
 
     def execute(
         self,

@@ -91,7 +91,7 @@ def test_killed_node_is_down_and_starts_again_with_its_data(lab: Lab, cql: CqlCl
     assert _by_name(lab)["node3"].process == "stopped"  # type: ignore[attr-defined]
     lab.start("node3")
     assert _by_name(lab)["node3"].state == "UN"  # type: ignore[attr-defined]
-    cql.session.cluster.refresh_nodes()
+    cql.rediscover()
     assert _wait_local(cql, node3.address)["host_id"] == host_id  # same node identity: data dir kept
 
 

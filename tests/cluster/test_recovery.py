@@ -579,7 +579,7 @@ def _replace_after_approval(lab: Lab, served: dict[str, str], store: IncidentSto
         assert [n.name for n in lab.state().spec.nodes] == ["node1", "node2", "node4"]
         status = {s.address: s.state for s in lab.status()}
         assert status == {"127.0.0.2": "UN", "127.0.0.3": "UN", "127.0.0.5": "UN"}, status
-        p.cql.session.cluster.refresh_nodes()
+        p.cql.rediscover()
         assert p.cql.local("127.0.0.5")["host_id"] != dead_host_id
         res = Comparer(p.pg.pool, p.cql, d).run(chunks=16).as_dict()
         local = _own_count(p, "127.0.0.5", ["127.0.0.2", "127.0.0.3", "127.0.0.5"])  # the new node's own copy

@@ -4,11 +4,12 @@ for the whole connect timeout), and contacts only them."""
 from __future__ import annotations
 
 import pytest
+from cassandra import DriverException
 from cassandra.policies import HostDistance
 from cassandra.pool import Host
 
 from cassandra_recovery.clients.cql import CqlClient
-from cassandra_recovery.errors import ConfigError
+from cassandra_recovery.errors import ConfigError, NodeUnreachableError
 from cassandra_recovery.settings import ClusterConfig, NodeAccess
 from tests import faults as F
 
@@ -57,3 +58,30 @@ def test_without_a_limit_every_host_gets_a_pool_and_an_empty_limit_is_refused() 
         only.close()
     with pytest.raises(ConfigError, match="no host"):
         CqlClient(CLUSTER, hosts=[])
+
+
+class _RefusingThenRefreshing:
+    """The driver's Cluster while its control connection reconnects: refresh_nodes refuses, then works."""
+
+    def __init__(self, refusals: int):
+        self.refusals = refusals
+        self.calls = 0
+
+    def refresh_nodes(self) -> None:
+        self.calls += 1
+        if self.calls <= self.refusals:
+            raise DriverException("Node list was not refreshed. See log for details.")
+
+    def shutdown(self) -> None:
+        pass
+
+
+def test_rediscover_retries_while_the_control_connection_reconnects_then_names_the_cluster() -> None:
+    client = CqlClient(CLUSTER)
+    client._cluster.shutdown()
+    client._cluster = _RefusingThenRefreshing(refusals=2)  # type: ignore[assignment]
+    client.rediscover(timeout_s=5)
+    assert client._cluster.calls == 3  # type: ignore[attr-defined]
+    client._cluster = _RefusingThenRefreshing(refusals=1000)  # type: ignore[assignment]
+    with pytest.raises(NodeUnreachableError, match="cluster unit: node list not refreshed"):
+        client.rediscover(timeout_s=0)
