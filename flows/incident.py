@@ -3,12 +3,14 @@ recover, verify and report. A resumed run continues from the incident's stored s
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from cassandra_recovery.logic.reported import reported_down
+from cassandra_recovery.logic.automation import held_back, may_act, proposed_steps
+from cassandra_recovery.logic.reported import episode_start, reported_down
 from flows.assess import assess
 from flows.detect import detect
 from flows.recover import recover
@@ -24,7 +26,16 @@ from tasks.incident import (
     take_lease,
     transition,
 )
-from tasks.recovery import automation_stopped, mitigate, record_event, renew_lease, restore_normal
+from tasks.recovery import (
+    automation_level,
+    automation_stopped,
+    lift_mitigation,
+    mitigate,
+    mitigation_on,
+    record_event,
+    renew_lease,
+    restore_normal,
+)
 
 ACTING = ("wait_for_hints", "repair", "wipe_and_replace")
 _PROGRESS: dict[str, str | None] = {}  # incident -> its progress artifact, within this process
@@ -89,12 +100,15 @@ def incident_response(
     try:
         current = get_incident(incident["id"])
         state, recovery = current["state"], None
-        if state == "monitoring":  # recovered and verified; the follow-up verification closes it
-            now = detect(cluster_id)
-            if not now["down"]:
-                log.info("incident %s is monitored until its follow-up verification; nothing is down", incident["id"])
-                return {"cluster": cluster_id, "incident_id": incident["id"], "acting": False, "state": state}
-            why = {"reason": "a node failed while the incident was monitored", "down": now["down"]}
+        outage_started, seen_down, reopened = incident["opened_at"], [], False
+        detected: dict[str, Any] | None = None
+        if state == "monitoring":
+            # Recovered and verified, waiting for the follow-up; a new trigger means something happened since, even
+            # if nothing is down by now: re-assess, watch what was seen down, drain the queue and verify again.
+            now = detected = detect(cluster_id)
+            seen_down, reopened = list(now["down"]), True
+            outage_started = episode_start(trigger, default=_utcnow())
+            why = {"reason": "a new trigger on the monitored incident: re-assess and verify", "down": seen_down}
             transition(incident["id"], "monitoring", "assessing", lease, why)
             state = "assessing"
         if state in PAST_ASSESSMENT and current["plan"]:
@@ -105,9 +119,14 @@ def incident_response(
             if state == "detected":
                 transition(incident["id"], "detected", "assessing", lease, {"by": actor})
                 state = "assessing"
-            detected = detect(cluster_id)
+            detected = detected or detect(cluster_id)
+            if detected["down"]:
+                _mitigate_first(cluster_id, incident["id"], detected["down"], lease)
+            # Seen down by this run's own detections count as reported: a node back by the time the assessment
+            # looks again still missed writes.
             reported = reported_down(current.get("trigger"), incident_events(incident["id"]))
-            plan = assess(cluster_id, detected=detected, outage_started=incident["opened_at"], reported_down=reported)
+            reported = list(dict.fromkeys([*reported, *seen_down, *detected["down"]]))
+            plan = assess(cluster_id, detected=detected, outage_started=outage_started, reported_down=reported)
             store_plan(incident["id"], plan, lease)
             _progress(incident["id"])
             down = detected["down"]
@@ -119,9 +138,28 @@ def incident_response(
         }
         if state not in PAST_ASSESSMENT:
             slack = slack_thread(cluster_id, incident["id"], title, fields, lease)
-        if plan["action"] == "no_action" and not down and state == "assessing":
+        level = automation_level(cluster_id)
+        reverify = plan["action"] == "no_action" and not down and reopened
+        if state == "assessing" and (plan["action"] in ACTING or reverify) and not may_act(level):
+            steps = proposed_steps(plan["action"], plan["targets"], reverify)
+            held = held_back(level, cluster_id, steps)
+            record_event(incident["id"], "proposed", {"level": level, "steps": steps}, lease)
+            transition(incident["id"], "assessing", "escalated", lease, {"reason": held, "level": level})
+            slack_thread(cluster_id, incident["id"], title, fields, lease, status="escalated")
+            slack_reply(cluster_id, incident["id"], f"Escalated: {held}", lease)
+            state = "escalated"
+        elif reverify and state == "assessing":
+            state, recovery, lease = _reverify(cluster_id, incident["id"], fields, lease, follow_up_s)
+        elif plan["action"] == "no_action" and not down and state == "assessing":
             transition(incident["id"], "assessing", "resolved", lease, {"reason": "no node down"})
             state = "resolved"
+        elif plan["action"] == "no_action" and state == "assessing":  # nodes down under a known condition
+            owned = "; ".join(plan.get("reasons", [])[:2]) + ": a person owns the recovery"
+            lift_mitigation(cluster_id, incident["id"], owned, lease)
+            transition(incident["id"], "assessing", "escalated", lease, {"reason": owned})
+            slack_thread(cluster_id, incident["id"], title, fields, lease, status="escalated")
+            slack_reply(cluster_id, incident["id"], f"Escalated: {owned}", lease)
+            state = "escalated"
         elif plan["action"] == "escalate" and state == "assessing":
             transition(incident["id"], "assessing", "escalated", lease, {"reasons": plan.get("reasons", [])})
             slack_thread(cluster_id, incident["id"], title, fields, lease, status="escalated")
@@ -182,7 +220,7 @@ def _mitigate_and_recover(
         state = "mitigating"
     if state == "mitigating":
         reason = f"{plan['action']} for {', '.join(plan['targets'])}"
-        mitigation = mitigate(cluster_id, incident_id, reason, lease)
+        mitigation = mitigation_on(incident_id) or mitigate(cluster_id, incident_id, reason, lease)
         slack_thread(cluster_id, incident_id, title, fields, lease, status="mitigating")
         slack_reply(
             cluster_id,
@@ -280,6 +318,43 @@ def _verify_and_close(
     write_postmortem(cluster_id, incident_id, lease)
     _progress(incident_id)
     return state, lease
+
+
+def _mitigate_first(cluster_id: str, incident_id: str, down: list[str], lease: Any) -> None:
+    """The reversible part of mitigation (degraded policy, scheduled repairs paused) as soon as this run sees a
+    node down, before the assessment (which may wait for unsettled evidence); the assessment then keeps it for
+    the recovery, or lifts it with its reason. Never with the kill switch set: that run escalates instead."""
+    if not may_act(automation_level(cluster_id)) or mitigation_on(incident_id) or automation_stopped(cluster_id):
+        return
+    mitigate(cluster_id, incident_id, f"seen down: {', '.join(down)}: reversible mitigation first", lease)
+
+
+def _reverify(
+    cluster_id: str, incident_id: str, fields: dict[str, str], lease: Any, follow_up_s: float | None
+) -> tuple[str, dict[str, Any], Any]:
+    """A monitored incident re-triggered with nothing down now: whatever happened since the last verification
+    is over, but its writes may not be everywhere. Every hint delivered (to any node), the write queue drained,
+    then the same verification and close as after a recovery."""
+    from cassandra_recovery.settings import Settings
+    from flows.recover import drain_and_compare
+    from tasks.recovery import drain_hints
+
+    every = [n.address for n in Settings().cluster(cluster_id).nodes]
+    transition(incident_id, "assessing", "recovering", lease, {"reason": "re-verify: nothing down now"})
+    hints = drain_hints(cluster_id, every)
+    record_event(incident_id, "hints_drained", hints, lease)
+    out: dict[str, Any] = {"targets": [], "action": "reverify", "hints": hints}
+    out["steps"] = [f"hints to every node {hints['state']} in {hints['elapsed_s']}s"]
+    out = drain_and_compare(cluster_id, out)
+    record_event(incident_id, "recovery_finished", {k: v for k, v in out.items() if k != "compare"}, lease)
+    transition(incident_id, "recovering", "verifying", lease, {"steps": out["steps"], "compare": out["compare"]})
+    _progress(incident_id)
+    state, lease = _verify_and_close(cluster_id, incident_id, out, fields, lease, follow_up_s)
+    return state, out, lease
+
+
+def _utcnow() -> str:
+    return datetime.now(UTC).isoformat()
 
 
 def _replaceable(plan: dict[str, Any], result: dict[str, Any]) -> list[str]:

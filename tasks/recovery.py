@@ -15,7 +15,9 @@ from prefect.cache_policies import NO_CACHE
 from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.degraded.policy import Mode
 from cassandra_recovery.detection.observe import probe_all, status_views
+from cassandra_recovery.incident.mitigation import apply_mitigation
 from cassandra_recovery.incident.store import Lease
+from cassandra_recovery.logic.mitigation_state import mitigation_in_force
 from cassandra_recovery.logic.segments import Segment, clip, plan_segments
 from cassandra_recovery.recovery.hints import watch_drain
 from cassandra_recovery.recovery.repair import EngineConfig, RepairEngine
@@ -43,15 +45,33 @@ def record_event(incident_id: str, kind: str, data: dict[str, Any], lease: Lease
 @task(name="mitigate", **PG_RETRIES, persist_result=True, result_serializer="json")
 def mitigate(cluster_id: str, incident_id: str, reason: str, lease: Lease) -> dict[str, Any]:
     """Degraded policy (critical reads from PostgreSQL, others at ONE) and scheduled repairs paused."""
-    _event(incident_id, "mitigation_started", {"reason": reason}, lease)
+    return apply_mitigation(process_storage(), cluster_id, incident_id, reason, lease.holder, lease)
+
+
+@task(name="automation-level", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
+def automation_level(cluster_id: str) -> str:
+    """How much the automation may do on the cluster (settings: the cluster's `automation`)."""
+    return Settings().cluster(cluster_id).automation
+
+
+@task(name="mitigation-in-force", **PG_RETRIES, cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
+def mitigation_on(incident_id: str) -> dict[str, Any] | None:
+    """The mitigation this incident applied and nothing has lifted yet (its `mitigated` data), or None."""
+    events = process_storage().incidents.events(incident_id)
+    return mitigation_in_force({"kind": e.kind, "data": e.data} for e in events)
+
+
+@task(name="lift-mitigation", **PG_RETRIES, cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
+def lift_mitigation(cluster_id: str, incident_id: str, reason: str, lease: Lease) -> dict[str, Any] | None:
+    """The assessment decided the incident is not the automation's to act on: the policy and the repair pause
+    this incident applied are lifted, with the reason. None when it had applied none."""
+    if mitigation_on.fn(incident_id) is None:
+        return None
     storage = process_storage()
-    policy = storage.policy.set(
-        cluster_id, Mode.DEGRADED, reason, f"incident/{incident_id}", "ONE", True, incident_id=incident_id
-    )
-    pause = storage.pauses.pause(cluster_id, f"incident {incident_id}: {reason}", lease.holder, incident_id)
-    doc: dict[str, Any] = {"policy": policy.mode.value, "read_consistency": policy.read_consistency}
-    doc |= {"repairs_paused": True, "pause_owner": pause.incident_id}
-    _event(incident_id, "mitigated", doc, lease)
+    policy = storage.policy.set(cluster_id, Mode.NORMAL, f"lifted by incident {incident_id}: {reason}", lease.holder)
+    lifted = storage.pauses.resume(cluster_id, incident_id)
+    doc = {"policy": policy.mode.value, "repairs_resumed": lifted, "reason": reason}
+    _event(incident_id, "mitigation_lifted", doc, lease)
     return doc
 
 

@@ -62,6 +62,7 @@ SLACK_FAILING = "Slack API failing (errors, rate limits, hangs)"
 SCHEMA_FROM_OLDER_VERSION = "PostgreSQL schema made by an older version of the tool"
 SUSTAINED_WRITES = "sustained writes (the queue never empties)"
 FLOW_RUN_FAILED = "flow run failed (raised)"
+MONITORED_INCIDENT_RETRIGGERED = "a new failure while the incident is monitored"
 
 FAULTS: dict[str, str] = {
     NODE_FROZEN: "lab.freeze: the JVM is SIGSTOPped; peers and probes time out",
@@ -102,6 +103,7 @@ FAULTS: dict[str, str] = {
     SCHEMA_FROM_OLDER_VERSION: "a database from before migrations (complete, partial or empty) meets the new code",
     SUSTAINED_WRITES: "writers keep committing while a waiter runs; transactions commit out of seq order",
     FLOW_RUN_FAILED: "the flow run raised and ended FAILED (not crashed), or a step inside it raised",
+    MONITORED_INCIDENT_RETRIGGERED: "an outage, over by the time a trigger joins the incident awaiting its follow-up",
 }
 
 

@@ -4,6 +4,7 @@ still missed writes while it was away, so the pipeline owes it hint replay and v
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 
@@ -20,3 +21,17 @@ def reported_down(trigger: Mapping[str, Any] | None, events: Iterable[Mapping[st
             if isinstance(n, str) and n and n not in out:
                 out.append(n)
     return out
+
+
+def episode_start(trigger: Mapping[str, Any] | None, default: str) -> str:
+    """When the trigger's failure began (an alert's startsAt), else `default` (ISO 8601, UTC). A re-assessment
+    of a long-open incident measures the new outage from here, not from when the incident opened hours ago."""
+    raw = (trigger or {}).get("starts_at")
+    if isinstance(raw, str):
+        try:
+            started = datetime.fromisoformat(raw)
+        except ValueError:
+            return default
+        if started.tzinfo is not None:
+            return min(started.isoformat(), default, key=datetime.fromisoformat)
+    return default

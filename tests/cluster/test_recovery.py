@@ -5,6 +5,7 @@ Each scenario ends with `compare` equal and no acknowledged write lost against P
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -377,6 +378,120 @@ def test_a_node_back_before_assessment_still_gets_hint_replay_and_verification(
     conv = _converged(parts, cluster)
     rows = conv["rows_compared"]
     assert conv["equal"] and rows["postgres"] == rows["cassandra"] == conv["node3_rows"] > 0, conv
+
+
+def _monitored_incident(store: IncidentStore, cluster_id: str) -> str:
+    """An incident recovered and verified, waiting for its follow-up verification (state `monitoring`)."""
+    from cassandra_recovery.logic.incident_states import IncidentState as S
+
+    close_open_incident(store, cluster_id)
+    inc, _ = store.open_or_join(cluster_id, {"source": "test", "nodes": []}, "pytest")
+    lease = store.acquire_lease(inc.id, "pytest", 30, run_key=f"pytest-{time.time()}")
+    assert lease is not None
+    for old, new in ((S.DETECTED, S.ASSESSING), (S.ASSESSING, S.VERIFYING), (S.VERIFYING, S.MONITORING)):
+        store.transition(inc.id, old, new, lease, {"reason": "test: a verified incident awaiting its follow-up"})
+    store.release_lease(lease)
+    return inc.id
+
+
+def _outage_under_writes(lab: Lab, parts: ServiceParts, names: list[str], seconds: float) -> None:
+    """`names` frozen while the service writes (queued in PostgreSQL when Cassandra cannot take them), then
+    thawed: when this returns the outage is over and every node is seen up."""
+    for n in names:
+        lab.freeze(n)
+    try:
+        for n in names:
+            lab.wait_seen(lab.node(n), up=False)
+        spec = WorkloadSpec(rate=30, duration_s=seconds, keys=200, read_ratio=0.0)
+        written = run_workload(parts.service, spec, relay=parts.relay)
+        assert written.writes > 0 and written.write_errors == 0, written.as_dict()
+    finally:
+        for n in names:
+            lab.thaw(n)
+
+
+@pytest.mark.fault(F.NODE_FROZEN, F.MONITORED_INCIDENT_RETRIGGERED, F.NODE_BACK_BEFORE_ASSESSMENT)
+def test_a_monitored_incident_retriggered_after_an_outage_drains_the_queue_watches_hints_and_verifies(
+    lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
+) -> None:
+    """Issue 15: a run joining an incident in `monitoring` found nothing down and did nothing (`acting: false`),
+    leaving the outage's queued writes undelivered and a replica diverged. A new trigger on a monitored incident
+    re-assesses and verifies: (1) a manual run after two of three nodes were frozen under writes delivers every
+    hint and the queue, then proves every replica; (2) a detector trigger naming a node that is back by now gets
+    that node's hint replay watched and a verification."""
+    from flows.incident import incident_response
+    from tests.cluster.incident_env import run_flow
+
+    run_workload(parts.service, WorkloadSpec(rate=200, operations=200, keys=200, read_ratio=0.0), relay=parts.relay)
+    incident_id = _monitored_incident(store, cluster.id)
+    _outage_under_writes(lab, parts, ["node2", "node3"], seconds=6)
+    assert parts.pg.outbox.stats().queued > 0  # QUORUM could not be met: the writes wait in the queue
+
+    result = run_flow(incident_response, served, cluster_id=cluster.id, trigger={"source": "manual"}, follow_up_s=0)
+    assert (result["incident_id"], result["acting"], result["state"]) == (incident_id, True, "resolved"), result
+    events = store.events(incident_id)
+    reopened = [e.data for e in events if e.kind == "transition" and e.data.get("from") == "monitoring"]
+    assert reopened and reopened[0]["to"] == "assessing", [e.data for e in events if e.kind == "transition"]
+    finished = [e.data for e in events if e.kind == "recovery_finished"][-1]
+    assert finished["hints"]["state"] == "drained" and finished["queue"]["drained"], finished
+    assert [e.data["verdict"] for e in events if e.kind == "verified"][-1] == "converged"
+    assert parts.pg.outbox.stats().queued == 0
+    conv = _converged(parts, cluster)
+    rows = conv["rows_compared"]
+    assert conv["equal"] and rows["postgres"] == rows["cassandra"] == conv["node3_rows"] > 0, conv
+
+    incident_id = _monitored_incident(store, cluster.id)
+    _outage_under_writes(lab, parts, ["node3"], seconds=6)
+    trigger = {"source": "detector", "kind": "node_down", "nodes": ["node3"]}
+    result = run_flow(incident_response, served, cluster_id=cluster.id, trigger=trigger, follow_up_s=0)
+    assert (result["incident_id"], result["state"]) == (incident_id, "resolved"), result
+    plan = result["plan"]
+    assert (plan["action"], plan["targets"]) == ("wait_for_hints", [lab.node("node3").address]), plan["reasons"]
+    events = store.events(incident_id)
+    finished = next(e for e in events if e.kind == "recovery_finished").data
+    assert finished["hints"]["state"] == "drained", finished
+    assert [e.data["verdict"] for e in events if e.kind == "verified"] == ["converged"]
+    conv = _converged(parts, cluster)
+    rows = conv["rows_compared"]
+    assert conv["equal"] and rows["postgres"] == rows["cassandra"] == conv["node3_rows"] > 0, conv
+
+
+@pytest.mark.fault(F.NODE_FROZEN)
+def test_a_cluster_at_the_observe_level_gets_a_report_and_a_person_never_an_action(
+    lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
+) -> None:
+    """Issue 15: `observe` records and reports, never acts. The same lab registered a second time at that level:
+    a frozen node's incident is assessed, its proposed steps go on the timeline and to Slack, and it escalates;
+    no mitigation, no repair pause, no policy change, no hint handoff touched, no verification fix."""
+    from flows.incident import incident_response
+    from tests.cluster.incident_env import run_flow
+
+    observed = cluster.model_copy(update={"id": "lab-observe", "automation": "observe"})
+    doc = {observed.id: observed.model_dump(mode="json")}
+    close_open_incident(store, observed.id)
+    node3 = lab.node("node3")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CASSANDRA_RECOVERY_CLUSTERS", json.dumps(doc))
+        lab.freeze("node3")
+        try:
+            lab.wait_seen(node3, up=False)
+            trigger = {"source": "test", "nodes": ["node3"]}
+            result = run_flow(incident_response, served, cluster_id=observed.id, trigger=trigger, follow_up_s=0)
+        finally:
+            lab.thaw("node3")
+    assert (result["state"], result["plan"]["action"]) == ("escalated", "wait_for_hints"), result
+    events = store.events(result["incident_id"])
+    kinds = [e.kind for e in events]
+    proposed = next(e.data for e in events if e.kind == "proposed")
+    assert proposed["level"] == "observe" and proposed["steps"][0].startswith("mitigate"), proposed
+    assert not {"mitigation_started", "mitigated", "hints_drained", "repaired", "verified"} & set(kinds), kinds
+    escalation = [e.data for e in events if e.kind == "transition" and e.data["to"] == "escalated"]
+    assert escalation[0]["data"]["reason"].startswith("automation level observe on lab-observe: proposed"), escalation
+    policy = PolicyStore(parts.pg.pool, parts.pg.store.cfg).get(observed.id)
+    assert policy.mode is Mode.NORMAL and RepairPauses(parts.pg.pool).get(observed.id) is None
+    texts = [m.get("text", "") for m in SLACK[0].messages("C0LAB")]
+    assert any(t.startswith("Escalated: automation level observe on lab-observe") for t in texts), texts
+    close_open_incident(store, observed.id)
 
 
 @pytest.mark.fault(F.NODE_FROZEN, F.OUTAGE_PAST_HINT_WINDOW, F.FLOW_RUN_CRASHED)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cassandra_recovery.logic.reported import reported_down
+from cassandra_recovery.logic.reported import episode_start, reported_down
 
 pytestmark = pytest.mark.area("incident")
 
@@ -28,3 +28,14 @@ def test_resolved_alerts_and_malformed_nodes_add_nothing() -> None:
     ]
     assert reported_down({"source": "manual"}, events) == ["127.0.0.4"]
     assert reported_down(None, []) == []
+
+
+def test_a_new_episode_is_measured_from_the_alerts_start_never_later_than_now() -> None:
+    now = "2026-12-06T12:00:00+00:00"
+    assert episode_start({"starts_at": "2026-12-06T11:58:30+00:00"}, default=now) == "2026-12-06T11:58:30+00:00"
+    # a clock ahead of ours, a naive time or garbage: the run's own time
+    assert episode_start({"starts_at": "2026-12-06T12:05:00+00:00"}, default=now) == now
+    assert episode_start({"starts_at": "2026-12-06T11:58:30"}, default=now) == now
+    assert episode_start({"starts_at": "yesterday"}, default=now) == now
+    assert episode_start({"source": "manual"}, default=now) == now
+    assert episode_start(None, default=now) == now
