@@ -93,6 +93,8 @@ def gather(
                 not_stored_grew=(now_dropped > base) if baseline is not None else now_dropped > 0,
                 hints_over_size_limit=False if size_limit in ("0B", "0", "0MiB") else None,
                 returned=returned,
+                # Back, but since when is not known: from now on, its schema may lag until it has pulled it.
+                back_since=now if returned else None,
                 restarted=None if not generation else generation > outage_started.timestamp(),
             )
         )
