@@ -133,7 +133,6 @@ def _mitigate_first(storage: Any, cluster: Any, incident_id: str, nodes: Any, sa
     incident it has just opened (no run acts on it yet, so nothing can race a restore). Not with the kill switch
     set, nor below the `act` automation level. A failure here is reported: the incident's run mitigates."""
     from cassandra_recovery.incident.mitigation import apply_mitigation
-
     from cassandra_recovery.logic.automation import may_act
 
     if not may_act(cluster.automation):
