@@ -10,7 +10,7 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from cassandra_recovery.logic.automation import held_back, may_act, proposed_steps
-from cassandra_recovery.logic.reported import episode_start, reported_down
+from cassandra_recovery.logic.reported import episode_start, reported_down, was_monitored
 from flows.assess import assess
 from flows.detect import detect
 from flows.recover import recover
@@ -124,7 +124,10 @@ def incident_response(
                 _mitigate_first(cluster_id, incident["id"], detected["down"], lease)
             # Seen down by this run's own detections count as reported: a node back by the time the assessment
             # looks again still missed writes.
-            reported = reported_down(current.get("trigger"), incident_events(incident["id"]))
+            events = incident_events(incident["id"])
+            # A run resumed after it re-opened a monitored incident owes the same re-verification.
+            reopened = reopened or was_monitored(events)
+            reported = reported_down(current.get("trigger"), events)
             reported = list(dict.fromkeys([*reported, *seen_down, *detected["down"]]))
             plan = assess(cluster_id, detected=detected, outage_started=outage_started, reported_down=reported)
             store_plan(incident["id"], plan, lease)
@@ -140,13 +143,22 @@ def incident_response(
             slack = slack_thread(cluster_id, incident["id"], title, fields, lease)
         level = automation_level(cluster_id)
         reverify = plan["action"] == "no_action" and not down and reopened
-        if state == "assessing" and (plan["action"] in ACTING or reverify) and not may_act(level):
+        acts = state == "assessing" and (plan["action"] in ACTING or reverify)
+        stop = automation_stopped(cluster_id) if acts else None
+        if acts and not may_act(level):
             steps = proposed_steps(plan["action"], plan["targets"], reverify)
             held = held_back(level, cluster_id, steps)
             record_event(incident["id"], "proposed", {"level": level, "steps": steps}, lease)
             transition(incident["id"], "assessing", "escalated", lease, {"reason": held, "level": level})
             slack_thread(cluster_id, incident["id"], title, fields, lease, status="escalated")
             slack_reply(cluster_id, incident["id"], f"Escalated: {held}", lease)
+            state = "escalated"
+        elif acts and stop:
+            what = "re-verification" if reverify else plan["action"]
+            stopped = f"automation stopped for {cluster_id} by {stop['set_by']} ({stop['reason']}): {what} not run"
+            transition(incident["id"], "assessing", "escalated", lease, {"reason": stopped, "kill_switch": stop})
+            slack_thread(cluster_id, incident["id"], title, fields, lease, status="escalated")
+            slack_reply(cluster_id, incident["id"], f"Escalated: {stopped}", lease)
             state = "escalated"
         elif reverify and state == "assessing":
             state, recovery, lease = _reverify(cluster_id, incident["id"], fields, lease, follow_up_s)
@@ -163,14 +175,6 @@ def incident_response(
         elif plan["action"] == "escalate" and state == "assessing":
             transition(incident["id"], "assessing", "escalated", lease, {"reasons": plan.get("reasons", [])})
             slack_thread(cluster_id, incident["id"], title, fields, lease, status="escalated")
-            state = "escalated"
-        elif plan["action"] in ACTING and state == "assessing" and (stop := automation_stopped(cluster_id)):
-            stopped = (
-                f"automation stopped for {cluster_id} by {stop['set_by']} ({stop['reason']}): {plan['action']} not run"
-            )
-            transition(incident["id"], "assessing", "escalated", lease, {"reason": stopped, "kill_switch": stop})
-            slack_thread(cluster_id, incident["id"], title, fields, lease, status="escalated")
-            slack_reply(cluster_id, incident["id"], f"Escalated: {stopped}", lease)
             state = "escalated"
         elif plan["action"] in ACTING:
             timeouts = (heal_timeout_s, approval_timeout_s)
