@@ -129,21 +129,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _mitigate_first(storage: Any, cluster: Any, incident_id: str, nodes: Any, say: Any) -> None:
-    """The reversible mitigation applied by the detector itself, in the round that confirmed the failure, for an
-    incident it has just opened (no run acts on it yet, so nothing can race a restore). Not with the kill switch
-    set, nor below the `act` automation level. A failure here is reported: the incident's run mitigates."""
-    from cassandra_recovery.incident.mitigation import apply_mitigation
-    from cassandra_recovery.logic.automation import may_act
+    """Mitigation in the round that confirmed the failure, for the incident the detector just opened."""
+    from cassandra_recovery.incident.mitigation import mitigate_opened_incident
 
-    if not may_act(cluster.automation):
-        return
     try:
-        if stop := storage.kill_switch.stopped(cluster.id):
-            say(f"automation stopped ({stop.reason}): no mitigation by the detector")
-            return
-        reason = f"seen down: {', '.join(nodes)}: reversible mitigation first (detector)"
-        doc = apply_mitigation(storage, cluster.id, incident_id, reason, "detector")
-        say(f"incident {incident_id}: mitigated ({doc['policy']} policy, scheduled repairs paused)")
+        done = mitigate_opened_incident(storage, cluster, incident_id, list(nodes), "detector")
+        say(f"incident {incident_id}: {done}")
     except Exception as e:  # PostgreSQL blip: the incident is open and its run applies the mitigation
         say(f"incident {incident_id}: mitigation not applied by the detector ({type(e).__name__}: {e}); its run will")
 

@@ -7,6 +7,8 @@ from typing import Any
 
 from cassandra_recovery.degraded.policy import Mode
 from cassandra_recovery.incident.store import Lease
+from cassandra_recovery.logic.automation import may_act
+from cassandra_recovery.settings import ClusterConfig
 from cassandra_recovery.storage.facade import Storage
 
 
@@ -25,3 +27,19 @@ def apply_mitigation(
     doc |= {"repairs_paused": True, "pause_owner": pause.incident_id, "by": actor}
     incidents.append_event(incident_id, "mitigated", actor, doc, lease)
     return doc
+
+
+def mitigate_opened_incident(
+    storage: Storage, cluster: ClusterConfig, incident_id: str, nodes: list[str], actor: str
+) -> str:
+    """Mitigation first, by whoever confirms a failure and opens its incident (the detector, the receiver): in the
+    same round, before any run exists (so nothing can race the restore of a run). Never below the `act` level or
+    with the kill switch set. Returns what was done, for the caller's log; raises on PostgreSQL errors (the
+    incident is open, and its run then applies the mitigation itself)."""
+    if not may_act(cluster.automation):
+        return f"automation level {cluster.automation}: no mitigation"
+    if stop := storage.kill_switch.stopped(cluster.id):
+        return f"automation stopped ({stop.reason}): no mitigation"
+    reason = f"seen down: {', '.join(nodes) or 'unnamed nodes'}: reversible mitigation first ({actor})"
+    doc = apply_mitigation(storage, cluster.id, incident_id, reason, actor)
+    return f"mitigated ({doc['policy']} policy, scheduled repairs paused)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,7 @@ from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
 from cassandra_recovery.clients.postgres import make_pool
+from cassandra_recovery.incident.mitigation import mitigate_opened_incident
 from cassandra_recovery.incident.store import IncidentStore
 from cassandra_recovery.intake.app import create_app
 from cassandra_recovery.intake.config import ReceiverConfig
@@ -18,6 +20,7 @@ from cassandra_recovery.intake.ports import LauncherUnavailable, StoreUnavailabl
 from cassandra_recovery.intake.service import Deliverer, Intake
 from cassandra_recovery.intake.spool import PgSpool
 from cassandra_recovery.settings import LAB_CLUSTER_ID, Settings
+from cassandra_recovery.storage.facade import Storage
 from cassandra_recovery.storage.migrate import DatabaseUnreachable, require_current
 from cassandra_recovery.storage.names import CORE, SchemaNames
 
@@ -48,14 +51,17 @@ class PrefectLauncher:
 class StoreIncidents:
     """The IncidentStore seen through the receiver's Incidents port."""
 
-    def __init__(self, store: IncidentStore) -> None:
+    def __init__(self, store: IncidentStore, on_opened: Callable[[str, str, dict[str, Any]], None] | None = None):
         self.store = store
+        self.on_opened = on_opened  # called with (cluster, incident, trigger) for an incident this call opened
 
     def open_or_join(self, cluster_id: str, trigger: dict[str, Any], actor: str) -> str:
         try:
-            incident, _ = self.store.open_or_join(cluster_id, trigger, actor)
+            incident, created = self.store.open_or_join(cluster_id, trigger, actor)
         except Exception as e:  # psycopg errors and pool timeouts: PostgreSQL away
             raise StoreUnavailable(f"incident store: {type(e).__name__}: {str(e)[:300]}") from e
+        if created and self.on_opened is not None:
+            self.on_opened(cluster_id, incident.id, trigger)
         return incident.id
 
     def note_resolved(self, cluster_id: str, doc: dict[str, Any], actor: str) -> str | None:
@@ -103,8 +109,26 @@ def build_receiver(settings: Settings, config: ReceiverConfig, cluster: str | No
     spool = PgSpool(pool, names.inbox, config.retry_base_s, config.retry_max_s, config.max_attempts)
     store = IncidentStore(pool, names.incident_prefix)
     metrics = ReceiverMetrics()
+    storage = Storage(settings, pool, names)
+
+    def mitigate_first(cluster_id: str, incident_id: str, trigger: dict[str, Any]) -> None:
+        """The receiver confirms a failure when it opens the incident: mitigation in the same request."""
+        nodes = [str(n) for n in trigger.get("nodes") or []]
+        try:
+            done = mitigate_opened_incident(storage, settings.cluster(cluster_id), incident_id, nodes, "receiver")
+            log.info("incident %s: %s", incident_id, done)
+        except Exception as e:  # the incident is open: its run applies the mitigation itself
+            log.warning(
+                "incident %s: mitigation not applied by the receiver (%s: %s)", incident_id, type(e).__name__, e
+            )
+
     intake = Intake(
-        spool, StoreIncidents(store), PrefectLauncher(), metrics, config.inline_timeout_s, act_on=config.act_on
+        spool,
+        StoreIncidents(store, on_opened=mitigate_first),
+        PrefectLauncher(),
+        metrics,
+        config.inline_timeout_s,
+        act_on=config.act_on,
     )
     deliverer = _VersionFirstDeliverer(intake, config.deliver_interval_s, check)
 
