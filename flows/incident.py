@@ -13,6 +13,7 @@ from cassandra_recovery.logic.automation import held_back, may_act, proposed_ste
 from cassandra_recovery.logic.reported import episode_start, reported_down, was_monitored
 from flows.assess import assess
 from flows.detect import detect
+from flows.proposal import PLAN, ask_plan_approval, pending_request, refusal
 from flows.recover import recover
 from flows.replacement import EXPIRED, ask_approval, pending_replacement, replace_and_verify
 from tasks.incident import (
@@ -111,10 +112,15 @@ def incident_response(
             why = {"reason": "a new trigger on the monitored incident: re-assess and verify", "down": seen_down}
             transition(incident["id"], "monitoring", "assessing", lease, why)
             state = "assessing"
+        proposal = pending_request(incident["id"], PLAN) if state == "assessing" else None
         if state in PAST_ASSESSMENT and current["plan"]:
             # a resumed run: the plan was made and acted on; observing again now would forget the outage
             log.info("incident %s resumed in state %s with its stored plan", incident["id"], current["state"])
             plan, down, slack = current["plan"], list(current["plan"]["targets"]), None
+        elif proposal is not None and current["plan"]:
+            # resumed with a person's answer to the proposed plan: decide on the plan they were shown
+            plan, down, slack = current["plan"], list(proposal.get("down") or []), None
+            reopened = bool(proposal.get("reverify"))
         else:
             if state == "detected":
                 transition(incident["id"], "detected", "assessing", lease, {"by": actor})
@@ -145,10 +151,17 @@ def incident_response(
         reverify = plan["action"] == "no_action" and not down and reopened
         acts = state == "assessing" and (plan["action"] in ACTING or reverify)
         stop = automation_stopped(cluster_id) if acts else None
+        held = None
         if acts and not may_act(level):
             steps = proposed_steps(plan["action"], plan["targets"], reverify)
-            held = held_back(level, cluster_id, steps)
-            record_event(incident["id"], "proposed", {"level": level, "steps": steps}, lease)
+            if level == "propose":
+                timeout = approval_timeout_s
+                approval = ask_plan_approval(cluster_id, incident["id"], plan, down, steps, reverify, timeout, lease)
+                held = None if approval.approved else refusal(approval, steps)
+            else:
+                held = held_back(level, cluster_id, steps)
+                record_event(incident["id"], "proposed", {"level": level, "steps": steps}, lease)
+        if held:
             transition(incident["id"], "assessing", "escalated", lease, {"reason": held, "level": level})
             slack_thread(cluster_id, incident["id"], title, fields, lease, status="escalated")
             slack_reply(cluster_id, incident["id"], f"Escalated: {held}", lease)

@@ -31,7 +31,7 @@ def pending_replacement(incident_id: str) -> dict[str, Any] | None:
     """The approval request this incident is waiting on (a run resumed after suspension), if any."""
     events = incident_events(incident_id)
     asked = [e for e in events if e["kind"] == "approval_requested"]
-    if not asked:
+    if not asked or asked[-1]["data"].get("action", "replace") != "replace":  # a plan approval is not one
         return None
     decided = [e for e in events if e["kind"] == "approval_decided" and e["seq"] > asked[-1]["seq"]]
     return None if decided else dict(asked[-1]["data"])

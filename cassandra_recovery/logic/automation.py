@@ -9,9 +9,8 @@ LEVELS = ("observe", "propose", ACT)
 
 
 def may_act(level: str) -> bool:
-    """Only `act` runs side effects on its own. `observe` records and reports; `propose` needs a person's approval
-    for each side effect, and until per-step approvals exist it is held exactly like `observe`: never acting
-    without a person is the promise both make."""
+    """Only `act` runs side effects on its own. `observe` records and reports; `propose` runs them once a person
+    approved the proposed plan (the incident run suspends for it)."""
     if level not in LEVELS:
         raise ValueError(f"unknown automation level {level!r}; one of {', '.join(LEVELS)}")
     return level == ACT

@@ -129,6 +129,8 @@ def test_frozen_node_one_incident_classified_hung_plan_wait_for_hints_slack_thre
     assert len(root) == 1
     kinds_seen = [e.kind for e in store.events(inc.id)]
     assert kinds_seen[:2] == ["opened", "lease_acquired"] and "plan_set" in kinds_seen
+    # Mitigation first: applied as soon as the run saw node3 down, before the assessment's plan (issue 15).
+    assert kinds_seen.index("mitigated") < kinds_seen.index("plan_set"), kinds_seen
     assert result["state"] == "resolved" and result["recovery"]["hints"]["state"] == "drained"
     rows = _pg_rows(parts)
     parts.close()

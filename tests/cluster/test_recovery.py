@@ -51,12 +51,18 @@ DOMAIN = {
 }
 
 
+LEVELS = {"lab-observe": "observe", "lab-propose": "propose"}  # the lab registered again at these levels
+
+
 @pytest.fixture(scope="module")
-def env(prefect_server: dict[str, str]) -> Iterator[dict[str, str]]:
-    """This module's own domain tables and a fake Slack, in the environment `serve` and the flows inherit."""
+def env(prefect_server: dict[str, str], cluster: ClusterConfig) -> Iterator[dict[str, str]]:
+    """This module's own domain tables, a fake Slack and the lab registered again at lower automation levels, in
+    the environment `serve` and the flows inherit."""
     with FakeSlackServer(channels={"C0LAB": "cassandra-lab"}) as slack, pytest.MonkeyPatch.context() as mp:
         for k, v in DOMAIN.items():
             mp.setenv(f"CASSANDRA_RECOVERY_DOMAIN__{k}", v)
+        levels = {cid: cluster.model_copy(update={"id": cid, "automation": lv}) for cid, lv in LEVELS.items()}
+        mp.setenv("CASSANDRA_RECOVERY_CLUSTERS", json.dumps({k: c.model_dump(mode="json") for k, c in levels.items()}))
         mp.setenv("CASSANDRA_RECOVERY_SLACK_TOKEN", slack.token)
         mp.setenv("CASSANDRA_RECOVERY_SLACK_BASE_URL", slack.url)
         for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
@@ -457,41 +463,72 @@ def test_a_monitored_incident_retriggered_after_an_outage_drains_the_queue_watch
 
 
 @pytest.mark.fault(F.NODE_FROZEN)
-def test_a_cluster_at_the_observe_level_gets_a_report_and_a_person_never_an_action(
+def test_observe_reports_and_never_acts_and_propose_acts_only_after_a_person_approves(
     lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
 ) -> None:
-    """Issue 15: `observe` records and reports, never acts. The same lab registered a second time at that level:
-    a frozen node's incident is assessed, its proposed steps go on the timeline and to Slack, and it escalates;
-    no mitigation, no repair pause, no policy change, no hint handoff touched, no verification fix."""
+    """Issue 15, automation levels, on one frozen node3 (the lab registered again at each level):
+    `observe`: the incident is assessed, its proposed steps go on the timeline and to Slack, and it escalates; no
+    mitigation, pause, policy change, hint handoff, repair or verification. `propose`: the run suspends with the
+    proposal (nothing applied meanwhile); once a person approves in the form, it mitigates, recovers and verifies."""
+    from prefect.deployments import run_deployment
+    from prefect.flow_runs import resume_flow_run
+
+    from deployments.serve import INCIDENT_DEPLOYMENT
     from flows.incident import incident_response
     from tests.cluster.incident_env import run_flow
 
-    observed = cluster.model_copy(update={"id": "lab-observe", "automation": "observe"})
-    doc = {observed.id: observed.model_dump(mode="json")}
-    close_open_incident(store, observed.id)
     node3 = lab.node("node3")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CASSANDRA_RECOVERY_CLUSTERS", json.dumps(doc))
-        lab.freeze("node3")
-        try:
-            lab.wait_seen(node3, up=False)
-            trigger = {"source": "test", "nodes": ["node3"]}
-            result = run_flow(incident_response, served, cluster_id=observed.id, trigger=trigger, follow_up_s=0)
-        finally:
-            lab.thaw("node3")
-    assert (result["state"], result["plan"]["action"]) == ("escalated", "wait_for_hints"), result
-    events = store.events(result["incident_id"])
+    for cid in LEVELS:
+        close_open_incident(store, cid)
+    trigger = {"source": "test", "nodes": ["node3"]}
+    lab.freeze("node3")
+    try:
+        lab.wait_seen(node3, up=False)
+        spec = WorkloadSpec(rate=30, duration_s=4, keys=200, read_ratio=0.0)
+        written = run_workload(parts.service, spec, relay=parts.relay)
+        assert written.writes > 0 and written.write_errors == 0, written.as_dict()
+
+        observed = run_flow(incident_response, served, cluster_id="lab-observe", trigger=trigger, follow_up_s=0)
+        assert (observed["state"], observed["plan"]["action"]) == ("escalated", "wait_for_hints"), observed
+        events = store.events(observed["incident_id"])
+        proposed = next(e.data for e in events if e.kind == "proposed")
+        assert proposed["level"] == "observe" and proposed["steps"][0].startswith("mitigate"), proposed
+        assert not {"mitigation_started", "mitigated", "hints_drained", "repaired", "verified"} & {
+            e.kind for e in events
+        }
+        to_escalated = [e.data for e in events if e.kind == "transition" and e.data["to"] == "escalated"]
+        assert to_escalated[0]["data"]["reason"].startswith("automation level observe on lab-observe: proposed")
+        texts = [m.get("text", "") for m in SLACK[0].messages("C0LAB")]
+        assert any(t.startswith("Escalated: automation level observe on lab-observe") for t in texts), texts
+
+        params = {"cluster_id": "lab-propose", "trigger": trigger, "follow_up_s": 0, "approval_timeout_s": 600}
+        with prefect_api(served):
+            run = run_deployment(INCIDENT_DEPLOYMENT, parameters=params, timeout=0)
+        wait_for(lambda: _flow_run_state(served, run.id) == "PAUSED", 300, "the run to suspend for approval", 2)
+        incident = store.open_for("lab-propose")
+        assert incident is not None
+        kinds = [e.kind for e in store.events(incident.id)]
+        assert "proposed" in kinds and "approval_requested" in kinds and "mitigated" not in kinds, kinds
+        for cid in LEVELS:  # nothing applied by either level so far
+            assert PolicyStore(parts.pg.pool, parts.pg.store.cfg).get(cid).mode is Mode.NORMAL
+            assert RepairPauses(parts.pg.pool).get(cid) is None
+        with prefect_api(served):
+            resume_flow_run(run.id, run_input={"approved": True, "approver": "pytest-sre", "note": "go ahead"})
+        wait_for(lambda: _incident_in(store, "lab-propose", "recovering"), 300, "the approved plan to recover")
+    finally:
+        lab.thaw("node3")
+    wait_for(lambda: _flow_run_state(served, run.id) == "COMPLETED", 300, "the approved run to finish", 2)
+    events = store.events(incident.id)
     kinds = [e.kind for e in events]
-    proposed = next(e.data for e in events if e.kind == "proposed")
-    assert proposed["level"] == "observe" and proposed["steps"][0].startswith("mitigate"), proposed
-    assert not {"mitigation_started", "mitigated", "hints_drained", "repaired", "verified"} & set(kinds), kinds
-    escalation = [e.data for e in events if e.kind == "transition" and e.data["to"] == "escalated"]
-    assert escalation[0]["data"]["reason"].startswith("automation level observe on lab-observe: proposed"), escalation
-    policy = PolicyStore(parts.pg.pool, parts.pg.store.cfg).get(observed.id)
-    assert policy.mode is Mode.NORMAL and RepairPauses(parts.pg.pool).get(observed.id) is None
-    texts = [m.get("text", "") for m in SLACK[0].messages("C0LAB")]
-    assert any(t.startswith("Escalated: automation level observe on lab-observe") for t in texts), texts
-    close_open_incident(store, observed.id)
+    decided = [e.data for e in events if e.kind == "approval_decided"]
+    assert decided == [{"approved": True, "approver": "pytest-sre", "note": "go ahead"}]
+    assert kinds.index("approval_decided") < kinds.index("mitigated"), kinds
+    assert next(e.data for e in events if e.kind == "recovery_finished")["hints"]["state"] == "drained"
+    assert [e.data["verdict"] for e in events if e.kind == "verified"] == ["converged"]
+    assert store.get(incident.id).state.value == "resolved"
+    assert PolicyStore(parts.pg.pool, parts.pg.store.cfg).get("lab-propose").mode is Mode.NORMAL
+    for cid in LEVELS:
+        close_open_incident(store, cid)
 
 
 @pytest.mark.fault(F.NODE_FROZEN, F.OUTAGE_PAST_HINT_WINDOW, F.FLOW_RUN_CRASHED)

@@ -1,0 +1,77 @@
+"""A proposed plan behind a person's approval (automation level `propose`): the replacement's suspend-and-form,
+inside the top-level incident run. The request is on the timeline before the run suspends; the resumed run finds
+it there, decides on the plan that was shown (not a new assessment), and records the decision."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from prefect import get_run_logger
+from prefect.flow_runs import suspend_flow_run
+from prefect.runtime import flow_run
+
+from flows.replacement import EXPIRED, ReplacementApproval
+from tasks.incident import incident_events, slack_reply
+from tasks.recovery import record_event, renew_lease
+
+PLAN = "plan"  # the `action` of a plan approval request; a replacement's is "replace"
+
+
+def pending_request(incident_id: str, action: str) -> dict[str, Any] | None:
+    """The undecided approval request of this kind on the incident's timeline, if any."""
+    events = incident_events(incident_id)
+    asked = [e for e in events if e["kind"] == "approval_requested"]
+    if not asked or asked[-1]["data"].get("action", "replace") != action:
+        return None
+    decided = [e for e in events if e["kind"] == "approval_decided" and e["seq"] > asked[-1]["seq"]]
+    return None if decided else dict(asked[-1]["data"])
+
+
+def ask_plan_approval(
+    cluster_id: str,
+    incident_id: str,
+    plan: dict[str, Any],
+    down: list[str],
+    steps: list[str],
+    reverify: bool,
+    timeout_s: float,
+    lease: Any,
+) -> ReplacementApproval:
+    """Record the proposal and the request (deadline included) once, then suspend until a person (or the
+    expiry) answers; the answer is recorded as `approval_decided`."""
+    if pending_request(incident_id, PLAN) is None:
+        deadline = datetime.now(UTC) + timedelta(seconds=timeout_s)
+        record_event(incident_id, "proposed", {"level": "propose", "steps": steps}, lease)
+        data = {
+            "action": PLAN,
+            "nodes": list(plan.get("targets") or []),
+            "reason": f"{plan['action']}: " + "; ".join(steps),
+            "down": down,
+            "reverify": reverify,
+            "deadline": deadline.isoformat(),
+            "flow_run_id": str(flow_run.id),
+        }
+        record_event(incident_id, "approval_requested", data, lease)
+        slack_reply(
+            cluster_id,
+            incident_id,
+            f"Approval needed (automation level propose): {'; '.join(steps)}. Resume the incident run in the"
+            f" Prefect UI with approved=true and your name before {deadline:%Y-%m-%d %H:%M:%SZ}; otherwise it"
+            " escalates.",
+            lease,
+        )
+    asked = sum(1 for e in incident_events(incident_id) if e["kind"] == "approval_requested")
+    renew_lease(lease, ttl_s=timeout_s + 900)  # the lease outlives the wait: no rival run takes the incident
+    get_run_logger().info("waiting for approval of the plan %s (up to %.0fs)", plan["action"], timeout_s)
+    # One key per request: a later proposal on the same incident must not be answered by an earlier decision.
+    approval = suspend_flow_run(wait_for_input=ReplacementApproval, key=f"plan-{incident_id}-{asked}")
+    decision = {"approved": approval.approved, "approver": approval.approver, "note": approval.note}
+    record_event(incident_id, "approval_decided", decision, lease)
+    return approval
+
+
+def refusal(approval: ReplacementApproval, steps: list[str]) -> str:
+    """The escalation reason for a proposal that was not approved."""
+    who = "expired (nobody decided)" if approval.approver == EXPIRED else f"rejected by {approval.approver}"
+    return f"proposed plan {who}: " + "; ".join(steps)
