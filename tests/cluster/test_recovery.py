@@ -400,7 +400,7 @@ def _monitored_incident(store: IncidentStore, cluster_id: str) -> str:
     return inc.id
 
 
-def _outage_under_writes(lab: Lab, parts: ServiceParts, names: list[str], seconds: float) -> None:
+def _outage_under_writes(lab: Lab, parts: ServiceParts, names: list[str], seconds: float = 3) -> None:
     """`names` frozen while the service writes (queued in PostgreSQL when Cassandra cannot take them), then
     thawed: when this returns the outage is over and every node is seen up."""
     for n in names:
@@ -430,7 +430,7 @@ def test_a_monitored_incident_retriggered_after_an_outage_drains_the_queue_watch
 
     run_workload(parts.service, WorkloadSpec(rate=200, operations=200, keys=200, read_ratio=0.0), relay=parts.relay)
     incident_id = _monitored_incident(store, cluster.id)
-    _outage_under_writes(lab, parts, ["node2", "node3"], seconds=6)
+    _outage_under_writes(lab, parts, ["node2", "node3"])
     assert parts.pg.outbox.stats().queued > 0  # QUORUM could not be met: the writes wait in the queue
 
     result = run_flow(incident_response, served, cluster_id=cluster.id, trigger={"source": "manual"}, follow_up_s=0)
@@ -447,7 +447,7 @@ def test_a_monitored_incident_retriggered_after_an_outage_drains_the_queue_watch
     assert conv["equal"] and rows["postgres"] == rows["cassandra"] == conv["node3_rows"] > 0, conv
 
     incident_id = _monitored_incident(store, cluster.id)
-    _outage_under_writes(lab, parts, ["node3"], seconds=6)
+    _outage_under_writes(lab, parts, ["node3"])
     trigger = {"source": "detector", "kind": "node_down", "nodes": ["node3"]}
     result = run_flow(incident_response, served, cluster_id=cluster.id, trigger=trigger, follow_up_s=0)
     assert (result["incident_id"], result["state"]) == (incident_id, "resolved"), result
@@ -481,11 +481,13 @@ def test_observe_reports_and_never_acts_and_propose_acts_only_after_a_person_app
     for cid in LEVELS:
         close_open_incident(store, cid)
     trigger = {"source": "test", "nodes": ["node3"]}
+    # The application of the proposing cluster: its write queue is the one that incident drains.
+    proposing = service_parts(migrated(Settings()), cluster_id="lab-propose")
     lab.freeze("node3")
     try:
         lab.wait_seen(node3, up=False)
-        spec = WorkloadSpec(rate=30, duration_s=4, keys=200, read_ratio=0.0)
-        written = run_workload(parts.service, spec, relay=parts.relay)
+        spec = WorkloadSpec(rate=30, duration_s=3, keys=200, read_ratio=0.0)
+        written = run_workload(proposing.service, spec, relay=proposing.relay)
         assert written.writes > 0 and written.write_errors == 0, written.as_dict()
 
         observed = run_flow(incident_response, served, cluster_id="lab-observe", trigger=trigger, follow_up_s=0)
@@ -517,6 +519,7 @@ def test_observe_reports_and_never_acts_and_propose_acts_only_after_a_person_app
         wait_for(lambda: _incident_in(store, "lab-propose", "recovering"), 300, "the approved plan to recover")
     finally:
         lab.thaw("node3")
+        proposing.close()
     wait_for(lambda: _flow_run_state(served, run.id) == "COMPLETED", 300, "the approved run to finish", 2)
     events = store.events(incident.id)
     kinds = [e.kind for e in events]
