@@ -27,6 +27,7 @@ from tasks.incident import (
     take_lease,
     transition,
 )
+from tasks.observe import probe_nodes
 from tasks.recovery import (
     automation_level,
     automation_stopped,
@@ -125,6 +126,10 @@ def incident_response(
             if state == "detected":
                 transition(incident["id"], "detected", "assessing", lease, {"by": actor})
                 state = "assessing"
+            if detected is None:  # a client probe answers in under a second; a full detection may take 10 s or more
+                unreachable = [n for n, p in probe_nodes(cluster_id).items() if not p["ok"]]
+                if unreachable:
+                    _mitigate_first(cluster_id, incident["id"], unreachable, lease)
             detected = detected or detect(cluster_id)
             if detected["down"]:
                 _mitigate_first(cluster_id, incident["id"], detected["down"], lease)
