@@ -20,6 +20,7 @@ from tasks.incident import (
     get_incident,
     incident_events,
     open_or_join,
+    owed_now,
     release_lease,
     slack_reply,
     slack_thread,
@@ -312,14 +313,21 @@ def _verify_and_close(
     from tasks.verification import schedule_follow_up
 
     title = f"Cassandra incident on {cluster_id}"
-    ver = verify(cluster_id, incident_id=incident_id, lease=lease, stage="initial")
-    lease = renew_lease(lease)
-    if not ver["converged"]:
-        transition(incident_id, "verifying", "escalated", lease, {"reason": ver["escalate"]})
-        slack_thread(cluster_id, incident_id, title, fields, lease, status="escalated")
-        slack_reply(cluster_id, incident_id, f"Escalated: {ver['escalate']}", lease)
-        write_postmortem(cluster_id, incident_id, lease)
-        return "escalated", lease
+    for _ in range(REPLAY_ROUNDS):
+        if owed := owed_now(cluster_id, incident_id):  # seen down again since its replay (or never replayed)
+            result, lease = _replay_again(cluster_id, incident_id, owed, lease)
+            if result.get("escalate"):
+                return _escalate(cluster_id, incident_id, "recovering", result["escalate"], fields, lease), lease
+            continue
+        ver = verify(cluster_id, incident_id=incident_id, lease=lease, stage="initial")
+        lease = renew_lease(lease)
+        if not ver["converged"]:
+            return _escalate(cluster_id, incident_id, "verifying", ver["escalate"], fields, lease), lease
+        if not owed_now(cluster_id, incident_id):  # nothing seen down while it verified either
+            break
+    else:
+        why = f"nodes seen down again after {REPLAY_ROUNDS} rounds of hint replay and verification: a person decides"
+        return _escalate(cluster_id, incident_id, "verifying", why, fields, lease), lease
     evidence = {"equal": True, "verification": ver["passes"]}
     restored = restore_normal(cluster_id, incident_id, evidence, lease)
     steps = "; ".join((result or {}).get("steps", []))
@@ -377,6 +385,33 @@ def _reverify(
 
 def _utcnow() -> str:
     return datetime.now(UTC).isoformat()
+
+
+REPLAY_ROUNDS = 3  # replay-and-verify rounds before a node that keeps being seen down goes to a person
+
+
+def _replay_again(cluster_id: str, incident_id: str, owed: list[str], lease: Any) -> tuple[dict[str, Any], Any]:
+    """verifying -> recovering -> verifying: the nodes seen down since their last replay (or repair) get it
+    again, through the same recovery (wait for them, hints, repair if hints stall, the write queue)."""
+    why = f"seen down after their hint replay: {', '.join(owed)}: replay and verify again"
+    transition(incident_id, "verifying", "recovering", lease, {"reason": why, "owed": owed})
+    lease = renew_lease(lease)
+    result = recover(cluster_id, incident_id, {"action": "wait_for_hints", "targets": owed}, lease=lease)
+    lease = renew_lease(lease)
+    record_event(incident_id, "recovery_finished", {k: v for k, v in result.items() if k != "compare"}, lease)
+    if not result.get("escalate"):
+        transition(incident_id, "recovering", "verifying", lease, {"steps": result["steps"]})
+    return result, lease
+
+
+def _escalate(cluster_id: str, incident_id: str, state: str, why: str, fields: dict[str, str], lease: Any) -> str:
+    from tasks.postmortem import write_postmortem
+
+    transition(incident_id, state, "escalated", lease, {"reason": why})
+    slack_thread(cluster_id, incident_id, f"Cassandra incident on {cluster_id}", fields, lease, status="escalated")
+    slack_reply(cluster_id, incident_id, f"Escalated: {why}", lease)
+    write_postmortem(cluster_id, incident_id, lease)
+    return "escalated"
 
 
 def _replaceable(plan: dict[str, Any], result: dict[str, Any]) -> list[str]:

@@ -107,7 +107,7 @@ def recover(
             segments_per_range=segments_per_range,
         )
         out["repair"] = rep
-        record_event(incident_id, "repaired", rep, lease)
+        record_event(incident_id, "repaired", {**rep, "targets": targets}, lease)
         out["steps"].append(f"repair {rep['segments']} segment(s), escalated={rep['escalated']}")
         if rep["escalated"]:
             out["escalate"] = "; ".join(rep["reasons"]) or "repair escalated"
