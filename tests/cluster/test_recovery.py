@@ -416,7 +416,7 @@ def _outage_under_writes(lab: Lab, parts: ServiceParts, names: list[str], second
             lab.thaw(n)
 
 
-@pytest.mark.fault(F.NODE_FROZEN, F.MONITORED_INCIDENT_RETRIGGERED, F.NODE_BACK_BEFORE_ASSESSMENT)
+@pytest.mark.fault(F.NODE_FROZEN, F.MONITORED_INCIDENT_RETRIGGERED, F.NODE_BACK_BEFORE_ASSESSMENT, F.NODE_FLAPPING)
 def test_a_monitored_incident_retriggered_after_an_outage_drains_the_queue_watches_hints_and_verifies(
     lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
 ) -> None:
@@ -424,7 +424,8 @@ def test_a_monitored_incident_retriggered_after_an_outage_drains_the_queue_watch
     leaving the outage's queued writes undelivered and a replica diverged. A new trigger on a monitored incident
     re-assesses and verifies: (1) a manual run after two of three nodes were frozen under writes delivers every
     hint and the queue, then proves every replica; (2) a detector trigger naming a node that is back by now gets
-    that node's hint replay watched and a verification."""
+    that node's hint replay watched and a verification; node2, reported down by the detector while that verification
+    runs (a flap), gets its own replay and a second verification before the incident closes."""
     from flows.incident import incident_response
     from tests.cluster.incident_env import run_flow
 
@@ -449,14 +450,24 @@ def test_a_monitored_incident_retriggered_after_an_outage_drains_the_queue_watch
     incident_id = _monitored_incident(store, cluster.id)
     _outage_under_writes(lab, parts, ["node3"])
     trigger = {"source": "detector", "kind": "node_down", "nodes": ["node3"]}
-    result = run_flow(incident_response, served, cluster_id=cluster.id, trigger=trigger, follow_up_s=0)
+    run = Background(lambda: run_flow(incident_response, served, cluster_id=cluster.id, trigger=trigger, follow_up_s=0))
+    run.start()
+    # While it verifies, the detector reports node2 down (a flap): node2 is owed a replay and a verification too.
+    wait_for(lambda: _incident_in(store, cluster.id, "verifying"), 240, "the run to verify", 0.1)
+    store.open_or_join(cluster.id, {"source": "detector", "kind": "node_down", "nodes": ["node2"]}, "detector")
+    run.join(300)
+    assert run.error is None and run.result is not None, run.error
+    result = run.result
     assert (result["incident_id"], result["state"]) == (incident_id, "resolved"), result
     plan = result["plan"]
     assert (plan["action"], plan["targets"]) == ("wait_for_hints", [lab.node("node3").address]), plan["reasons"]
     events = store.events(incident_id)
-    finished = next(e for e in events if e.kind == "recovery_finished").data
-    assert finished["hints"]["state"] == "drained", finished
-    assert [e.data["verdict"] for e in events if e.kind == "verified"] == ["converged"]
+    drained = [(e.data["targets"], e.data["state"]) for e in events if e.kind == "hints_drained"]
+    node2, node3 = lab.node("node2").address, lab.node("node3").address
+    assert drained == [([node3], "drained"), ([node2], "drained")], drained
+    again = [e.data["data"] for e in events if e.kind == "transition" and e.data["to"] == "recovering"][-1]
+    assert again["owed"] == [node2] and again["reason"].startswith("seen down after their hint replay"), again
+    assert [e.data["verdict"] for e in events if e.kind == "verified"] == ["converged", "converged"]
     conv = _converged(parts, cluster)
     rows = conv["rows_compared"]
     assert conv["equal"] and rows["postgres"] == rows["cassandra"] == conv["node3_rows"] > 0, conv
