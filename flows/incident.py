@@ -9,11 +9,12 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
+from cassandra_recovery.logic.approvals import PLAN
 from cassandra_recovery.logic.automation import held_back, may_act, proposed_steps
 from cassandra_recovery.logic.reported import episode_start, reported_down, was_monitored
 from flows.assess import assess
 from flows.detect import detect
-from flows.proposal import PLAN, ask_plan_approval, pending_request, refusal
+from flows.proposal import ask_plan_approval, pending_request, refusal
 from flows.recover import recover
 from flows.replacement import EXPIRED, ask_approval, pending_replacement, replace_and_verify
 from tasks.incident import (

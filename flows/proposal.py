@@ -11,21 +11,15 @@ from prefect import get_run_logger
 from prefect.flow_runs import suspend_flow_run
 from prefect.runtime import flow_run
 
+from cassandra_recovery.logic.approvals import PLAN, open_request
 from flows.replacement import EXPIRED, ReplacementApproval
 from tasks.incident import incident_events, slack_reply
 from tasks.recovery import record_event, renew_lease
 
-PLAN = "plan"  # the `action` of a plan approval request; a replacement's is "replace"
-
 
 def pending_request(incident_id: str, action: str) -> dict[str, Any] | None:
     """The undecided approval request of this kind on the incident's timeline, if any."""
-    events = incident_events(incident_id)
-    asked = [e for e in events if e["kind"] == "approval_requested"]
-    if not asked or asked[-1]["data"].get("action", "replace") != action:
-        return None
-    decided = [e for e in events if e["kind"] == "approval_decided" and e["seq"] > asked[-1]["seq"]]
-    return None if decided else dict(asked[-1]["data"])
+    return open_request(incident_events(incident_id), action)
 
 
 def ask_plan_approval(

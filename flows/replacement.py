@@ -12,6 +12,7 @@ from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run
 
+from cassandra_recovery.logic.approvals import REPLACE, open_request
 from flows.recover import drain_and_compare, repair
 from tasks.incident import incident_events, slack_reply
 from tasks.recovery import record_event, renew_lease, replace_node
@@ -28,13 +29,8 @@ class ReplacementApproval(RunInput):
 
 
 def pending_replacement(incident_id: str) -> dict[str, Any] | None:
-    """The approval request this incident is waiting on (a run resumed after suspension), if any."""
-    events = incident_events(incident_id)
-    asked = [e for e in events if e["kind"] == "approval_requested"]
-    if not asked or asked[-1]["data"].get("action", "replace") != "replace":  # a plan approval is not one
-        return None
-    decided = [e for e in events if e["kind"] == "approval_decided" and e["seq"] > asked[-1]["seq"]]
-    return None if decided else dict(asked[-1]["data"])
+    """The replacement request this incident is waiting on (a run resumed after suspension), if any."""
+    return open_request(incident_events(incident_id), REPLACE)
 
 
 def ask_approval(
