@@ -32,3 +32,14 @@ def test_the_proposal_names_every_side_effect_in_order() -> None:
         "automation level observe on prod-eu: proposed, not run: mitigate: degraded read policy, scheduled repairs"
         " paused; repair the ranges of 127.0.0.4"
     )
+
+
+def test_a_proposal_refused_or_expired_escalates_with_who_and_what() -> None:
+    from flows.proposal import refusal
+    from flows.replacement import EXPIRED, ReplacementApproval
+
+    steps = ["mitigate: degraded read policy, scheduled repairs paused", "repair the ranges of 127.0.0.4"]
+    rejected = ReplacementApproval(approved=False, approver="alice", note="not during the sale")
+    assert refusal(rejected, steps) == f"proposed plan rejected by alice: {steps[0]}; {steps[1]}"
+    expired = ReplacementApproval(approved=False, approver=EXPIRED, note="no decision before 15:00")
+    assert refusal(expired, steps[:1]).startswith("proposed plan expired (nobody decided): mitigate")
