@@ -115,6 +115,9 @@ class LabConfig(BaseModel):
     cassandra_version: str = "5.0.6"
     heap: str = "512m"
     user_prefix: str = "crlab-"
+    # Shifts every node's address (127.0.0.2 + offset ..) and JMX port (7199 + 100 x offset ..), so a second lab
+    # (its own base_dir and user_prefix) runs beside the first: CI runs its own-topology tests that way.
+    address_offset: int = Field(default=0, ge=0, le=40)
 
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,47}$")

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     logging.getLogger("cassandra").setLevel(logging.ERROR)  # the driver's reconnect chatter while node3 is away
     lab = Lab(settings.lab, progress=say)
     # Checked against the topology about to be created (the lab may not exist yet), before anything starts.
-    node = find_node(plan_lab(user_prefix=settings.lab.user_prefix), args.node)
+    node = find_node(plan_lab(user_prefix=settings.lab.user_prefix, offset=settings.lab.address_offset), args.node)
     lab.up()
     ensure_postgres(settings)
     use_project_server(settings)

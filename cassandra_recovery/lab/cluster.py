@@ -51,6 +51,7 @@ class Lab:
         self.config = config
         self.base = config.base_dir
         self.progress = progress or (lambda msg: log.info("%s", msg))
+        self._nft_table = split_mod.table_for(config.address_offset)
 
     # state -------------------------------------------------------------------------------------
     def state(self) -> LabState:
@@ -78,7 +79,9 @@ class Lab:
         """`nodes` per datacenter; several datacenters with `dcs` > 1."""
         try:
             parse_duration_ms(hint_window)
-            spec = layout.plan_lab(nodes, tokens, hint_window, self.config.user_prefix, dcs=dcs)
+            spec = layout.plan_lab(
+                nodes, tokens, hint_window, self.config.user_prefix, dcs=dcs, offset=self.config.address_offset
+            )
         except ValueError as e:
             raise ConfigError(str(e)) from e
         existing = load_state(self.config)
@@ -119,7 +122,7 @@ class Lab:
     def down(self, keep_data: bool = False) -> int:
         """Stop every lab JVM (frozen ones too) and remove any network cut; returns how many were stopped.
         Idempotent."""
-        if split_mod.remove():
+        if split_mod.remove(self._nft_table):
             self.progress("network cuts removed")
         st = load_state(self.config)
         if st is not None and st.cuts:
@@ -225,7 +228,7 @@ class Lab:
             raise LabError(f"{dead.name} is still running: only a dead node is replaced (`lab kill {dead.name}`)")
         if dead.seed:
             raise LabError(f"{dead.name} is a seed: replacing a seed is not supported by the lab")
-        new = layout.replacement_for(st.spec, dead, self.config.user_prefix)
+        new = layout.replacement_for(st.spec, dead, self.config.user_prefix, self.config.address_offset)
         st.spec = replace(st.spec, nodes=tuple(n for n in st.spec.nodes if n.name != dead.name) + (new,))
         save_state(self.config, st)
         self.progress(f"replacing {dead.name} ({dead.address}) with {new.name} ({new.address}): bootstrapping")
@@ -332,7 +335,7 @@ class Lab:
     def _apply_cuts(self, st: LabState, cuts: list[split_mod.Cut]) -> None:
         uid_of = {n.name: users.ensure_user(n.user)[0] for n in st.spec.nodes}
         address_of = {n.name: n.address for n in st.spec.nodes}
-        split_mod.apply(cuts, uid_of, address_of)
+        split_mod.apply(cuts, uid_of, address_of, self._nft_table)
         st.cuts = [c.as_dict() for c in cuts]
         save_state(self.config, st)
 

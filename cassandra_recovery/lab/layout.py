@@ -112,15 +112,24 @@ class NodeSpec:
         return f"node{self.index}"
 
 
-def replacement_for(spec: LabSpec, dead: NodeSpec, user_prefix: str) -> NodeSpec:
+def node_address(index: int, offset: int = 0) -> str:
+    """The address of the lab's node `index` (1-based), `offset` places further for a second lab."""
+    return f"127.0.0.{FIRST_HOST_OCTET + offset + index - 1}"
+
+
+def node_jmx_port(index: int, offset: int = 0) -> int:
+    return JMX_BASE_PORT + JMX_PORT_STEP * (offset + index - 1)
+
+
+def replacement_for(spec: LabSpec, dead: NodeSpec, user_prefix: str, offset: int = 0) -> NodeSpec:
     """A new node taking the dead node's place: next free index and address, same rack and tokens, no seed."""
     index = max(n.index for n in spec.nodes) + 1
     if index > MAX_NODES:
         raise ValueError(f"no free lab address for a replacement (at most {MAX_NODES} nodes)")
     return NodeSpec(
         index=index,
-        address=f"127.0.0.{FIRST_HOST_OCTET + index - 1}",
-        jmx_port=JMX_BASE_PORT + JMX_PORT_STEP * (index - 1),
+        address=node_address(index, offset),
+        jmx_port=node_jmx_port(index, offset),
         datacenter=dead.datacenter,
         rack=dead.rack,
         tokens=dead.tokens,
@@ -153,11 +162,17 @@ def find_node(spec: LabSpec, ref: str) -> NodeSpec:
 
 
 def plan_lab(
-    nodes: int = 3, tokens: int = 1, hint_window: str = "3h", user_prefix: str = "crlab-", dcs: int = 1
+    nodes: int = 3,
+    tokens: int = 1,
+    hint_window: str = "3h",
+    user_prefix: str = "crlab-",
+    dcs: int = 1,
+    offset: int = 0,
 ) -> LabSpec:
-    """Topology for `nodes` nodes per datacenter on 127.0.0.2.., JMX 7199/7299/.., racks rack1..3 within each
-    datacenter dc1..dcN. One datacenter: the first two nodes are seeds; several: the first node of each. Each
-    datacenter's ring is balanced on its own, offset by its index (tokens are unique cluster-wide)."""
+    """Topology for `nodes` nodes per datacenter on 127.0.0.2.., JMX 7199/7299/.. (both shifted by `offset`
+    places), racks rack1..3 within each datacenter dc1..dcN. One datacenter: the first two nodes are seeds;
+    several: the first node of each. Each datacenter's ring is balanced on its own, offset by its index (tokens
+    are unique cluster-wide)."""
     if not 1 <= dcs <= 4:
         raise ValueError(f"--dcs must be between 1 and 4, got {dcs}")
     if not 1 <= nodes * dcs <= MAX_NODES:
@@ -169,8 +184,8 @@ def plan_lab(
     specs = tuple(
         NodeSpec(
             index=d * nodes + i + 1,
-            address=f"127.0.0.{FIRST_HOST_OCTET + d * nodes + i}",
-            jmx_port=JMX_BASE_PORT + JMX_PORT_STEP * (d * nodes + i),
+            address=node_address(d * nodes + i + 1, offset),
+            jmx_port=node_jmx_port(d * nodes + i + 1, offset),
             datacenter=f"dc{d + 1}",
             rack=f"rack{i % 3 + 1}",
             tokens=tuple(t + d for t in ring[i]),

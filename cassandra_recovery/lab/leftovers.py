@@ -12,6 +12,7 @@ from cassandra_recovery.lab import procs
 
 ROOT = Path(__file__).resolve().parents[2]
 # The long-running commands of our CLI (the demo stack, `--keep`, hand-started services and workloads).
+BASE_DIR_ENV = "CASSANDRA_RECOVERY_LAB__BASE_DIR"
 LONG_RUNNING = (("serve",), ("receiver",), ("detector",), ("queue", "worker"), ("regions", "watch"), ("lab", "load"))
 
 
@@ -64,15 +65,20 @@ def _cli_args(argv: list[str]) -> list[str] | None:
 
 
 def owned(pid: int, base_dir: Path) -> bool:
-    """Started for this lab: its Prefect home, working directory or an argument lies in the lab directory, or
-    it runs from this checkout (the stack's services). A flow run under `serve` outlives its parent."""
+    """Started for this lab: the lab directory its environment names, else its Prefect home, working directory
+    or an argument lies in the lab directory, or it runs from this checkout (the stack's services). A flow run
+    under `serve` outlives its parent. A process naming another lab's directory is that lab's, even when it
+    runs from this checkout: two labs side by side (CI) never stop each other's services."""
     base = base_dir.resolve()
     try:
-        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        env = _environ(pid)
         cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
     except OSError:
         return False
-    home = next((e.split(b"=", 1)[1].decode(errors="replace") for e in env if e.startswith(b"PREFECT_HOME=")), "")
+    named = env.get(BASE_DIR_ENV)
+    if named:
+        return Path(named).resolve().is_relative_to(base)
+    home = env.get("PREFECT_HOME", "")
     args = procs.cmdline(pid)
     return (
         bool(home)
@@ -81,6 +87,15 @@ def owned(pid: int, base_dir: Path) -> bool:
         or cwd == ROOT
         or any(str(base) in a for a in args)
     )
+
+
+def _environ(pid: int) -> dict[str, str]:
+    out = {}
+    for item in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+        key, sep, value = item.partition(b"=")
+        if sep:
+            out[key.decode(errors="replace")] = value.decode(errors="replace")
+    return out
 
 
 def scan(base_dir: Path | None = None) -> list[Leftover]:

@@ -60,7 +60,7 @@ def lab_cluster_config(lab: LabConfig) -> ClusterConfig:
     """Registry entry for the lab: from its state file, or the default 3-node layout before `lab up`."""
     state = load_state(lab)
     if state is None:
-        spec = plan_lab(user_prefix=lab.user_prefix)
+        spec = plan_lab(user_prefix=lab.user_prefix, offset=lab.address_offset)
         root = lab.base_dir / "runtime" / lab.cassandra_version
         prefix = nodetool_prefix("java", root / "lib", root / "tools-conf")
     else:

@@ -20,6 +20,13 @@ from dataclasses import asdict, dataclass
 from cassandra_recovery.errors import LabError, ToolMissingError
 
 TABLE = "cassandra_recovery_lab"  # one nftables table (inet family) holds every cut of the lab
+
+
+def table_for(address_offset: int) -> str:
+    """The lab's own table: a second lab (shifted addresses) never removes the first one's cuts."""
+    return TABLE if address_offset == 0 else f"{TABLE}_{address_offset}"
+
+
 STORAGE_PORT = 7000
 
 
@@ -70,7 +77,7 @@ def check_cut(a: Sequence[str], b: Sequence[str]) -> None:
         raise ValueError(f"{', '.join(both)} cannot be on both sides of a split")
 
 
-def ruleset(cuts: Sequence[Cut], uid_of: Mapping[str, int], address_of: Mapping[str, str]) -> str:
+def ruleset(cuts: Sequence[Cut], uid_of: Mapping[str, int], address_of: Mapping[str, str], table: str = TABLE) -> str:
     """The whole nftables script for the lab's cuts: the table is replaced atomically (`nft -f`)."""
     rules: list[str] = []
     for cut in cuts:
@@ -85,8 +92,8 @@ def ruleset(cuts: Sequence[Cut], uid_of: Mapping[str, int], address_of: Mapping[
     body = "\n".join(rules)
     # `table ...` then `delete table ...` makes the replacement work whether or not the table exists.
     return (
-        f"table inet {TABLE}\ndelete table inet {TABLE}\n"
-        f"table inet {TABLE} {{\n  chain output {{\n    type filter hook output priority 0; policy accept;\n"
+        f"table inet {table}\ndelete table inet {table}\n"
+        f"table inet {table} {{\n  chain output {{\n    type filter hook output priority 0; policy accept;\n"
         f"{body}\n  }}\n}}\n"
     )
 
@@ -110,34 +117,34 @@ def _run(argv: list[str], script: str | None = None) -> subprocess.CompletedProc
     return proc
 
 
-def apply(cuts: Sequence[Cut], uid_of: Mapping[str, int], address_of: Mapping[str, str]) -> None:
+def apply(cuts: Sequence[Cut], uid_of: Mapping[str, int], address_of: Mapping[str, str], table: str = TABLE) -> None:
     """Install exactly these cuts (none: remove the table)."""
     nft = _nft()
     if not cuts:
-        remove()
+        remove(table)
         return
-    proc = _run([nft, "-f", "-"], ruleset(cuts, uid_of, address_of))
+    proc = _run([nft, "-f", "-"], ruleset(cuts, uid_of, address_of, table))
     if proc.returncode != 0:
         raise LabError(f"nft refused the split rules: {proc.stderr.strip()}")
 
 
-def remove() -> bool:
+def remove(table: str = TABLE) -> bool:
     """Remove every cut; False when there was none. Quiet when nft is not installed (nothing to remove)."""
     nft = _nft_path()
     if nft is None:
         return False
-    proc = _run([nft, "delete", "table", "inet", TABLE])
+    proc = _run([nft, "delete", "table", "inet", table])
     if proc.returncode != 0 and "No such file or directory" not in proc.stderr:
         raise LabError(f"nft could not remove the split rules: {proc.stderr.strip()}")
     return proc.returncode == 0
 
 
-def dropped_packets() -> dict[str, int]:
+def dropped_packets(table: str = TABLE) -> dict[str, int]:
     """Packets dropped per rule comment ("node1 to node3,node4"), from the rule counters; {} without a table."""
     nft = _nft_path()
     if nft is None:
         return {}
-    proc = _run([nft, "-j", "list", "table", "inet", TABLE])
+    proc = _run([nft, "-j", "list", "table", "inet", table])
     if proc.returncode != 0:
         return {}
     out: dict[str, int] = {}

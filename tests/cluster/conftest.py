@@ -101,7 +101,7 @@ def lab(request: pytest.FixtureRequest) -> Lab:
     before it could start it (test_first_run reports that failure)."""
     settings = Settings()
     lab = Lab(settings.lab, progress=lambda m: print(f"[lab] {m}", flush=True))
-    default = plan_lab(user_prefix=settings.lab.user_prefix)
+    default = plan_lab(user_prefix=settings.lab.user_prefix, offset=settings.lab.address_offset)
     state = lab.state() if (settings.lab.base_dir / "lab.json").exists() else None
     if state is not None and state.spec != default:
         lab.down()  # a differently configured lab was left behind: start from the default
@@ -109,6 +109,10 @@ def lab(request: pytest.FixtureRequest) -> Lab:
     if any(item.get_closest_marker("first_run") for item in request.session.items):  # not for a single test
         request.config._cr_postgres_started = True  # type: ignore[attr-defined]  # the demo starts PostgreSQL
         request.config._cr_first_run = _first_run(settings)  # type: ignore[attr-defined]
+        if flag := os.environ.get("CR_TEST_FIRST_RUN_FLAG"):
+            Path(flag).touch()  # bin/test starts the own-topology labs beside this one once the demo is done
+    if all(item.get_closest_marker("own_lab") for item in request.session.items):
+        return lab  # every test starts a lab of its own (CI runs these beside the shared lab): none to share
     lab.up()  # idempotent: the demo's lab as it left it
     return lab
 

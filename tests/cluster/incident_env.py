@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from cassandra_recovery.incident.store import IncidentStore
+from cassandra_recovery.settings import Settings
 
 
 def close_open_incident(store: IncidentStore, cluster_id: str) -> None:
@@ -74,3 +76,13 @@ def wait_for(cond: Any, timeout_s: float, what: str, every_s: float = 1.0) -> An
         assert time.monotonic() < deadline, f"timed out after {timeout_s:.0f}s waiting for {what}"
         time.sleep(every_s)
     return got
+
+
+_ROOT = Path(__file__).resolve().parents[2]
+
+
+def log_file(name: str) -> Path:
+    """A log the tests keep in the checkout for a failed run's reader; the lab that bin/test runs beside the
+    shared one (shifted addresses) keeps its own, so neither truncates the other's."""
+    offset = Settings().lab.address_offset
+    return _ROOT / (f".pytest-{name}.log" if offset == 0 else f".pytest-{name}-lab{offset}.log")

@@ -13,6 +13,7 @@ from cassandra_recovery.clients.parsers.status import parse_status
 from cassandra_recovery.errors import LabError
 from cassandra_recovery.lab import procs
 from cassandra_recovery.lab.cluster import Lab
+from cassandra_recovery.lab.layout import node_address
 from cassandra_recovery.lab.registry import lab_cluster_config
 from cassandra_recovery.logic.tokens import balanced_tokens
 from cassandra_recovery.settings import ClusterConfig
@@ -44,7 +45,7 @@ def _scoped_repair_touches_only_the_ranges_node3_replicates(lab: Lab, cluster: C
     from cassandra_recovery.settings import Settings
 
     nt = Nodetool(cluster)
-    node3 = cluster.node("node3").address
+    node1, node3 = cluster.node("node1").address, cluster.node("node3").address
     with CqlClient(cluster) as cql:
         lab.freeze("node3")
         for n in ("node1", "node2"):
@@ -53,7 +54,7 @@ def _scoped_repair_touches_only_the_ranges_node3_replicates(lab: Lab, cluster: C
             lab.wait_seen(lab.node("node3"), up=False)
             for i in range(300):
                 cql.execute_on(
-                    "127.0.0.2",
+                    node1,
                     "INSERT INTO rf2.kv (k, v) VALUES (%s, %s)",
                     (f"r-{i}", "v"),
                     consistency=ConsistencyLevel.ONE,
@@ -137,13 +138,14 @@ def _replicas_and_cl_impact_match_cassandra(lab: Lab, cluster: ClusterConfig) ->
     )
 
     nt = Nodetool(cluster)
+    node1 = cluster.node("node1").address
     with CqlClient(cluster) as cql:
         cql.execute(
             "CREATE KEYSPACE IF NOT EXISTS rf2 WITH replication = {'class': 'NetworkTopologyStrategy', 'dc1': 2}",
             timeout_s=30,
         )
         cql.execute("CREATE TABLE IF NOT EXISTS rf2.kv (k text PRIMARY KEY, v text)", timeout_s=30)
-        ranges = token_ranges(ring(cql, "127.0.0.2"), NetworkTopologyStrategy({"dc1": 2}))
+        ranges = token_ranges(ring(cql, node1), NetworkTopologyStrategy({"dc1": 2}))
         keys = [f"key-{i}" for i in range(12)]
         for k in keys:
             endpoints = {
@@ -155,16 +157,14 @@ def _replicas_and_cl_impact_match_cassandra(lab: Lab, cluster: ClusterConfig) ->
         try:
             lab.wait_seen(lab.node("node2"), up=False)
             lab.wait_seen(lab.node("node3"), up=False)
-            at_risk = ranges_at_risk(
-                ranges, {"127.0.0.2"}, {"dc1": 2}, {n.address: "dc1" for n in cluster.nodes}, "dc1"
-            )
+            at_risk = ranges_at_risk(ranges, {node1}, {"dc1": 2}, {n.address: "dc1" for n in cluster.nodes}, "dc1")
             lost_one = {(r.start, r.end) for r in at_risk[CL.ONE]}
             assert 0 < len(lost_one) < len(ranges)  # RF 2 with two of three nodes down: some ranges, not all
             for k in keys:
                 r = range_of(token_of(k), ranges)
                 try:
                     cql.execute_on(
-                        "127.0.0.2",
+                        node1,
                         "SELECT v FROM rf2.kv WHERE k = %s",
                         (k,),
                         timeout_s=5,
@@ -197,13 +197,14 @@ def test_down_leaves_no_process_behind_frozen_ones_included(lab: Lab) -> None:
 
 
 @pytest.mark.own_lab
-@pytest.mark.allow_log_errors(r"127\.0\.0\.2:7000 is in use by another process")  # provoked: port taken
+@pytest.mark.allow_log_errors(r"127\.0\.0\.\d+:7000 is in use by another process")  # provoked: node1's port
 @pytest.mark.fault(F.NODE_CANNOT_START)
 def test_a_node_that_cannot_start_is_reported_with_its_log(lab: Lab) -> None:
     lab.down()
+    node1 = node_address(1, lab.config.address_offset)
     blocker = socket.socket()
     blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    blocker.bind(("127.0.0.2", 7000))  # node1's storage port is taken
+    blocker.bind((node1, 7000))  # node1's storage port is taken
     blocker.listen(1)
     try:
         with pytest.raises(LabError) as err:
@@ -214,4 +215,4 @@ def test_a_node_that_cannot_start_is_reported_with_its_log(lab: Lab) -> None:
     text = str(err.value)
     assert "node1 did not start" in text
     assert "system.log ---" in text
-    assert "ERROR" in text and "/127.0.0.2:7000 is in use by another process" in text
+    assert "ERROR" in text and f"/{node1}:7000 is in use by another process" in text

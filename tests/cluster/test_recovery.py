@@ -35,7 +35,7 @@ from cassandra_recovery.verification.tables import orders_spec
 from cassandra_recovery.wiring import ServiceParts, service_parts
 from tests import faults as F
 from tests.cluster.conftest import restore
-from tests.cluster.incident_env import close_open_incident, prefect_api, wait_for
+from tests.cluster.incident_env import close_open_incident, log_file, prefect_api, wait_for
 from tests.cluster.previous_version import Served, previous_version
 from tests.fakes.slack_server import FakeSlackServer
 from tests.migrated import migrated
@@ -95,8 +95,8 @@ class _Serve:
 @pytest.fixture(scope="module")
 def served(env: dict[str, str]) -> Iterator[dict[str, str]]:
     """`cassandra-recovery serve`: the deployments and the crash resumer, as in production."""
-    (ROOT / ".pytest-serve.log").write_text("")
-    _Serve.swap(ROOT, env, ROOT / ".pytest-serve.log")
+    (log_file("serve")).write_text("")
+    _Serve.swap(ROOT, env, log_file("serve"))
     try:
         wait_for(lambda: _deployment_exists(env), 90, "the incident deployment to be served")
         yield env
@@ -314,7 +314,7 @@ def test_frozen_node_under_write_load_hints_drain_and_a_frozen_lease_holder_is_f
     )
     late = [e for e in events if e.seq > takeover and e.fencing_token == old_token]
     assert late == [], [(e.kind, e.fencing_token) for e in late]
-    served_log = (ROOT / ".pytest-serve.log").read_text(errors="replace")
+    served_log = (log_file("serve")).read_text(errors="replace")
     assert f"has token {old_token}, current token" in served_log  # the old holder's renewal was refused (LeaseLost)
     assert "superseded by a newer attempt" in served_log  # and it stopped quietly...
     time.sleep(5)  # give the runner that started the old process time to report anything it would
@@ -715,7 +715,7 @@ def _replace_after_approval(lab: Lab, served: dict[str, str], store: IncidentSto
             conn.commit()
         run_workload(p.service, WorkloadSpec(rate=200, operations=300, keys=300, read_ratio=0.0), relay=p.relay)
         dead_host_id = next(r["host_id"] for r in p.cql.peers("127.0.0.2") if str(r["peer"]) == "127.0.0.4")
-        _Serve.swap(previous, served, ROOT / ".pytest-serve-previous.log")  # the previous version asks
+        _Serve.swap(previous, served, log_file("serve-previous"))  # the previous version asks
         run, incident_id = _kill_node3_and_wait_for_the_approval_request(lab, cluster, served, store, 600)
         _Serve.stop()
         upgrade = subprocess.run(
@@ -723,7 +723,7 @@ def _replace_after_approval(lab: Lab, served: dict[str, str], store: IncidentSto
             env=served, cwd=ROOT, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert upgrade.returncode == 0, upgrade.stderr
-        _Serve.swap(ROOT, served, ROOT / ".pytest-serve.log")  # this version resumes
+        _Serve.swap(ROOT, served, log_file("serve"))  # this version resumes
         # writes go on while the node is dead (queued or delivered at the remaining replicas)
         report = run_workload(p.service, WorkloadSpec(rate=30, duration_s=5, keys=300, read_ratio=0.0), relay=p.relay)
         assert report.write_errors == 0

@@ -19,6 +19,7 @@ from cassandra_recovery.clients.probe import probe_node
 from cassandra_recovery.degraded.model import Order
 from cassandra_recovery.incident.store import IncidentStore
 from cassandra_recovery.lab.cluster import Lab
+from cassandra_recovery.lab.layout import node_address
 from cassandra_recovery.lab.registry import lab_cluster_config
 from cassandra_recovery.settings import ClusterConfig, Settings
 from cassandra_recovery.wiring import ServiceParts, service_parts
@@ -30,7 +31,9 @@ pytestmark = [pytest.mark.own_lab, pytest.mark.area("regions")]
 
 DOMAIN = {"KEYSPACE": "shop_regions", "ORDERS_TABLE": "orders_regions", "OUTBOX_TABLE": "outbox_regions",
           "POLICY_TABLE": "policy_regions"}  # fmt: skip
-DC1, DC2 = ("127.0.0.2", "127.0.0.3"), ("127.0.0.4", "127.0.0.5")
+_OFFSET = Settings().lab.address_offset  # the lab this tier runs may be shifted beside another one
+DC1 = (node_address(1, _OFFSET), node_address(2, _OFFSET))
+DC2 = (node_address(3, _OFFSET), node_address(4, _OFFSET))
 
 
 @pytest.fixture(scope="module")

@@ -100,3 +100,12 @@ def test_missing_nft_and_missing_rights_are_named(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(split.subprocess, "run", lambda *a, **k: denied)
     with pytest.raises(LabError, match="CAP_NET_ADMIN"):
         split.apply([Cut(("node1",), ("node3",))], UIDS, ADDR)
+
+
+def test_each_lab_keeps_its_cuts_in_its_own_table() -> None:
+    from cassandra_recovery.lab.split import TABLE, table_for
+
+    assert table_for(0) == TABLE  # the default lab's table is unchanged
+    assert table_for(5) != TABLE
+    script = ruleset([Cut(("node1",), ("node3",))], UIDS, ADDR, table_for(5))
+    assert f"table inet {table_for(5)} {{" in script and f"table inet {TABLE} " not in script

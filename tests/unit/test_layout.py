@@ -61,3 +61,21 @@ def test_long_heartbeat_gaps_stay_out_of_the_failure_detector(tmp_path: Path) ->
     conviction slows with each outage; the lab sets the bound Cassandra meant (2 s) explicitly."""
     argv = daemon_argv("/usr/bin/java", tmp_path / "lib", plan_lab().nodes[0], tmp_path / "node1", "512m")
     assert "-Dcassandra.fd_max_interval_ms=2000" in argv
+
+
+def test_a_shifted_lab_takes_addresses_and_jmx_ports_beside_the_default_one() -> None:
+    from cassandra_recovery.lab.layout import replacement_for
+
+    default, shifted = plan_lab(), plan_lab(nodes=2, dcs=2, user_prefix="crlab2-", offset=5)
+    assert [(n.name, n.address, n.jmx_port) for n in shifted.nodes] == [
+        ("node1", "127.0.0.7", 7699),
+        ("node2", "127.0.0.8", 7799),
+        ("node3", "127.0.0.9", 7899),
+        ("node4", "127.0.0.10", 7999),
+    ]
+    # The default lab and its replacement node (node4 on 127.0.0.5) never meet the shifted one.
+    replaced = replacement_for(default, default.nodes[2], "crlab-")
+    taken = {n.address for n in default.nodes} | {replaced.address}
+    assert not taken & {n.address for n in shifted.nodes}
+    assert not ({n.jmx_port for n in default.nodes} | {replaced.jmx_port}) & {n.jmx_port for n in shifted.nodes}
+    assert replacement_for(shifted, shifted.nodes[1], "crlab2-", 5).address == "127.0.0.11"

@@ -50,3 +50,25 @@ def test_project_processes_are_recognised(argv: list[str], kind: str) -> None:
 )
 def test_other_processes_are_left_alone(argv: list[str]) -> None:
     assert classify(argv) is None
+
+
+def test_a_process_belongs_to_the_lab_its_environment_names(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Two labs side by side (CI): a service run from this checkout for lab A is not lab B's to stop."""
+    import os
+    import subprocess
+    import sys
+
+    from cassandra_recovery.lab.leftovers import BASE_DIR_ENV, ROOT, owned
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    env = {k: v for k, v in os.environ.items() if k != BASE_DIR_ENV}
+    sleeper = [sys.executable, "-c", "import time; time.sleep(30)"]
+    named = subprocess.Popen(sleeper, cwd=ROOT, env={**env, BASE_DIR_ENV: str(a)})
+    unnamed = subprocess.Popen(sleeper, cwd=ROOT, env=env)
+    try:
+        assert owned(named.pid, a) and not owned(named.pid, b)
+        assert owned(unnamed.pid, a) and owned(unnamed.pid, b)  # from this checkout, naming no lab: anyone's
+    finally:
+        for p in (named, unnamed):
+            p.kill()
+            p.wait()
