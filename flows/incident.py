@@ -169,17 +169,11 @@ def incident_response(
                 held = held_back(level, cluster_id, steps)
                 record_event(incident["id"], "proposed", {"level": level, "steps": steps}, lease)
         if held:
-            transition(incident["id"], "assessing", "escalated", lease, {"reason": held, "level": level})
-            slack_thread(cluster_id, incident["id"], title, fields, lease, status="escalated")
-            slack_reply(cluster_id, incident["id"], f"Escalated: {held}", lease)
-            state = "escalated"
+            state = _escalate(cluster_id, incident["id"], "assessing", held, fields, lease, {"level": level})
         elif acts and stop:
             what = "re-verification" if reverify else plan["action"]
             stopped = f"automation stopped for {cluster_id} by {stop['set_by']} ({stop['reason']}): {what} not run"
-            transition(incident["id"], "assessing", "escalated", lease, {"reason": stopped, "kill_switch": stop})
-            slack_thread(cluster_id, incident["id"], title, fields, lease, status="escalated")
-            slack_reply(cluster_id, incident["id"], f"Escalated: {stopped}", lease)
-            state = "escalated"
+            state = _escalate(cluster_id, incident["id"], "assessing", stopped, fields, lease, {"kill_switch": stop})
         elif reverify and state == "assessing":
             state, recovery, lease = _reverify(cluster_id, incident["id"], fields, lease, follow_up_s)
         elif plan["action"] == "no_action" and not down and state == "assessing":
@@ -188,14 +182,10 @@ def incident_response(
         elif plan["action"] == "no_action" and state == "assessing":  # nodes down under a known condition
             owned = "; ".join(plan.get("reasons", [])[:2]) + ": a person owns the recovery"
             lift_mitigation(cluster_id, incident["id"], owned, lease)
-            transition(incident["id"], "assessing", "escalated", lease, {"reason": owned})
-            slack_thread(cluster_id, incident["id"], title, fields, lease, status="escalated")
-            slack_reply(cluster_id, incident["id"], f"Escalated: {owned}", lease)
-            state = "escalated"
+            state = _escalate(cluster_id, incident["id"], "assessing", owned, fields, lease)
         elif plan["action"] == "escalate" and state == "assessing":
-            transition(incident["id"], "assessing", "escalated", lease, {"reasons": plan.get("reasons", [])})
-            slack_thread(cluster_id, incident["id"], title, fields, lease, status="escalated")
-            state = "escalated"
+            why = "; ".join(plan.get("reasons", [])) or "the assessment escalates"
+            state = _escalate(cluster_id, incident["id"], "assessing", why, fields, lease, {"reasons": plan["reasons"]})
         elif plan["action"] in ACTING:
             timeouts = (heal_timeout_s, approval_timeout_s)
             state, recovery, lease = _mitigate_and_recover(
@@ -284,10 +274,7 @@ def _mitigate_and_recover(
             record_event(incident_id, "recovery_finished", {k: v for k, v in result.items() if k != "compare"}, lease)
         assert result is not None  # noqa: S101 - recover() or the replacement ran
         if result.get("escalate"):
-            transition(incident_id, "recovering", "escalated", lease, {"reason": result["escalate"]})
-            slack_thread(cluster_id, incident_id, title, fields, lease, status="escalated")
-            slack_reply(cluster_id, incident_id, f"Escalated: {result['escalate']}", lease)
-            return "escalated", result, lease
+            return _escalate(cluster_id, incident_id, "recovering", result["escalate"], fields, lease), result, lease
         transition(
             incident_id, "recovering", "verifying", lease, {"steps": result["steps"], "compare": result["compare"]}
         )
@@ -405,10 +392,20 @@ def _replay_again(cluster_id: str, incident_id: str, owed: list[str], lease: Any
     return result, lease
 
 
-def _escalate(cluster_id: str, incident_id: str, state: str, why: str, fields: dict[str, str], lease: Any) -> str:
+def _escalate(
+    cluster_id: str,
+    incident_id: str,
+    state: str,
+    why: str,
+    fields: dict[str, str],
+    lease: Any,
+    data: dict[str, Any] | None = None,
+) -> str:
+    """To a person, wherever the run stands: the reason on the timeline and in the Slack thread, the post-mortem
+    written (an escalated incident is as much a story to tell as a resolved one)."""
     from tasks.postmortem import write_postmortem
 
-    transition(incident_id, state, "escalated", lease, {"reason": why})
+    transition(incident_id, state, "escalated", lease, {"reason": why, **(data or {})})
     slack_thread(cluster_id, incident_id, f"Cassandra incident on {cluster_id}", fields, lease, status="escalated")
     slack_reply(cluster_id, incident_id, f"Escalated: {why}", lease)
     write_postmortem(cluster_id, incident_id, lease)
