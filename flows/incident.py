@@ -185,7 +185,9 @@ def incident_response(
             state = _escalate(cluster_id, incident["id"], "assessing", owned, fields, lease)
         elif plan["action"] == "escalate" and state == "assessing":
             why = "; ".join(plan.get("reasons", [])) or "the assessment escalates"
-            state = _escalate(cluster_id, incident["id"], "assessing", why, fields, lease, {"reasons": plan["reasons"]})
+            state = _escalate(
+                cluster_id, incident["id"], "assessing", why, fields, lease, {"reasons": plan.get("reasons", [])}
+            )
         elif plan["action"] in ACTING:
             timeouts = (heal_timeout_s, approval_timeout_s)
             state, recovery, lease = _mitigate_and_recover(
