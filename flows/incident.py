@@ -11,6 +11,7 @@ from prefect.runtime import flow_run
 
 from cassandra_recovery.logic.approvals import PLAN
 from cassandra_recovery.logic.automation import held_back, may_act, proposed_steps
+from cassandra_recovery.logic.incident_states import IncidentState as S
 from cassandra_recovery.logic.reported import episode_start, reported_down, was_monitored
 from flows.assess import assess
 from flows.detect import detect
@@ -52,7 +53,7 @@ def _progress(incident_id: str) -> None:
     _PROGRESS[incident_id] = incident_progress(incident_id, _PROGRESS.get(incident_id))
 
 
-PAST_ASSESSMENT = ("mitigating", "recovering", "verifying")
+PAST_ASSESSMENT = (S.MITIGATING, S.RECOVERING, S.VERIFYING)
 
 
 def _closed(incident_id: str) -> bool:
@@ -60,7 +61,7 @@ def _closed(incident_id: str) -> bool:
     from cassandra_recovery.incident.store import IncidentNotFound
 
     try:
-        return get_incident(incident_id)["state"] in ("resolved", "escalated")
+        return get_incident(incident_id)["state"] in (S.RESOLVED, S.ESCALATED)
     except IncidentNotFound:
         return False
 
@@ -106,16 +107,16 @@ def incident_response(
         state, recovery = current["state"], None
         outage_started, seen_down, reopened = incident["opened_at"], [], False
         detected: dict[str, Any] | None = None
-        if state == "monitoring":
+        if state == S.MONITORING:
             # Recovered and verified, waiting for the follow-up; a new trigger means something happened since, even
             # if nothing is down by now: re-assess, watch what was seen down, drain the queue and verify again.
             now = detected = detect(cluster_id)
             seen_down, reopened = list(now["down"]), True
             outage_started = episode_start(trigger, default=_utcnow())
             why = {"reason": "a new trigger on the monitored incident: re-assess and verify", "down": seen_down}
-            transition(incident["id"], "monitoring", "assessing", lease, why)
-            state = "assessing"
-        proposal = pending_request(incident["id"], PLAN) if state == "assessing" else None
+            transition(incident["id"], S.MONITORING, S.ASSESSING, lease, why)
+            state = S.ASSESSING
+        proposal = pending_request(incident["id"], PLAN) if state == S.ASSESSING else None
         if state in PAST_ASSESSMENT and current["plan"]:
             # a resumed run: the plan was made and acted on; observing again now would forget the outage
             log.info("incident %s resumed in state %s with its stored plan", incident["id"], current["state"])
@@ -125,9 +126,9 @@ def incident_response(
             plan, down, slack = current["plan"], list(proposal.get("down") or []), None
             reopened = bool(proposal.get("reverify"))
         else:
-            if state == "detected":
-                transition(incident["id"], "detected", "assessing", lease, {"by": actor})
-                state = "assessing"
+            if state == S.DETECTED:
+                transition(incident["id"], S.DETECTED, S.ASSESSING, lease, {"by": actor})
+                state = S.ASSESSING
             if detected is None:  # a client probe answers in under a second; a full detection may take 10 s or more
                 unreachable = [n for n, p in probe_nodes(cluster_id).items() if not p["ok"]]
                 if unreachable:
@@ -156,7 +157,7 @@ def incident_response(
             slack = slack_thread(cluster_id, incident["id"], title, fields, lease)
         level = automation_level(cluster_id)
         reverify = plan["action"] == "no_action" and not down and reopened
-        acts = state == "assessing" and (plan["action"] in ACTING or reverify)
+        acts = state == S.ASSESSING and (plan["action"] in ACTING or reverify)
         stop = automation_stopped(cluster_id) if acts else None
         held = None
         if acts and not may_act(level):
@@ -169,25 +170,24 @@ def incident_response(
                 held = held_back(level, cluster_id, steps)
                 record_event(incident["id"], "proposed", {"level": level, "steps": steps}, lease)
         if held:
-            state = _escalate(cluster_id, incident["id"], "assessing", held, fields, lease, {"level": level})
+            state = _escalate(cluster_id, incident["id"], S.ASSESSING, held, fields, lease, {"level": level})
         elif acts and stop:
             what = "re-verification" if reverify else plan["action"]
             stopped = f"automation stopped for {cluster_id} by {stop['set_by']} ({stop['reason']}): {what} not run"
-            state = _escalate(cluster_id, incident["id"], "assessing", stopped, fields, lease, {"kill_switch": stop})
-        elif reverify and state == "assessing":
+            state = _escalate(cluster_id, incident["id"], S.ASSESSING, stopped, fields, lease, {"kill_switch": stop})
+        elif reverify and state == S.ASSESSING:
             state, recovery, lease = _reverify(cluster_id, incident["id"], fields, lease, follow_up_s)
-        elif plan["action"] == "no_action" and not down and state == "assessing":
-            transition(incident["id"], "assessing", "resolved", lease, {"reason": "no node down"})
-            state = "resolved"
-        elif plan["action"] == "no_action" and state == "assessing":  # nodes down under a known condition
+        elif plan["action"] == "no_action" and not down and state == S.ASSESSING:
+            transition(incident["id"], S.ASSESSING, S.RESOLVED, lease, {"reason": "no node down"})
+            state = S.RESOLVED
+        elif plan["action"] == "no_action" and state == S.ASSESSING:  # nodes down under a known condition
             owned = "; ".join(plan.get("reasons", [])[:2]) + ": a person owns the recovery"
             lift_mitigation(cluster_id, incident["id"], owned, lease)
-            state = _escalate(cluster_id, incident["id"], "assessing", owned, fields, lease)
-        elif plan["action"] == "escalate" and state == "assessing":
-            why = "; ".join(plan.get("reasons", [])) or "the assessment escalates"
-            state = _escalate(
-                cluster_id, incident["id"], "assessing", why, fields, lease, {"reasons": plan.get("reasons", [])}
-            )
+            state = _escalate(cluster_id, incident["id"], S.ASSESSING, owned, fields, lease)
+        elif plan["action"] == "escalate" and state == S.ASSESSING:
+            reasons = list(plan.get("reasons", []))
+            because = "; ".join(reasons) or "the assessment escalates"
+            state = _escalate(cluster_id, incident["id"], S.ASSESSING, because, fields, lease, {"reasons": reasons})
         elif plan["action"] in ACTING:
             timeouts = (heal_timeout_s, approval_timeout_s)
             state, recovery, lease = _mitigate_and_recover(
@@ -231,13 +231,13 @@ def _mitigate_and_recover(
     starts from the incident's current state, so a resumed run picks up where the last one stopped."""
     title = f"Cassandra incident on {cluster_id}"
     state = get_incident(incident_id)["state"]
-    if state == "assessing":
-        transition(incident_id, "assessing", "mitigating", lease, {"plan": plan["action"]})
-        state = "mitigating"
-    if state == "mitigating":
+    if state == S.ASSESSING:
+        transition(incident_id, S.ASSESSING, S.MITIGATING, lease, {"plan": plan["action"]})
+        state = S.MITIGATING
+    if state == S.MITIGATING:
         reason = f"{plan['action']} for {', '.join(plan['targets'])}"
         mitigation = mitigation_on(incident_id) or mitigate(cluster_id, incident_id, reason, lease)
-        slack_thread(cluster_id, incident_id, title, fields, lease, status="mitigating")
+        slack_thread(cluster_id, incident_id, title, fields, lease, status=S.MITIGATING)
         slack_reply(
             cluster_id,
             incident_id,
@@ -245,11 +245,11 @@ def _mitigate_and_recover(
             " critical reads from PostgreSQL, writes queued); scheduled repairs paused.",
             lease,
         )
-        transition(incident_id, "mitigating", "recovering", lease, {})
+        transition(incident_id, S.MITIGATING, S.RECOVERING, lease, {})
         _progress(incident_id)
-        state = "recovering"
+        state = S.RECOVERING
     result: dict[str, Any] | None = None
-    if state == "recovering":
+    if state == S.RECOVERING:
         pending = pending_replacement(incident_id)
         dead: list[str] = []
         if pending is not None:  # resumed after the approval request: do not wait for the dead node again
@@ -276,13 +276,13 @@ def _mitigate_and_recover(
             record_event(incident_id, "recovery_finished", {k: v for k, v in result.items() if k != "compare"}, lease)
         assert result is not None  # noqa: S101 - recover() or the replacement ran
         if result.get("escalate"):
-            return _escalate(cluster_id, incident_id, "recovering", result["escalate"], fields, lease), result, lease
+            return _escalate(cluster_id, incident_id, S.RECOVERING, result["escalate"], fields, lease), result, lease
         transition(
-            incident_id, "recovering", "verifying", lease, {"steps": result["steps"], "compare": result["compare"]}
+            incident_id, S.RECOVERING, S.VERIFYING, lease, {"steps": result["steps"], "compare": result["compare"]}
         )
         _progress(incident_id)
-        state = "verifying"
-    if state == "verifying":
+        state = S.VERIFYING
+    if state == S.VERIFYING:
         state, lease = _verify_and_close(cluster_id, incident_id, result, fields, lease, follow_up_s)
     return state, result, lease
 
@@ -307,34 +307,34 @@ def _verify_and_close(
         if owed := owed_now(cluster_id, incident_id):  # seen down again since its replay (or never replayed)
             result, lease = _replay_again(cluster_id, incident_id, owed, lease)
             if result.get("escalate"):
-                return _escalate(cluster_id, incident_id, "recovering", result["escalate"], fields, lease), lease
+                return _escalate(cluster_id, incident_id, S.RECOVERING, result["escalate"], fields, lease), lease
             continue
         ver = verify(cluster_id, incident_id=incident_id, lease=lease, stage="initial")
         lease = renew_lease(lease)
         if not ver["converged"]:
-            return _escalate(cluster_id, incident_id, "verifying", ver["escalate"], fields, lease), lease
+            return _escalate(cluster_id, incident_id, S.VERIFYING, ver["escalate"], fields, lease), lease
         if not owed_now(cluster_id, incident_id):  # nothing seen down while it verified either
             break
     else:
         why = f"nodes seen down again after {REPLAY_ROUNDS} rounds of hint replay and verification: a person decides"
-        return _escalate(cluster_id, incident_id, "verifying", why, fields, lease), lease
+        return _escalate(cluster_id, incident_id, S.VERIFYING, why, fields, lease), lease
     evidence = {"equal": True, "verification": ver["passes"]}
     restored = restore_normal(cluster_id, incident_id, evidence, lease)
     steps = "; ".join((result or {}).get("steps", []))
     if follow_up_s is None:
         follow_up_s = Settings().verification.follow_up_s
     if follow_up_s > 0:
-        transition(incident_id, "verifying", "monitoring", lease, {"verification": ver["passes"], **restored})
+        transition(incident_id, S.VERIFYING, S.MONITORING, lease, {"verification": ver["passes"], **restored})
         sched = schedule_follow_up(cluster_id, incident_id, follow_up_s, lease)
-        slack_thread(cluster_id, incident_id, title, fields, lease, status="monitoring")
+        slack_thread(cluster_id, incident_id, title, fields, lease, status=S.MONITORING)
         when = f"follow-up verification at {sched['at']}" if sched["scheduled"] else "follow-up NOT scheduled"
         slack_reply(cluster_id, incident_id, f"Recovered and verified: {steps}; policy back to normal; {when}.", lease)
-        state = "monitoring"
+        state = S.MONITORING
     else:
-        transition(incident_id, "verifying", "resolved", lease, {"verification": ver["passes"], **restored})
-        slack_thread(cluster_id, incident_id, title, fields, lease, status="resolved")
+        transition(incident_id, S.VERIFYING, S.RESOLVED, lease, {"verification": ver["passes"], **restored})
+        slack_thread(cluster_id, incident_id, title, fields, lease, status=S.RESOLVED)
         slack_reply(cluster_id, incident_id, f"Recovered: {steps}; verified; policy back to normal.", lease)
-        state = "resolved"
+        state = S.RESOLVED
     write_postmortem(cluster_id, incident_id, lease)
     _progress(incident_id)
     return state, lease
@@ -360,14 +360,14 @@ def _reverify(
     from tasks.recovery import drain_hints
 
     every = [n.address for n in Settings().cluster(cluster_id).nodes]
-    transition(incident_id, "assessing", "recovering", lease, {"reason": "re-verify: nothing down now"})
+    transition(incident_id, S.ASSESSING, S.RECOVERING, lease, {"reason": "re-verify: nothing down now"})
     hints = drain_hints(cluster_id, every)
     record_event(incident_id, "hints_drained", hints, lease)
     out: dict[str, Any] = {"targets": [], "action": "reverify", "hints": hints}
     out["steps"] = [f"hints to every node {hints['state']} in {hints['elapsed_s']}s"]
     out = drain_and_compare(cluster_id, out)
     record_event(incident_id, "recovery_finished", {k: v for k, v in out.items() if k != "compare"}, lease)
-    transition(incident_id, "recovering", "verifying", lease, {"steps": out["steps"], "compare": out["compare"]})
+    transition(incident_id, S.RECOVERING, S.VERIFYING, lease, {"steps": out["steps"], "compare": out["compare"]})
     _progress(incident_id)
     state, lease = _verify_and_close(cluster_id, incident_id, out, fields, lease, follow_up_s)
     return state, out, lease
@@ -384,13 +384,13 @@ def _replay_again(cluster_id: str, incident_id: str, owed: list[str], lease: Any
     """verifying -> recovering -> verifying: the nodes seen down since their last replay (or repair) get it
     again, through the same recovery (wait for them, hints, repair if hints stall, the write queue)."""
     why = f"seen down after their hint replay: {', '.join(owed)}: replay and verify again"
-    transition(incident_id, "verifying", "recovering", lease, {"reason": why, "owed": owed})
+    transition(incident_id, S.VERIFYING, S.RECOVERING, lease, {"reason": why, "owed": owed})
     lease = renew_lease(lease)
     result = recover(cluster_id, incident_id, {"action": "wait_for_hints", "targets": owed}, lease=lease)
     lease = renew_lease(lease)
     record_event(incident_id, "recovery_finished", {k: v for k, v in result.items() if k != "compare"}, lease)
     if not result.get("escalate"):
-        transition(incident_id, "recovering", "verifying", lease, {"steps": result["steps"]})
+        transition(incident_id, S.RECOVERING, S.VERIFYING, lease, {"steps": result["steps"]})
     return result, lease
 
 
@@ -407,11 +407,11 @@ def _escalate(
     written (an escalated incident is as much a story to tell as a resolved one)."""
     from tasks.postmortem import write_postmortem
 
-    transition(incident_id, state, "escalated", lease, {"reason": why, **(data or {})})
-    slack_thread(cluster_id, incident_id, f"Cassandra incident on {cluster_id}", fields, lease, status="escalated")
+    transition(incident_id, state, S.ESCALATED, lease, {"reason": why, **(data or {})})
+    slack_thread(cluster_id, incident_id, f"Cassandra incident on {cluster_id}", fields, lease, status=S.ESCALATED)
     slack_reply(cluster_id, incident_id, f"Escalated: {why}", lease)
     write_postmortem(cluster_id, incident_id, lease)
-    return "escalated"
+    return S.ESCALATED
 
 
 def _replaceable(plan: dict[str, Any], result: dict[str, Any]) -> list[str]:
