@@ -26,6 +26,7 @@ from cassandra_recovery.degraded.policy import Mode, PolicyStore
 from cassandra_recovery.degraded.workload import WorkloadSpec, run_workload
 from cassandra_recovery.incident.store import IncidentStore
 from cassandra_recovery.lab.cluster import Lab
+from cassandra_recovery.lab.layout import node_address
 from cassandra_recovery.logic.murmur3 import MIN_TOKEN
 from cassandra_recovery.recovery.checkpoints import RepairCheckpoints
 from cassandra_recovery.recovery.pauses import RepairPauses
@@ -705,6 +706,8 @@ def _replace_after_approval(lab: Lab, served: dict[str, str], store: IncidentSto
     from cassandra_recovery.lab.registry import lab_cluster_config
 
     cluster = lab_cluster_config(lab.config)
+    offset = lab.config.address_offset  # bin/test runs this on the second lab, beside the shared one
+    node1, node2, node3, node4 = (node_address(i, offset) for i in (1, 2, 3, 4))
     p = service_parts(migrated(Settings()))
     try:
         close_open_incident(store, cluster.id)
@@ -714,7 +717,7 @@ def _replace_after_approval(lab: Lab, served: dict[str, str], store: IncidentSto
             conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(tables)))
             conn.commit()
         run_workload(p.service, WorkloadSpec(rate=200, operations=300, keys=300, read_ratio=0.0), relay=p.relay)
-        dead_host_id = next(r["host_id"] for r in p.cql.peers("127.0.0.2") if str(r["peer"]) == "127.0.0.4")
+        dead_host_id = next(r["host_id"] for r in p.cql.peers(node1) if str(r["peer"]) == node3)
         _Serve.swap(previous, served, log_file("serve-previous"))  # the previous version asks
         run, incident_id = _kill_node3_and_wait_for_the_approval_request(lab, cluster, served, store, 600)
         _Serve.stop()
@@ -737,18 +740,18 @@ def _replace_after_approval(lab: Lab, served: dict[str, str], store: IncidentSto
         assert decided == [{"approved": True, "approver": "pytest-sre", "note": "dead disk"}]
         replaced = [e.data for e in events if e.kind == "node_replaced"]
         assert [(r["dead_address"], r["new_address"], r["approved_by"]) for r in replaced] == [
-            ("127.0.0.4", "127.0.0.5", "pytest-sre")
+            (node3, node4, "pytest-sre")
         ]
         finished = [e.data for e in events if e.kind == "recovery_finished"][-1]
         assert finished["repair"]["segments"] > 0 and not finished["repair"]["escalated"], finished["repair"]
         assert store.get(incident_id).state.value == "resolved"
         assert [n.name for n in lab.state().spec.nodes] == ["node1", "node2", "node4"]
         status = {s.address: s.state for s in lab.status()}
-        assert status == {"127.0.0.2": "UN", "127.0.0.3": "UN", "127.0.0.5": "UN"}, status
+        assert status == {node1: "UN", node2: "UN", node4: "UN"}, status
         p.cql.rediscover()
-        assert p.cql.local("127.0.0.5")["host_id"] != dead_host_id
+        assert p.cql.local(node4)["host_id"] != dead_host_id
         res = Comparer(p.pg.pool, p.cql, d).run(chunks=16).as_dict()
-        local = _own_count(p, "127.0.0.5", ["127.0.0.2", "127.0.0.3", "127.0.0.5"])  # the new node's own copy
+        local = _own_count(p, node4, [node1, node2, node4])  # the new node's own copy
         rows = res["rows_compared"]
         assert res["equal"] and rows["postgres"] == rows["cassandra"] == local > 0, (res, local)
         print("replacement:", replaced, finished["steps"])
