@@ -425,8 +425,8 @@ def test_a_monitored_incident_retriggered_after_an_outage_drains_the_queue_watch
     leaving the outage's queued writes undelivered and a replica diverged. A new trigger on a monitored incident
     re-assesses and verifies: (1) a manual run after two of three nodes were frozen under writes delivers every
     hint and the queue, then proves every replica; (2) a detector trigger naming a node that is back by now gets
-    that node's hint replay watched and a verification; node2, reported down by the detector while that verification
-    runs (a flap), gets its own replay and a second verification before the incident closes."""
+    that node's hint replay watched and a verification; node2, reported down by the detector as that verification
+    starts or runs (a flap), gets its own replay and a verification after it before the incident closes."""
     from flows.incident import incident_response
     from tests.cluster.incident_env import run_flow
 
@@ -468,7 +468,11 @@ def test_a_monitored_incident_retriggered_after_an_outage_drains_the_queue_watch
     assert drained == [([node3], "drained"), ([node2], "drained")], drained
     again = [e.data["data"] for e in events if e.kind == "transition" and e.data["to"] == "recovering"][-1]
     assert again["owed"] == [node2] and again["reason"].startswith("seen down after their hint replay"), again
-    assert [e.data["verdict"] for e in events if e.kind == "verified"] == ["converged", "converged"]
+    # node2's replay is followed by a converged verification of its own (a second one when node2's trigger landed
+    # while the first verification ran; the only one when it landed just before it started).
+    replayed = next(i for i, e in enumerate(events) if e.kind == "hints_drained" and e.data["targets"] == [node2])
+    verdicts = [(i > replayed, e.data["verdict"]) for i, e in enumerate(events) if e.kind == "verified"]
+    assert verdicts in ([(False, "converged"), (True, "converged")], [(True, "converged")]), verdicts
     conv = _converged(parts, cluster)
     rows = conv["rows_compared"]
     assert conv["equal"] and rows["postgres"] == rows["cassandra"] == conv["node3_rows"] > 0, conv
