@@ -417,6 +417,7 @@ def _outage_under_writes(lab: Lab, parts: ServiceParts, names: list[str], second
             lab.thaw(n)
 
 
+@pytest.mark.second_lab  # bin/test runs it on the second lab: it balances the cluster halves
 @pytest.mark.fault(F.NODE_FROZEN, F.MONITORED_INCIDENT_RETRIGGERED, F.NODE_BACK_BEFORE_ASSESSMENT, F.NODE_FLAPPING)
 def test_a_monitored_incident_retriggered_after_an_outage_drains_the_queue_watches_hints_and_verifies(
     lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
@@ -478,6 +479,7 @@ def test_a_monitored_incident_retriggered_after_an_outage_drains_the_queue_watch
     assert conv["equal"] and rows["postgres"] == rows["cassandra"] == conv["node3_rows"] > 0, conv
 
 
+@pytest.mark.second_lab  # bin/test runs it on the second lab: it balances the cluster halves
 @pytest.mark.fault(F.NODE_FROZEN)
 def test_observe_reports_and_never_acts_and_propose_acts_only_after_a_person_approves(
     lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
@@ -550,6 +552,7 @@ def test_observe_reports_and_never_acts_and_propose_acts_only_after_a_person_app
         close_open_incident(store, cid)
 
 
+@pytest.mark.second_lab  # bin/test runs it on the second lab: it balances the cluster halves
 @pytest.mark.fault(F.NODE_FROZEN, F.OUTAGE_PAST_HINT_WINDOW, F.FLOW_RUN_CRASHED)
 def test_hint_window_exceeded_scoped_repair_survives_a_killed_flow_without_repeating_segments(
     lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
