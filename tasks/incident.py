@@ -65,7 +65,19 @@ def transition(incident_id: str, expected: str, new: str, lease: Lease, data: di
     current = store.get(incident_id)
     if current.state == new:  # a retried step that already moved it: idempotent
         return _incident_dict(current)
+    data = with_level(current.cluster_id, data)
     return _incident_dict(store.transition(incident_id, IncidentState(expected), IncidentState(new), lease, data))
+
+
+def with_level(cluster_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Every step on the timeline says how much the automation was allowed to do when it was taken."""
+    if "level" in data:
+        return data
+    try:
+        level: str = Settings().cluster(cluster_id).automation
+    except Exception:  # a cluster no longer configured: the step is still recorded
+        level = "unknown"
+    return {**data, "level": level}
 
 
 @task(name="store-plan", **PG_RETRIES, persist_result=True, result_serializer="json")

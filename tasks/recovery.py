@@ -24,11 +24,14 @@ from cassandra_recovery.recovery.repair import EngineConfig, RepairEngine
 from cassandra_recovery.recovery.scope import current_scope, scope_from_plan
 from cassandra_recovery.settings import ClusterConfig, Settings
 from cassandra_recovery.storage.facade import process_storage
+from tasks.incident import with_level
 from tasks.pg_retry import PG_RETRIES
 
 
 def _event(incident_id: str, kind: str, data: dict[str, Any], lease: Lease | None) -> None:
-    process_storage().incidents.append_event(incident_id, kind, lease.holder if lease else "pipeline", data, lease)
+    incidents = process_storage().incidents
+    data = with_level(incidents.get(incident_id).cluster_id, data)
+    incidents.append_event(incident_id, kind, lease.holder if lease else "pipeline", data, lease)
 
 
 @task(name="renew-incident-lease", **PG_RETRIES, cache_policy=NO_CACHE, persist_result=False, result_serializer="json")

@@ -196,6 +196,8 @@ def build_postmortem(incident: Mapping[str, Any], events: Iterable[Mapping[str, 
         follow_up = FollowUp(_dt(d.get("at")), str(d.get("flow_run_id", "")), follow_ups[-1] if follow_ups else None)
     plan, nodes = _map(incident.get("plan")), ", ".join(_strs(trigger.get("nodes"))) or "no node named"
     context = f"trigger {trigger.get('source', '?')}/{trigger.get('kind', '?')} on {nodes}; plan {plan.get('action')}"
+    if levels := _levels(evs):
+        context += f"; automation level {' then '.join(levels)}"
     if regions := _map(plan.get("regions")):
         sides = " | ".join(", ".join(_strs(side)) for side in regions.get("sides") or [])
         context += f"; regions {regions.get('kind')} (sides: {sides})"
@@ -205,6 +207,16 @@ def build_postmortem(incident: Mapping[str, Any], events: Iterable[Mapping[str, 
         verifications, tuple(approvals), tuple(escalations.values()), follow_up,
         tuple((int(e["seq"]), at, k, str(e.get("actor", "")), _summary(k, d)) for at, k, d, e in evs),
     )  # fmt: skip
+
+
+def _levels(evs: Iterable[tuple[datetime, str, Mapping[str, Any], Mapping[str, Any]]]) -> list[str]:
+    """The automation levels the steps were taken under, in the order they changed."""
+    out: list[str] = []
+    for _, kind, d, _ in evs:
+        level = _map(d.get("data")).get("level") if kind == "transition" else d.get("level")
+        if isinstance(level, str) and (not out or out[-1] != level):
+            out.append(level)
+    return out
 
 
 def format_duration(seconds: float | None) -> str:

@@ -513,6 +513,8 @@ def test_observe_reports_and_never_acts_and_propose_acts_only_after_a_person_app
         events = store.events(observed["incident_id"])
         proposed = next(e.data for e in events if e.kind == "proposed")
         assert proposed["level"] == "observe" and proposed["steps"][0].startswith("mitigate"), proposed
+        steps = [e.data["data"] for e in events if e.kind == "transition"]
+        assert steps and {d.get("level") for d in steps} == {"observe"}, steps  # the level on every step
         assert not {"mitigation_started", "mitigated", "hints_drained", "repaired", "verified"} & {
             e.kind for e in events
         }
@@ -542,7 +544,7 @@ def test_observe_reports_and_never_acts_and_propose_acts_only_after_a_person_app
     events = store.events(incident.id)
     kinds = [e.kind for e in events]
     decided = [e.data for e in events if e.kind == "approval_decided"]
-    assert decided == [{"approved": True, "approver": "pytest-sre", "note": "go ahead"}]
+    assert decided == [{"approved": True, "approver": "pytest-sre", "note": "go ahead", "level": "propose"}]
     assert kinds.index("approval_decided") < kinds.index("mitigated"), kinds
     assert next(e.data for e in events if e.kind == "recovery_finished")["hints"]["state"] == "drained"
     assert [e.data["verdict"] for e in events if e.kind == "verified"] == ["converged"]
@@ -680,7 +682,7 @@ def test_replacement_approval_that_expires_escalates(
     inc = store.get(incident_id)
     assert inc.state.value == "escalated"
     decided = [e.data for e in store.events(incident_id) if e.kind == "approval_decided"]
-    assert decided == [{"approved": False, "approver": "approval-timeout", "note": decided[0]["note"]}]
+    assert decided == [{"approved": False, "approver": "approval-timeout", "note": decided[0]["note"], "level": "act"}]
     assert not any(e.kind == "node_replaced" for e in store.events(incident_id))
     assert lab.process(lab.node("node3")) is None  # nothing was replaced or restarted behind the human's back
 
@@ -744,7 +746,7 @@ def _replace_after_approval(lab: Lab, served: dict[str, str], store: IncidentSto
         wait_for(lambda: _flow_run_state(served, run.id) == "COMPLETED", 600, "the replacement to finish", 3)
         events = store.events(incident_id)
         decided = [e.data for e in events if e.kind == "approval_decided"]
-        assert decided == [{"approved": True, "approver": "pytest-sre", "note": "dead disk"}]
+        assert decided == [{"approved": True, "approver": "pytest-sre", "note": "dead disk", "level": "act"}]
         replaced = [e.data for e in events if e.kind == "node_replaced"]
         assert [(r["dead_address"], r["new_address"], r["approved_by"]) for r in replaced] == [
             (node3, node4, "pytest-sre")

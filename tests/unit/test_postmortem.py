@@ -526,3 +526,16 @@ def test_a_split_between_regions_and_the_clock_spread_are_reported() -> None:
     assert pm.context.endswith("; regions split (sides: dc1 | dc2)")
     assert "node clocks within 1.8 ms of each other" in pm.verifications[0].details
     assert "node clocks within 1.8 ms" in render_markdown(pm)
+
+
+def test_the_automation_level_of_the_steps_is_in_the_context() -> None:
+    events = timeline(
+        (0, "opened", {}),
+        (5, "transition", tr("detected", "assessing", level="propose")),
+        (9, "approval_decided", {"approved": True, "approver": "alice", "level": "propose"}),
+        (20, "transition", tr("assessing", "mitigating", level="act")),  # the cluster's level was raised meanwhile
+        (30, "mitigated", {"policy": "degraded", "level": "act"}),
+    )
+    pm = build_postmortem(incident("mitigating"), events)
+    assert pm.context.endswith("; automation level propose then act"), pm.context
+    assert "automation level" not in build_postmortem(incident("mitigating"), events[:1]).context
