@@ -90,7 +90,8 @@ def test_frozen_node_one_incident_classified_hung_plan_wait_for_hints_slack_thre
 
     close_open_incident(store, cluster.id)
     parts = _empty_application()
-    with Ticker(cluster) as ticker:
+    reader = _DegradedReadWatch(parts)
+    with Ticker(cluster) as ticker, reader:
         ticker.wait_rounds(3)
         frozen_at_round = ticker.rounds
         lab.freeze("node3")
@@ -131,6 +132,14 @@ def test_frozen_node_one_incident_classified_hung_plan_wait_for_hints_slack_thre
     assert kinds_seen[:2] == ["opened", "lease_acquired"] and "plan_set" in kinds_seen
     # Mitigation first: applied as soon as the run saw node3 down, before the assessment's plan (issue 15).
     assert kinds_seen.index("mitigated") < kinds_seen.index("plan_set"), kinds_seen
+    # ... and measured at the service: its first read served under the degraded policy came before the plan.
+    at: dict[str, datetime] = {}
+    for e in store.events(inc.id):
+        at.setdefault(e.kind, e.at)  # the first of each kind
+    first = reader.first_degraded_at
+    assert first is not None and first < at["plan_set"], (reader.seen, at)
+    opened = at["opened"]
+    print(f"opened -> first degraded read: {(first - opened).total_seconds():.1f}s; plan: {at['plan_set'] - opened}")
     assert result["state"] == "resolved" and result["recovery"]["hints"]["state"] == "drained"
     rows = _pg_rows(parts)
     parts.close()
@@ -139,6 +148,35 @@ def test_frozen_node_one_incident_classified_hung_plan_wait_for_hints_slack_thre
     # every replica's copy (RF 3) of every row, the outage's writes included, proven equal to PostgreSQL
     assert verified and verified[-1]["verdict"] == "converged", verified
     assert verified[-1]["rows_compared"] == 3 * rows, verified[-1]
+
+
+class _DegradedReadWatch(threading.Thread):
+    """Critical reads at the service, a few per second: when the first one is served under the degraded policy."""
+
+    def __init__(self, parts: ServiceParts) -> None:
+        super().__init__(daemon=True)
+        self.parts, self.stop = parts, threading.Event()
+        self.first_degraded_at: datetime | None = None
+        self.seen: list[str] = []  # the distinct reasons reads were served for, in order
+
+    def run(self) -> None:
+        while not self.stop.wait(0.2):
+            try:
+                reason = self.parts.service.read("watch-0001", critical=True).reason
+            except Exception as e:  # a failing read is reported by the assertion, never fatal here
+                reason = f"error: {type(e).__name__}"
+            if not self.seen or self.seen[-1] != reason:
+                self.seen.append(reason)
+            if self.first_degraded_at is None and reason.startswith("policy: degraded"):
+                self.first_degraded_at = datetime.now(UTC)
+
+    def __enter__(self) -> _DegradedReadWatch:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.join(10)
 
 
 def _empty_application() -> ServiceParts:
