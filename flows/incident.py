@@ -143,6 +143,10 @@ def incident_response(
             reopened = reopened or was_monitored(events)
             reported = reported_down(current.get("trigger"), events)
             reported = list(dict.fromkeys([*reported, *seen_down, *detected["down"]]))
+            # A node a trigger reported (the detector or an alert confirmed it) and nothing remedied yet is mitigated
+            # for too, even if it answers again by now: its missed writes are still being replayed (the runbook).
+            if owed := owed_now(cluster_id, incident["id"]):
+                _mitigate_first(cluster_id, incident["id"], owed, lease)
             plan = assess(cluster_id, detected=detected, outage_started=outage_started, reported_down=reported)
             store_plan(incident["id"], plan, lease)
             _progress(incident["id"])

@@ -128,7 +128,10 @@ def _lifecycle(facts: IncidentFacts, obs: Observation, controls: Controls) -> _D
 
     stale = _stale_plan(facts, owed, plan)
     if stale:
-        return mitigate if wants_mitigation else _Draft(Step.ASSESS, stale, owed_names)
+        # Mitigation before the assessment is for speed when the automation acts; a person asked to approve a
+        # side effect (or shown what would be done) is shown the plan first, which an assessment makes in seconds.
+        first = wants_mitigation and controls.level is AutomationLevel.ACT
+        return mitigate if first else _Draft(Step.ASSESS, stale, owed_names)
     assert plan is not None  # noqa: S101 - _stale_plan says so when it is None
     if plan.action is PlanAction.ESCALATE:
         return _Draft(Step.ESCALATE, "the assessment escalates: " + "; ".join(plan.reasons[:3]), plan.targets)
@@ -139,6 +142,11 @@ def _lifecycle(facts: IncidentFacts, obs: Observation, controls: Controls) -> _D
         return mitigate
     if owed:
         return _recover(owed, obs, controls)
+    reopened, everywhere = facts.reopened_at, facts.all_hints_watched_at
+    named = reopened is not None and any(n.last_seen_down >= reopened for n in nodes.values())
+    if reopened is not None and not named and not (everywhere and everywhere > reopened):
+        why = "re-opened from monitoring: watch hint replay to every node finish, then the write queue, then verify"
+        return _Draft(Step.WATCH_HINTS, why)
     return _verify_and_close(facts, nodes, obs, controls)
 
 
@@ -197,10 +205,11 @@ def _verify_and_close(
     """Everything seen down is back and replayed: a converged verification after it all, then close."""
     now, state = obs.now, facts.state
     marks = [t for n in nodes.values() for t in (n.last_seen_down, n.hints_watched_at, n.repaired_at) if t]
+    marks += [t for t in (facts.reopened_at, facts.all_hints_watched_at) if t]
     after = max(marks, default=None)  # a proof must be strictly later than all of these
     due_at = facts.follow_up_at if state is S.MONITORING else None
     follow_up_due = due_at is not None and now >= due_at
-    needs_proof = bool(nodes) or state not in (S.DETECTED, S.ASSESSING)
+    needs_proof = bool(nodes) or state not in (S.DETECTED, S.ASSESSING) or facts.reopened_at is not None
     v = facts.verification
     stale = (
         v is None or (after is not None and v.at <= after) or (follow_up_due and due_at is not None and v.at < due_at)

@@ -117,6 +117,11 @@ class IncidentFacts:
     blocked: str | None = None  # why a step could not finish (declined side effect, repair escalated, ...)
     follow_up_at: datetime | None = None  # the scheduled follow-up verification
     paged: bool = False  # a person was paged for the escalation
+    # When the trigger that re-opened the incident from `monitoring` came: whatever happened since the last
+    # verification is over or still going on and its writes may be anywhere. The nodes seen down since then get
+    # their hints watched; with none named, every node's hints and the write queue are; then a verification.
+    reopened_at: datetime | None = None
+    all_hints_watched_at: datetime | None = None  # hint replay to every node of the cluster watched to the end
 
 
 @dataclass(frozen=True)

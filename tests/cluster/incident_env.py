@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -86,3 +89,21 @@ def log_file(name: str) -> Path:
     shared one (shifted addresses) keeps its own, so neither truncates the other's."""
     offset = Settings().lab.address_offset
     return _ROOT / (f".pytest-{name}.log" if offset == 0 else f".pytest-{name}-lab{offset}.log")
+
+
+def capture_timeline(store: IncidentStore, incident_id: str, name: str) -> None:
+    """With CR_CAPTURE_TIMELINES=<dir>, write the incident's timeline as tests/fixtures/timelines keeps them (real
+    captured incidents for the pure timeline readers and the runbook conformance test); otherwise nothing."""
+    out = os.environ.get("CR_CAPTURE_TIMELINES")
+    if not out:
+        return
+    events = [
+        {"seq": e.seq, "at": e.at.isoformat(), "kind": e.kind, "actor": e.actor, "data": e.data}
+        for e in store.events(incident_id)
+    ]
+    doc = {
+        "captured_from": f"lab run {datetime.now(UTC):%Y-%m-%d}, tests/cluster (real 3-node lab)",
+        "incident": incident_id,
+        "events": events,
+    }
+    Path(out, f"{name}.json").write_text(json.dumps(doc, indent=1, default=str) + "\n")

@@ -36,7 +36,7 @@ from cassandra_recovery.verification.tables import orders_spec
 from cassandra_recovery.wiring import ServiceParts, service_parts
 from tests import faults as F
 from tests.cluster.conftest import restore
-from tests.cluster.incident_env import close_open_incident, log_file, prefect_api, wait_for
+from tests.cluster.incident_env import capture_timeline, close_open_incident, log_file, prefect_api, wait_for
 from tests.cluster.previous_version import Served, previous_version
 from tests.fakes.slack_server import FakeSlackServer
 from tests.migrated import migrated
@@ -474,6 +474,7 @@ def test_a_monitored_incident_retriggered_after_an_outage_drains_the_queue_watch
     replayed = next(i for i, e in enumerate(events) if e.kind == "hints_drained" and e.data["targets"] == [node2])
     verdicts = [(i > replayed, e.data["verdict"]) for i, e in enumerate(events) if e.kind == "verified"]
     assert verdicts in ([(False, "converged"), (True, "converged")], [(True, "converged")]), verdicts
+    capture_timeline(store, incident_id, "monitored_detector_trigger_node_back_flap")
     conv = _converged(parts, cluster)
     rows = conv["rows_compared"]
     assert conv["equal"] and rows["postgres"] == rows["cassandra"] == conv["node3_rows"] > 0, conv

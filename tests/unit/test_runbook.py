@@ -15,6 +15,7 @@ from cassandra_recovery.logic.runbook_model import (
     AutomationLevel,
     Controls,
     Decision,
+    Execution,
     IncidentFacts,
     NodeHistory,
     Observation,
@@ -177,6 +178,31 @@ SITUATIONS: dict[str, Case] = {
         Observation(NOW, plan=plan(PlanAction.REPAIR)),
     ),
     "escalated without a page": Case(facts(nodes=(seen(),), paged=False), Observation(NOW, DOWN)),
+    # A monitored incident re-opened by a trigger that named no node (a manual run after an outage): every node's
+    # hints and the write queue, then a verification after the re-opening (the issue's second observed failure).
+    "re-opened, nothing named": Case(
+        facts(nodes=(), reopened_at=ago(30), last_trigger_at=ago(30), verification=converged(100)),
+        Observation(NOW, plan=plan(PlanAction.NO_ACTION, (), made=20)),
+    ),
+    "re-opened, hints everywhere": Case(
+        facts(
+            nodes=(),
+            reopened_at=ago(30),
+            last_trigger_at=ago(30),
+            verification=converged(100),
+            all_hints_watched_at=ago(10),
+        ),
+        Observation(NOW, plan=plan(PlanAction.NO_ACTION, (), made=20)),
+    ),  # fmt: skip
+    "re-opened, named node replayed": Case(
+        facts(
+            nodes=(seen(since=40, last=30, reported_by_trigger=True, hints_watched_at=ago(10)),),
+            reopened_at=ago(30),
+            last_trigger_at=ago(30),
+            verification=converged(100),
+        ),
+        Observation(NOW, plan=plan(PlanAction.WAIT_FOR_HINTS, made=20)),
+    ),  # fmt: skip
 }
 
 STATES = (S.DETECTED, S.ASSESSING, S.MITIGATING, S.RECOVERING, S.VERIFYING, S.MONITORING, S.RESOLVED, S.ESCALATED)
@@ -223,6 +249,9 @@ TABLE: dict[str, tuple[Step, ...]] = {
     "kill switch":                      (ESC, ESC, ESC, ESC, ESC, ESC, NOTHING, NOTHING),
     "step blocked":                     (ESC, ESC, ESC, ESC, ESC, ESC, NOTHING, NOTHING),
     "escalated without a page":         (MITIGATE, MITIGATE, MITIGATE, MITIGATE, MITIGATE, MITIGATE, NOTHING, ESC),
+    "re-opened, nothing named":         (ASSESS, HINTS, HINTS, HINTS, HINTS, HINTS, NOTHING, NOTHING),
+    "re-opened, hints everywhere":      (ASSESS, VERIFY, VERIFY, VERIFY, VERIFY, VERIFY, NOTHING, NOTHING),
+    "re-opened, named node replayed":   (ASSESS, VERIFY, VERIFY, VERIFY, VERIFY, VERIFY, NOTHING, NOTHING),
 }
 # fmt: on
 
@@ -251,3 +280,12 @@ def test_table(state: IncidentState, name: str) -> None:
     d = run_case(state, name)
     assert d.step is ROWS[(state, name)], d.reason
     assert d.reason and d.level is AutomationLevel.ACT
+
+
+def test_below_act_the_assessment_comes_before_a_side_effect_is_asked_or_recorded() -> None:
+    """A person asked to approve (or shown) the mitigation sees the plan first; at `act` mitigation is first."""
+    case = SITUATIONS["node down, unmitigated"]
+    for level in (AutomationLevel.PROPOSE, AutomationLevel.OBSERVE):
+        d = decide(replace(case.facts, state=S.ASSESSING), case.obs, Controls(level=level))
+        assert (d.step, d.execution) == (Step.ASSESS, Execution.RUN), d
+    assert decide(replace(case.facts, state=S.ASSESSING), case.obs, Controls()).step is Step.MITIGATE

@@ -177,9 +177,9 @@ def _outage(level: AutomationLevel, action: PlanAction = PlanAction.WAIT_FOR_HIN
 def test_observe_records_the_mitigation_and_still_proves_a_clean_outage() -> None:
     world = _outage(AutomationLevel.OBSERVE)
     decisions = run(world)
-    assert [(d.step, d.execution) for d in decisions[:2]] == [
-        (Step.MITIGATE, Execution.RECORD),
+    assert [(d.step, d.execution) for d in decisions[:2]] == [  # the plan first: it is what a person is shown
         (Step.ASSESS, Execution.RUN),
+        (Step.MITIGATE, Execution.RECORD),
     ]
     assert steps(decisions)[2:] == [
         Step.WAIT_FOR_HEAL,
@@ -211,7 +211,7 @@ def test_propose_asks_before_each_side_effect() -> None:
 
 def test_propose_refused_mitigation_goes_on_without_it_and_a_refused_repair_escalates() -> None:
     decisions = run(_outage(AutomationLevel.PROPOSE, PlanAction.REPAIR, approve=False))
-    assert steps(decisions) == [Step.MITIGATE, Step.ASSESS, Step.WAIT_FOR_HEAL, Step.REPAIR, Step.ESCALATE]
+    assert steps(decisions) == [Step.ASSESS, Step.MITIGATE, Step.WAIT_FOR_HEAL, Step.REPAIR, Step.ESCALATE]
     assert "repair refused (propose)" in decisions[-1].reason
 
 

@@ -1,0 +1,82 @@
+"""The runbook's facts read from incident timelines captured on the real lab (tests/fixtures/timelines)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cassandra_recovery.logic.assessment import PlanAction
+from cassandra_recovery.logic.incident_facts import read_timeline
+from cassandra_recovery.logic.incident_states import IncidentState
+from cassandra_recovery.logic.runbook_model import RunFacts, RunStatus, Step, Verdict
+
+pytestmark = pytest.mark.area("incident")
+
+TIMELINES = Path(__file__).resolve().parents[1] / "fixtures" / "timelines"
+ADDRESSES = {"node1": "127.0.0.2", "node2": "127.0.0.3", "node3": "127.0.0.4"}
+SELF = RunFacts(RunStatus.SELF)
+
+
+def _events(name: str) -> list[dict[str, Any]]:
+    return json.loads((TIMELINES / f"{name}.json").read_text())["events"]  # type: ignore[no-any-return]
+
+
+def _at(events: list[dict[str, Any]], seq: int) -> datetime:
+    return datetime.fromisoformat(next(e["at"] for e in events if e["seq"] == seq))
+
+
+def _upto(events: list[dict[str, Any]], seq: int) -> list[dict[str, Any]]:
+    return [e for e in events if e["seq"] < seq]
+
+
+def test_a_frozen_node_incident_reads_as_seen_down_mitigated_replayed_and_verified() -> None:
+    events = _events("frozen_node_mitigated_first")
+    before_plan = read_timeline("assessing", _upto(events, 144), ADDRESSES, SELF)
+    (n3,) = before_plan.facts.nodes
+    assert (n3.node, n3.reported_by_trigger, n3.down_since) == ("127.0.0.4", True, _at(events, 139))
+    assert before_plan.facts.mitigated and before_plan.plan is None and before_plan.down_now == {"127.0.0.4"}
+    healed = read_timeline("recovering", _upto(events, 149), ADDRESSES, SELF)
+    assert healed.down_now == frozenset() and healed.plan is not None
+    assert (healed.plan.action, healed.plan.targets) == (PlanAction.WAIT_FOR_HINTS, ("127.0.0.4",))
+    end = read_timeline("resolved", events, ADDRESSES, SELF).facts
+    assert end.state is IncidentState.RESOLVED and not end.mitigated and not end.paged
+    assert end.nodes[0].hints_watched_at == _at(events, 149) > end.nodes[0].last_seen_down
+    assert end.verification is not None and (end.verification.at, end.verification.verdict) == (
+        _at(events, 153),
+        Verdict.CONVERGED,
+    )
+
+
+def test_a_monitored_incident_re_opened_by_a_manual_trigger_reads_as_re_opened() -> None:
+    events = _events("monitored_reverify_nothing_down")
+    facts = read_timeline("verifying", _upto(events, 173), ADDRESSES, SELF).facts
+    assert facts.reopened_at == _at(events, 164)  # the trigger that re-opened it, not the run's transition
+    assert facts.all_hints_watched_at == _at(events, 170)  # hints to every node watched to the end
+    assert facts.nodes == () and facts.last_trigger_at == _at(events, 164)
+
+
+def test_an_open_plan_approval_is_pending_until_decided() -> None:
+    events = _events("propose_approved")
+    waiting = read_timeline("assessing", _upto(events, 222), ADDRESSES, RunFacts(RunStatus.SUSPENDED)).facts
+    assert waiting.approval is not None and waiting.approval.step is Step.MITIGATE
+    assert waiting.approval.deadline == datetime.fromisoformat("2026-12-06T14:40:31.159653+00:00")
+    assert read_timeline("assessing", _upto(events, 224), ADDRESSES, SELF).facts.approval is None
+
+
+def test_an_escalation_is_paged_until_handed_back_and_retries_are_counted() -> None:
+    t = "2026-12-06T10:00:{:02d}+00:00"
+    events = [
+        {"seq": 1, "at": t.format(0), "kind": "opened", "data": {"nodes": ["node9", "127.0.0.3"]}},
+        {"seq": 2, "at": t.format(1), "kind": "run_retried", "data": {"failures": 2, "reason": "PostgreSQL lost"}},
+        {"seq": 3, "at": t.format(2), "kind": "transition", "data": {"from": "assessing", "to": "escalated"}},
+    ]
+    facts = read_timeline("escalated", events, ADDRESSES, SELF).facts
+    assert facts.paged and (facts.run.failures, facts.run.last_failure) == (2, "PostgreSQL lost")
+    assert [n.node for n in facts.nodes] == ["127.0.0.3"]  # a name the cluster does not know is left out
+    handed_back = {"from": "escalated", "to": "assessing"}
+    back = [*events, {"seq": 4, "at": t.format(3), "kind": "transition", "data": handed_back}]
+    assert not read_timeline("assessing", back, ADDRESSES, SELF).facts.paged
