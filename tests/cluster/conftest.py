@@ -109,8 +109,6 @@ def lab(request: pytest.FixtureRequest) -> Lab:
     if any(item.get_closest_marker("first_run") for item in request.session.items):  # not for a single test
         request.config._cr_postgres_started = True  # type: ignore[attr-defined]  # the demo starts PostgreSQL
         request.config._cr_first_run = _first_run(settings)  # type: ignore[attr-defined]
-        if flag := os.environ.get("CR_TEST_FIRST_RUN_FLAG"):
-            Path(flag).touch()  # bin/test starts the own-topology labs beside this one once the demo is done
     if all(item.get_closest_marker("own_lab") for item in request.session.items):
         return lab  # every test starts a lab of its own (CI runs these beside the shared lab): none to share
     lab.up()  # idempotent: the demo's lab as it left it

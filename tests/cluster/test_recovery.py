@@ -348,6 +348,7 @@ def test_frozen_node_under_write_load_hints_drain_and_a_frozen_lease_holder_is_f
     print("scenario 1+5:", {"hints": hints_during - hints_before, "rows": rows, "drain": finished["hints"]})
 
 
+@pytest.mark.second_lab  # bin/test runs it on the second lab: it balances the cluster halves
 @pytest.mark.fault(F.NODE_FROZEN, F.NODE_BACK_BEFORE_ASSESSMENT)
 def test_a_node_back_before_assessment_still_gets_hint_replay_and_verification(
     lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
