@@ -385,17 +385,28 @@ REPLAY_ROUNDS = 3  # replay-and-verify rounds before a node that keeps being see
 
 
 def _replay_again(cluster_id: str, incident_id: str, owed: list[str], lease: Any) -> tuple[dict[str, Any], Any]:
-    """verifying -> recovering -> verifying: the nodes seen down since their last replay (or repair) get it
-    again, through the same recovery (wait for them, hints, repair if hints stall, the write queue)."""
-    why = f"seen down after their hint replay: {', '.join(owed)}: replay and verify again"
+    """verifying -> recovering -> verifying: the nodes seen down since their last replay (or repair) are a new
+    failure, assessed like the first (dead, hung or partitioned; hints or a repair), then recovered the same way
+    (wait for them, hints, repair if hints stall, the write queue), as the runbook decides."""
+    why = f"seen down after their hint replay: {', '.join(owed)}: re-assess, replay and verify again"
     transition(incident_id, S.VERIFYING, S.RECOVERING, lease, {"reason": why, "owed": owed})
     lease = renew_lease(lease)
-    result = recover(cluster_id, incident_id, {"action": "wait_for_hints", "targets": owed}, lease=lease)
+    plan = assess(cluster_id, reported_down=owed)
+    store_plan(incident_id, plan, lease)
+    if plan["action"] not in REPLAYABLE:  # escalate, or a replacement: not for a second round of the automation
+        reasons = "; ".join(plan.get("reasons", [])[:3])
+        return {"escalate": f"{plan['action']} for nodes seen down again ({', '.join(owed)}): {reasons}"}, lease
+    if plan["action"] == "no_action":  # back by now and nothing else down: their hints still owe a replay
+        plan = {**plan, "action": "wait_for_hints", "targets": owed}
+    result = recover(cluster_id, incident_id, plan, lease=lease)
     lease = renew_lease(lease)
     record_event(incident_id, "recovery_finished", {k: v for k, v in result.items() if k != "compare"}, lease)
     if not result.get("escalate"):
         transition(incident_id, S.RECOVERING, S.VERIFYING, lease, {"steps": result["steps"]})
     return result, lease
+
+
+REPLAYABLE = ("wait_for_hints", "repair", "no_action")
 
 
 def _escalate(
