@@ -7,7 +7,7 @@ source: a resumed run, the crash resumer or a test replaying a captured incident
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -49,7 +49,6 @@ class TimelineView:
     facts: IncidentFacts
     plan: PlanView | None
     down_now: frozenset[str]
-    nodes: dict[str, _Node] = field(default_factory=dict)
 
 
 def read_timeline(
@@ -148,7 +147,7 @@ def read_timeline(
         reopened_at=reopened_at,
         all_hints_watched_at=all_hints_at,
     )
-    return TimelineView(facts, plan, frozenset(down_now), nodes)
+    return TimelineView(facts, plan, frozenset(down_now))
 
 
 def plan_view(doc: Mapping[str, Any], at: datetime, address: Any = str) -> PlanView:
