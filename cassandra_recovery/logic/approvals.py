@@ -21,3 +21,18 @@ def open_request(events: Iterable[Mapping[str, Any]], action: str) -> dict[str, 
     if any(e.get("kind") == "approval_decided" and int(e["seq"]) > last for e in evs):
         return None
     return dict(asked[-1].get("data") or {})
+
+
+def plan_approved(events: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether a person approved the newest plan (automation level `propose`): one approval covers every side
+    effect of the plan they were shown; a new plan (a re-assessment) needs a new approval."""
+    approved, asking = False, None
+    for e in events:
+        kind, data = e.get("kind"), e.get("data") or {}
+        if kind == "plan_set":
+            approved = False
+        elif kind == "approval_requested":
+            asking = data.get("action", REPLACE)
+        elif kind == "approval_decided" and asking == PLAN:
+            approved, asking = bool(data.get("approved")), None
+    return approved

@@ -105,6 +105,11 @@ def read_timeline(
                 escalated_at = at
             elif data.get("from") == IncidentState.ESCALATED:
                 handed_back_at = at
+        elif kind == "observed":  # a run's own look before it assessed (a probe adds; a detection is the view)
+            named = _list(data.get("down"))
+            sighted(named, at)
+            seen = {a for a in map(address, named) if a}
+            down_now = seen if data.get("by") == "detection" else down_now | seen
         elif kind == "plan_set":
             doc = data.get("plan") or {}
             plan = plan_view(doc, at, address)

@@ -1,0 +1,445 @@
+"""The incident run as a short loop over the runbook (Patroni's HA loop): read the incident's facts from its
+timeline, ask `runbook.decide()` for the next step, record it, walk the incident to the step's state, run the
+step, and loop until the runbook says nothing is left for this run (or it escalates, resolves or suspends).
+
+Each executor below runs one step with the existing phase flows and records what it did on the timeline; the
+next decision reads it back from there, so a resumed run, the crash resumer and this loop see the same facts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import get_run_logger
+from prefect.cache_policies import NO_CACHE
+
+from cassandra_recovery.logic.approvals import PLAN, REPLACE, open_request, plan_approved
+from cassandra_recovery.logic.automation import held_back, proposed_steps
+from cassandra_recovery.logic.incident_facts import TimelineView, read_timeline
+from cassandra_recovery.logic.incident_states import IncidentState as S
+from cassandra_recovery.logic.reported import reported_down
+from cassandra_recovery.logic.runbook import decide, remedied, transitions_to
+from cassandra_recovery.logic.runbook_model import (
+    AutomationLevel,
+    Controls,
+    Decision,
+    Execution,
+    Observation,
+    RunFacts,
+    RunStatus,
+    Step,
+)
+from flows.assess import assess
+from flows.detect import detect
+from flows.proposal import ask_plan_approval, refusal
+from flows.recover import drain_and_compare, recover
+from flows.replacement import EXPIRED, ask_approval, replace_and_verify
+from tasks.incident import get_incident, incident_events, slack_reply, slack_thread, store_plan, transition
+from tasks.observe import probe_nodes
+from tasks.recovery import (
+    automation_level,
+    automation_stopped,
+    drain_hints,
+    lift_mitigation,
+    mitigate,
+    mitigation_on,
+    record_event,
+    renew_lease,
+    restore_normal,
+)
+
+MAX_STEPS = 40  # decisions in one run before the loop gives the incident to a person (a runbook that never settles)
+# A transition repeated with the same inputs in one flow run (a second flap) must run, not come from the cache.
+_move = transition.with_options(cache_policy=NO_CACHE, persist_result=False)
+
+
+@dataclass
+class IncidentRun:
+    """What one run of an incident carries from step to step (everything else is on the timeline)."""
+
+    cluster_id: str
+    incident_id: str
+    lease: Any
+    trigger: dict[str, Any]
+    outage_started: str
+    heal_timeout_s: float
+    approval_timeout_s: float
+    follow_up_s: float
+    addresses: dict[str, str]
+    plan: dict[str, Any] | None = None  # the newest plan
+    plans: list[dict[str, Any]] = field(default_factory=list)  # the plans this run made, in order
+    recovery: dict[str, Any] | None = None
+    verification: dict[str, Any] | None = None
+    restored: dict[str, Any] = field(default_factory=dict)
+    blocked: str | None = None  # why a step of this run could not finish: the next decision escalates
+    detected: dict[str, Any] | None = None  # a detection taken before its mitigation, for the assessment after it
+    probed: bool = False
+    slack: dict[str, Any] | None = None
+    steps: list[str] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return f"Cassandra incident on {self.cluster_id}"
+
+    def fields(self) -> dict[str, str]:
+        plan = self.plan or {}
+        return {
+            "cluster": self.cluster_id,
+            "plan": str(plan.get("action", "none yet")),
+            "down": ", ".join(plan.get("down") or plan.get("targets") or []) or "none",
+            "reasons": "; ".join(plan.get("reasons", []))[:1900] or "-",
+        }
+
+
+def run_runbook(run: IncidentRun) -> str:
+    """Decide and execute until nothing is left for this run; the incident's state at the end."""
+    log = get_run_logger()
+    for number in range(1, MAX_STEPS + 1):
+        incident = get_incident(run.incident_id)
+        state, events = S(incident["state"]), incident_events(run.incident_id)
+        if run.plan is None and incident.get("plan"):
+            run.plan = incident["plan"]
+        if state in (S.RESOLVED, S.ESCALATED):
+            return state
+        if (answered := _answer_pending_approval(run, state, events)) is not None:
+            if answered in (S.RESOLVED, S.ESCALATED):
+                return answered
+            continue
+        view = read_timeline(state, events, run.addresses, RunFacts(RunStatus.SELF))
+        if not run.probed and _probe(run, view):
+            continue  # a node the client cannot reach: on the timeline first, then decided on
+        level = AutomationLevel(automation_level(run.cluster_id))
+        stop = automation_stopped(run.cluster_id)
+        controls = Controls(
+            level=level,
+            kill_switch=f"for {run.cluster_id} by {stop['set_by']}: {stop['reason']}" if stop else None,
+            heal_timeout_s=run.heal_timeout_s,
+            follow_up_s=run.follow_up_s,
+        )
+        facts = replace(view.facts, blocked=run.blocked)
+        now = datetime.now(UTC)
+        d = decide(facts, Observation(now, view.down_now, view.plan), controls)
+        if d.execution is Execution.ASK and d.step is not Step.REPLACE_ASK_APPROVAL and plan_approved(events):
+            d = replace(d, execution=Execution.RUN)  # a person approved the plan this step belongs to
+        log.info("runbook step %d: %s (%s) %s", number, d.step, d.execution, d.reason)
+        doc: dict[str, Any] = {"n": number, "step": d.step.value, "execution": d.execution.value, "reason": d.reason}
+        doc |= {"targets": list(d.targets), "level": level.value}
+        record_event(run.incident_id, "runbook_step", doc, run.lease)
+        if d.step is Step.NOTHING:
+            return state
+        state = _execute(run, d, state, view, stop)
+        run.lease = renew_lease(run.lease)
+        if state in (S.RESOLVED, S.ESCALATED):
+            return state
+    why = f"the runbook did not settle after {MAX_STEPS} steps in one run: a person decides"
+    return escalate(run, S(get_incident(run.incident_id)["state"]), why)
+
+
+def _execute(run: IncidentRun, d: Decision, state: S, view: TimelineView, stop: dict[str, Any] | None) -> S:
+    if d.step is Step.ESCALATE:
+        data: dict[str, Any] = {"kill_switch": stop} if d.proposed is not None and stop else {}
+        if view.plan is not None and view.plan.known_condition:  # the person owns it: lift what this run applied
+            lift_mitigation(run.cluster_id, run.incident_id, d.reason, run.lease)
+        return escalate(run, state, d.reason, data)
+    if d.execution is Execution.RECORD:
+        return _record_only(run, d, state, view)
+    if d.execution is Execution.ASK and d.step is not Step.REPLACE_ASK_APPROVAL:
+        return _ask_for_plan(run, d, state, view)
+    return _STEPS[d.step](run, d, state, view)
+
+
+# --- the steps ---------------------------------------------------------------------------------------------------
+
+
+def _mitigate(run: IncidentRun, d: Decision, state: S, view: TimelineView) -> S:
+    """The reversible part first (degraded policy, scheduled repairs paused); the assessment refines or lifts it."""
+    if mitigation_on(run.incident_id) is None:
+        mitigate(run.cluster_id, run.incident_id, d.reason, run.lease)
+    return state
+
+
+def _assess(run: IncidentRun, d: Decision, state: S, view: TimelineView) -> S:
+    """Detect, then plan from what is seen down now and what the triggers and earlier looks saw. A node the
+    detection finds down and not yet mitigated for goes on the timeline first: the next decision mitigates."""
+    state = walk(run, state, S.ASSESSING, d)
+    fresh = run.detected is None
+    detected = run.detected or detect(run.cluster_id)
+    run.detected = None
+    known = {n.node for n in view.facts.nodes if not remedied(n, view.down_now)}
+    new = sorted(a for a in (_address(run, n) for n in detected["down"]) if a and a not in known)
+    if detected["down"] and fresh:
+        record_event(run.incident_id, "observed", {"down": list(detected["down"]), "by": "detection"}, run.lease)
+        if new and not view.facts.mitigated:
+            run.detected = detected  # assessed right after the mitigation the next decision makes
+            return state
+    events = incident_events(run.incident_id)
+    reported = reported_down(run.trigger, events)
+    reported = list(dict.fromkeys([*reported, *d.targets, *detected["down"]]))
+    plan = assess(run.cluster_id, detected=detected, outage_started=run.outage_started, reported_down=reported)
+    store_plan(run.incident_id, plan, run.lease)
+    run.plan = plan
+    run.plans.append(plan)
+    _progress(run.incident_id)
+    if run.slack is None:
+        run.slack = slack_thread(run.cluster_id, run.incident_id, run.title, run.fields(), run.lease)
+    return state
+
+
+def _recover(run: IncidentRun, d: Decision, state: S, view: TimelineView) -> S:
+    """Wait for the nodes, watch their hint replay (a repair when it stalls or cannot be trusted), deliver the
+    write queue. Without targets: every hint to every node (a monitored incident re-opened with nothing named)."""
+    state = walk(run, state, S.RECOVERING, d)
+    if not d.targets:
+        every = sorted(set(run.addresses.values()))
+        hints = drain_hints(run.cluster_id, every)
+        record_event(run.incident_id, "hints_drained", hints, run.lease)
+        out: dict[str, Any] = {"targets": [], "action": "reverify", "hints": hints}
+        out["steps"] = [f"hints to every node {hints['state']} in {hints['elapsed_s']}s"]
+        return _recovered(run, drain_and_compare(run.cluster_id, out), state)
+    plan = run.plan or {}
+    owed = [n.node for n in view.facts.nodes if not remedied(n, view.down_now)]
+    targets = list(d.targets)
+    if d.step is Step.WAIT_FOR_HEAL:  # one wait covers the plan's other owed nodes too: one replay, one drain
+        targets += [n for n in owed if n in plan.get("targets", []) and n not in targets]
+    repair = d.step is Step.REPAIR or (plan.get("action") == "repair" and set(targets) <= set(plan["targets"]))
+    sub = {**plan, "action": "repair" if repair else "wait_for_hints", "targets": targets}
+    heal_s = run.heal_timeout_s
+    if d.until is not None:  # the runbook's heal deadline, counted from when the node was first seen down
+        heal_s = max(1.0, (d.until - datetime.now(UTC)).total_seconds())
+    result = recover(run.cluster_id, run.incident_id, sub, heal_timeout_s=heal_s, lease=run.lease)
+    if result.get("escalate") and not result.get("not_back"):
+        run.blocked = result["escalate"]  # a repair that escalated: a person decides
+    return _recovered(run, result, state)
+
+
+def _recovered(run: IncidentRun, result: dict[str, Any], state: S) -> S:
+    record_event(run.incident_id, "recovery_finished", {k: v for k, v in result.items() if k != "compare"}, run.lease)
+    run.recovery = result
+    run.steps += result.get("steps", [])
+    return state
+
+
+def _replace(run: IncidentRun, d: Decision, state: S, view: TimelineView) -> S:
+    """A dead node past the heal timeout (or past gc_grace) is replaced only after a person approves."""
+    state = walk(run, state, S.RECOVERING, d)
+    plan = run.plan or {}
+    why = "wipe_and_replace" if plan.get("action") == "wipe_and_replace" else "node failed and did not come back"
+    approval = ask_approval(run.cluster_id, run.incident_id, list(d.targets), why, run.approval_timeout_s, run.lease)
+    return _replacement_answered(run, state, list(d.targets), approval)
+
+
+def _replacement_answered(run: IncidentRun, state: S, dead: list[str], approval: Any) -> S:
+    decision = {"approved": approval.approved, "approver": approval.approver, "note": approval.note}
+    record_event(run.incident_id, "approval_decided", decision, run.lease)
+    if not approval.approved:
+        expired = approval.approver == EXPIRED
+        why = "approval expired" if expired else f"replacement rejected by {approval.approver}"
+        run.blocked = f"{why}: {', '.join(dead)} not replaced"
+        result: dict[str, Any] = {"escalate": run.blocked, "steps": []}
+    else:
+        result = replace_and_verify(run.cluster_id, run.incident_id, dead, approval, run.lease)
+        if result.get("escalate"):
+            run.blocked = result["escalate"]
+    return _recovered(run, result, state)
+
+
+def _verify(run: IncidentRun, d: Decision, state: S, view: TimelineView) -> S:
+    """Prove every replica converged with the source of truth; a divergence is fixed and verified again."""
+    from flows.verify import verify
+
+    if state is not S.MONITORING:
+        state = walk(run, state, S.VERIFYING, d, _recovery_doc(run))
+    ver = verify(run.cluster_id, incident_id=run.incident_id, lease=run.lease, stage="initial")
+    run.verification = ver
+    if not ver["converged"]:
+        run.blocked = ver["escalate"]
+    return state
+
+
+def _restore(run: IncidentRun, d: Decision, state: S, view: TimelineView) -> S:
+    """The normal policy back and the repair pause lifted, only with a converged verification in hand."""
+    passes = (run.verification or {}).get("passes", [])
+    run.restored = restore_normal(run.cluster_id, run.incident_id, {"equal": True, "verification": passes}, run.lease)
+    return state
+
+
+def _monitor(run: IncidentRun, d: Decision, state: S, view: TimelineView) -> S:
+    """Verified: monitored until the follow-up verification, which closes it."""
+    from tasks.verification import schedule_follow_up
+
+    data = {"verification": (run.verification or {}).get("passes", []), **run.restored}
+    state = walk(run, state, S.MONITORING, d, data)
+    sched = schedule_follow_up(run.cluster_id, run.incident_id, run.follow_up_s, run.lease)
+    slack_thread(run.cluster_id, run.incident_id, run.title, run.fields(), run.lease, status=S.MONITORING)
+    when = f"follow-up verification at {sched['at']}" if sched["scheduled"] else "follow-up NOT scheduled"
+    text = f"Recovered and verified: {'; '.join(run.steps)}; policy back to normal; {when}."
+    slack_reply(run.cluster_id, run.incident_id, text, run.lease)
+    _postmortem(run)
+    return state
+
+
+def _resolve(run: IncidentRun, d: Decision, state: S, view: TimelineView) -> S:
+    verified = run.verification is not None
+    passes = {"verification": run.verification["passes"]} if run.verification is not None else {}
+    data = {"reason": d.reason, **passes, **run.restored}
+    state = walk(run, state, S.RESOLVED, d, data)
+    if verified:
+        slack_thread(run.cluster_id, run.incident_id, run.title, run.fields(), run.lease, status=S.RESOLVED)
+        text = f"Recovered: {'; '.join(run.steps)}; verified; policy back to normal."
+        slack_reply(run.cluster_id, run.incident_id, text, run.lease)
+        _postmortem(run)
+    return state
+
+
+def _wait(run: IncidentRun, d: Decision, state: S, view: TimelineView) -> S:
+    return state
+
+
+_STEPS = {
+    Step.MITIGATE: _mitigate,
+    Step.ASSESS: _assess,
+    Step.WAIT_FOR_HEAL: _recover,
+    Step.WATCH_HINTS: _recover,
+    Step.REPAIR: _recover,
+    Step.REPLACE_ASK_APPROVAL: _replace,
+    Step.VERIFY: _verify,
+    Step.FIX_DIVERGENCE: _verify,  # the verify flow fixes what differs and verifies again
+    Step.RESTORE_NORMAL: _restore,
+    Step.SCHEDULE_FOLLOW_UP: _monitor,
+    Step.RESOLVE: _resolve,
+    Step.RETRY: _wait,  # an outside observer's step: this run is the acting one
+}
+
+
+# --- the automation level: record, or ask for the whole plan ------------------------------------------------------
+
+
+def _proposal(run: IncidentRun, d: Decision) -> tuple[list[str], bool]:
+    plan = run.plan or {}
+    reverify = d.step is Step.WATCH_HINTS and not d.targets
+    return proposed_steps(str(plan.get("action", d.step)), plan.get("targets") or list(d.targets), reverify), reverify
+
+
+def _record_only(run: IncidentRun, d: Decision, state: S, view: TimelineView) -> S:
+    """observe: what would be done goes on the timeline and to a person; nothing is applied."""
+    level = automation_level(run.cluster_id)
+    steps, _ = _proposal(run, d)
+    record_event(run.incident_id, "proposed", {"level": level, "steps": steps}, run.lease)
+    return escalate(run, state, held_back(level, run.cluster_id, steps), {"level": level})
+
+
+def _ask_for_plan(run: IncidentRun, d: Decision, state: S, view: TimelineView) -> S:
+    """propose: the plan's side effects wait for one approval; the run suspends (the answer resumes it)."""
+    steps, reverify = _proposal(run, d)
+    down = sorted(view.down_now)
+    approval = ask_plan_approval(
+        run.cluster_id, run.incident_id, run.plan or {}, down, steps, reverify, run.approval_timeout_s, run.lease
+    )
+    return _plan_answered(run, state, approval, steps)
+
+
+def _plan_answered(run: IncidentRun, state: S, approval: Any, steps: list[str]) -> S:
+    if approval.approved:
+        return state  # the next decisions run the plan's steps (plan_approved)
+    level = automation_level(run.cluster_id)
+    return escalate(run, state, refusal(approval, steps), {"level": level})
+
+
+def _answer_pending_approval(run: IncidentRun, state: S, events: list[dict[str, Any]]) -> S | None:
+    """A run resumed from its suspension takes the person's answer (asking again returns it); None when no
+    question is open."""
+    if (asked := open_request(events, PLAN)) is not None:
+        plan = run.plan or {}
+        reverify = bool(asked.get("reverify"))
+        steps = proposed_steps(str(plan.get("action", "")), plan.get("targets") or [], reverify)
+        down = list(asked.get("down") or [])
+        approval = ask_plan_approval(
+            run.cluster_id, run.incident_id, plan, down, steps, reverify, run.approval_timeout_s, run.lease
+        )
+        return _plan_answered(run, state, approval, steps)
+    if (asked := open_request(events, REPLACE)) is not None:
+        dead = [str(n) for n in asked.get("nodes") or []]
+        why = str(asked.get("reason") or "replacement")
+        approval = ask_approval(run.cluster_id, run.incident_id, dead, why, run.approval_timeout_s, run.lease)
+        return _replacement_answered(run, state, dead, approval)
+    return None
+
+
+# --- moving the incident ---------------------------------------------------------------------------------------------
+
+
+def walk(run: IncidentRun, state: S, target: S, d: Decision, data: dict[str, Any] | None = None) -> S:
+    """Along the allowed transitions to the step's state, each with the decision's reason. Recovery under a
+    mitigation in force passes through `mitigating`, which announces the mitigation in the incident's thread."""
+    path = transitions_to(state, target)
+    mitigation = mitigation_on(run.incident_id) if target is S.RECOVERING and state is S.ASSESSING else None
+    if mitigation is not None:
+        path = (S.MITIGATING, S.RECOVERING)
+    for nxt in path:
+        doc = {"reason": d.reason, "step": d.step.value, "decision_targets": list(d.targets), **(data or {})}
+        _move(run.incident_id, state, nxt, run.lease, doc)
+        state = nxt
+        if nxt is S.MITIGATING and mitigation is not None:
+            slack_thread(run.cluster_id, run.incident_id, run.title, run.fields(), run.lease, status=S.MITIGATING)
+            slack_reply(
+                run.cluster_id,
+                run.incident_id,
+                f"Mitigation: policy {mitigation['policy']} (non-critical reads at {mitigation['read_consistency']},"
+                " critical reads from PostgreSQL, writes queued); scheduled repairs paused.",
+                run.lease,
+            )
+    _progress(run.incident_id)
+    return state
+
+
+def escalate(run: IncidentRun, state: S, why: str, data: dict[str, Any] | None = None) -> S:
+    """To a person, wherever the run stands: the reason on the timeline and in the Slack thread, the post-mortem
+    written (an escalated incident is as much a story to tell as a resolved one)."""
+    _move(run.incident_id, state, S.ESCALATED, run.lease, {"reason": why, **(data or {})})
+    slack_thread(run.cluster_id, run.incident_id, run.title, run.fields(), run.lease, status=S.ESCALATED)
+    slack_reply(run.cluster_id, run.incident_id, f"Escalated: {why}", run.lease)
+    _postmortem(run)
+    return S.ESCALATED
+
+
+def _probe(run: IncidentRun, view: TimelineView) -> bool:
+    """The run's first, fast look (a client probe answers in under a second; a detection can take 10 s): nodes
+    it cannot reach go on the timeline, so the first decision can mitigate before the assessment. True when it
+    recorded any."""
+    run.probed = True
+    unreachable = [n for n, p in probe_nodes(run.cluster_id).items() if not p["ok"]]
+    new = [n for n in unreachable if _address(run, n) not in view.down_now]
+    if new:
+        record_event(run.incident_id, "observed", {"down": unreachable, "by": "probe"}, run.lease)
+    return bool(new)
+
+
+def _address(run: IncidentRun, ref: str) -> str | None:
+    return run.addresses.get(ref) or (ref if ref in run.addresses.values() else None)
+
+
+def _recovery_doc(run: IncidentRun) -> dict[str, Any]:
+    if run.recovery is None:
+        return {}
+    doc: dict[str, Any] = {"steps": run.recovery.get("steps", [])}
+    if "compare" in run.recovery:
+        doc["compare"] = run.recovery["compare"]
+    return doc
+
+
+def _progress(incident_id: str) -> None:
+    """Moves the incident's progress artifact to the phases its timeline shows done."""
+    from tasks.postmortem import incident_progress
+
+    _PROGRESS[incident_id] = incident_progress(incident_id, _PROGRESS.get(incident_id))
+
+
+_PROGRESS: dict[str, str | None] = {}  # incident -> its progress artifact, within this process
+
+
+def _postmortem(run: IncidentRun) -> None:
+    from tasks.postmortem import write_postmortem
+
+    write_postmortem(run.cluster_id, run.incident_id, run.lease)
+    _progress(run.incident_id)
