@@ -50,6 +50,8 @@ from tasks.recovery import (
 )
 
 MAX_STEPS = 40  # decisions in one run before the loop gives the incident to a person (a runbook that never settles)
+# This run's recovery step resumes hint handoff and delivers the write queue: below `act` it is recorded or asked.
+_RECOVERY_SIDE_EFFECTS = frozenset({Step.WAIT_FOR_HEAL, Step.WATCH_HINTS})
 # A transition repeated with the same inputs in one flow run (a second flap) must run, not come from the cache.
 _move = transition.with_options(cache_policy=NO_CACHE, persist_result=False)
 
@@ -120,6 +122,8 @@ def run_runbook(run: IncidentRun) -> str:
         facts = replace(view.facts, blocked=run.blocked)
         now = datetime.now(UTC)
         d = decide(facts, Observation(now, view.down_now, view.plan), controls)
+        if d.step in _RECOVERY_SIDE_EFFECTS and d.execution is Execution.RUN and level is not AutomationLevel.ACT:
+            d = replace(d, execution=Execution.RECORD if level is AutomationLevel.OBSERVE else Execution.ASK)
         if d.execution is Execution.ASK and d.step is not Step.REPLACE_ASK_APPROVAL and plan_approved(events):
             d = replace(d, execution=Execution.RUN)  # a person approved the plan this step belongs to
         log.info("runbook step %d: %s (%s) %s", number, d.step, d.execution, d.reason)

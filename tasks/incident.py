@@ -138,13 +138,3 @@ def get_incident(incident_id: str) -> dict[str, Any]:
 def incident_events(incident_id: str) -> list[dict[str, Any]]:
     store = _store()
     return [_incident_dict(e) for e in store.events(incident_id)]
-
-
-@task(name="owed-nodes", **PG_RETRIES, cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
-def owed_now(cluster_id: str, incident_id: str) -> list[str]:
-    """Nodes seen down during the incident whose last sighting has no hint replay, repair or replacement after
-    it (addresses): the incident must not close while there are any."""
-    from cassandra_recovery.logic.owed import owed_nodes
-
-    addresses = {n.name: n.address for n in Settings().cluster(cluster_id).nodes}
-    return owed_nodes(incident_events.fn(incident_id), addresses)

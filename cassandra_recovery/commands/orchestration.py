@@ -75,12 +75,21 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 def _respond(cluster_id: str, args: argparse.Namespace, say: Any) -> int:
     from prefect.deployments import run_deployment
+    from prefect.exceptions import ObjectNotFound
 
     from deployments.serve import INCIDENT_DEPLOYMENT
 
-    run: Any = run_deployment(
-        INCIDENT_DEPLOYMENT, parameters={"cluster_id": cluster_id, "dry_run": args.dry_run}, timeout=0
-    )
+    try:
+        run: Any = run_deployment(
+            INCIDENT_DEPLOYMENT, parameters={"cluster_id": cluster_id, "dry_run": args.dry_run}, timeout=0
+        )
+    except ObjectNotFound:
+        print(
+            f"error: the deployment {INCIDENT_DEPLOYMENT} is not registered on the Prefect server;"
+            " start `cassandra-recovery serve` (it registers and runs the deployments), then try again",
+            file=sys.stderr,
+        )
+        return 3
     say(f"flow run {run.name} ({run.id}) scheduled; a `cassandra-recovery serve` process runs it")
     state = _follow(run.id, args.timeout, say)
     doc: dict[str, Any] = {"cluster": cluster_id, "flow_run_id": str(run.id), "state": state.type.value}

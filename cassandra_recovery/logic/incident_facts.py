@@ -1,7 +1,7 @@
 """The runbook's inputs read from an incident's timeline (pure): what `decide()` is asked with.
 
 Nodes are keyed by address (alerts and the detector name nodes, plans and steps use addresses; `addresses` maps
-names to addresses and refs it does not know are left out, as in `logic/owed.py`). The timeline is the one
+names to addresses and refs it does not know are left out). The timeline is the one
 source: a resumed run, the crash resumer or a test replaying a captured incident all derive the same facts."""
 
 from __future__ import annotations

@@ -35,9 +35,3 @@ def episode_start(trigger: Mapping[str, Any] | None, default: str) -> str:
         if started.tzinfo is not None:
             return min(started.isoformat(), default, key=datetime.fromisoformat)
     return default
-
-
-def was_monitored(events: Iterable[Mapping[str, Any]]) -> bool:
-    """Whether the incident was verified and monitored before (a transition to `monitoring`): closing it again
-    needs a new verification, even when nothing is down now."""
-    return any(e.get("kind") == "transition" and (e.get("data") or {}).get("to") == "monitoring" for e in events)

@@ -315,6 +315,7 @@ def test_respond_runs_through_the_served_deployment(
         text=True,
     )
     try:
+        _wait_for_deployment(prefect_server)  # `serve` registers it; run alone, nothing else has
         proc = subprocess.run(
             [sys.executable, "-m", "cassandra_recovery.cli", "respond", "--json", "--timeout", "240"],
             env=env,
@@ -333,3 +334,21 @@ def test_respond_runs_through_the_served_deployment(
     assert doc["state"] == "COMPLETED"
     plan = doc["result"]["plan"]
     assert plan["action"] == "no_action" and doc["result"]["state"] == "resolved", plan["reasons"]
+
+
+def _wait_for_deployment(prefect_server: dict[str, str]) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    from deployments.serve import INCIDENT_DEPLOYMENT
+    from tests.cluster.incident_env import prefect_api, wait_for
+
+    def registered() -> bool:
+        with prefect_api(prefect_server), get_client(sync_client=True) as client:
+            try:
+                client.read_deployment_by_name(INCIDENT_DEPLOYMENT)
+            except ObjectNotFound:
+                return False
+            return True
+
+    wait_for(registered, 120, "serve to register the incident deployment", every_s=1)

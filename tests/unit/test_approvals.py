@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from cassandra_recovery.logic.approvals import PLAN, REPLACE, open_request
+from cassandra_recovery.logic.approvals import PLAN, REPLACE, open_request, plan_approved
 
 pytestmark = pytest.mark.area("incident")
 
@@ -32,3 +32,14 @@ def test_only_the_newest_request_counts_and_its_action_must_match() -> None:
     assert open_request(events, PLAN) is None  # the plan was decided; the open request is a replacement
     legacy = _ev(5, "approval_requested", nodes=["127.0.0.4"])  # recorded before requests named their action
     assert open_request([legacy], REPLACE) == legacy["data"] and open_request([legacy], PLAN) is None
+
+
+def test_one_approval_covers_the_plan_it_answered_until_a_new_plan_is_made() -> None:
+    plan_set, asked = _ev(1, "plan_set"), _ev(2, "approval_requested", action=PLAN)
+    yes, no = _ev(3, "approval_decided", approved=True), _ev(3, "approval_decided", approved=False)
+    assert not plan_approved([plan_set, asked])  # asked, not answered
+    assert plan_approved([plan_set, asked, yes])
+    assert not plan_approved([plan_set, asked, no])
+    assert not plan_approved([plan_set, asked, yes, _ev(4, "plan_set")])  # a re-assessment asks again
+    replacement = [plan_set, _ev(2, "approval_requested", action=REPLACE), yes]
+    assert not plan_approved(replacement)  # a replacement's approval is not the plan's

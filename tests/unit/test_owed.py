@@ -1,5 +1,5 @@
-"""Nodes an incident still owes hint replay or repair, on timelines captured from real lab incidents
-(tests/fixtures/timelines, one JSON per incident) and on variations of them."""
+"""Nodes an incident still owes hint replay or repair, as the runbook reads them from the timeline, on timelines
+captured from real lab incidents (tests/fixtures/timelines, one JSON per incident) and on variations of them."""
 
 from __future__ import annotations
 
@@ -10,12 +10,20 @@ from typing import Any
 
 import pytest
 
-from cassandra_recovery.logic.owed import owed_nodes
+from cassandra_recovery.logic.incident_facts import read_timeline
+from cassandra_recovery.logic.runbook import remedied
+from cassandra_recovery.logic.runbook_model import RunFacts, RunStatus
 
 pytestmark = pytest.mark.area("incident")
 
 TIMELINES = Path(__file__).resolve().parents[1] / "fixtures" / "timelines"
 LAB = {"node1": "127.0.0.2", "node2": "127.0.0.3", "node3": "127.0.0.4"}
+
+
+def owed_nodes(events: list[dict[str, Any]], addresses: dict[str, str]) -> list[str]:
+    """Seen down (a trigger, a run's look, a plan) with no hint replay, repair or replacement after it."""
+    view = read_timeline("assessing", events, addresses, RunFacts(RunStatus.SELF))
+    return [n.node for n in view.facts.nodes if not remedied(n, frozenset())]
 
 
 def _events(name: str) -> list[dict[str, Any]]:
@@ -51,6 +59,8 @@ def test_a_node_seen_down_again_after_its_replay_is_owed_again() -> None:
     assert owed_nodes([*events, resolved], LAB) == []  # a resolved alert reports a recovery
     seen_by_a_run = _later(events, "transition", {"from": "monitoring", "to": "assessing", "data": {"down": ["node1"]}})
     assert owed_nodes([*events, seen_by_a_run], LAB) == ["127.0.0.2"]
+    probed = _later(events, "observed", {"down": ["node1"], "by": "probe"})  # a run's first look, before assessing
+    assert owed_nodes([*events, probed], LAB) == ["127.0.0.2"]
 
 
 def test_stalled_replay_is_no_remedy_a_repair_or_a_replacement_is() -> None:

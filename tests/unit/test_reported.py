@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cassandra_recovery.logic.reported import episode_start, reported_down, was_monitored
+from cassandra_recovery.logic.reported import episode_start, reported_down
 
 pytestmark = pytest.mark.area("incident")
 
@@ -39,14 +39,3 @@ def test_a_new_episode_is_measured_from_the_alerts_start_never_later_than_now() 
     assert episode_start({"starts_at": "yesterday"}, default=now) == now
     assert episode_start({"source": "manual"}, default=now) == now
     assert episode_start(None, default=now) == now
-
-
-def test_an_incident_that_was_monitored_before_is_known_from_its_timeline() -> None:
-    assert not was_monitored([{"kind": "transition", "data": {"from": "detected", "to": "assessing"}}])
-    assert not was_monitored([{"kind": "joined", "data": {"to": "monitoring"}}])
-    assert was_monitored(
-        [
-            {"kind": "transition", "data": {"from": "verifying", "to": "monitoring"}},
-            {"kind": "transition", "data": {"from": "monitoring", "to": "assessing"}},
-        ]
-    )
