@@ -10,6 +10,7 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from cassandra_recovery.incident.store import Lease
+from cassandra_recovery.logic.incident_states import IncidentState as S
 from tasks.recovery import automation_stopped
 from tasks.verification import fix_divergence, verify_table
 
@@ -83,7 +84,7 @@ def follow_up_verification(
 
     log = get_run_logger()
     state = get_incident(incident_id)["state"]
-    if state != "monitoring":
+    if state != S.MONITORING:
         log.info("incident %s is %s, not monitored: nothing to follow up", incident_id, state)
         return {"incident_id": incident_id, "skipped": f"incident is {state}"}
     run_id = str(flow_run.id or "local")
@@ -97,16 +98,16 @@ def follow_up_verification(
         ver = verify(cluster_id, keyspace, table, fix=True, incident_id=incident_id, lease=lease, stage="follow_up")
         title, fields = f"Cassandra incident on {cluster_id}", {"cluster": cluster_id, "follow-up": ver["verdict"]}
         if ver["converged"]:
-            transition(incident_id, "monitoring", "resolved", lease, {"follow_up": ver["passes"]})
-            slack_thread(cluster_id, incident_id, title, fields, lease, status="resolved")
-            new_state = "resolved"
+            transition(incident_id, S.MONITORING, S.RESOLVED, lease, {"follow_up": ver["passes"]})
+            slack_thread(cluster_id, incident_id, title, fields, lease, status=S.RESOLVED)
+            new_state = S.RESOLVED
         else:
-            transition(incident_id, "monitoring", "escalated", lease, {"reason": ver["escalate"]})
-            slack_thread(cluster_id, incident_id, title, fields, lease, status="escalated")
+            transition(incident_id, S.MONITORING, S.ESCALATED, lease, {"reason": ver["escalate"]})
+            slack_thread(cluster_id, incident_id, title, fields, lease, status=S.ESCALATED)
             slack_reply(
                 cluster_id, incident_id, f"Escalated after the follow-up verification: {ver['escalate']}", lease
             )
-            new_state = "escalated"
+            new_state = S.ESCALATED
         report = write_postmortem(cluster_id, incident_id, lease)
         incident_progress(incident_id)
         return {"incident_id": incident_id, "state": new_state, "verification": ver["passes"], "postmortem": report}

@@ -12,6 +12,7 @@ from typing import Any
 
 from cassandra_recovery.commands import progress
 from cassandra_recovery.errors import ConfigError, LabError
+from cassandra_recovery.logic.incident_states import TERMINAL, IncidentState
 from cassandra_recovery.settings import Settings
 
 
@@ -91,7 +92,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         say(f"partition healed; the incident runs on to verification (up to {args.timeout:.0f}s)")
         load.join()
         closed = _wait(lambda: _closed(store, incident.id), args.timeout, f"incident {incident.id} to be verified")
-        if closed.state.value == "monitoring":  # the follow-up verification closes it a minute later
+        if closed.state is IncidentState.MONITORING:  # the follow-up verification closes it a minute later
             say("verified; monitoring until the follow-up verification")
             closed = _wait(
                 lambda: _closed(store, incident.id, final=True), args.timeout, f"incident {incident.id} to close"
@@ -121,8 +122,8 @@ def _new_incident(store: Any, cluster_id: str, before: Any) -> Any:
 
 def _closed(store: Any, incident_id: str, final: bool = False) -> Any:
     inc = store.get(incident_id)
-    done = ("resolved", "escalated") if final else ("resolved", "escalated", "monitoring")
-    return inc if inc.state.value in done else None
+    done = TERMINAL if final else TERMINAL | {IncidentState.MONITORING}
+    return inc if inc.state in done else None
 
 
 def _wait(cond: Any, timeout_s: float, what: str) -> Any:

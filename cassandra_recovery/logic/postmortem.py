@@ -9,6 +9,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from cassandra_recovery.logic.incident_states import TERMINAL, IncidentState
+
 PHASES = ("detected", "confirmed", "mitigated", "healed", "hints drained", "repaired", "verified", "closed")
 KEY_CAP = 10  # keys named per category and verification pass
 SUMMARY_CAP = 120  # characters of an event's data shown in the timeline
@@ -163,8 +165,8 @@ def build_postmortem(incident: Mapping[str, Any], events: Iterable[Mapping[str, 
     approvals, escalations = list[Approval](), dict[str, tuple[datetime, str]]()
     for at, kind, d, _ in evs:
         if kind == "transition":  # the last one decides: an escalated incident may be handed back
-            closed = (at, str(d.get("to"))) if str(d.get("to")) in ("resolved", "escalated") else (None, "")
-        if kind == "escalated" or (kind == "transition" and d.get("to") == "escalated"):
+            closed = (at, str(d.get("to"))) if str(d.get("to")) in TERMINAL else (None, "")
+        if kind == "escalated" or (kind == "transition" and d.get("to") == IncidentState.ESCALATED):
             src = d if kind == "escalated" else _map(d.get("data"))
             why = str(src.get("reason") or "; ".join(_strs(src.get("reasons"))) or "(no reason given)")
             escalations.setdefault(why, (at, why))
