@@ -124,8 +124,9 @@ def read_timeline(
                 all_hints_at = at
         elif kind == "repaired" and not data.get("escalated"):
             remedy(_list(data["targets"]) if "targets" in data else (plan.targets if plan else ()), at, "repaired_at")
-        elif kind == "node_replaced":
+        elif kind == "node_replaced":  # the dead node is gone from the ring: remedied, and no longer down
             remedy([data.get("dead_address")], at, "repaired_at")
+            down_now -= {a for a in [address(data.get("dead_address"))] if a}
         elif kind == "verified":
             verification = VerificationFact(at, Verdict(str(data.get("verdict"))))
         elif kind == "fixed":

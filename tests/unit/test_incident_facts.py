@@ -80,3 +80,41 @@ def test_an_escalation_is_paged_until_handed_back_and_retries_are_counted() -> N
     handed_back = {"from": "escalated", "to": "assessing"}
     back = [*events, {"seq": 4, "at": t.format(3), "kind": "transition", "data": handed_back}]
     assert not read_timeline("assessing", back, ADDRESSES, SELF).facts.paged
+
+
+def _ev(seq: int, second: int, kind: str, **data: Any) -> dict[str, Any]:
+    return {"seq": seq, "at": f"2026-12-06T15:00:{second:02d}+00:00", "kind": kind, "data": data}
+
+
+def test_a_dead_node_replaced_after_approval_is_remedied_and_no_longer_down_so_the_runbook_verifies() -> None:
+    from cassandra_recovery.logic.runbook import decide
+    from cassandra_recovery.logic.runbook_model import Controls, Observation
+
+    plan = {
+        "action": "repair",
+        "targets": ["127.0.0.4"],
+        "classifications": [{"node": "127.0.0.4", "kind": "node_failure"}],
+    }
+    events = [
+        _ev(1, 0, "opened", nodes=["node3"]),
+        _ev(2, 1, "plan_set", plan=plan),
+        _ev(3, 40, "approval_requested", action="replace", nodes=["127.0.0.4"], deadline="2026-12-06T16:00:00+00:00"),
+        _ev(4, 50, "approval_decided", approved=True, approver="alice"),
+        _ev(5, 55, "node_replaced", dead_address="127.0.0.4", new_address="127.0.0.5"),
+    ]
+    before = read_timeline("recovering", events[:4], ADDRESSES, SELF)
+    assert before.down_now == {"127.0.0.4"}
+    view = read_timeline("recovering", events, ADDRESSES, SELF)
+    assert view.down_now == frozenset() and view.facts.nodes[0].repaired_at is not None
+    now = datetime.fromisoformat("2026-12-06T15:01:00+00:00")
+    decision = decide(view.facts, Observation(now, view.down_now, view.plan), Controls(heal_timeout_s=30))
+    assert decision.step is Step.VERIFY, decision  # never a second replacement of the node just replaced
+
+
+def test_a_runs_own_look_before_it_assessed_counts_as_seen_down() -> None:
+    probe = [_ev(1, 0, "opened", source="manual"), _ev(2, 1, "observed", down=["node1"], by="probe")]
+    view = read_timeline("assessing", probe, ADDRESSES, SELF)
+    assert [n.node for n in view.facts.nodes] == ["127.0.0.2"] and view.down_now == {"127.0.0.2"}
+    detection = [*probe, _ev(3, 9, "observed", down=["node2"], by="detection")]
+    view = read_timeline("assessing", detection, ADDRESSES, SELF)  # a detection is the whole view: node1 answers
+    assert [n.node for n in view.facts.nodes] == ["127.0.0.2", "127.0.0.3"] and view.down_now == {"127.0.0.3"}
