@@ -47,11 +47,10 @@ from tasks.recovery import (
     record_event,
     renew_lease,
     restore_normal,
+    wait_until_up,
 )
 
 MAX_STEPS = 40  # decisions in one run before the loop gives the incident to a person (a runbook that never settles)
-# This run's recovery step resumes hint handoff and delivers the write queue: below `act` it is recorded or asked.
-_RECOVERY_SIDE_EFFECTS = frozenset({Step.WAIT_FOR_HEAL, Step.WATCH_HINTS})
 # A transition repeated with the same inputs in one flow run (a second flap) must run, not come from the cache.
 _move = transition.with_options(cache_policy=NO_CACHE, persist_result=False)
 
@@ -122,8 +121,6 @@ def run_runbook(run: IncidentRun) -> str:
         facts = replace(view.facts, blocked=run.blocked)
         now = datetime.now(UTC)
         d = decide(facts, Observation(now, view.down_now, view.plan), controls)
-        if d.step in _RECOVERY_SIDE_EFFECTS and d.execution is Execution.RUN and level is not AutomationLevel.ACT:
-            d = replace(d, execution=Execution.RECORD if level is AutomationLevel.OBSERVE else Execution.ASK)
         if d.execution is Execution.ASK and d.step is not Step.REPLACE_ASK_APPROVAL and plan_approved(events):
             d = replace(d, execution=Execution.RUN)  # a person approved the plan this step belongs to
         log.info("runbook step %d: %s (%s) %s", number, d.step, d.execution, d.reason)
@@ -190,9 +187,20 @@ def _assess(run: IncidentRun, d: Decision, state: S, view: TimelineView) -> S:
     return state
 
 
+def _wait_for_heal(run: IncidentRun, d: Decision, state: S, view: TimelineView) -> S:
+    """Until the nodes answer and no peer sees them down, or the runbook's heal deadline (counted from when each
+    was first seen down): then the next decision replays their hints, or replaces or escalates a node not back."""
+    state = walk(run, state, S.RECOVERING, d)
+    until = d.until or datetime.now(UTC)
+    up = wait_until_up(run.cluster_id, list(d.targets), max(1.0, (until - datetime.now(UTC)).total_seconds()))
+    if up["up"]:
+        record_event(run.incident_id, "healed", {"targets": list(d.targets), "waited_s": up["waited_s"]}, run.lease)
+    return state
+
+
 def _recover(run: IncidentRun, d: Decision, state: S, view: TimelineView) -> S:
-    """Wait for the nodes, watch their hint replay (a repair when it stalls or cannot be trusted), deliver the
-    write queue. Without targets: every hint to every node (a monitored incident re-opened with nothing named)."""
+    """Watch the nodes' hint replay (a repair when it stalls), or repair their ranges; then deliver the write
+    queue. Without targets: every hint to every node (a monitored incident re-opened with nothing named)."""
     state = walk(run, state, S.RECOVERING, d)
     if not d.targets:
         every = sorted(set(run.addresses.values()))
@@ -201,19 +209,11 @@ def _recover(run: IncidentRun, d: Decision, state: S, view: TimelineView) -> S:
         out: dict[str, Any] = {"targets": [], "action": "reverify", "hints": hints}
         out["steps"] = [f"hints to every node {hints['state']} in {hints['elapsed_s']}s"]
         return _recovered(run, drain_and_compare(run.cluster_id, out), state)
-    plan = run.plan or {}
-    owed = [n.node for n in view.facts.nodes if not remedied(n, view.down_now)]
-    targets = list(d.targets)
-    if d.step is Step.WAIT_FOR_HEAL:  # one wait covers the plan's other owed nodes too: one replay, one drain
-        targets += [n for n in owed if n in plan.get("targets", []) and n not in targets]
-    repair = d.step is Step.REPAIR or (plan.get("action") == "repair" and set(targets) <= set(plan["targets"]))
-    sub = {**plan, "action": "repair" if repair else "wait_for_hints", "targets": targets}
-    heal_s = run.heal_timeout_s
-    if d.until is not None:  # the runbook's heal deadline, counted from when the node was first seen down
-        heal_s = max(1.0, (d.until - datetime.now(UTC)).total_seconds())
-    result = recover(run.cluster_id, run.incident_id, sub, heal_timeout_s=heal_s, lease=run.lease)
-    if result.get("escalate") and not result.get("not_back"):
-        run.blocked = result["escalate"]  # a repair that escalated: a person decides
+    action = "repair" if d.step is Step.REPAIR else "wait_for_hints"
+    sub = {**(run.plan or {}), "action": action, "targets": list(d.targets)}
+    result = recover(run.cluster_id, run.incident_id, sub, heal_timeout_s=run.heal_timeout_s, lease=run.lease)
+    if result.get("escalate"):
+        run.blocked = result["escalate"]  # a repair that escalated, or a node gone again: a person decides
     return _recovered(run, result, state)
 
 
@@ -303,7 +303,7 @@ def _wait(run: IncidentRun, d: Decision, state: S, view: TimelineView) -> S:
 _STEPS = {
     Step.MITIGATE: _mitigate,
     Step.ASSESS: _assess,
-    Step.WAIT_FOR_HEAL: _recover,
+    Step.WAIT_FOR_HEAL: _wait_for_heal,
     Step.WATCH_HINTS: _recover,
     Step.REPAIR: _recover,
     Step.REPLACE_ASK_APPROVAL: _replace,

@@ -32,7 +32,7 @@ class Step(StrEnum):
 # Steps with side effects on the cluster or the application: the automation level and the kill switch apply to
 # these. Every other step observes, waits, or keeps the incident's books (state, timeline, pages).
 ACTING_STEPS: frozenset[Step] = frozenset(
-    {Step.MITIGATE, Step.REPAIR, Step.REPLACE_ASK_APPROVAL, Step.FIX_DIVERGENCE, Step.RESTORE_NORMAL}
+    {Step.MITIGATE, Step.WATCH_HINTS, Step.REPAIR, Step.REPLACE_ASK_APPROVAL, Step.FIX_DIVERGENCE, Step.RESTORE_NORMAL}
 )
 
 
