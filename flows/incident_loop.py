@@ -18,7 +18,6 @@ from cassandra_recovery.logic.approvals import PLAN, REPLACE, open_request, plan
 from cassandra_recovery.logic.automation import held_back, proposed_steps
 from cassandra_recovery.logic.incident_facts import TimelineView, read_timeline
 from cassandra_recovery.logic.incident_states import IncidentState as S
-from cassandra_recovery.logic.reported import reported_down
 from cassandra_recovery.logic.runbook import decide, remedied, transitions_to
 from cassandra_recovery.logic.runbook_model import (
     AutomationLevel,
@@ -174,9 +173,9 @@ def _assess(run: IncidentRun, d: Decision, state: S, view: TimelineView) -> S:
         if new and not view.facts.mitigated:
             run.detected = detected  # assessed right after the mitigation the next decision makes
             return state
-    events = incident_events(run.incident_id)
-    reported = reported_down(run.trigger, events)
-    reported = list(dict.fromkeys([*reported, *d.targets, *detected["down"]]))
+    # Reported down: the nodes still owed a remedy (named by a trigger or seen down, and back or not) and the ones
+    # seen down now; a node remedied already is not this assessment's business.
+    reported = list(dict.fromkeys([*d.targets, *detected["down"]]))
     plan = assess(run.cluster_id, detected=detected, outage_started=run.outage_started, reported_down=reported)
     store_plan(run.incident_id, plan, run.lease)
     run.plan = plan
