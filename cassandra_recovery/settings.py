@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from cassandra_recovery.errors import ConfigError
+from cassandra_recovery.logic.lease_heartbeat import check_heartbeat
 
 ENV_PREFIX = "CASSANDRA_RECOVERY_"
 CONFIG_FILE_ENV = ENV_PREFIX + "CONFIG"
@@ -247,6 +248,18 @@ class RunbookConfig(BaseModel):
 
     # A FAILED incident run (or an open incident nobody holds) is retried this many times, then escalated.
     max_run_retries: int = Field(default=2, ge=0, le=10)
+    # The incident run's lease: renewed every heartbeat while the run works; a run that cannot renew before its
+    # TTL runs out stops itself, and a dead or frozen holder's lease is free again a TTL later.
+    lease_heartbeat_s: float = Field(default=5.0, gt=0, le=300)
+    lease_ttl_s: float = Field(default=20.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _heartbeat_fits(self) -> RunbookConfig:
+        try:
+            check_heartbeat(self.lease_heartbeat_s, self.lease_ttl_s)
+        except ValueError as e:
+            raise ValueError(f"runbook: {e}") from e
+        return self
 
 
 def _default_schedules() -> list[RepairScheduleConfig]:

@@ -9,6 +9,8 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
+from cassandra_recovery.incident.lease_keeper import LeaseKeeper
+from cassandra_recovery.incident.store import Lease
 from cassandra_recovery.logic.incident_states import IncidentState as S
 from cassandra_recovery.logic.reported import episode_start
 from cassandra_recovery.settings import Settings
@@ -57,12 +59,15 @@ def incident_response(
         log.info("incident %s named by the trigger is already closed; nothing to do", named)
         return {"cluster": cluster_id, "incident_id": named, "acting": False, "skipped": "incident already closed"}
     incident = open_or_join(cluster_id, trigger or {"source": "manual"}, actor)
-    lease = take_lease(incident["id"], actor, run_key=run_id)
+    bounds = Settings().runbook
+    lease = take_lease(incident["id"], actor, run_key=run_id, ttl_s=bounds.lease_ttl_s)
     if lease is None:
         log.info("incident %s is handled by another run; this trigger joined it", incident["id"])
         return {"cluster": cluster_id, "incident_id": incident["id"], "acting": False}
     waiting = False
+    keeper = LeaseKeeper(lease, _renew, bounds.lease_heartbeat_s, bounds.lease_ttl_s)
     try:
+        keeper.start()
         current = get_incident(incident["id"])
         if current["state"] == S.DETECTED:  # this run takes charge: it assesses the incident
             transition(incident["id"], S.DETECTED, S.ASSESSING, lease, {"by": actor})
@@ -78,9 +83,9 @@ def incident_response(
             approval_timeout_s=approval_timeout_s,
             follow_up_s=Settings().verification.follow_up_s if follow_up_s is None else follow_up_s,
             addresses={n.name: n.address for n in Settings().cluster(cluster_id).nodes},
+            keeper=keeper,
         )
         state = run_runbook(run)
-        lease = run.lease
         return {
             "cluster": cluster_id,
             "incident_id": incident["id"],
@@ -103,8 +108,16 @@ def incident_response(
         log.warning("superseded by a newer attempt, stopping without acting: %s", e)
         raise Abort(f"superseded: {e}") from e
     finally:
+        keeper.stop()
         if not waiting:
-            release_lease(lease)
+            release_lease(keeper.lease)
+
+
+def _renew(lease: Lease, ttl_s: float) -> Lease:
+    """The heartbeat's renewal: straight to the store from its thread (no Prefect task run per beat)."""
+    from cassandra_recovery.storage.facade import process_storage
+
+    return process_storage().incidents.renew_lease(lease, ttl_s)
 
 
 def _utcnow() -> str:

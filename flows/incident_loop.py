@@ -7,6 +7,7 @@ next decision reads it back from there, so a resumed run, the crash resumer and 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from prefect import get_run_logger
 from prefect.cache_policies import NO_CACHE
 
+from cassandra_recovery.incident.lease_keeper import LeaseKeeper
 from cassandra_recovery.logic.approvals import PLAN, REPLACE, open_request, plan_approved
 from cassandra_recovery.logic.automation import held_back, proposed_steps
 from cassandra_recovery.logic.incident_facts import TimelineView, read_timeline
@@ -44,7 +46,6 @@ from tasks.recovery import (
     mitigate,
     mitigation_on,
     record_event,
-    renew_lease,
     restore_normal,
     wait_until_up,
 )
@@ -77,6 +78,22 @@ class IncidentRun:
     probed: bool = False
     slack: dict[str, Any] | None = None
     steps: list[str] = field(default_factory=list)
+    keeper: LeaseKeeper | None = None  # the lease's heartbeat; stopped while the run waits for a person
+
+    def check_lease(self) -> None:
+        """LeaseLost when the heartbeat found the lease taken over or about to lapse: the run stops acting."""
+        if self.keeper is not None:
+            self.keeper.raise_if_lost()
+
+    def asking(self, ask: Callable[[], Any]) -> Any:
+        """A question to a person may suspend the run: the heartbeat stops first, so the longer lease the
+        question takes (its deadline) is not shortened; it beats again once the answer is in."""
+        if self.keeper is not None:
+            self.keeper.stop()
+        answer = ask()
+        if self.keeper is not None:
+            self.keeper.start()
+        return answer
 
     @property
     def title(self) -> str:
@@ -96,6 +113,7 @@ def run_runbook(run: IncidentRun) -> str:
     """Decide and execute until nothing is left for this run; the incident's state at the end."""
     log = get_run_logger()
     for number in range(1, MAX_STEPS + 1):
+        run.check_lease()
         incident = get_incident(run.incident_id)
         state, events = S(incident["state"]), incident_events(run.incident_id)
         if run.plan is None and incident.get("plan"):
@@ -129,7 +147,7 @@ def run_runbook(run: IncidentRun) -> str:
         if d.step is Step.NOTHING:
             return state
         state = _execute(run, d, state, view, stop)
-        run.lease = renew_lease(run.lease)
+        run.check_lease()
         if state in (S.RESOLVED, S.ESCALATED):
             return state
     why = f"the runbook did not settle after {MAX_STEPS} steps in one run: a person decides"
@@ -228,7 +246,10 @@ def _replace(run: IncidentRun, d: Decision, state: S, view: TimelineView) -> S:
     state = walk(run, state, S.RECOVERING, d)
     plan = run.plan or {}
     why = "wipe_and_replace" if plan.get("action") == "wipe_and_replace" else "node failed and did not come back"
-    approval = ask_approval(run.cluster_id, run.incident_id, list(d.targets), why, run.approval_timeout_s, run.lease)
+    dead = list(d.targets)
+    approval = run.asking(
+        lambda: ask_approval(run.cluster_id, run.incident_id, dead, why, run.approval_timeout_s, run.lease)
+    )
     return _replacement_answered(run, state, list(d.targets), approval)
 
 
@@ -336,8 +357,10 @@ def _ask_for_plan(run: IncidentRun, d: Decision, state: S, view: TimelineView) -
     """propose: the plan's side effects wait for one approval; the run suspends (the answer resumes it)."""
     steps, reverify = _proposal(run, d)
     down = sorted(view.down_now)
-    approval = ask_plan_approval(
-        run.cluster_id, run.incident_id, run.plan or {}, down, steps, reverify, run.approval_timeout_s, run.lease
+    approval = run.asking(
+        lambda: ask_plan_approval(
+            run.cluster_id, run.incident_id, run.plan or {}, down, steps, reverify, run.approval_timeout_s, run.lease
+        )
     )
     return _plan_answered(run, state, approval, steps)
 
@@ -357,14 +380,18 @@ def _answer_pending_approval(run: IncidentRun, state: S, events: list[dict[str, 
         reverify = bool(asked.get("reverify"))
         steps = proposed_steps(str(plan.get("action", "")), plan.get("targets") or [], reverify)
         down = list(asked.get("down") or [])
-        approval = ask_plan_approval(
-            run.cluster_id, run.incident_id, plan, down, steps, reverify, run.approval_timeout_s, run.lease
+        approval = run.asking(
+            lambda: ask_plan_approval(
+                run.cluster_id, run.incident_id, plan, down, steps, reverify, run.approval_timeout_s, run.lease
+            )
         )
         return _plan_answered(run, state, approval, steps)
     if (asked := open_request(events, REPLACE)) is not None:
         dead = [str(n) for n in asked.get("nodes") or []]
         why = str(asked.get("reason") or "replacement")
-        approval = ask_approval(run.cluster_id, run.incident_id, dead, why, run.approval_timeout_s, run.lease)
+        approval = run.asking(
+            lambda: ask_approval(run.cluster_id, run.incident_id, dead, why, run.approval_timeout_s, run.lease)
+        )
         return _replacement_answered(run, state, dead, approval)
     return None
 

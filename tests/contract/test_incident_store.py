@@ -550,3 +550,33 @@ def test_reports_are_versioned_and_an_old_state_check_is_upgraded(
         store.transition(inc.id, IncidentState(old), IncidentState(new), lease, {})
     assert store.get(inc.id).state == IncidentState.MONITORING
     store.transition(inc.id, IncidentState.MONITORING, IncidentState.RESOLVED, lease, {})
+
+
+# --- the lease's heartbeat (issue 16) ------------------------------------------------------------------------------
+
+
+def test_a_live_holders_heartbeat_keeps_its_lease_past_the_ttl_and_a_stopped_one_loses_it(
+    store: IncidentStore, pool: ConnectionPool, cluster_id: str
+) -> None:
+    """Working longer than the TTL never lets a rival in while the heartbeat beats; once it stops (the holder's
+    process died) the lease is free a TTL later, and the old holder finds out at its next beat."""
+    import time
+
+    from cassandra_recovery.incident.lease_keeper import LeaseKeeper
+
+    inc = _opened(store, cluster_id)
+    lease = _lease(store, inc.id, ttl_s=3.0)
+    keeper = LeaseKeeper(lease, store.renew_lease, every_s=0.5, ttl_s=3.0).start()
+    try:
+        time.sleep(4.5)  # longer than the TTL
+        assert store.acquire_lease(inc.id, "flow-b", 3.0) is None
+        assert keeper.beats >= 4 and keeper.lost is None
+    finally:
+        keeper.stop()
+    _expire_lease(store, pool, inc.id)  # a TTL later, nobody renewed it
+    rival = store.acquire_lease(inc.id, "flow-b", 60.0)
+    assert rival is not None and rival.token > lease.token
+    keeper.beat(time.monotonic())  # the old holder wakes up (SIGCONT): its next beat fences it
+    with pytest.raises(LeaseLost, match=f"has token {lease.token}, current token {rival.token} held by flow-b"):
+        keeper.raise_if_lost()
+    assert store.get(inc.id).lease_holder == "flow-b"  # the rival's lease is untouched

@@ -88,7 +88,6 @@ def world(monkeypatch: pytest.MonkeyPatch) -> FakeIncident:
         "incident_events": lambda incident_id: list(inc.events),
         "_move": move,
         "record_event": record,
-        "renew_lease": lambda lease, ttl_s=1800.0: lease,
         "automation_level": lambda cluster_id: "act",
         "automation_stopped": lambda cluster_id: inc.stop,
         "probe_nodes": lambda cluster_id: {a: {"ok": a not in inc.down} for a in ADDRESSES.values()},
