@@ -284,7 +284,8 @@ def _verify(run: IncidentRun, d: Decision, state: S, view: TimelineView) -> S:
 def _restore(run: IncidentRun, d: Decision, state: S, view: TimelineView) -> S:
     """The normal policy back and the repair pause lifted, only with a converged verification in hand."""
     passes = (run.verification or {}).get("passes", [])
-    run.restored = restore_normal(run.cluster_id, run.incident_id, {"equal": True, "verification": passes}, run.lease)
+    evidence = {"equal": True, "verification": passes, "why": d.reason}  # the runbook's: nothing left unproven
+    run.restored = restore_normal(run.cluster_id, run.incident_id, evidence, run.lease)
     return state
 
 

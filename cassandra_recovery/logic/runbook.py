@@ -1,16 +1,17 @@
 """The runbook as one pure function (Patroni's HA loop): incident facts + a fresh observation -> the next step.
 
-How the incident flow will execute it (wired after the storage merge): a short loop that holds the lease,
-  1. derives IncidentFacts from the incident and its timeline, observes the cluster (Observation), and calls
-     `decide(facts, observation, controls)`;
-  2. records the decision (step, reason, level, execution) on the timeline, walks the incident to
-     `decision.state` along `transitions_to`, then runs the step: RUN does it, ASK suspends for an approval
-     (the replacement's suspend-and-form), RECORD writes it as proposed and stores it as declined
-     (`mitigation_declined`, or `blocked` for any other side effect, so the next decision escalates);
-  3. records the step's outcome as a fact (hints_watched_at, verification, blocked, ...) and loops, until the
-     step is NOTHING, ESCALATE or RESOLVE (or the run suspends). A step that cannot finish sets `blocked`.
-The crash resumer, the follow-up verification and the detector call the same function as outside observers
-(RunStatus OTHER/FAILED/NONE): RETRY starts a run; NOTHING names who acts.
+How the incident run executes it (`flows/incident_loop.py`): a short loop that holds the lease (kept by a
+heartbeat),
+  1. derives IncidentFacts from the incident and its timeline (`logic/incident_facts.py`), takes the run's first
+     look at the cluster (a probe), and calls `decide(facts, observation, controls)`;
+  2. records the decision (`runbook_step`: step, reason, level, execution) on the timeline, walks the incident to
+     `decision.state` along `transitions_to`, then runs the step: RUN does it, ASK suspends for one approval of
+     the plan (or of a replacement), RECORD writes the proposal and escalates (the `observe` level);
+  3. the step's outcome lands on the timeline (healed, hints_drained, repaired, verified, ...), read back by the
+     next decision, until the step is NOTHING, ESCALATE or RESOLVE (or the run suspends). A step that cannot
+     finish sets `blocked` for that run, so the next decision escalates.
+The failed-run resumer calls the same function as an outside observer (RunStatus FAILED): RETRY starts the run
+again; NOTHING names who acts.
 """
 
 from __future__ import annotations

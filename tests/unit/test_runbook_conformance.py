@@ -1,6 +1,7 @@
 """The runbook against what the incident flow did on the real lab: replay each captured timeline and, at every
 step the flow took, ask `decide()` with the facts of the timeline up to that step. Both must name the same step:
-the pure runbook is the flow's specification (and the loop that will execute it), not a second opinion."""
+the pure runbook is the flow's specification (the incident loop executes it), not a second opinion. These
+timelines were captured before the loop: they pin the runbook to the behaviour the real-lab tests proved."""
 
 from __future__ import annotations
 
