@@ -1,4 +1,5 @@
-"""Resumes crashed incident runs a capped number of times, then escalates; retries FAILED incident runs that
+"""Resumes crashed incident runs a capped number of times, then escalates; marks incident runs whose holder is
+gone (their lease lapsed) as crashed so they are resumed (`orphans.py`); retries FAILED incident runs that
 left their incident open (`failed_runs.py`); resumes suspended runs whose approval expired so they escalate
 (runs inside `serve`).
 
@@ -121,6 +122,7 @@ def start_resumer(max_resumes: int = 2, interval_s: float = 5.0) -> threading.Ev
     from cassandra_recovery.settings import Settings
     from cassandra_recovery.storage.facade import process_storage
     from deployments.failed_runs import retry_failed_once
+    from deployments.orphans import take_over_orphans_once
 
     stop = threading.Event()
 
@@ -130,7 +132,9 @@ def start_resumer(max_resumes: int = 2, interval_s: float = 5.0) -> threading.Ev
                 with get_client(sync_client=True) as client:
                     resume_crashed_once(client, max_resumes, on_escalate=escalate_incident)
                     settings = Settings()
-                    retry_failed_once(client, process_storage(settings).incidents, settings)
+                    incidents = process_storage(settings).incidents
+                    take_over_orphans_once(client, incidents, grace_s=settings.runbook.lease_ttl_s)
+                    retry_failed_once(client, incidents, settings)
                     expire_approvals_once(client)
             except Exception as e:  # the server may be restarting: try again next round
                 log.warning("crash resumer: %s", e)

@@ -279,3 +279,68 @@ def test_a_follow_up_finding_the_incident_held_defers_itself_instead_of_failing(
     assert [e.data["flow_run_id"] for e in store.events(inc.id) if e.kind == "follow_up_deferred"] == [
         deferred["flow_run_id"]
     ]
+
+
+@pytest.mark.fault(F.LEASE_EXPIRED)
+def test_an_incident_run_whose_holder_is_gone_is_crashed_and_resumed_and_a_live_or_monitored_one_is_not(
+    api: dict[str, str],
+) -> None:
+    """A dead host leaves its incident run RUNNING: once the run's lease lapsed more than a grace ago, the
+    watchdog marks it CRASHED (reason on the timeline) and the crash resumer schedules the same run again. A run
+    still renewing, a lapse inside the grace and a monitored incident (its follow-up holds it) are left alone."""
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.states import Running
+
+    from cassandra_recovery.logic.incident_states import IncidentState
+    from cassandra_recovery.storage.facade import process_storage
+    from deployments.orphans import INCIDENT_FLOW, take_over_orphans_once
+    from deployments.resume import resume_crashed_once
+    from flows.incident import incident_response
+    from tests.migrated import migrated
+
+    store = process_storage(migrated(Settings())).incidents
+    with _with_api(api), get_client(sync_client=True) as client:
+        incident_response.to_deployment(name="orphan-test").apply()
+
+        def running_incident(prefix: str, ttl_s: float) -> tuple[Any, Any]:
+            cluster = f"{prefix}-{uuid.uuid4().hex[:8]}"
+            run: Any = run_deployment(f"{INCIDENT_FLOW}/orphan-test", parameters={"cluster_id": cluster}, timeout=0)
+            client.set_flow_run_state(run.id, Running(), force=True)
+            inc, _ = store.open_or_join(cluster, {"source": "pytest"}, f"flow-run/{run.id}")
+            lease = store.acquire_lease(inc.id, f"flow-run/{run.id}", ttl_s, run_key=str(run.id))
+            assert lease is not None
+            return run, lease
+
+        dead, dead_lease = running_incident("orphan", ttl_s=1.0)
+        live, _ = running_incident("live", ttl_s=600.0)
+        monitored, monitored_lease = running_incident("monitored", ttl_s=1.0)
+        for state in (IncidentState.ASSESSING, IncidentState.RECOVERING, IncidentState.VERIFYING):
+            store.transition(monitored_lease.incident_id, store.get(monitored_lease.incident_id).state, state,
+                             monitored_lease, {})  # fmt: skip
+        store.transition(monitored_lease.incident_id, IncidentState.VERIFYING, IncidentState.MONITORING,
+                         monitored_lease, {})  # fmt: skip
+        soon = datetime.now(UTC) + timedelta(seconds=10)  # 1 s lease lapsed 9 s ago: inside a 20 s grace
+        assert take_over_orphans_once(client, store, grace_s=20.0, now=soon) == []
+        later = datetime.now(UTC) + timedelta(seconds=40)
+        taken = take_over_orphans_once(client, store, grace_s=20.0, now=later)
+        assert taken == [str(dead.id)]
+        state = client.read_flow_run(dead.id).state
+        assert state is not None and state.type.value == "CRASHED" and "lease lapsed" in (state.message or "")
+        for other in (live, monitored):
+            other_state = client.read_flow_run(other.id).state
+            assert other_state is not None and other_state.type.value == "RUNNING"
+        resumed = resume_crashed_once(client, max_resumes=2)
+        assert str(dead.id) in resumed["resumed"]
+        scheduled = client.read_flow_run(dead.id).state
+        assert scheduled is not None and scheduled.type.value == "SCHEDULED"
+        for run in (dead, live, monitored):
+            client.delete_flow_run(run.id)
+    gone = [e.data for e in store.events(dead_lease.incident_id) if e.kind == "holder_gone"]
+    assert gone and gone[0]["flow_run_id"] == str(dead.id) and "taken over" in gone[0]["reason"]
+    # The resumed run takes the lease back at once (same run key) under a new token: the old holder is fenced.
+    back = store.acquire_lease(dead_lease.incident_id, f"flow-run/{dead.id}", 20.0, run_key=str(dead.id))
+    assert back is not None and back.token > dead_lease.token

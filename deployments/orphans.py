@@ -1,0 +1,74 @@
+"""Takes over incidents whose holder is gone (part of the resumer inside `serve`): a dead or frozen host leaves
+its incident run RUNNING in Prefect forever (Prefect's own heartbeats are 30 s apart at best and its zombie
+detection needs 60-90 s), while the incident's lease, renewed every heartbeat by a live holder, lapses a TTL later.
+
+An incident run whose lease lapsed more than a grace ago (a second TTL: a holder riding out a PostgreSQL blip is
+not taken over) is marked CRASHED; the crash resumer then puts the same flow run back to Scheduled and a served
+process runs it again: same run key, so the lease comes back at once under a new fencing token, and a holder
+that was only frozen is fenced when it wakes (its next beat or write is refused). The holders the runbook names
+for other states are left alone: a suspended run waits for its approval (PAUSED, not RUNNING), a monitored
+incident waits for its scheduled follow-up, an escalated one for a person."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cassandra_recovery.incident.store import Incident, IncidentStore
+from cassandra_recovery.logic.incident_states import IncidentState
+
+log = logging.getLogger(__name__)
+
+INCIDENT_FLOW = "incident-response"
+# States in which a live incident run must hold the lease (the others have holders of their own, above).
+RUN_HELD = frozenset(
+    {IncidentState.DETECTED, IncidentState.ASSESSING, IncidentState.MITIGATING, IncidentState.RECOVERING,
+     IncidentState.VERIFYING}
+)  # fmt: skip
+
+
+def holder_gone(inc: Incident, flow_run_id: str, now: datetime, grace_s: float) -> bool:
+    """Whether this flow run held the incident's lease and let it lapse more than `grace_s` ago."""
+    if inc.state not in RUN_HELD or inc.lease_run_key != flow_run_id or inc.lease_expires_at is None:
+        return False
+    return inc.lease_expires_at < now - timedelta(seconds=grace_s)
+
+
+def take_over_orphans_once(
+    client: Any, store: IncidentStore, grace_s: float, flow_name: str = INCIDENT_FLOW, now: datetime | None = None
+) -> list[str]:
+    """One pass over RUNNING deployed incident runs: each whose holder is gone is marked CRASHED (the crash
+    resumer runs it again) and the takeover goes on the incident's timeline. Returns the flow run ids."""
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Crashed
+
+    now = now or datetime.now(UTC)
+    running = client.read_flow_runs(
+        flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])),
+        flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING]))),
+        limit=100,
+    )
+    done: list[str] = []
+    for fr in running:
+        cluster_id = (fr.parameters or {}).get("cluster_id")
+        if fr.deployment_id is None or not cluster_id:
+            continue  # only a deployed run can be run again by a served process
+        inc = store.open_for(cluster_id)
+        if inc is None or not holder_gone(inc, str(fr.id), now, grace_s):
+            continue
+        assert inc.lease_expires_at is not None  # noqa: S101 - holder_gone says so
+        lapsed = (now - inc.lease_expires_at).total_seconds()
+        why = f"the incident run's lease lapsed {lapsed:.0f}s ago (holder {inc.lease_holder} gone): taken over"
+        store.append_event(inc.id, "holder_gone", "run-watchdog", {"flow_run_id": str(fr.id), "reason": why})
+        client.set_flow_run_state(fr.id, Crashed(message=why), force=True)
+        done.append(str(fr.id))
+        log.error("incident %s: %s", inc.id, why)
+    return done
