@@ -419,6 +419,51 @@ def _outage_under_writes(lab: Lab, parts: ServiceParts, names: list[str], second
 
 
 @pytest.mark.second_lab  # bin/test runs it on the second lab: it balances the cluster halves
+@pytest.mark.fault(F.NODE_FROZEN, F.SERVE_HOST_DIED, F.LEASE_EXPIRED)
+def test_the_host_running_an_incident_dies_mid_recovery_and_another_serve_takes_the_incident_over(
+    lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
+) -> None:
+    """Issue 16: a dead host is `serve` and every process of its flow runs gone at once; the run stays RUNNING in
+    Prefect. Its lease stops being renewed, lapses a TTL later, and the watchdog in the next `serve` marks the run
+    crashed; the crash resumer runs it again under a new fencing token and it finishes the recovery."""
+    close_open_incident(store, cluster.id)
+    lab.freeze("node3")
+    try:
+        lab.wait_seen(lab.node("node3"), up=False)
+        spec = WorkloadSpec(rate=30, duration_s=3, keys=200, read_ratio=0.0)
+        written = run_workload(parts.service, spec, relay=parts.relay)
+        assert written.writes > 0 and written.write_errors == 0, written.as_dict()
+        run = _start_incident(served, cluster.id, follow_up_s=0)
+        incident_id = wait_for(lambda: _incident_in(store, cluster.id, "recovering"), 300, "the incident to recover")
+        old_token = store.get(incident_id).fencing_token
+        assert _Serve.current is not None
+        dead = [_Serve.current.proc.pid, *wait_for(lambda: _flow_run_pids(run.id), 60, "the flow run's processes")]
+        _signal_all(dead, signal.SIGKILL)  # the host dies: serve and its flow run, children included
+        wait_for(lambda: not _alive(dead), 30, "the dead host's processes to be gone", every_s=0.5)
+        died_at = time.monotonic()
+        assert _flow_run_state(served, run.id) == "RUNNING"  # Prefect cannot tell yet
+        _Serve.swap(ROOT, served, log_file("serve"))  # another host's serve
+        wait_for(lambda: store.get(incident_id).fencing_token > old_token, 180, "another serve to take the run over")
+        took_over_s = time.monotonic() - died_at
+    finally:
+        lab.thaw("node3")
+    wait_for(lambda: _flow_run_state(served, run.id) == "COMPLETED", 300, "the run taken over to finish", 2)
+    inc = store.get(incident_id)
+    assert inc.state.value == "resolved", inc.state
+    events = store.events(incident_id)
+    (gone,) = [e.data for e in events if e.kind == "holder_gone"]
+    assert gone["flow_run_id"] == str(run.id) and "lease lapsed" in gone["reason"]
+    takeover = next(e.seq for e in events if e.kind == "lease_acquired" and (e.fencing_token or 0) > old_token)
+    assert [e.kind for e in events if e.seq > takeover and e.fencing_token == old_token] == []
+    assert [e.data["verdict"] for e in events if e.kind == "verified"][-1] == "converged"
+    assert parts.pg.outbox.stats().queued == 0
+    conv = _converged(parts, cluster)
+    assert conv["equal"] and conv["rows_compared"]["postgres"] == conv["node3_rows"] > 0, conv
+    ttl = Settings().runbook.lease_ttl_s
+    print("takeover after the host died:", {"seconds": round(took_over_s, 1), "lease_ttl_s": ttl})
+
+
+@pytest.mark.second_lab  # bin/test runs it on the second lab: it balances the cluster halves
 @pytest.mark.fault(F.NODE_FROZEN, F.MONITORED_INCIDENT_RETRIGGERED, F.NODE_BACK_BEFORE_ASSESSMENT, F.NODE_FLAPPING)
 def test_a_monitored_incident_retriggered_after_an_outage_drains_the_queue_watches_hints_and_verifies(
     lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
