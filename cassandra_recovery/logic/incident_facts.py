@@ -67,6 +67,7 @@ def read_timeline(
     plan: PlanView | None = None
     verification: VerificationFact | None = None
     last_trigger = fixed_at = follow_up_at = None
+    last_trigger_nodes: tuple[str, ...] = ()
     escalated_at = handed_back_at = reopened_at = all_hints_at = None
     failures, last_failure = run.failures, run.last_failure
 
@@ -92,6 +93,7 @@ def read_timeline(
         if kind in ("opened", "joined") and data.get("status") != "resolved":
             last_trigger = at
             named = _list(data.get("nodes"))
+            last_trigger_nodes = tuple(sorted({a for a in map(address, named) if a}))
             sighted(named, at, by_trigger=True)
             down_now |= {a for a in map(address, named) if a}
         elif kind == "transition":
@@ -144,6 +146,7 @@ def read_timeline(
             for a, n in sorted(nodes.items())
         ),
         last_trigger_at=last_trigger,
+        last_trigger_nodes=last_trigger_nodes,
         mitigated=mitigation_in_force(evs) is not None,
         verification=verification,
         fixed_at=fixed_at,

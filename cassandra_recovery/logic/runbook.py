@@ -158,7 +158,11 @@ def _stale_plan(facts: IncidentFacts, owed: list[NodeHistory], plan: PlanView | 
     if plan is None:
         return "no plan yet"
     if facts.last_trigger_at and plan.made_at < facts.last_trigger_at:
-        return f"a trigger at {facts.last_trigger_at.isoformat()} is newer than the plan: re-assess and verify"
+        # A trigger about nodes the plan already covers (an alert confirming what the detector reported) adds
+        # nothing; one naming no known node, or a node the plan does not cover, is something new to assess.
+        named = facts.last_trigger_nodes
+        if not named or any(n not in plan.targets for n in named):
+            return f"a trigger at {facts.last_trigger_at.isoformat()} is newer than the plan: re-assess and verify"
     newer = [n.node for n in owed if n.down_since > plan.made_at]
     if newer:
         return f"{', '.join(newer)} went down after the plan was made: re-assess"

@@ -109,6 +109,7 @@ class IncidentFacts:
     run: RunFacts
     nodes: tuple[NodeHistory, ...] = ()
     last_trigger_at: datetime | None = None  # the newest trigger that opened or joined it
+    last_trigger_nodes: tuple[str, ...] = ()  # the known nodes it named (none: a manual run or unknown names)
     mitigated: bool = False  # the mitigation is on and not lifted yet
     mitigation_declined: bool = False  # recorded only (observe), refused or expired: go on without it
     verification: VerificationFact | None = None  # the newest verification

@@ -196,3 +196,21 @@ def test_a_runbook_that_never_settles_is_handed_to_a_person(world: FakeIncident)
     assert len(world.steps()) == loop.MAX_STEPS
     last = [e["data"]["data"] for e in world.events if e["kind"] == "transition"][-1]
     assert last["reason"] == f"the runbook did not settle after {loop.MAX_STEPS} steps in one run: a person decides"
+
+
+def test_an_alert_confirming_the_node_the_plan_covers_is_not_assessed_again_but_a_new_node_is(
+    world: FakeIncident,
+) -> None:
+    """Alertmanager's alert for node3 lands after the detector's plan for node3: nothing new, no second plan.
+    A trigger naming node2 (not in the plan) is assessed."""
+    world.on_step["plan_set"] = lambda inc: inc.add("joined", {"source": "alert:alertmanager", "nodes": ["node3"]})
+    assert loop.run_runbook(_run(follow_up_s=0)) is IncidentState.RESOLVED
+    assert [e["data"]["plan"]["targets"] for e in world.events if e["kind"] == "plan_set"] == [[N3]]
+
+    world.events.clear()
+    world.state, world.plan, world.down = "assessing", None, {N3}
+    world.add("opened", {"source": "detector", "nodes": ["node3"]})
+    world.on_step["plan_set"] = lambda inc: inc.add("joined", {"source": "alert:alertmanager", "nodes": ["node2"]})
+    assert loop.run_runbook(_run(follow_up_s=0)) is IncidentState.RESOLVED
+    plans = [e["data"]["plan"]["targets"] for e in world.events if e["kind"] == "plan_set"]
+    assert plans == [[N3], [N2, N3]]  # node3 still owed its replay when node2 was reported: both assessed
