@@ -79,24 +79,12 @@ def retry_failed_once(
 ) -> dict[str, list[str]]:
     """One pass over FAILED deployed runs of the incident flow whose incident is open, not escalated and not held:
     retry or escalate each (the newest such run per incident). Returns the run ids per outcome."""
-    from prefect.client.schemas.filters import (
-        FlowFilter,
-        FlowFilterName,
-        FlowRunFilter,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-    )
-    from prefect.client.schemas.objects import StateType
-    from prefect.client.schemas.sorting import FlowRunSort
     from prefect.states import Failed, Scheduled
 
+    from deployments.run_queries import runs_in_state
+
     now = now or datetime.now(UTC)
-    failed = client.read_flow_runs(
-        flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])),
-        flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.FAILED]))),
-        sort=FlowRunSort.EXPECTED_START_TIME_DESC,
-        limit=100,
-    )
+    failed = runs_in_state(client, "FAILED", flow_name, newest_first=True)
     done: dict[str, list[str]] = {"retried": [], "escalated": []}
     seen: set[str] = set()
     limit = settings.runbook.max_run_retries

@@ -40,22 +40,12 @@ def take_over_orphans_once(
 ) -> list[str]:
     """One pass over RUNNING deployed incident runs: each whose holder is gone is marked CRASHED (the crash
     resumer runs it again) and the takeover goes on the incident's timeline. Returns the flow run ids."""
-    from prefect.client.schemas.filters import (
-        FlowFilter,
-        FlowFilterName,
-        FlowRunFilter,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-    )
-    from prefect.client.schemas.objects import StateType
     from prefect.states import Crashed
 
+    from deployments.run_queries import runs_in_state
+
     now = now or datetime.now(UTC)
-    running = client.read_flow_runs(
-        flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])),
-        flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING]))),
-        limit=100,
-    )
+    running = runs_in_state(client, "RUNNING", flow_name)
     done: list[str] = []
     for fr in running:
         cluster_id = (fr.parameters or {}).get("cluster_id")

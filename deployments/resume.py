@@ -24,14 +24,11 @@ def crash_count(client: Any, flow_run_id: Any) -> int:
 
 def resume_crashed_once(client: Any, max_resumes: int = 2, on_escalate: Any = None) -> dict[str, list[str]]:
     """One pass over crashed runs of deployed flows: resume or escalate each; returns what was done."""
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
-    from prefect.client.schemas.objects import StateType
     from prefect.states import Failed, Scheduled
 
-    crashed = client.read_flow_runs(
-        flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.CRASHED]))),
-        limit=100,
-    )
+    from deployments.run_queries import runs_in_state
+
+    crashed = runs_in_state(client, "CRASHED")
     done: dict[str, list[str]] = {"resumed": [], "escalated": []}
     for fr in crashed:
         if fr.deployment_id is None:
@@ -90,16 +87,11 @@ def open_approval_request(cluster_id: str, flow_run_id: str) -> dict[str, Any] |
 def expire_approvals_once(client: Any, now: datetime | None = None) -> list[str]:
     """Resume suspended incident runs whose approval deadline passed with a refusal, so the run itself
     escalates the incident (it holds the lease; the resumer does not). Returns the resumed run ids."""
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
-    from prefect.client.schemas.objects import StateType
-
+    from deployments.run_queries import runs_in_state
     from flows.replacement import EXPIRED
 
     now = now or datetime.now(UTC)
-    paused = client.read_flow_runs(
-        flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))),
-        limit=100,
-    )
+    paused = runs_in_state(client, "PAUSED")
     done: list[str] = []
     for fr in paused:
         cluster_id = (fr.parameters or {}).get("cluster_id")
