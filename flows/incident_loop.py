@@ -221,7 +221,7 @@ def _recover(run: IncidentRun, d: Decision, state: S, view: TimelineView) -> S:
     state = walk(run, state, S.RECOVERING, d)
     if not d.targets:
         every = sorted(set(run.addresses.values()))
-        hints = drain_hints(run.cluster_id, every)
+        hints = drain_hints(run.cluster_id, every, lease=run.lease)
         record_event(run.incident_id, "hints_drained", hints, run.lease)
         out: dict[str, Any] = {"targets": [], "action": "reverify", "hints": hints}
         out["steps"] = [f"hints to every node {hints['state']} in {hints['elapsed_s']}s"]

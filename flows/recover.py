@@ -35,11 +35,13 @@ def repair(
     max_attempts: int = 3,
     inflight_wait_s: float = 300.0,
     token_range: TokenRangeParam | None = None,
+    lease: Lease | None = None,
 ) -> dict[str, Any]:
     """Segmented, checkpointed repair of the ranges the targets replicate (all ranges without targets), or of
     one token range (`token_range`) cut at the ring's replica sets.
 
-    The same run_key resumes a crashed run; without one, this flow run's id is the key."""
+    The same run_key resumes a crashed run; without one, this flow run's id is the key. An incident's repair
+    carries its lease: the repair stops at its next write once another run has taken the incident over."""
     from prefect.runtime import flow_run
 
     if kind not in ("full", "incremental"):
@@ -53,7 +55,7 @@ def repair(
     tr = None if token_range is None else (token_range.start, token_range.end)
     segments = plan_repair(cluster_id, targets or [], keyspaces, plan_scope, segments_per_range, tr)
     log.info("repair %s: %d %s segment(s) for %s", key, len(segments), kind, targets or "the whole ring")
-    report = run_repair(cluster_id, key, segments, kind, segment_timeout_s, max_attempts, inflight_wait_s)
+    report = run_repair(cluster_id, key, segments, kind, segment_timeout_s, max_attempts, inflight_wait_s, lease)
     log.info(
         "repair %s: %d ran, %d reconciled from Cassandra, %d already done, escalated=%s",
         key,
@@ -91,7 +93,7 @@ def recover(
         return out
     needs_repair = plan["action"] == "repair"
     if plan["action"] == "wait_for_hints":
-        hints = drain_hints(cluster_id, targets, hint_quiet_s, hint_stall_s)
+        hints = drain_hints(cluster_id, targets, hint_quiet_s, hint_stall_s, lease=lease)
         out["hints"] = hints
         record_event(incident_id, "hints_drained", hints, lease)
         out["steps"].append(f"hints {hints['state']} in {hints['elapsed_s']}s")
@@ -105,6 +107,7 @@ def recover(
             targets=targets,
             plan_scope=plan.get("scope") or None,
             segments_per_range=segments_per_range,
+            lease=lease,
         )
         out["repair"] = rep
         record_event(incident_id, "repaired", {**rep, "targets": targets}, lease)

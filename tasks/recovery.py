@@ -71,8 +71,9 @@ def lift_mitigation(cluster_id: str, incident_id: str, reason: str, lease: Lease
     if mitigation_on.fn(incident_id) is None:
         return None
     storage = process_storage()
-    policy = storage.policy.set(cluster_id, Mode.NORMAL, f"lifted by incident {incident_id}: {reason}", lease.holder)
-    lifted = storage.pauses.resume(cluster_id, incident_id)
+    fence, why = storage.incidents.fence(lease), f"lifted by incident {incident_id}: {reason}"
+    policy = storage.policy.set(cluster_id, Mode.NORMAL, why, lease.holder, fence=fence)
+    lifted = storage.pauses.resume(cluster_id, incident_id, fence)
     doc = {"policy": policy.mode.value, "repairs_resumed": lifted, "reason": reason}
     _event(incident_id, "mitigation_lifted", doc, lease)
     return doc
@@ -85,8 +86,9 @@ def restore_normal(cluster_id: str, incident_id: str, evidence: dict[str, Any], 
         raise ValueError(f"refusing to restore the normal policy without a passing comparison: {evidence}")
     _event(incident_id, "restore_started", {"evidence": evidence}, lease)
     storage = process_storage()
-    policy = storage.policy.set(cluster_id, Mode.NORMAL, f"verified after incident {incident_id}", lease.holder)
-    lifted = storage.pauses.resume(cluster_id, incident_id)
+    fence, why = storage.incidents.fence(lease), f"verified after incident {incident_id}"
+    policy = storage.policy.set(cluster_id, Mode.NORMAL, why, lease.holder, fence=fence)
+    lifted = storage.pauses.resume(cluster_id, incident_id, fence)
     doc = {"policy": policy.mode.value, "repairs_resumed": lifted}
     _event(incident_id, "policy_restored", doc, lease)
     return doc
@@ -124,12 +126,21 @@ def seen_down(cluster: ClusterConfig, observers: list[str], targets: list[str]) 
 
 @task(name="drain-hints", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def drain_hints(
-    cluster_id: str, targets: list[str], quiet_s: float = 25.0, stall_s: float = 120.0, timeout_s: float = 900.0
+    cluster_id: str,
+    targets: list[str],
+    quiet_s: float = 25.0,
+    stall_s: float = 120.0,
+    timeout_s: float = 900.0,
+    lease: Lease | None = None,
 ) -> dict[str, Any]:
+    """Hint handoff resumed on every coordinator and its delivery watched: an action on the fenced log."""
     log = get_run_logger()
     cluster = Settings().cluster(cluster_id)
-    with CqlClient(cluster) as cql:
+    storage = process_storage()
+    fence = storage.fence(lease, holder=f"hints/{cluster_id}")
+    with storage.side_effects.acting(fence, "hint_handoff", {"targets": targets}) as act, CqlClient(cluster) as cql:
         report = watch_drain(cluster, cql, targets, quiet_s, stall_s, timeout_s, progress=log.info)
+        act.outcome, act.detail = report.state, {"elapsed_s": report.elapsed_s, "reason": report.reason}
     return report.as_dict()
 
 
@@ -167,18 +178,23 @@ def run_repair(
     segment_timeout_s: float,
     max_attempts: int,
     inflight_wait_s: float,
+    lease: Lease | None = None,
 ) -> dict[str, Any]:
-    """Checkpointed in PostgreSQL under run_key: a rerun (same key) resumes, never repeats a done segment."""
+    """Checkpointed in PostgreSQL under run_key: a rerun (same key) resumes, never repeats a done segment. With
+    the incident's lease, every checkpoint write and every repair started is fenced by it."""
     log = get_run_logger()
     settings = Settings()
     cluster = settings.cluster(cluster_id)
     segs = [
         Segment(d["keyspace"], int(d["start"]), int(d["end"]), tuple(d["replicas"]), d["coordinator"]) for d in segments
     ]
-    cp = process_storage(settings).checkpoints
+    storage = process_storage(settings)
+    fence = storage.fence(lease, holder=f"repair/{run_key}")
     cfg = EngineConfig(kind, segment_timeout_s, max_attempts, inflight_wait_s)
     with CqlClient(cluster) as cql:
-        return RepairEngine(cluster, cql, cp, cfg, progress=log.info).run(run_key, segs).as_dict()
+        effects = storage.side_effects
+        engine = RepairEngine(cluster, cql, storage.checkpoints, cfg, progress=log.info, fence=fence, effects=effects)
+        return engine.run(run_key, segs).as_dict()
 
 
 @task(name="replace-node", persist_result=True, result_serializer="json")
@@ -188,7 +204,10 @@ def replace_node(cluster_id: str, incident_id: str, dead_address: str, approver:
 
     _event(incident_id, "replacement_started", {"dead": dead_address, "approved_by": approver}, lease)
     t0 = time.monotonic()
-    rep = provisioner_for(Settings(), cluster_id).replace(dead_address)
+    storage = process_storage()
+    target = {"dead": dead_address, "approved_by": approver}
+    with storage.side_effects.acting(storage.incidents.fence(lease), "replace_node", target):
+        rep = provisioner_for(Settings(), cluster_id).replace(dead_address)
     doc = {**rep.__dict__, "elapsed_s": round(time.monotonic() - t0, 1), "approved_by": approver}
     _event(incident_id, "node_replaced", doc, lease)
     return doc

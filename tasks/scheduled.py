@@ -93,10 +93,20 @@ def paced_repair(
         started["n"] += 1
         update_progress_artifact(art, 100.0 * (started["n"] - 1) / max(len(segs), 1))
 
-    cp = process_storage(settings).checkpoints
+    storage = process_storage(settings)
+    fence = storage.fence(None, holder=f"schedule/{run_key}")
     cfg = EngineConfig(kind, segment_timeout_s, max_attempts)
     with CqlClient(cluster) as cql:
-        engine = RepairEngine(cluster, cql, cp, cfg, progress=log.info, before_segment=gate)
+        engine = RepairEngine(
+            cluster,
+            cql,
+            storage.checkpoints,
+            cfg,
+            progress=log.info,
+            before_segment=gate,
+            fence=fence,
+            effects=storage.side_effects,
+        )
         try:
             rep = engine.run(run_key, segs)
         except Interrupted as e:

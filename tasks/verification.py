@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from cassandra_recovery.detection.clock import max_spread_ms
 from cassandra_recovery.incident.store import Lease
 from cassandra_recovery.settings import Settings
+from cassandra_recovery.storage.facade import process_storage
 from tasks.recovery import _event
 
 KEYS_IN_EVENT = 50
@@ -96,6 +97,7 @@ def fix_divergence(
         run_key,
         settings.verification.max_fix_keys,
         log.info,
+        fence=None if lease is None else process_storage(settings).incidents.fence(lease),
     )
     if incident_id:
         keys = done.get("keys")

@@ -13,6 +13,7 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from cassandra_recovery.clients.postgres import fetch_one
+from cassandra_recovery.incident.fence import Fence
 from cassandra_recovery.settings import DomainConfig
 
 
@@ -94,7 +95,9 @@ class PolicyStore:
         read_consistency: str | None = None,
         fallback_enabled: bool = True,
         incident_id: str | None = None,
+        fence: Fence | None = None,
     ) -> DegradationPolicy:
+        """Set the cluster's policy; with `fence` (an incident's lease), only while it holds (StaleFencingToken)."""
         from cassandra import ConsistencyLevel
 
         cl = (read_consistency or self.cfg.read_consistency).upper()
@@ -108,6 +111,8 @@ class PolicyStore:
             " since = now(), incident_id = EXCLUDED.incident_id"
         ).format(t=self._t)
         with self.pool.connection() as conn, conn.transaction():
+            if fence is not None:
+                fence.check(conn)
             conn.execute(q, (cluster_id, mode.value, cl, fallback_enabled, reason, set_by, incident_id))
         with self._lock:
             self._cache.pop(cluster_id, None)

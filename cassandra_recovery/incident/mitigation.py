@@ -18,11 +18,12 @@ def apply_mitigation(
     """Critical reads from PostgreSQL, others at ONE, scheduled repairs paused; `mitigation_started` and
     `mitigated` on the timeline (fenced by the lease when the caller holds one)."""
     incidents = storage.incidents
+    fence = None if lease is None else incidents.fence(lease)
     incidents.append_event(incident_id, "mitigation_started", actor, {"reason": reason}, lease)
     policy = storage.policy.set(
-        cluster_id, Mode.DEGRADED, reason, f"incident/{incident_id}", "ONE", True, incident_id=incident_id
+        cluster_id, Mode.DEGRADED, reason, f"incident/{incident_id}", "ONE", True, incident_id=incident_id, fence=fence
     )
-    pause = storage.pauses.pause(cluster_id, f"incident {incident_id}: {reason}", actor, incident_id)
+    pause = storage.pauses.pause(cluster_id, f"incident {incident_id}: {reason}", actor, incident_id, fence)
     doc: dict[str, Any] = {"policy": policy.mode.value, "read_consistency": policy.read_consistency}
     doc |= {"repairs_paused": True, "pause_owner": pause.incident_id, "by": actor}
     incidents.append_event(incident_id, "mitigated", actor, doc, lease)

@@ -22,6 +22,7 @@ from psycopg_pool import ConnectionPool
 
 from cassandra_recovery.clients.postgres import Row, fetch_all, fetch_one
 from cassandra_recovery.errors import ConfigError, RecoveryError
+from cassandra_recovery.incident.fence import Fence
 from cassandra_recovery.logic.incident_states import IncidentState, check_transition
 
 JSON = dict[str, Any]
@@ -34,6 +35,7 @@ _PREFIX = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")  # leaves room for the suffixes
 _OPEN = """INSERT INTO {inc} (id, cluster_id, state, trigger) VALUES (%(id)s, %(cluster)s, 'detected', %(trigger)s)
 ON CONFLICT (cluster_id) WHERE closed_at IS NULL DO NOTHING RETURNING *"""
 _LOCK = "SELECT *, lease_expires_at <= clock_timestamp() AS lease_expired FROM {inc} WHERE id = %s FOR NO KEY UPDATE"
+_SHARE = "SELECT lease_holder, fencing_token FROM {inc} WHERE id = %s FOR SHARE"
 _LOCK_OPEN = "SELECT * FROM {inc} WHERE cluster_id = %s AND closed_at IS NULL FOR NO KEY UPDATE"
 _EXPIRY = "clock_timestamp() + make_interval(secs => %(ttl)s)"
 _ACQUIRE = """UPDATE {inc} SET lease_holder = %(holder)s, lease_run_key = %(run_key)s, lease_expires_at = {expiry},
@@ -153,6 +155,19 @@ class IncidentStore:
         if fence is not None and (fence.incident_id != incident_id or not _holds(row, fence)):
             raise StaleFencingToken(fence, row["lease_holder"], row["fencing_token"])
         return row
+
+    def fence(self, lease: Lease) -> Fence:
+        """The lease as a Fence for other stores: their writes commit only while it is the current one. FOR SHARE
+        lets the holder's writes run side by side and makes a takeover (FOR NO KEY UPDATE) wait for them."""
+
+        def check(conn: Conn) -> None:
+            row = fetch_one(conn.execute(self._q(_SHARE), (lease.incident_id,)))
+            if row is None:
+                raise IncidentNotFound(lease.incident_id)
+            if not _holds(row, lease):
+                raise StaleFencingToken(lease, row["lease_holder"], row["fencing_token"])
+
+        return Fence(lease.holder, lease.token, lease.incident_id, check)
 
     def _event(self, conn: Conn, incident_id: str, kind: str, actor: str, token: int | None, data: Any) -> Event:
         r = fetch_one(conn.execute(self._q(_EVENT), (incident_id, kind, actor, token, Jsonb(data))))

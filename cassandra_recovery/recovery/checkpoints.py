@@ -2,6 +2,9 @@
 
 A resumed run (new process, same run key) loads the same segments and skips the done ones. A segment found
 `running` was interrupted: the engine asks Cassandra what became of it before running it again.
+
+Every write is fenced: it commits only while the writer's Fence holds (an incident's lease), and records the
+writer and its token on the run and the segment, so a run that was taken over cannot move a segment back.
 """
 
 from __future__ import annotations
@@ -13,15 +16,17 @@ from datetime import datetime
 from psycopg_pool import ConnectionPool
 
 from cassandra_recovery.clients.postgres import fetch_all, fetch_one
+from cassandra_recovery.incident.fence import Fence
 from cassandra_recovery.logic.segments import Segment, SegmentState
 
-_WHERE = " WHERE run_key = %(k)s AND seq = %(s)s RETURNING *"
+_WHERE = ", holder = %(h)s, fencing_token = %(t)s WHERE run_key = %(k)s AND seq = %(s)s RETURNING *"
 _RUNNING = (
     "UPDATE repair_segments SET state = 'running', attempts = attempts + 1, started_at = now(), last_error = NULL"
     + _WHERE
 )
 _DONE = "UPDATE repair_segments SET state = 'done', finished_at = now(), parent_id = %(p)s" + _WHERE
 _FAILED = "UPDATE repair_segments SET state = %(st)s, last_error = %(e)s" + _WHERE
+_CLAIM = "UPDATE repair_runs SET owner = %s, owner_token = %s WHERE run_key = %s"
 
 
 @dataclass(frozen=True)
@@ -69,12 +74,15 @@ class RepairCheckpoints:
     def __init__(self, pool: ConnectionPool):
         self.pool = pool
 
-    def start_or_resume(self, run_key: str, cluster_id: str, kind: str, segments: Sequence[Segment]) -> RepairRun:
+    def start_or_resume(
+        self, run_key: str, cluster_id: str, kind: str, segments: Sequence[Segment], fence: Fence
+    ) -> RepairRun:
         """The run for `run_key`: created with `segments`, or the stored one (its own segments win: a resumed
-        run repairs what the interrupted one planned, even if the ring moved since)."""
+        run repairs what the interrupted one planned, even if the ring moved since). `fence` becomes its owner."""
         if kind not in ("full", "incremental"):
             raise ValueError(f"repair kind must be full or incremental, got {kind!r}")
         with self.pool.connection() as conn, conn.transaction():
+            fence.check(conn)
             row = fetch_one(
                 conn.execute(
                     "INSERT INTO repair_runs (run_key, cluster_id, kind) VALUES (%s, %s, %s)"
@@ -93,6 +101,7 @@ class RepairCheckpoints:
                             for i, s in enumerate(segments)
                         ],
                     )
+            conn.execute(_CLAIM, (fence.holder, fence.token, run_key))
             run = fetch_one(conn.execute("SELECT * FROM repair_runs WHERE run_key = %s", (run_key,)))
             assert run is not None  # noqa: S101 - inserted or found above, in this transaction
             if run["cluster_id"] != cluster_id or run["kind"] != kind:
@@ -107,27 +116,35 @@ class RepairCheckpoints:
             rows = fetch_all(conn.execute("SELECT * FROM repair_segments WHERE run_key = %s ORDER BY seq", (run_key,)))
         return [_record(r) for r in rows]
 
-    def mark_running(self, run_key: str, seq: int) -> SegmentRecord:
+    def mark_running(self, run_key: str, seq: int, fence: Fence) -> SegmentRecord:
         """One more attempt starts now (counted before the repair is launched, so a crash still counts it)."""
-        return self._update(_RUNNING, {"k": run_key, "s": seq})
+        return self._update(_RUNNING, {"k": run_key, "s": seq}, fence)
 
-    def mark_done(self, run_key: str, seq: int, parent_id: str | None) -> SegmentRecord:
-        return self._update(_DONE, {"k": run_key, "s": seq, "p": parent_id})
+    def mark_done(self, run_key: str, seq: int, parent_id: str | None, fence: Fence) -> SegmentRecord:
+        return self._update(_DONE, {"k": run_key, "s": seq, "p": parent_id}, fence)
 
-    def mark_failed(self, run_key: str, seq: int, error: str, final: bool) -> SegmentRecord:
+    def mark_failed(self, run_key: str, seq: int, error: str, final: bool, fence: Fence) -> SegmentRecord:
         """final=False: back to pending for a retry; final=True: failed for good (escalated)."""
         state = SegmentState.FAILED if final else SegmentState.PENDING
-        return self._update(_FAILED, {"k": run_key, "s": seq, "st": state.value, "e": error[:2000]})
+        return self._update(_FAILED, {"k": run_key, "s": seq, "st": state.value, "e": error[:2000]}, fence)
 
-    def finish(self, run_key: str, outcome: str) -> None:
+    def finish(self, run_key: str, outcome: str, fence: Fence) -> None:
         with self.pool.connection() as conn, conn.transaction():
+            fence.check(conn)
             conn.execute(
                 "UPDATE repair_runs SET finished_at = now(), outcome = %s WHERE run_key = %s", (outcome, run_key)
             )
 
-    def _update(self, query: str, params: dict[str, object]) -> SegmentRecord:
+    def owner(self, run_key: str) -> tuple[str | None, int | None]:
+        """The holder and token that last claimed the run (None, None: never, or written before fencing)."""
+        with self.pool.connection() as conn:
+            row = fetch_one(conn.execute("SELECT owner, owner_token FROM repair_runs WHERE run_key = %s", (run_key,)))
+        return (None, None) if row is None else (row["owner"], row["owner_token"])
+
+    def _update(self, query: str, params: dict[str, object], fence: Fence) -> SegmentRecord:
         with self.pool.connection() as conn, conn.transaction():
-            row = fetch_one(conn.execute(query, params))
+            fence.check(conn)
+            row = fetch_one(conn.execute(query, params | {"h": fence.holder, "t": fence.token}))
         if row is None:
             raise KeyError(f"no segment {params['s']} in repair run {params['k']!r}")
         return _record(row)

@@ -8,6 +8,7 @@ from datetime import datetime
 from psycopg_pool import ConnectionPool
 
 from cassandra_recovery.clients.postgres import fetch_one
+from cassandra_recovery.incident.fence import Fence
 
 
 @dataclass(frozen=True)
@@ -23,10 +24,15 @@ class RepairPauses:
     def __init__(self, pool: ConnectionPool):
         self.pool = pool
 
-    def pause(self, cluster_id: str, reason: str, set_by: str, incident_id: str | None = None) -> RepairPause:
+    def pause(
+        self, cluster_id: str, reason: str, set_by: str, incident_id: str | None = None, fence: Fence | None = None
+    ) -> RepairPause:
         """Idempotent. The newest incident takes over a pause an earlier incident left (one escalated to a human
-        keeps repairs paused); an operator's pause (no incident) is never taken over, so no incident lifts it."""
+        keeps repairs paused); an operator's pause (no incident) is never taken over, so no incident lifts it.
+        With `fence` (an incident's lease), written only while it holds."""
         with self.pool.connection() as conn, conn.transaction():
+            if fence is not None:
+                fence.check(conn)
             conn.execute(
                 "INSERT INTO repair_pauses (cluster_id, reason, incident_id, set_by) VALUES (%s, %s, %s, %s)"
                 " ON CONFLICT (cluster_id) DO UPDATE SET reason = EXCLUDED.reason, incident_id = EXCLUDED.incident_id,"
@@ -39,9 +45,11 @@ class RepairPauses:
         assert found is not None  # noqa: S101 - inserted or already there
         return found
 
-    def resume(self, cluster_id: str, incident_id: str | None = None) -> bool:
+    def resume(self, cluster_id: str, incident_id: str | None = None, fence: Fence | None = None) -> bool:
         """Lift the pause; with incident_id, only a pause that incident set (another owner's pause stays)."""
         with self.pool.connection() as conn, conn.transaction():
+            if fence is not None:
+                fence.check(conn)
             if incident_id is None:
                 cur = conn.execute("DELETE FROM repair_pauses WHERE cluster_id = %s", (cluster_id,))
             else:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,8 @@ from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.clients.nodetool import Nodetool
 from cassandra_recovery.clients.parsers.repair import parse_repair
 from cassandra_recovery.errors import CommandError, NodeUnreachableError, ParseError
+from cassandra_recovery.incident.fence import Fence
+from cassandra_recovery.incident.side_effects import Acting, SideEffectLog
 from cassandra_recovery.logic.repair_sessions import SessionMatch, SessionVerdict, busy_nodes, session_verdict
 from cassandra_recovery.logic.segments import Segment, SegmentState, after_failure
 from cassandra_recovery.recovery.checkpoints import RepairCheckpoints, SegmentRecord
@@ -27,6 +30,7 @@ log = logging.getLogger(__name__)
 # JMX operation behind "cancel a running full repair" (nodetool has no verb for it; SJK reaches any MBean).
 _TERMINATE = ("sjk", "mx", "-b", "org.apache.cassandra.db:type=StorageService", "-mc", "-op")
 _TERMINATE_OP = "forceTerminateAllRepairSessions"
+_UNFENCED = Fence.unfenced("repair-engine")  # a repair outside any incident or schedule (tests, the lab)
 
 
 @dataclass(frozen=True)
@@ -70,10 +74,15 @@ class RepairEngine:
         nodetool: Nodetool | None = None,
         progress: Callable[[str], None] = log.info,
         before_segment: Callable[[Segment, float | None], None] | None = None,
+        fence: Fence = _UNFENCED,
+        effects: SideEffectLog | None = None,
     ):
         """before_segment(segment, seconds the previous segment took): called before each segment runs; the
-        scheduled repair paces itself there (intensity) and waits out blackouts."""
+        scheduled repair paces itself there (intensity) and waits out blackouts. `fence`: every checkpoint write
+        and every repair started commits only while it holds; `effects`: where each repair and cancellation is
+        logged (fenced) with its interval."""
         self.before_segment = before_segment
+        self.fence, self.effects = fence, effects
         self.cluster = cluster
         self.cql = cql
         self.checkpoints = checkpoints
@@ -85,7 +94,7 @@ class RepairEngine:
     def run(self, run_key: str, segments: Sequence[Segment]) -> RepairReport:
         t0 = time.monotonic()
         self._run_key = run_key
-        run = self.checkpoints.start_or_resume(run_key, self.cluster.id, self.config.kind, segments)
+        run = self.checkpoints.start_or_resume(run_key, self.cluster.id, self.config.kind, segments, self.fence)
         recs = run.segments
         rep = RepairReport(run_key, run.kind, resumed=not run.created, segments=len(recs))
         rep.already_done = sum(r.state is SegmentState.DONE for r in recs)
@@ -107,7 +116,7 @@ class RepairEngine:
                 rep.escalated = True
                 break
             last = time.monotonic() - began
-        self.checkpoints.finish(run_key, "escalated" if rep.escalated else "done")
+        self.checkpoints.finish(run_key, "escalated" if rep.escalated else "done", self.fence)
         rep.elapsed_s = round(time.monotonic() - t0, 1)
         return rep
 
@@ -126,20 +135,22 @@ class RepairEngine:
                 rep.reasons.append(f"{label}: {busy}; not started")
                 self.progress(f"{label}: {busy}; not started")
                 return False
-            rec = self.checkpoints.mark_running(self._run_key, rec.seq)
+            rec = self.checkpoints.mark_running(self._run_key, rec.seq, self.fence)
             attempts = rec.attempts
             rep.ran += 1
             started = time.monotonic()
             self.progress(f"{label}: repairing on {seg.coordinator} (attempt {attempts})")
-            ok, parent, error = self._repair(seg, rec.started_at)
+            with self._acting("repair_segment", seg, seq=rec.seq, attempt=attempts) as act:
+                ok, parent, error = self._repair(seg, rec.started_at)
+                act.outcome, act.detail = ("done" if ok else "failed"), {"parent_id": parent, "error": error[:500]}
             if ok:
-                self.checkpoints.mark_done(self._run_key, rec.seq, parent)
+                self.checkpoints.mark_done(self._run_key, rec.seq, parent, self.fence)
                 if parent:
                     rep.parent_ids.append(parent)
                 self.progress(f"{label}: done in {time.monotonic() - started:.1f}s")
                 return True
             decision = after_failure(attempts, self.config.max_attempts, error)
-            self.checkpoints.mark_failed(self._run_key, rec.seq, error, final=not decision.retry)
+            self.checkpoints.mark_failed(self._run_key, rec.seq, error, not decision.retry, self.fence)
             self.progress(f"{label}: {decision.reason}")
             if not decision.retry:
                 rep.failed.append(seg.key)
@@ -148,6 +159,16 @@ class RepairEngine:
             rep.retries += 1
             if self.config.kind == "incremental":
                 self._cleanup_incremental(seg)
+
+    @contextmanager
+    def _acting(self, action: str, seg: Segment, **extra: Any) -> Iterator[Acting]:
+        """The action on the fenced log (refused, before anything starts, when the fence no longer holds)."""
+        if self.effects is None:
+            yield Acting(0)
+            return
+        target = {"run_key": self._run_key, "keyspace": seg.keyspace, "range": seg.range_text} | extra
+        with self.effects.acting(self.fence, action, target | {"coordinator": seg.coordinator}) as act:
+            yield act
 
     def _repair(self, seg: Segment, since: datetime | None) -> tuple[bool, str | None, str]:
         args = ["repair", *(["-full"] if self.config.kind == "full" else []), "-st", str(seg.start)]
@@ -191,7 +212,7 @@ class RepairEngine:
                 self._cancel(seg)
                 rep.cancelled += 1
         if match.verdict is SessionVerdict.SUCCEEDED:
-            self.checkpoints.mark_done(self._run_key, rec.seq, match.repair_id)
+            self.checkpoints.mark_done(self._run_key, rec.seq, match.repair_id, self.fence)
             rep.reconciled += 1
             if match.repair_id:
                 rep.parent_ids.append(match.repair_id)
@@ -232,10 +253,12 @@ class RepairEngine:
     def _cancel(self, seg: Segment) -> None:
         """Stop repairs coordinated by the segment's coordinator (full and incremental), then clean up."""
         self.progress(f"{seg.key}: cancelling the repair still running on {seg.coordinator}")
-        try:
-            self.nodetool.run(seg.coordinator, *_TERMINATE, _TERMINATE_OP, timeout_s=60)
-        except CommandError as e:
-            log.warning("could not terminate repairs on %s: %s", seg.coordinator, e)
+        with self._acting("repair_cancel", seg) as act:
+            try:
+                self.nodetool.run(seg.coordinator, *_TERMINATE, _TERMINATE_OP, timeout_s=60)
+            except CommandError as e:
+                log.warning("could not terminate repairs on %s: %s", seg.coordinator, e)
+                act.outcome = f"failed: {str(e)[:200]}"
         if self.config.kind == "incremental":
             self._cleanup_incremental(seg)
 

@@ -12,9 +12,11 @@ from psycopg_pool import ConnectionPool
 from cassandra_recovery.clients.postgres import make_pool
 from cassandra_recovery.degraded.policy import PolicyStore
 from cassandra_recovery.detection.region_store import RegionViews
+from cassandra_recovery.incident.fence import Fence
 from cassandra_recovery.incident.killswitch import KillSwitch
+from cassandra_recovery.incident.side_effects import SideEffectLog
 from cassandra_recovery.incident.silences import Silences
-from cassandra_recovery.incident.store import IncidentStore
+from cassandra_recovery.incident.store import IncidentStore, Lease
 from cassandra_recovery.intake.spool import PgSpool
 from cassandra_recovery.recovery.checkpoints import RepairCheckpoints
 from cassandra_recovery.recovery.pauses import RepairPauses
@@ -40,6 +42,7 @@ class Storage:
     checkpoints: RepairCheckpoints = field(init=False)
     schedule_log: ScheduleLog = field(init=False)
     region_views: RegionViews = field(init=False)
+    side_effects: SideEffectLog = field(init=False)  # the fenced log of every run's actions on the cluster
     _policy: PolicyStore | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -48,6 +51,11 @@ class Storage:
         self.inbox = PgSpool(p, self.names.inbox)
         self.silences, self.kill_switch, self.pauses = Silences(p), KillSwitch(p), RepairPauses(p)
         self.checkpoints, self.schedule_log, self.region_views = RepairCheckpoints(p), ScheduleLog(p), RegionViews(p)
+        self.side_effects = SideEffectLog(p)
+
+    def fence(self, lease: Lease | None, holder: str) -> Fence:
+        """The run's fence: its incident lease, or (a run that holds none, such as a scheduled repair) `holder`."""
+        return Fence.unfenced(holder) if lease is None else self.incidents.fence(lease)
 
     @property
     def policy(self) -> PolicyStore:

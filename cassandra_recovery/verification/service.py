@@ -12,14 +12,14 @@ from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.clients.postgres import make_pool
 from cassandra_recovery.detection.clock import clock_skew
 from cassandra_recovery.detection.observe import probe_all
+from cassandra_recovery.incident.fence import Fence
 from cassandra_recovery.logic.murmur3 import MAX_TOKEN, MIN_TOKEN
 from cassandra_recovery.logic.replication import TokenRange, range_of
 from cassandra_recovery.logic.segments import plan_segments
 from cassandra_recovery.logic.verify_plan import FixMethod, choose_fix
-from cassandra_recovery.recovery.checkpoints import RepairCheckpoints
 from cassandra_recovery.recovery.repair import EngineConfig, RepairEngine
 from cassandra_recovery.settings import ClusterConfig, Settings
-from cassandra_recovery.storage.facade import process_storage
+from cassandra_recovery.storage.facade import Storage, process_storage
 from cassandra_recovery.verification.fix import read_at_all, rewrite_from_source
 from cassandra_recovery.verification.tables import TableSpec, generic_spec, orders_spec
 from cassandra_recovery.verification.truth import SourceOfTruth
@@ -77,9 +77,13 @@ def fix(
     run_key: str,
     max_keys: int = 100,
     progress: Callable[[str], None] = log.info,
+    fence: Fence | None = None,
 ) -> dict[str, Any]:
     """The cheaper of an in-place fix of the named keys and a full repair of the differing chunks' ranges;
-    the caller verifies again afterwards."""
+    the caller verifies again afterwards. The fix is on the fenced log under `fence` (an incident's lease):
+    refused before it starts when the run no longer holds the incident."""
+    storage = process_storage(settings)
+    fence = fence or Fence.unfenced(f"fix/{run_key}")
     cluster = settings.cluster(cluster_id)
     keys = sorted({k for d in report.diffs for k in (*d.missing, *d.extra, *d.different)})
     all_named = all(d.narrowed for d in report.diffs)
@@ -90,33 +94,43 @@ def fix(
     choice = choose_fix(len(keys) if all_named else 0, rows_in_ranges, len(report.diffs), has_truth, max_keys, agree)
     progress(f"fix: {choice.method}: {choice.why}")
     out: dict[str, Any] = {"method": str(choice.method), "why": choice.why, "keys": len(keys)}
+    target = {"run_key": run_key, "table": f"{report.keyspace}.{report.table}", "method": str(choice.method)}
     with CqlClient(cluster) as cql:
         spec = spec_for(settings, cql, report.keyspace, report.table)
-        pool = process_storage(settings).pool
-        if choice.method == FixMethod.REWRITE_FROM_SOURCE:
-            out |= rewrite_from_source(pool, cql, settings.domain, keys)
-        elif choice.method == FixMethod.READ_AT_ALL:
-            out |= read_at_all(cql, spec, [leaf for d in report.diffs for leaf in d.leaves])
-        else:
-            out |= _repair(cluster, cql, pool, spec, report, run_key, progress)
+        if choice.method == FixMethod.REPAIR:  # each repair segment is an action of its own on the log
+            return out | _repair(cluster, cql, storage, spec, report, run_key, progress, fence)
+        with storage.side_effects.acting(fence, "verification_fix", target | {"keys": len(keys)}) as act:
+            if choice.method == FixMethod.REWRITE_FROM_SOURCE:
+                out |= rewrite_from_source(storage.pool, cql, settings.domain, keys)
+            else:
+                out |= read_at_all(cql, spec, [leaf for d in report.diffs for leaf in d.leaves])
+            act.detail = {k: v for k, v in out.items() if isinstance(v, int | str)}
     return out
 
 
 def _repair(
     cluster: ClusterConfig,
     cql: CqlClient,
-    pool: ConnectionPool,
+    storage: Storage,
     spec: TableSpec,
     report: VerificationReport,
     run_key: str,
     progress: Callable[[str], None],
+    fence: Fence,
 ) -> dict[str, Any]:
     """A full repair of the differing chunks (each inside one ring range, so one replica set)."""
     ranges = keyspace_ranges(cql, _live_observer(cluster), spec.keyspace)
     segs = plan_segments(repair_scope(spec.keyspace, [d.chunk for d in report.diffs], ranges), 1)
-    rep = RepairEngine(cluster, cql, RepairCheckpoints(pool), EngineConfig("full"), progress=progress).run(
-        run_key, segs
+    engine = RepairEngine(
+        cluster,
+        cql,
+        storage.checkpoints,
+        EngineConfig("full"),
+        progress=progress,
+        fence=fence,
+        effects=storage.side_effects,
     )
+    rep = engine.run(run_key, segs)
     return {"repair": {"segments": rep.segments, "ran": rep.ran, "escalated": rep.escalated, "failed": rep.failed}}
 
 

@@ -13,6 +13,7 @@ import pytest
 from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.clients.nodetool import Nodetool
 from cassandra_recovery.clients.postgres import make_pool
+from cassandra_recovery.incident.fence import Fence
 from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.lab.postgres import ensure_postgres
 from cassandra_recovery.logic.segments import Segment
@@ -51,8 +52,8 @@ def test_a_session_left_in_flight_by_a_killed_run_is_waited_for_and_not_repeated
     seg = Segment(KS, 0, 10**18, tuple(n.address for n in cluster.nodes), node1.address)
     key = f"inflight-{uuid.uuid4().hex}"
     # What a run killed mid-segment leaves behind: the segment marked running, its session still in Cassandra.
-    checkpoints.start_or_resume(key, cluster.id, "full", [seg])
-    checkpoints.mark_running(key, 0)
+    checkpoints.start_or_resume(key, cluster.id, "full", [seg], Fence.unfenced("killed-run"))
+    checkpoints.mark_running(key, 0, Fence.unfenced("killed-run"))
     started = cql.execute("SELECT toTimestamp(now()) AS t FROM system.local")[0]["t"]
     argv = Nodetool(cluster).argv(node1, ["repair", "-full", "-st", str(seg.start), "-et", str(seg.end), KS])
     # A frozen replica holds the session in its prepare phase (up to Cassandra's 10 s request timeout).

@@ -107,7 +107,11 @@ def rows(s: Settings) -> dict[str, list[str]]:
 
 
 # Columns later revisions add to existing tables, with the value every row from before them must get.
-ADDED_COLUMNS = {"cache_outbox": {"xid": None}}  # 0002_domain_outbox_xid: NULL = queued before the upgrade
+ADDED_COLUMNS = {
+    "cache_outbox": {"xid": None},  # 0002_domain_outbox_xid: NULL = queued before the upgrade
+    "repair_runs": {"owner": None, "owner_token": None},  # 0002_core_fencing: NULL = written unfenced
+    "repair_segments": {"holder": None, "fencing_token": None},
+}
 
 
 def canonical(found: dict[str, list[str]]) -> dict[str, list[str]]:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from cassandra_recovery.clients.postgres import make_pool
+from cassandra_recovery.incident.fence import Fence
 from cassandra_recovery.lab.postgres import ensure_postgres
 from cassandra_recovery.logic.segments import Segment, SegmentState
 from cassandra_recovery.recovery.checkpoints import RepairCheckpoints
@@ -22,6 +23,7 @@ pytestmark = [
     pytest.mark.area("repair"),
 ]
 
+F0 = Fence.unfenced("ckpt-test")
 SEGS = [Segment("ks", i * 10, i * 10 + 10, ("a", "b"), "a") for i in range(3)]
 
 
@@ -40,26 +42,26 @@ def pool() -> Iterator[object]:
 def test_a_resumed_run_keeps_its_segments_states_and_attempts(pool: object) -> None:
     cp = RepairCheckpoints(pool)  # type: ignore[arg-type]
     key = f"run-{uuid.uuid4().hex}"
-    run = cp.start_or_resume(key, "ckpt-test-a", "full", SEGS)
+    run = cp.start_or_resume(key, "ckpt-test-a", "full", SEGS, F0)
     assert run.created and [r.segment for r in run.segments] == SEGS
-    cp.mark_running(key, 0)
-    cp.mark_done(key, 0, "parent-0")
-    running = cp.mark_running(key, 1)
+    cp.mark_running(key, 0, F0)
+    cp.mark_done(key, 0, "parent-0", F0)
+    running = cp.mark_running(key, 1, F0)
     assert (running.state, running.attempts, running.started_at is not None) == (SegmentState.RUNNING, 1, True)
     # a new process with the same key, even with another plan, resumes the stored one
-    again = cp.start_or_resume(key, "ckpt-test-a", "full", SEGS[:1])
+    again = cp.start_or_resume(key, "ckpt-test-a", "full", SEGS[:1], F0)
     assert not again.created
     assert [r.state for r in again.segments] == [SegmentState.DONE, SegmentState.RUNNING, SegmentState.PENDING]
     assert again.segments[0].parent_id == "parent-0"
-    retry = cp.mark_failed(key, 1, "timed out", final=False)
+    retry = cp.mark_failed(key, 1, "timed out", False, F0)
     assert (retry.state, retry.last_error, retry.attempts) == (SegmentState.PENDING, "timed out", 1)
-    assert cp.mark_failed(key, 2, "boom", final=True).state is SegmentState.FAILED
+    assert cp.mark_failed(key, 2, "boom", True, F0).state is SegmentState.FAILED
     with pytest.raises(ValueError, match="exists for cluster"):
-        cp.start_or_resume(key, "ckpt-test-a", "incremental", SEGS)
+        cp.start_or_resume(key, "ckpt-test-a", "incremental", SEGS, F0)
     with pytest.raises(ValueError, match="full or incremental"):
-        cp.start_or_resume(f"run-{uuid.uuid4().hex}", "ckpt-test-a", "sideways", SEGS)
+        cp.start_or_resume(f"run-{uuid.uuid4().hex}", "ckpt-test-a", "sideways", SEGS, F0)
     with pytest.raises(KeyError):
-        cp.mark_running(key, 99)
+        cp.mark_running(key, 99, F0)
 
 
 def test_pause_is_owned_by_the_newest_incident_and_an_operator_pause_by_nobody(pool: object) -> None:

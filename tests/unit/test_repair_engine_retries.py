@@ -27,7 +27,7 @@ class MemoryCheckpoints:
         self.runs: dict[str, list[SegmentRecord]] = {}
         self.outcome: dict[str, str] = {}
 
-    def start_or_resume(self, key: str, cluster_id: str, kind: str, segments: list[Segment]) -> RepairRun:
+    def start_or_resume(self, key: str, cluster_id: str, kind: str, segments: list[Segment], fence: Any) -> RepairRun:
         created = key not in self.runs
         if created:
             self.runs[key] = [
@@ -40,17 +40,17 @@ class MemoryCheckpoints:
         self.runs[key][seq] = rec
         return rec
 
-    def mark_running(self, key: str, seq: int) -> SegmentRecord:
+    def mark_running(self, key: str, seq: int, fence: Any) -> SegmentRecord:
         r = self.runs[key][seq]
         return self._set(key, seq, state=SegmentState.RUNNING, attempts=r.attempts + 1, started_at=datetime.now(UTC))
 
-    def mark_done(self, key: str, seq: int, parent_id: str | None) -> SegmentRecord:
+    def mark_done(self, key: str, seq: int, parent_id: str | None, fence: Any) -> SegmentRecord:
         return self._set(key, seq, state=SegmentState.DONE, parent_id=parent_id)
 
-    def mark_failed(self, key: str, seq: int, error: str, final: bool) -> SegmentRecord:
+    def mark_failed(self, key: str, seq: int, error: str, final: bool, fence: Any) -> SegmentRecord:
         return self._set(key, seq, state=SegmentState.FAILED if final else SegmentState.PENDING, last_error=error)
 
-    def finish(self, key: str, outcome: str) -> None:
+    def finish(self, key: str, outcome: str, fence: Any) -> None:
         self.outcome[key] = outcome
 
 
@@ -100,8 +100,8 @@ def test_a_segment_failing_every_attempt_escalates_after_three_and_stops_the_run
 @pytest.mark.fault(F.REPAIR_SEGMENT_STUCK, F.FLOW_RUN_CRASHED)
 def test_a_failure_then_success_is_retried_and_a_resumed_run_skips_done_segments() -> None:
     nt, cp = ScriptedNodetool(["repair_failed_node_down", "repair_full_ok"]), MemoryCheckpoints()
-    cp.start_or_resume("k", "unit", "full", SEGS)
-    cp.mark_done("k", 0, "earlier")  # done by an interrupted run
+    cp.start_or_resume("k", "unit", "full", SEGS, None)
+    cp.mark_done("k", 0, "earlier", None)  # done by an interrupted run
     rep = _engine(nt, cp).run("k", SEGS)
     assert not rep.escalated and rep.resumed and rep.already_done == 1
     assert (rep.ran, rep.retries) == (3, 1)  # segment 1 twice, segment 2 once; segment 0 never again
