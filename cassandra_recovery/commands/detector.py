@@ -86,9 +86,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 timeout=0,
                 idempotency_key=key,
             )
-        except Exception as e:  # Prefect away: the incident is recorded; the next trigger or a human starts it
+        except Exception as e:  # Prefect away: the incident is recorded; the trigger is kept and offered again
+            say(f"could not start the incident deployment (kept, tried again): {e}")
             store.append_event(incident.id, "deployment_not_started", "detector", {"error": str(e)[:500]})
-            say(f"could not start the incident deployment: {e}")
+            raise
 
     loop = DetectorLoop(cluster, config=config, interval_s=args.interval, on_trigger=on_trigger, metrics=metrics)
     stop = threading.Event()

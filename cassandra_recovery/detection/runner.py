@@ -14,6 +14,7 @@ from cassandra_recovery.detection.metrics import DetectorMetrics
 from cassandra_recovery.detection.observe import GossipHeartbeats, jmx_counters, peers_seeing_down, probe_all
 from cassandra_recovery.logic.detector import ClusterDetector, DetectorConfig, IncidentTrigger, Observation
 from cassandra_recovery.logic.detector_counters import DroppedSample, hint_samples
+from cassandra_recovery.logic.pending_triggers import Pending, PendingTriggers
 from cassandra_recovery.settings import ClusterConfig
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class DetectorLoop:
         self.gossip = GossipHeartbeats(self.cluster, self.cql, clock=self.clock)
         self._last_counters = -1e9
         self.triggers: list[IncidentTrigger] = []
+        self.pending: PendingTriggers[IncidentTrigger] = PendingTriggers()
 
     def tick(self) -> list[Any]:
         """One round: probe all nodes, read gossip views from those that answer, feed the state machine."""
@@ -60,14 +62,33 @@ class DetectorLoop:
         for t in transitions:
             log.warning("%s: %s -> %s (%s)", t.node, t.old, t.new, t.reason)
         trigger = self.detector.should_open_incident(now)
+        due = self.pending.due(now)
         if trigger is not None:
             self.triggers.append(trigger)
             evidence = {"probes": {k: v.__dict__ for k, v in probes.items()}, "views": views}
-            if self.on_trigger:
-                self.on_trigger(trigger, evidence)
+            due.append(Pending(trigger, evidence))
+        for p in due:
+            self._hand_over(p, now)
         if self.metrics:
             self.metrics.update(self.detector.snapshot(), probes)
         return transitions
+
+    def _hand_over(self, p: Pending[IncidentTrigger], now: float) -> None:
+        """The trigger to its handler; kept for another try when the handler fails (the detector keeps running)."""
+        if self.on_trigger is None:
+            return
+        try:
+            self.on_trigger(p.item, p.context)
+        except Exception as e:  # noqa: BLE001 - PostgreSQL or Prefect away: the trigger must not be lost
+            delay = self.pending.failed(p, now, f"{type(e).__name__}: {e}")
+            log.error(
+                "trigger %s %s not handed over (attempt %d: %s); trying again in %.0fs",
+                p.item.kind, ",".join(p.item.nodes), p.attempts, p.last_error, delay,
+            )  # fmt: skip
+            return
+        if p.attempts:
+            log.warning("trigger %s %s handed over after %d failed attempt(s)", p.item.kind, p.item.nodes, p.attempts)
+        self.pending.handed_over(p)
 
     def _counters(self, nodes: list[str], now: float) -> None:
         targets = [f"{n.address}:7000" for n in self.cluster.nodes]
