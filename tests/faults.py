@@ -54,6 +54,7 @@ LEASE_EXPIRED = "lease expired"
 LEASE_HOLDER_HUNG = "lease holder hung (SIGSTOP)"
 FLOW_RUN_CRASHED = "flow run crashed (process killed)"
 SERVE_HOST_DIED = "the host running serve died (serve and its flow runs SIGKILLed)"
+SERVE_HOST_FROZEN = "the host running serve froze past the lease TTL, then woke (SIGSTOP, SIGCONT)"
 REPAIR_SESSION_ORPHANED = "repair session orphaned (nodetool killed)"
 REPAIR_SEGMENT_STUCK = "repair segment stuck or failing"
 APPROVAL_TIMED_OUT = "approval timed out"
@@ -96,6 +97,7 @@ FAULTS: dict[str, str] = {
     LEASE_HOLDER_HUNG: "the lease holder is SIGSTOPped (or modelled so), retried, then wakes up",
     FLOW_RUN_CRASHED: "the flow run's process killed, or its run set Crashed",
     SERVE_HOST_DIED: "serve and every process of its flow runs SIGKILLed; the run stays RUNNING in Prefect",
+    SERVE_HOST_FROZEN: "serve and its flow run SIGSTOPped past the lease TTL, another serve takes over, SIGCONT",
     REPAIR_SESSION_ORPHANED: "nodetool killed while its repair session goes on inside Cassandra",
     REPAIR_SEGMENT_STUCK: "a segment that times out or fails every attempt",
     APPROVAL_TIMED_OUT: "nobody approves a replacement within its timeout",

@@ -47,7 +47,9 @@ class SideEffect:
 
     def interval(self) -> Interval:
         session = self.detail.get("parent_id") if self.action == "repair_segment" else None
-        return Interval(self.holder, self.action, self.started_at, self.ended_at, session)
+        # One run is a holder under one token: a crashed flow run resumed under a new lease is a new run.
+        run = self.holder if self.fencing_token is None else f"{self.holder} (token {self.fencing_token})"
+        return Interval(run, self.action, self.started_at, self.ended_at, session)
 
 
 @dataclass

@@ -108,3 +108,28 @@ def _wait_local(cql: CqlClient, address: str) -> dict[str, object]:
             if time.monotonic() > deadline:
                 raise
             time.sleep(1)
+
+
+@pytest.mark.fault(F.NODE_FROZEN, F.FLOW_RUN_CRASHED)
+def test_a_node_frozen_by_an_injector_that_dies_is_thawed_by_the_faults_guardian(lab: Lab) -> None:
+    """The chaos injector's promise on a real node: the process that froze node3 is killed with the fault in
+    force; its guardian (a process of its own session) thaws the node."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import os, signal
+        from cassandra_recovery.chaos.injector import FaultInjector
+        inj = FaultInjector()
+        with inj.freeze("node3"):
+            lab = inj._lab()
+            pid = lab.process(lab.node("node3")).pid
+            print(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0], flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    child = subprocess.run([sys.executable, "-c", script], timeout=120, check=False, capture_output=True, text=True)
+    assert (child.returncode, child.stdout.strip()) == (-9, "T"), child.stderr[-2000:]  # killed with node3 stopped
+    lab.wait_seen(lab.node("node3"), up=True)  # thawed by the guardian, not by this test
+    st = _by_name(lab)["node3"]
+    assert (st.state, st.process) == ("UN", "running")  # type: ignore[attr-defined]

@@ -459,8 +459,74 @@ def test_the_host_running_an_incident_dies_mid_recovery_and_another_serve_takes_
     assert parts.pg.outbox.stats().queued == 0
     conv = _converged(parts, cluster)
     assert conv["equal"] and conv["rows_compared"]["postgres"] == conv["node3_rows"] > 0, conv
+    acted = _one_run_acting_at_a_time(incident_id)
     ttl = Settings().runbook.lease_ttl_s
-    print("takeover after the host died:", {"seconds": round(took_over_s, 1), "lease_ttl_s": ttl})
+    print("takeover after the host died:", {"seconds": round(took_over_s, 1), "lease_ttl_s": ttl, "acted": acted})
+
+
+def _one_run_acting_at_a_time(incident_id: str) -> dict[str, int]:
+    """The fenced log of the incident: no two runs' actions overlap, no repair session claimed by two runs.
+    Returns how many actions each run took."""
+    from cassandra_recovery.logic.fenced_log import overlapping_runs, sessions_started_by_two_runs
+    from cassandra_recovery.storage.facade import process_storage
+
+    intervals = [e.interval() for e in process_storage().side_effects.entries(incident_id)]
+    assert intervals, "no action of the incident's runs on the fenced log"
+    assert overlapping_runs(intervals) == [], intervals
+    assert sessions_started_by_two_runs(intervals) == {}, intervals
+    acted: dict[str, int] = {}
+    for i in intervals:
+        acted[i.holder] = acted.get(i.holder, 0) + 1
+    return acted
+
+
+@pytest.mark.second_lab  # bin/test runs it on the second lab: it balances the cluster halves
+@pytest.mark.fault(F.NODE_FROZEN, F.SERVE_HOST_FROZEN, F.LEASE_HOLDER_HUNG, F.LEASE_EXPIRED)
+def test_a_frozen_serve_host_is_taken_over_and_its_run_wakes_up_stale_and_changes_nothing(
+    lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
+) -> None:
+    """Issue 16: `serve` and its flow run frozen (SIGSTOP) for longer than the lease's TTL: the next `serve` takes
+    the incident over; then the frozen processes are thawed (SIGCONT). The old run wakes with a stale lease: its
+    next write is refused, it acts no more, and the incident ends once, resolved and converged."""
+    close_open_incident(store, cluster.id)
+    frozen: list[int] = []
+    old_serve = None
+    lab.freeze("node3")
+    try:
+        lab.wait_seen(lab.node("node3"), up=False)
+        spec = WorkloadSpec(rate=30, duration_s=3, keys=200, read_ratio=0.0)
+        written = run_workload(parts.service, spec, relay=parts.relay)
+        assert written.writes > 0 and written.write_errors == 0, written.as_dict()
+        run = _start_incident(served, cluster.id, follow_up_s=0)
+        incident_id = wait_for(lambda: _incident_in(store, cluster.id, "recovering"), 300, "the incident to recover")
+        old_token = store.get(incident_id).fencing_token
+        old_serve, _Serve.current = _Serve.current, None
+        assert old_serve is not None
+        frozen = [old_serve.proc.pid, *wait_for(lambda: _flow_run_pids(run.id), 60, "the flow run's processes")]
+        _signal_all(frozen, signal.SIGSTOP)
+        _Serve.swap(ROOT, served, log_file("serve"))  # another host's serve, beside the frozen one
+        wait_for(lambda: store.get(incident_id).fencing_token > old_token, 180, "another serve to take the run over")
+    finally:
+        lab.thaw("node3")
+        _signal_all(frozen, signal.SIGCONT)  # the old host wakes up, its lease long taken over
+    try:
+        wait_for(lambda: _flow_run_state(served, run.id) == "COMPLETED", 300, "the run taken over to finish", 2)
+        inc = store.get(incident_id)
+        assert inc.state.value == "resolved", inc.state
+        events = store.events(incident_id)
+        takeover = next(e.seq for e in events if e.kind == "lease_acquired" and (e.fencing_token or 0) > old_token)
+        late = [e.kind for e in events if e.seq > takeover and e.fencing_token == old_token]
+        assert late == [], late  # the woken run wrote nothing after the takeover
+        assert [e.data["verdict"] for e in events if e.kind == "verified"][-1] == "converged"
+        assert parts.pg.outbox.stats().queued == 0
+        acted = _one_run_acting_at_a_time(incident_id)
+        assert not any(f"(token {old_token})" in run_ for run_ in acted), acted
+        conv = _converged(parts, cluster)
+        assert conv["equal"] and conv["rows_compared"]["postgres"] == conv["node3_rows"] > 0, conv
+        print("takeover of a frozen host:", {"acted": acted})
+    finally:
+        if old_serve is not None:
+            old_serve.stop()
 
 
 @pytest.mark.second_lab  # bin/test runs it on the second lab: it balances the cluster halves
