@@ -179,6 +179,12 @@ class PrefectConfig(BaseModel):
     # How often `serve` asks the server for runs to start (Prefect's default is 10 s): an alert's incident run, or a
     # resumed approval, waits up to this long before it starts. One small query per poll.
     runner_poll_s: int = Field(default=2, ge=1, le=60)
+    # Prefect's own view of a dead host: served runs emit a heartbeat event this often, and an automation marks a
+    # run Crashed after `zombie_after_s` without one (Prefect's minimum is 30 s; its documented window 60-90 s; a
+    # wider one here, as the project's lease heartbeat already takes over in seconds and a busy server must not
+    # crash a live run).
+    flow_heartbeat_s: int = Field(default=30, ge=30, le=3600)
+    zombie_after_s: int = Field(default=120, ge=60, le=86400)
 
     @property
     def api_url(self) -> str:
@@ -252,6 +258,10 @@ class RunbookConfig(BaseModel):
     # TTL runs out stops itself, and a dead or frozen holder's lease is free again a TTL later.
     lease_heartbeat_s: float = Field(default=5.0, gt=0, le=300)
     lease_ttl_s: float = Field(default=20.0, gt=0, le=3600)
+    # The watchdog (inside every `serve`, and the `run-watchdog` deployment every `watchdog_every_s`) starts a run
+    # for an open incident whose holder is gone and has no run left in Prefect, once it has sat so `watchdog_grace_s`.
+    watchdog_grace_s: float = Field(default=60.0, ge=0, le=86400)
+    watchdog_every_s: float = Field(default=300.0, ge=30, le=86400)
 
     @model_validator(mode="after")
     def _heartbeat_fits(self) -> RunbookConfig:

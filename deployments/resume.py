@@ -114,7 +114,7 @@ def start_resumer(max_resumes: int = 2, interval_s: float = 5.0) -> threading.Ev
     from cassandra_recovery.settings import Settings
     from cassandra_recovery.storage.facade import process_storage
     from deployments.failed_runs import retry_failed_once
-    from deployments.orphans import take_over_orphans_once
+    from deployments.orphans import watch_incident_runs
 
     stop = threading.Event()
 
@@ -125,7 +125,7 @@ def start_resumer(max_resumes: int = 2, interval_s: float = 5.0) -> threading.Ev
                     resume_crashed_once(client, max_resumes, on_escalate=escalate_incident)
                     settings = Settings()
                     incidents = process_storage(settings).incidents
-                    take_over_orphans_once(client, incidents, grace_s=settings.runbook.lease_ttl_s)
+                    watch_incident_runs(client, incidents, settings)
                     retry_failed_once(client, incidents, settings)
                     expire_approvals_once(client)
             except Exception as e:  # the server may be restarting: try again next round

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from typing import Any
 
 INCIDENT_DEPLOYMENT = "incident-response/incident-response"
+log = logging.getLogger(__name__)
 
 
 def build_deployments() -> list[Any]:
+    from prefect.schedules import Interval
+
+    from cassandra_recovery.settings import Settings
     from flows.assess import assess
     from flows.detect import detect
     from flows.incident import incident_response
@@ -15,7 +21,9 @@ def build_deployments() -> list[Any]:
     from flows.recover import repair
     from flows.scheduled_repair import scheduled_repair
     from flows.verify import follow_up_verification, verify
+    from flows.watchdog import run_watchdog
 
+    every_s = Settings().runbook.watchdog_every_s
     return [
         # One incident run at a time per deployment; the incident lease makes it one per cluster too.
         incident_response.to_deployment(name="incident-response", tags=["cassandra-recovery"]),
@@ -28,6 +36,7 @@ def build_deployments() -> list[Any]:
         scheduled_repair.to_deployment(
             name="scheduled-repair", tags=["cassandra-recovery", "repair"], schedules=repair_schedules()
         ),
+        run_watchdog.to_deployment(name="run-watchdog", tags=["cassandra-recovery"], schedules=[Interval(every_s)]),
     ]
 
 
@@ -65,8 +74,17 @@ def serve_all(limit: int = 4, max_resumes: int = 2) -> None:
 
     from cassandra_recovery.settings import Settings
     from deployments.resume import start_resumer
+    from deployments.zombies import ensure_zombie_automation
 
-    poll_s = Settings().prefect.runner_poll_s
+    settings = Settings()
+    poll_s = settings.prefect.runner_poll_s
+    # The served runs (child processes) inherit it: they emit heartbeat events this often.
+    os.environ["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] = str(settings.prefect.flow_heartbeat_s)
+    try:
+        done = ensure_zombie_automation(settings.prefect.zombie_after_s)
+        log.info("zombie-run automation: %s", done)
+    except Exception as e:  # noqa: BLE001 - the lease watchdog still takes incidents over; say so and serve
+        log.warning("could not set up the zombie-run automation (%s: %s)", type(e).__name__, e)
     stop = start_resumer(max_resumes=max_resumes)
     try:
         serve(*build_deployments(), limit=limit, pause_on_shutdown=False, query_seconds=poll_s)

@@ -205,6 +205,12 @@ class IncidentStore:
             row = fetch_one(conn.execute(q, (cluster_id,)))
         return None if row is None else _incident(row)
 
+    def open_incidents(self) -> list[Incident]:
+        """Every open incident, of every cluster (the watchdog's pass), oldest first."""
+        with self._tx() as conn:
+            rows = fetch_all(conn.execute(self._q("SELECT * FROM {inc} WHERE closed_at IS NULL ORDER BY opened_at")))
+        return [_incident(r) for r in rows]
+
     def events(self, incident_id: str) -> list[Event]:
         with self._tx() as conn:
             q = self._q("SELECT * FROM {ev} WHERE incident_id = %s ORDER BY seq")

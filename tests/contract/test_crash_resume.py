@@ -344,3 +344,58 @@ def test_an_incident_run_whose_holder_is_gone_is_crashed_and_resumed_and_a_live_
     # The resumed run takes the lease back at once (same run key) under a new token: the old holder is fenced.
     back = store.acquire_lease(dead_lease.incident_id, f"flow-run/{dead.id}", 20.0, run_key=str(dead.id))
     assert back is not None and back.token > dead_lease.token
+
+
+@pytest.mark.fault(F.SERVE_HOST_DIED, F.LEASE_EXPIRED)
+def test_an_open_incident_left_with_no_run_at_all_gets_one_and_only_one(api: dict[str, str]) -> None:
+    """A run can vanish from Prefect's view altogether (deleted, lost with a database, a crash past the resumer's
+    bound without an escalation): the watchdog starts a run for an incident that needs one, has had none for a
+    grace and has no run alive. Not for one never held (its opener starts it), nor one whose run is alive."""
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+
+    from cassandra_recovery.logic.incident_states import IncidentState
+    from cassandra_recovery.storage.facade import process_storage
+    from deployments.orphans import INCIDENT_FLOW, start_runs_for_unheld_once
+    from deployments.zombies import AUTOMATION, EXPECTED, ensure_zombie_automation
+    from flows.incident import incident_response
+    from tests.migrated import migrated
+
+    store = process_storage(migrated(Settings())).incidents
+    deployment = f"{INCIDENT_FLOW}/unheld-test"
+
+    def held_once(prefix: str) -> str:
+        inc, _ = store.open_or_join(f"{prefix}-{uuid.uuid4().hex[:8]}", {"source": "pytest"}, "pytest")
+        lease = store.acquire_lease(inc.id, "flow-run/vanished", 1.0, run_key="vanished")
+        assert lease is not None
+        store.transition(inc.id, IncidentState.DETECTED, IncidentState.ASSESSING, lease, {})
+        return inc.id
+
+    with _with_api(api), get_client(sync_client=True) as client:
+        incident_response.to_deployment(name="unheld-test").apply()
+        vanished = held_once("unheld")
+        never_held, _ = store.open_or_join(f"never-{uuid.uuid4().hex[:8]}", {"source": "pytest"}, "detector")
+        alive = held_once("alive")
+        alive_run: Any = run_deployment(deployment, parameters={"cluster_id": store.get(alive).cluster_id}, timeout=0)
+        later = datetime.now(UTC) + timedelta(seconds=120)
+        assert vanished not in start_runs_for_unheld_once(client, store, 300.0, deployment, now=later)  # in grace
+        started = start_runs_for_unheld_once(client, store, 60.0, deployment, now=later)
+        assert vanished in started and never_held.id not in started and alive not in started
+        again = start_runs_for_unheld_once(client, store, 60.0, deployment, now=later)
+        assert vanished not in again  # its new run is alive (scheduled) now
+        (note,) = [e.data for e in store.events(vanished) if e.kind == "holder_gone"]
+        run = client.read_flow_run(note["flow_run_id"])
+        assert run.parameters["trigger"]["incident_id"] == vanished and "no run acting" in note["reason"]
+        for fr_id in {note["flow_run_id"], str(alive_run.id)}:
+            client.delete_flow_run(fr_id)
+        # Prefect's own zombie view: set up once, kept as is when nothing changed; approvals are never crashed.
+        assert ensure_zombie_automation(120) in ("created", "unchanged", "updated")
+        assert ensure_zombie_automation(120) == "unchanged"
+        assert {"prefect.flow-run.Suspended", "prefect.flow-run.Paused", "prefect.flow-run.AwaitingRetry"} <= EXPECTED
+        from prefect.automations import Automation
+
+        found: Any = Automation.read(name=AUTOMATION)
+        assert found.enabled and found.trigger.within == timedelta(seconds=120)
