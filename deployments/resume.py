@@ -22,17 +22,26 @@ def crash_count(client: Any, flow_run_id: Any) -> int:
     return sum(1 for s in client.read_flow_run_states(flow_run_id) if s.type.value == "CRASHED")
 
 
-def resume_crashed_once(client: Any, max_resumes: int = 2, on_escalate: Any = None) -> dict[str, list[str]]:
-    """One pass over crashed runs of deployed flows: resume or escalate each; returns what was done."""
-    from prefect.states import Failed, Scheduled
+def resume_crashed_once(
+    client: Any, max_resumes: int = 2, on_escalate: Any = None, not_wanted: Any = None
+) -> dict[str, list[str]]:
+    """One pass over crashed runs of deployed flows: resume or escalate each; returns what was done.
+    `not_wanted(flow_run)`: why a crashed run must not run again (None: resume it); such a run is cancelled."""
+    from prefect.states import Cancelled, Failed, Scheduled
 
     from deployments.run_queries import runs_in_state
 
     crashed = runs_in_state(client, "CRASHED")
-    done: dict[str, list[str]] = {"resumed": [], "escalated": []}
+    done: dict[str, list[str]] = {"resumed": [], "escalated": [], "cancelled": []}
     for fr in crashed:
         if fr.deployment_id is None:
             continue  # only deployed runs can be picked up again by a served process
+        why_not = not_wanted(fr) if not_wanted else None
+        if why_not:
+            client.set_flow_run_state(fr.id, Cancelled(message=f"not resumed: {why_not}"), force=True)
+            done["cancelled"].append(str(fr.id))
+            log.warning("flow run %s crashed and is not resumed: %s", fr.id, why_not)
+            continue
         crashes = crash_count(client, fr.id)
         if crashes <= max_resumes:
             client.set_flow_run_state(
@@ -47,6 +56,21 @@ def resume_crashed_once(client: Any, max_resumes: int = 2, on_escalate: Any = No
             if on_escalate:
                 on_escalate(fr, crashes)
     return done
+
+
+def incident_closed_meanwhile(client: Any, flow_run: Any) -> str | None:
+    """A crashed incident run when no incident of its cluster is open any more (Prefect's zombie automation can
+    crash a run long after its incident closed): resumed, it would open a new incident for an outage that is
+    over. With an incident open the run is resumed: it joins it, and acts only if it gets the lease."""
+    from cassandra_recovery.storage.facade import process_storage
+    from deployments.orphans import INCIDENT_FLOW
+
+    cluster_id = (flow_run.parameters or {}).get("cluster_id")
+    if not cluster_id or client.read_flow(flow_run.flow_id).name != INCIDENT_FLOW:
+        return None
+    if process_storage().incidents.open_for(cluster_id) is None:
+        return f"no incident of {cluster_id} is open any more"
+    return None
 
 
 def escalate_incident(flow_run: Any, crashes: int) -> None:
@@ -122,7 +146,9 @@ def start_resumer(max_resumes: int = 2, interval_s: float = 5.0) -> threading.Ev
         while not stop.wait(interval_s):
             try:
                 with get_client(sync_client=True) as client:
-                    resume_crashed_once(client, max_resumes, on_escalate=escalate_incident)
+                    resume_crashed_once(
+                        client, max_resumes, escalate_incident, lambda fr: incident_closed_meanwhile(client, fr)
+                    )
                     settings = Settings()
                     incidents = process_storage(settings).incidents
                     watch_incident_runs(client, incidents, settings)

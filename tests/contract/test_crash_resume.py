@@ -399,3 +399,39 @@ def test_an_open_incident_left_with_no_run_at_all_gets_one_and_only_one(api: dic
 
         found: Any = Automation.read(name=AUTOMATION)
         assert found.enabled and found.trigger.within == timedelta(seconds=120)
+
+
+@pytest.mark.fault(F.FLOW_RUN_CRASHED)
+def test_a_crashed_incident_run_is_not_resumed_once_no_incident_of_its_cluster_is_open(api: dict[str, str]) -> None:
+    """Prefect's zombie automation may crash a run long after its incident closed: resuming it would open a new
+    incident for an outage that is over. It is cancelled with the reason; one whose incident is open resumes."""
+    import uuid
+
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.states import Crashed
+
+    from cassandra_recovery.storage.facade import process_storage
+    from deployments.orphans import INCIDENT_FLOW
+    from deployments.resume import incident_closed_meanwhile, resume_crashed_once
+    from flows.incident import incident_response
+    from tests.migrated import migrated
+
+    store = process_storage(migrated(Settings())).incidents
+    with _with_api(api), get_client(sync_client=True) as client:
+        incident_response.to_deployment(name="closed-test").apply()
+        open_cluster, closed_cluster = (f"{p}-{uuid.uuid4().hex[:8]}" for p in ("open", "closed"))
+        store.open_or_join(open_cluster, {"source": "pytest"}, "detector")
+        runs: dict[str, Any] = {}
+        for cluster in (open_cluster, closed_cluster):
+            runs[cluster] = run_deployment(
+                f"{INCIDENT_FLOW}/closed-test", parameters={"cluster_id": cluster}, timeout=0
+            )
+            client.set_flow_run_state(runs[cluster].id, Crashed(message="zombie"), force=True)
+        done = resume_crashed_once(client, 2, None, lambda fr: incident_closed_meanwhile(client, fr))
+        assert str(runs[open_cluster].id) in done["resumed"]
+        assert str(runs[closed_cluster].id) in done["cancelled"]
+        state = client.read_flow_run(runs[closed_cluster].id).state
+        assert state is not None and state.type.value == "CANCELLED" and "no incident" in (state.message or "")
+        for run in runs.values():
+            client.delete_flow_run(run.id)
