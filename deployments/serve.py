@@ -87,6 +87,51 @@ def serve_all(limit: int = 4, max_resumes: int = 2) -> None:
         log.warning("could not set up the zombie-run automation (%s: %s)", type(e).__name__, e)
     stop = start_resumer(max_resumes=max_resumes)
     try:
-        serve(*build_deployments(), limit=limit, pause_on_shutdown=False, query_seconds=poll_s)
+        while True:
+            try:
+                serve(*build_deployments(), limit=limit, pause_on_shutdown=False, query_seconds=poll_s)
+                return
+            except Exception as e:  # noqa: BLE001 - only the API being away is ridden out; the rest is raised
+                if not api_gave_up(e):
+                    raise
+                # Prefect's runner stops polling after three failed polls in a row (a PostgreSQL restart takes
+                # the API with it): serve again once the API answers. Runs already started go on by themselves.
+                log.error("the Prefect API stopped answering; serving again once it is back")
+                wait_for_api(settings)
     finally:
         stop.set()
+
+
+def api_gave_up(exc: BaseException) -> bool:
+    """Whether `exc` (or an exception inside it: the runner's task groups wrap it) is the Prefect API being away:
+    the runner giving up after failed polls, or the deployments' registration failing (5xx or no connection)."""
+    import httpx
+
+    seen: list[BaseException] = [exc]
+    while seen:
+        e = seen.pop()
+        if isinstance(e, RuntimeError) and "exceeded error threshold" in str(e):
+            return True
+        if isinstance(e, httpx.TransportError):
+            return True
+        if isinstance(e, httpx.HTTPStatusError) and e.response.status_code >= 500:
+            return True
+        seen += list(getattr(e, "exceptions", ()))
+        seen += [x for x in (e.__cause__, e.__context__) if x is not None]
+        if len(seen) > 50:
+            return False
+    return False
+
+
+def wait_for_api(settings: Any, every_s: float = 2.0) -> None:
+    """Until the project's Prefect server answers and reaches its database (however long the outage lasts)."""
+    import time
+
+    from cassandra_recovery.lab.prefect_server import ready
+
+    waited = 0.0
+    while not ready(settings):
+        time.sleep(every_s)
+        waited += every_s
+        if waited % 60 < every_s:
+            log.warning("still waiting for the Prefect API (%.0fs)", waited)

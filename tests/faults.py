@@ -25,6 +25,8 @@ AREAS: dict[str, str] = {
 
 # Faults: name -> how a test brings it about. Names are what tests/FAULTS.md lists, so keep them stable.
 NODE_FROZEN = "node frozen (SIGSTOP)"
+SEED_FROZEN = "the first contact point and seed (node1) frozen"
+EVERY_REPLICA_BUT_ONE_DOWN = "two of three replicas down at RF 3 (no quorum)"
 EVERY_NODE_FROZEN = "every node frozen (Cassandra unavailable)"
 NODE_BLIP = "node blip (down for less than the confirmation)"
 NODE_FLAPPING = "node flapping (frozen and thawed repeatedly)"
@@ -93,6 +95,8 @@ FAULTS: dict[str, str] = {
     WRITES_OUT_OF_ORDER: "two versions of a row delivered newest first",
     CACHE_DIVERGED: "a row deleted in Cassandra and one changed in PostgreSQL behind the service's back",
     CONCURRENT_WORKERS: "threads or processes racing to open, claim or deliver the same thing",
+    EVERY_REPLICA_BUT_ONE_DOWN: "node2 and node3 frozen together: QUORUM cannot be met, writes are queued",
+    SEED_FROZEN: "node1, the clients' first contact point and a seed, SIGSTOPped under writes",
     LEASE_EXPIRED: "a lease's time-to-live runs out while its holder is silent",
     LEASE_HOLDER_HUNG: "the lease holder is SIGSTOPped (or modelled so), retried, then wakes up",
     FLOW_RUN_CRASHED: "the flow run's process killed, or its run set Crashed",

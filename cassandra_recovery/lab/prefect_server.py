@@ -67,9 +67,14 @@ def client_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def healthy(settings: Settings, timeout_s: float = 2.0) -> bool:
+def ready(settings: Settings, timeout_s: float = 2.0) -> bool:
+    """The server answers and reaches its database (`/api/ready`; `/api/health` answers without it)."""
+    return healthy(settings, timeout_s, path="/ready")
+
+
+def healthy(settings: Settings, timeout_s: float = 2.0, path: str = "/health") -> bool:
     token = base64.b64encode(api_auth(settings).encode()).decode()
-    url = settings.prefect.api_url + "/health"  # http(s) from settings, never user input
+    url = settings.prefect.api_url + path  # http(s) from settings, never user input
     req = urllib.request.Request(url, headers={"Authorization": f"Basic {token}"})  # noqa: S310
     try:
         with urllib.request.urlopen(req, timeout=timeout_s) as r:  # noqa: S310

@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -346,6 +347,120 @@ def test_frozen_node_under_write_load_hints_drain_and_a_frozen_lease_holder_is_f
     assert any(t.startswith("Mitigation:") for t in texts), texts
     assert any(t.startswith("Recovered and verified:") and "follow-up verification at" in t for t in texts), texts
     print("scenario 1+5:", {"hints": hints_during - hints_before, "rows": rows, "drain": finished["hints"]})
+
+
+@contextmanager
+def _slack_failing() -> Iterator[None]:
+    """Every Slack call answers 500 or 429 (alternately) until the block ends: the incident must not care."""
+    slack = SLACK[0]
+    for _ in range(500):
+        slack.fail_next(1, 500)
+        slack.rate_limit_next(1, retry_after=1)
+    try:
+        yield
+    finally:
+        with slack._state.lock:
+            slack._state.faults.clear()
+
+
+def _start_for(env: dict[str, str], cluster_id: str, nodes: list[str], **params: Any) -> Any:
+    from prefect.deployments import run_deployment
+
+    from deployments.serve import INCIDENT_DEPLOYMENT
+
+    with prefect_api(env):
+        parameters = {"cluster_id": cluster_id, "trigger": {"source": "test", "nodes": nodes}, **params}
+        return run_deployment(INCIDENT_DEPLOYMENT, parameters=parameters, timeout=0)
+
+
+def _ends_resolved_and_converged(
+    served: dict[str, str], run: Any, store: IncidentStore, parts: ServiceParts, cluster: ClusterConfig, node: str
+) -> dict[str, Any]:
+    """The chaos matrix's common end: the run completed, the incident resolved on a converged verification of
+    every replica, the queue drained, no row lost against PostgreSQL (compare equal, and `node`'s own copy
+    counted by a read its trace proves it served), one run acting at a time on the fenced log."""
+    wait_for(lambda: _flow_run_state(served, run.id) == "COMPLETED", 420, "the incident run to finish", 2)
+    incident_id = next(e.incident_id for e in _events_of_run(store, cluster.id, str(run.id)))
+    inc = store.get(incident_id)
+    assert inc.state.value == "resolved", (inc.state, [e.kind for e in store.events(incident_id)][-15:])
+    events = store.events(incident_id)
+    assert [e.data["verdict"] for e in events if e.kind == "verified"][-1] == "converged"
+    assert parts.pg.outbox.stats().queued == 0
+    res = Comparer(parts.pg.pool, parts.cql, parts.pg.store.cfg).run(chunks=16).as_dict()
+    addresses = [n.address for n in cluster.nodes]
+    own = _own_count(parts, cluster.node(node).address, addresses)
+    assert res["equal"] and res["rows_compared"]["postgres"] == res["rows_compared"]["cassandra"] == own > 0, res
+    return {"incident_id": incident_id, "events": events, "acted": _one_run_acting_at_a_time(incident_id)}
+
+
+def _events_of_run(store: IncidentStore, cluster_id: str, run_id: str) -> list[Any]:
+    """The events this run wrote on its cluster's newest incident (open or just resolved)."""
+    from cassandra_recovery.clients.postgres import fetch_one
+
+    q = sql.SQL("SELECT id FROM {} WHERE cluster_id = %s ORDER BY opened_at DESC LIMIT 1")
+    with store.pool.connection() as conn:
+        row = fetch_one(conn.execute(q.format(sql.Identifier(store.incidents_table)), (cluster_id,)))
+    assert row is not None
+    found = [e for e in store.events(str(row["id"])) if e.actor == f"flow-run/{run_id}"]
+    assert found, f"flow run {run_id} wrote nothing on the newest incident of {cluster_id}"
+    return found
+
+
+@pytest.mark.fault(F.NODE_FROZEN, F.SEED_FROZEN, F.POSTGRES_DOWN, F.PREFECT_DOWN, F.SLACK_FAILING, F.SUSTAINED_WRITES)
+def test_chaos_seed_node1_frozen_under_writes_postgres_restarted_mid_recovery_slack_failing(
+    lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
+) -> None:
+    """Chaos matrix: node1 (the first contact point and a seed) frozen while the service writes; PostgreSQL (and
+    with it Prefect's API, same cluster) restarted while the incident recovers; Slack failing throughout. The
+    incident ends resolved on a converged per-replica verification with nothing lost."""
+    from cassandra_recovery.chaos.injector import FaultInjector
+
+    close_open_incident(store, cluster.id)
+    inj = FaultInjector()
+    t0 = time.monotonic()
+    with _slack_failing():
+        with inj.freeze("node1", deadline_s=600):
+            lab.wait_seen(lab.node("node1"), up=False)
+            written = run_workload(parts.service, WorkloadSpec(rate=30, duration_s=4, keys=200, read_ratio=0.2),
+                                   relay=parts.relay)  # fmt: skip
+            assert written.writes > 0 and written.write_errors == 0, written.as_dict()
+            run = _start_for(served, cluster.id, ["node1"], follow_up_s=0)
+            wait_for(lambda: _incident_in(store, cluster.id, "recovering"), 300, "the incident to recover")
+            with inj.postgres_down(deadline_s=120):
+                time.sleep(5)  # PostgreSQL and Prefect's API away while the run waits for node1
+        end = _ends_resolved_and_converged(served, run, store, parts, cluster, "node1")
+    kinds = [e.kind for e in end["events"]]
+    assert "slack_not_posted" in kinds, kinds  # Slack failed and the incident went on
+    print("chaos node1+postgres+slack:", {"seconds": round(time.monotonic() - t0, 1), "acted": end["acted"]})
+
+
+@pytest.mark.second_lab  # bin/test runs it on the second lab: it balances the cluster halves
+@pytest.mark.fault(F.NODE_FROZEN, F.EVERY_REPLICA_BUT_ONE_DOWN, F.PREFECT_DOWN, F.SLACK_FAILING)
+def test_chaos_two_of_three_down_no_quorum_prefect_restarted_mid_incident_slack_failing(
+    lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
+) -> None:
+    """Chaos matrix: node2 and node3 frozen (RF 3: no QUORUM; the service queues its writes in PostgreSQL); the
+    Prefect server restarted while the incident waits for them; Slack failing throughout. Ends resolved on a
+    converged per-replica verification, the queue delivered, nothing lost."""
+    from cassandra_recovery.chaos.injector import FaultInjector
+
+    close_open_incident(store, cluster.id)
+    inj = FaultInjector()
+    t0 = time.monotonic()
+    with _slack_failing():
+        with inj.freeze("node2", deadline_s=600), inj.freeze("node3", deadline_s=600):
+            for n in ("node2", "node3"):
+                lab.wait_seen(lab.node(n), up=False)
+            written = run_workload(parts.service, WorkloadSpec(rate=30, duration_s=4, keys=200, read_ratio=0.2),
+                                   relay=parts.relay)  # fmt: skip
+            assert written.writes > 0 and written.write_errors == 0, written.as_dict()
+            assert parts.pg.outbox.stats().queued > 0  # no quorum: acknowledged writes wait in PostgreSQL
+            run = _start_for(served, cluster.id, ["node2", "node3"], follow_up_s=0)
+            wait_for(lambda: _incident_in(store, cluster.id, "recovering"), 300, "the incident to recover")
+            with inj.prefect_down(deadline_s=180):
+                time.sleep(5)  # the run and `serve` lose the Prefect API while the nodes are away
+        end = _ends_resolved_and_converged(served, run, store, parts, cluster, "node3")
+    print("chaos no-quorum+prefect+slack:", {"seconds": round(time.monotonic() - t0, 1), "acted": end["acted"]})
 
 
 @pytest.mark.second_lab  # bin/test runs it on the second lab: it balances the cluster halves

@@ -14,8 +14,10 @@ def test_serve_polls_at_the_configured_interval(monkeypatch: pytest.MonkeyPatch)
 
     import deployments.resume as resume
     import deployments.serve as served
+    import deployments.zombies as zombies
 
     seen: dict[str, Any] = {}
+    monkeypatch.setattr(zombies, "ensure_zombie_automation", lambda window_s: "unchanged")
 
     def fake_serve(*deployments: Any, **kwargs: Any) -> None:
         seen.update(kwargs, count=len(deployments))
@@ -38,3 +40,42 @@ def test_the_default_poll_is_well_under_prefects_ten_seconds() -> None:
     assert PrefectConfig().runner_poll_s == 2
     with pytest.raises(ValueError):
         PrefectConfig(runner_poll_s=0)
+
+
+def test_serve_rides_out_the_api_going_away_and_raises_anything_else(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Prefect's runner gives up after three failed polls (a PostgreSQL restart takes the API with it): `serve`
+    waits for the API and serves again instead of exiting and leaving incidents without a resumer."""
+    import httpx
+    import prefect
+
+    import deployments.resume as resume
+    import deployments.serve as served
+    import deployments.zombies as zombies
+
+    outcomes: list[BaseException | None] = [
+        ExceptionGroup("task group", [RuntimeError("Service exceeded error threshold.")]),
+        httpx.ConnectError("connection refused"),
+        None,
+    ]
+    calls: list[str] = []
+
+    def fake_serve(*deployments: Any, **kwargs: Any) -> None:
+        calls.append("serve")
+        outcome = outcomes.pop(0)
+        if outcome is not None:
+            raise outcome
+
+    monkeypatch.setattr(zombies, "ensure_zombie_automation", lambda window_s: "unchanged")
+    monkeypatch.setattr(prefect, "serve", fake_serve)
+    monkeypatch.setattr(resume, "start_resumer", lambda max_resumes: type("S", (), {"set": lambda self: None})())
+    monkeypatch.setattr(served, "build_deployments", lambda: [])
+    monkeypatch.setattr(served, "wait_for_api", lambda settings: calls.append("waited"))
+    served.serve_all()
+    assert calls == ["serve", "waited", "serve", "waited", "serve"]
+
+    outcomes[:] = [ValueError("a bug, not an outage")]
+    with pytest.raises(ValueError, match="a bug"):
+        served.serve_all()
+    request = httpx.Request("GET", "http://x")
+    assert served.api_gave_up(httpx.HTTPStatusError("503", request=request, response=httpx.Response(503)))
+    assert not served.api_gave_up(httpx.HTTPStatusError("404", request=request, response=httpx.Response(404)))
