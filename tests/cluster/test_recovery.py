@@ -351,11 +351,14 @@ def test_frozen_node_under_write_load_hints_drain_and_a_frozen_lease_holder_is_f
 
 @contextmanager
 def _slack_failing() -> Iterator[None]:
-    """Every Slack call answers 500 or 429 (alternately) until the block ends: the incident must not care."""
+    """Every Slack call fails until the block ends (500, 429, 500, then a hang past the client's 5 s timeout, in
+    turn): the incident must go on without it."""
     slack = SLACK[0]
-    for _ in range(500):
+    for _ in range(250):
         slack.fail_next(1, 500)
         slack.rate_limit_next(1, retry_after=1)
+        slack.fail_next(1, 503)
+        slack.hang_next(1, seconds=6.0)
     try:
         yield
     finally:
