@@ -85,6 +85,7 @@ def serve_all(limit: int = 4, max_resumes: int = 2) -> None:
         log.info("zombie-run automation: %s", done)
     except Exception as e:  # noqa: BLE001 - the lease watchdog still takes incidents over; say so and serve
         log.warning("could not set up the zombie-run automation (%s: %s)", type(e).__name__, e)
+    ride_out_api_outages()
     stop = start_resumer(max_resumes=max_resumes)
     try:
         while True:
@@ -94,12 +95,52 @@ def serve_all(limit: int = 4, max_resumes: int = 2) -> None:
             except Exception as e:  # noqa: BLE001 - only the API being away is ridden out; the rest is raised
                 if not api_gave_up(e):
                     raise
-                # Prefect's runner stops polling after three failed polls in a row (a PostgreSQL restart takes
-                # the API with it): serve again once the API answers. Runs already started go on by themselves.
+                # Registering the deployments failed, or the runner gave up although its poll rides out outages
+                # (a PostgreSQL restart takes the API with it): serve again once the API answers.
                 log.error("the Prefect API stopped answering; serving again once it is back")
                 wait_for_api(settings)
     finally:
         stop.set()
+
+
+def ride_out_api_outages() -> bool:
+    """Make the runner's poll for scheduled runs skip a round when the API is away instead of counting it as an
+    error: after three failed polls Prefect's runner gives up, and its teardown kills every flow run it started
+    (an incident run in the middle of its recovery). Prefect has no setting for this; the wrapper is narrow (only
+    5xx and connection errors are skipped). False, with a warning, when the installed Prefect has no such poll."""
+    import importlib
+
+    try:
+        poller: Any = importlib.import_module("prefect.runner._scheduled_run_poller").ScheduledRunPoller
+    except (ImportError, AttributeError):
+        poller = None
+    poll = getattr(poller, "_get_and_submit_flow_runs", None)
+    if poll is None:
+        log.warning("this Prefect's runner has no scheduled-run poll to wrap: an API outage restarts serving")
+        return False
+    if not getattr(poll, "_rides_out_outages", False):
+        poller._get_and_submit_flow_runs = skip_api_outages(poll)
+    return True
+
+
+def skip_api_outages(poll: Any) -> Any:
+    """`poll` (an async method) returning None instead of raising when the API is away (5xx, no connection)."""
+    import functools
+
+    import httpx
+
+    @functools.wraps(poll)
+    async def polled(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await poll(*args, **kwargs)
+        except (httpx.TransportError, httpx.HTTPStatusError) as e:
+            if isinstance(e, httpx.HTTPStatusError) and e.response.status_code < 500:
+                raise
+            log.warning("the Prefect API is away (%s): polling again next round", type(e).__name__)
+            return None
+
+    polled._rides_out_outages = True  # type: ignore[attr-defined]
+    return polled
 
 
 def api_gave_up(exc: BaseException) -> bool:

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))  # this checkout's tests and package, not whatever
 
 import pytest  # noqa: E402
 
-from tests.faults import FAULTS, TIERS, tier_of  # noqa: E402
+from tests.faults import CHAOS_MATRIX, FAULTS, TIERS, tier_of  # noqa: E402
 from tests.faults_doc import Proofs, parse, proofs_of, removed, render  # noqa: E402
 
 DOC = ROOT / "tests" / "FAULTS.md"
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", action="store_true", help="compare with the committed file instead of writing it")
     ap.add_argument("--base", metavar="REV", help="with --check: also refuse proofs lost since this git revision")
     args = ap.parse_args(argv)
-    text = render(proofs_of(collect(), FAULTS), FAULTS)
+    text = render(proofs_of(collect(), FAULTS), FAULTS, CHAOS_MATRIX)
     if args.check:
         return check(text, args.base)
     DOC.write_text(text)

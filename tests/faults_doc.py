@@ -5,7 +5,7 @@ Pure functions; scripts/faults.py collects the suite and calls them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from tests.faults import TIERS, tier_of
 
@@ -35,7 +35,7 @@ def _tier_key(entry: tuple[str, str]) -> tuple[int, str]:
     return (TIERS.index(tier) if tier in TIERS else len(TIERS), tid)
 
 
-def render(proofs: Proofs, descriptions: Mapping[str, str]) -> str:
+def render(proofs: Proofs, descriptions: Mapping[str, str], chaos: Sequence[tuple[str, str, int]] = ()) -> str:
     """The Markdown document: a count table, then each fault (vocabulary order) with its tests by tier."""
     order = [f for f in descriptions if f in proofs] + sorted(f for f in proofs if f not in descriptions)
     lines = [
@@ -52,6 +52,11 @@ def render(proofs: Proofs, descriptions: Mapping[str, str]) -> str:
     for fault in order:
         counts = [sum(1 for t, _ in proofs[fault] if t == tier) for tier in TIERS]
         lines.append(f"| {fault} | " + " | ".join(str(c) for c in counts) + " |")
+    if chaos:
+        lines += ["", "**The chaos matrix**: each scenario end to end on the real lab, under writes; seconds",
+                  "measured in one run on the 2-core machine.", ""]  # fmt: skip
+        lines += ["| scenario | test | seconds |", "|---|---|---:|"]
+        lines += [f"| {what} | `{test}` | {secs or 'not measured'} |" for what, test, secs in chaos]
     for fault in order:
         lines += ["", f"## {fault}", ""]
         if fault in descriptions:

@@ -95,3 +95,14 @@ def test_marker_problems() -> None:
         "t: unknown fault 'node frozn' (add it to tests/faults.py or use a listed one)"
     ]
     assert marker_problems("t", [(area,)], [()]) == ["t: fault marker without a fault name"]
+
+
+def test_every_chaos_scenario_names_a_cluster_test_that_exists() -> None:
+    from pathlib import Path
+
+    from tests.faults import CHAOS_MATRIX
+
+    cluster = Path(__file__).resolve().parents[1] / "cluster"
+    defined = "".join(p.read_text() for p in cluster.glob("test_*.py"))
+    missing = [test for _, test, _ in CHAOS_MATRIX if f"def {test}(" not in defined]
+    assert CHAOS_MATRIX and missing == []

@@ -79,3 +79,42 @@ def test_serve_rides_out_the_api_going_away_and_raises_anything_else(monkeypatch
     request = httpx.Request("GET", "http://x")
     assert served.api_gave_up(httpx.HTTPStatusError("503", request=request, response=httpx.Response(503)))
     assert not served.api_gave_up(httpx.HTTPStatusError("404", request=request, response=httpx.Response(404)))
+
+
+def test_the_runners_poll_skips_a_round_when_the_api_is_away_and_raises_anything_else() -> None:
+    """Prefect's runner gives up after three failed polls and its teardown kills every run it started: the poll
+    is wrapped so an API outage is a skipped round. Fails loudly if the installed Prefect has no such poll."""
+    import asyncio
+
+    import httpx
+    from prefect.runner._scheduled_run_poller import ScheduledRunPoller
+
+    import deployments.serve as served
+
+    before = ScheduledRunPoller._get_and_submit_flow_runs
+    try:
+        assert served.ride_out_api_outages() and served.ride_out_api_outages()
+        assert getattr(ScheduledRunPoller._get_and_submit_flow_runs, "_rides_out_outages", False)
+    finally:
+        ScheduledRunPoller._get_and_submit_flow_runs = before  # type: ignore[method-assign]
+    request = httpx.Request("GET", "http://x")
+    outcomes: list[BaseException | None] = [
+        httpx.ConnectError("refused"),
+        httpx.HTTPStatusError("500", request=request, response=httpx.Response(500)),
+        None,
+        httpx.HTTPStatusError("403", request=request, response=httpx.Response(403)),
+    ]
+    polls: list[str] = []
+
+    async def poll() -> str:
+        polls.append("poll")
+        outcome = outcomes.pop(0)
+        if outcome is not None:
+            raise outcome
+        return "submitted"
+
+    wrapped = served.skip_api_outages(poll)
+    assert [asyncio.run(wrapped()) for _ in range(3)] == [None, None, "submitted"]
+    with pytest.raises(httpx.HTTPStatusError):
+        asyncio.run(wrapped())  # 403: a real error, raised
+    assert len(polls) == 4
