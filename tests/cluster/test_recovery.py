@@ -437,6 +437,78 @@ def test_chaos_seed_node1_frozen_under_writes_postgres_restarted_mid_recovery_sl
     print("chaos node1+postgres+slack:", {"seconds": round(time.monotonic() - t0, 1), "acted": end["acted"]})
 
 
+@pytest.mark.fault(F.NODE_FROZEN, F.FLOW_RUN_FAILED, F.ALERT_FLOOD, F.SLACK_FAILING)
+def test_chaos_a_run_marked_failed_mid_recovery_then_the_alert_sent_again_leaves_one_run_acting(
+    lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
+) -> None:
+    """Chaos matrix: while the incident recovers, its run is marked FAILED from outside (as from the UI) and the
+    alert is sent again (a new run of the deployment). The process still holding the lease finishes the incident;
+    the new run joins it and does not act; the failed-run resumer leaves a run whose lease is live alone. Ends
+    resolved on a converged verification, nothing lost, one run acting at a time."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Failed
+
+    from cassandra_recovery.chaos.injector import FaultInjector
+
+    close_open_incident(store, cluster.id)
+    inj = FaultInjector()
+    t0 = time.monotonic()
+    with _slack_failing():
+        with inj.freeze("node3", deadline_s=600):
+            lab.wait_seen(lab.node("node3"), up=False)
+            written = run_workload(parts.service, WorkloadSpec(rate=30, duration_s=3, keys=200, read_ratio=0.0),
+                                   relay=parts.relay)  # fmt: skip
+            assert written.writes > 0 and written.write_errors == 0, written.as_dict()
+            run = _start_for(served, cluster.id, ["node3"], follow_up_s=0)
+            incident_id = wait_for(lambda: _incident_in(store, cluster.id, "recovering"), 300, "the run to recover")
+            with prefect_api(served), get_client(sync_client=True) as client:
+                client.set_flow_run_state(run.id, Failed(message="marked failed by an operator (chaos)"), force=True)
+            again = _start_for(served, cluster.id, ["node3"], follow_up_s=0)  # the alert, sent again
+            wait_for(lambda: _flow_run_state(served, again.id) in ("COMPLETED", "FAILED", "CRASHED"), 180,
+                     "the re-sent alert's run to end", 2)  # fmt: skip
+        wait_for(lambda: store.get(incident_id).state.value in ("resolved", "escalated"), 420, "the incident to end", 2)
+    inc = store.get(incident_id)
+    events = store.events(incident_id)
+    assert inc.state.value == "resolved", [(e.kind, e.actor) for e in events][-15:]
+    assert [e.data["verdict"] for e in events if e.kind == "verified"][-1] == "converged"
+    joined = [e for e in events if e.kind == "joined" and e.actor == f"flow-run/{again.id}"]
+    assert joined, "the re-sent alert's run did not join the open incident"
+    assert not [e for e in events if e.kind == "lease_acquired" and e.actor == f"flow-run/{again.id}"]
+    assert parts.pg.outbox.stats().queued == 0
+    res = Comparer(parts.pg.pool, parts.cql, parts.pg.store.cfg).run(chunks=16).as_dict()
+    own = _own_count(parts, cluster.node("node3").address, [n.address for n in cluster.nodes])
+    assert res["equal"] and res["rows_compared"]["postgres"] == own > 0, res
+    acted = _one_run_acting_at_a_time(incident_id)
+    print("chaos run failed + alert again:", {"seconds": round(time.monotonic() - t0, 1), "acted": acted})
+
+
+@pytest.mark.fault(F.NODE_FLAPPING, F.SLACK_FAILING)
+def test_chaos_a_node_flapping_through_the_incident_is_verified_once_it_settles(
+    lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
+) -> None:
+    """Chaos matrix: node3 frozen and thawed in turn (4 s down, 4 s up) under writes while the incident runs,
+    for about 40 s, then left up. The incident does not close on a verification made while node3 was away:
+    it ends resolved on a converged verification, nothing lost, one run acting at a time."""
+    from cassandra_recovery.chaos.injector import FaultInjector
+
+    close_open_incident(store, cluster.id)
+    inj = FaultInjector()
+    t0 = time.monotonic()
+    with _slack_failing():
+        with inj.flap("node3", down_s=4.0, up_s=4.0, deadline_s=600):
+            time.sleep(1)
+            spec = WorkloadSpec(rate=30, duration_s=8, keys=200, read_ratio=0.2)
+            written = run_workload(parts.service, spec, relay=parts.relay)
+            assert written.writes > 0 and written.write_errors == 0, written.as_dict()
+            run = _start_for(served, cluster.id, ["node3"], follow_up_s=0)
+            written = run_workload(parts.service, spec, relay=parts.relay)
+            assert written.writes > 0 and written.write_errors == 0, written.as_dict()
+            time.sleep(20)
+        lab.thaw("node3")  # settled: up for good (the flap's undo left it running; wait until peers see it)
+        end = _ends_resolved_and_converged(served, run, store, parts, cluster, "node3")
+    print("chaos flapping:", {"seconds": round(time.monotonic() - t0, 1), "acted": end["acted"]})
+
+
 @pytest.mark.second_lab  # bin/test runs it on the second lab: it balances the cluster halves
 @pytest.mark.fault(F.NODE_FROZEN, F.EVERY_REPLICA_BUT_ONE_DOWN, F.PREFECT_DOWN, F.SLACK_FAILING)
 def test_chaos_two_of_three_down_no_quorum_prefect_restarted_mid_incident_slack_failing(
