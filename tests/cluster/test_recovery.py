@@ -366,6 +366,26 @@ def _slack_failing() -> Iterator[None]:
             slack._state.faults.clear()
 
 
+@contextmanager
+def _frozen_under_writes(lab: Lab, parts: ServiceParts, nodes: list[str], seconds: float = 4) -> Iterator[None]:
+    """`nodes` frozen by the fault injector (thawed on exit, or by its guardian), seen down by their peers, and
+    the service writing meanwhile without an error (what QUORUM cannot take waits in PostgreSQL's queue)."""
+    from contextlib import ExitStack
+
+    from cassandra_recovery.chaos.injector import FaultInjector
+
+    inj = FaultInjector()
+    with ExitStack() as faults:
+        for n in nodes:
+            faults.enter_context(inj.freeze(n, deadline_s=600))
+        for n in nodes:
+            lab.wait_seen(lab.node(n), up=False)
+        spec = WorkloadSpec(rate=30, duration_s=seconds, keys=200, read_ratio=0.2)
+        written = run_workload(parts.service, spec, relay=parts.relay)
+        assert written.writes > 0 and written.write_errors == 0, written.as_dict()
+        yield
+
+
 def _start_for(env: dict[str, str], cluster_id: str, nodes: list[str], **params: Any) -> Any:
     from prefect.deployments import run_deployment
 
@@ -422,11 +442,7 @@ def test_chaos_seed_node1_frozen_under_writes_postgres_restarted_mid_recovery_sl
     inj = FaultInjector()
     t0 = time.monotonic()
     with _slack_failing():
-        with inj.freeze("node1", deadline_s=600):
-            lab.wait_seen(lab.node("node1"), up=False)
-            written = run_workload(parts.service, WorkloadSpec(rate=30, duration_s=4, keys=200, read_ratio=0.2),
-                                   relay=parts.relay)  # fmt: skip
-            assert written.writes > 0 and written.write_errors == 0, written.as_dict()
+        with _frozen_under_writes(lab, parts, ["node1"]):
             run = _start_for(served, cluster.id, ["node1"], follow_up_s=0)
             wait_for(lambda: _incident_in(store, cluster.id, "recovering"), 300, "the incident to recover")
             with inj.postgres_down(deadline_s=120):
@@ -448,17 +464,10 @@ def test_chaos_a_run_marked_failed_mid_recovery_then_the_alert_sent_again_leaves
     from prefect.client.orchestration import get_client
     from prefect.states import Failed
 
-    from cassandra_recovery.chaos.injector import FaultInjector
-
     close_open_incident(store, cluster.id)
-    inj = FaultInjector()
     t0 = time.monotonic()
     with _slack_failing():
-        with inj.freeze("node3", deadline_s=600):
-            lab.wait_seen(lab.node("node3"), up=False)
-            written = run_workload(parts.service, WorkloadSpec(rate=30, duration_s=3, keys=200, read_ratio=0.0),
-                                   relay=parts.relay)  # fmt: skip
-            assert written.writes > 0 and written.write_errors == 0, written.as_dict()
+        with _frozen_under_writes(lab, parts, ["node3"], seconds=3):
             run = _start_for(served, cluster.id, ["node3"], follow_up_s=0)
             incident_id = wait_for(lambda: _incident_in(store, cluster.id, "recovering"), 300, "the run to recover")
             with prefect_api(served), get_client(sync_client=True) as client:
@@ -523,12 +532,7 @@ def test_chaos_two_of_three_down_no_quorum_prefect_restarted_mid_incident_slack_
     inj = FaultInjector()
     t0 = time.monotonic()
     with _slack_failing():
-        with inj.freeze("node2", deadline_s=600), inj.freeze("node3", deadline_s=600):
-            for n in ("node2", "node3"):
-                lab.wait_seen(lab.node(n), up=False)
-            written = run_workload(parts.service, WorkloadSpec(rate=30, duration_s=4, keys=200, read_ratio=0.2),
-                                   relay=parts.relay)  # fmt: skip
-            assert written.writes > 0 and written.write_errors == 0, written.as_dict()
+        with _frozen_under_writes(lab, parts, ["node2", "node3"]):
             assert parts.pg.outbox.stats().queued > 0  # no quorum: acknowledged writes wait in PostgreSQL
             run = _start_for(served, cluster.id, ["node2", "node3"], follow_up_s=0)
             wait_for(lambda: _incident_in(store, cluster.id, "recovering"), 300, "the incident to recover")
@@ -616,27 +620,22 @@ def test_the_host_running_an_incident_dies_mid_recovery_and_another_serve_takes_
     """Issue 16: a dead host is `serve` and every process of its flow runs gone at once; the run stays RUNNING in
     Prefect. Its lease stops being renewed, lapses a TTL later, and the watchdog in the next `serve` marks the run
     crashed; the crash resumer runs it again under a new fencing token and it finishes the recovery."""
+    from cassandra_recovery.chaos.injector import FaultInjector
+
     close_open_incident(store, cluster.id)
-    lab.freeze("node3")
-    try:
-        lab.wait_seen(lab.node("node3"), up=False)
-        spec = WorkloadSpec(rate=30, duration_s=3, keys=200, read_ratio=0.0)
-        written = run_workload(parts.service, spec, relay=parts.relay)
-        assert written.writes > 0 and written.write_errors == 0, written.as_dict()
+    with _frozen_under_writes(lab, parts, ["node3"], seconds=3):
         run = _start_incident(served, cluster.id, follow_up_s=0)
         incident_id = wait_for(lambda: _incident_in(store, cluster.id, "recovering"), 300, "the incident to recover")
         old_token = store.get(incident_id).fencing_token
         assert _Serve.current is not None
         dead = [_Serve.current.proc.pid, *wait_for(lambda: _flow_run_pids(run.id), 60, "the flow run's processes")]
-        _signal_all(dead, signal.SIGKILL)  # the host dies: serve and its flow run, children included
+        FaultInjector().kill_processes(dead, "the serve host")  # serve and its flow run, children included
         wait_for(lambda: not _alive(dead), 30, "the dead host's processes to be gone", every_s=0.5)
         died_at = time.monotonic()
         assert _flow_run_state(served, run.id) == "RUNNING"  # Prefect cannot tell yet
         _Serve.swap(ROOT, served, log_file("serve"))  # another host's serve
         wait_for(lambda: store.get(incident_id).fencing_token > old_token, 180, "another serve to take the run over")
         took_over_s = time.monotonic() - died_at
-    finally:
-        lab.thaw("node3")
     wait_for(lambda: _flow_run_state(served, run.id) == "COMPLETED", 300, "the run taken over to finish", 2)
     inc = store.get(incident_id)
     assert inc.state.value == "resolved", inc.state
@@ -678,28 +677,22 @@ def test_a_frozen_serve_host_is_taken_over_and_its_run_wakes_up_stale_and_change
     """Issue 16: `serve` and its flow run frozen (SIGSTOP) for longer than the lease's TTL: the next `serve` takes
     the incident over; then the frozen processes are thawed (SIGCONT). The old run wakes with a stale lease: its
     next write is refused, it acts no more, and the incident ends once, resolved and converged."""
+    from cassandra_recovery.chaos.injector import FaultInjector
+
     close_open_incident(store, cluster.id)
-    frozen: list[int] = []
     old_serve = None
-    lab.freeze("node3")
     try:
-        lab.wait_seen(lab.node("node3"), up=False)
-        spec = WorkloadSpec(rate=30, duration_s=3, keys=200, read_ratio=0.0)
-        written = run_workload(parts.service, spec, relay=parts.relay)
-        assert written.writes > 0 and written.write_errors == 0, written.as_dict()
-        run = _start_incident(served, cluster.id, follow_up_s=0)
-        incident_id = wait_for(lambda: _incident_in(store, cluster.id, "recovering"), 300, "the incident to recover")
-        old_token = store.get(incident_id).fencing_token
-        old_serve, _Serve.current = _Serve.current, None
-        assert old_serve is not None
-        frozen = [old_serve.proc.pid, *wait_for(lambda: _flow_run_pids(run.id), 60, "the flow run's processes")]
-        _signal_all(frozen, signal.SIGSTOP)
-        _Serve.swap(ROOT, served, log_file("serve"))  # another host's serve, beside the frozen one
-        wait_for(lambda: store.get(incident_id).fencing_token > old_token, 180, "another serve to take the run over")
-    finally:
-        lab.thaw("node3")
-        _signal_all(frozen, signal.SIGCONT)  # the old host wakes up, its lease long taken over
-    try:
+        with _frozen_under_writes(lab, parts, ["node3"], seconds=3):
+            run = _start_incident(served, cluster.id, follow_up_s=0)
+            incident_id = wait_for(lambda: _incident_in(store, cluster.id, "recovering"), 300, "the run to recover")
+            old_token = store.get(incident_id).fencing_token
+            old_serve, _Serve.current = _Serve.current, None
+            assert old_serve is not None
+            host = [old_serve.proc.pid, *wait_for(lambda: _flow_run_pids(run.id), 60, "the flow run's processes")]
+            with FaultInjector().freeze_processes(host, "the serve host", deadline_s=300):
+                _Serve.swap(ROOT, served, log_file("serve"))  # another host's serve, beside the frozen one
+                wait_for(lambda: store.get(incident_id).fencing_token > old_token, 180, "another serve to take over")
+            # leaving the block wakes the old host (SIGCONT), its lease long taken over
         wait_for(lambda: _flow_run_state(served, run.id) == "COMPLETED", 300, "the run taken over to finish", 2)
         inc = store.get(incident_id)
         assert inc.state.value == "resolved", inc.state
