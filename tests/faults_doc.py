@@ -53,8 +53,9 @@ def render(proofs: Proofs, descriptions: Mapping[str, str], chaos: Sequence[tupl
         counts = [sum(1 for t, _ in proofs[fault] if t == tier) for tier in TIERS]
         lines.append(f"| {fault} | " + " | ".join(str(c) for c in counts) + " |")
     if chaos:
-        lines += ["", "**The chaos matrix**: each scenario end to end on the real lab, under writes; seconds",
-                  "measured in one run on the 2-core machine.", ""]  # fmt: skip
+        lines += ["", "**The chaos matrix**: each scenario end to end on the real lab, under writes; seconds of",
+                  "the test in one full `bin/test` on the 2-core machine (the demo's include its fresh lab).",
+                  ""]  # fmt: skip
         lines += ["| scenario | test | seconds |", "|---|---|---:|"]
         lines += [f"| {what} | `{test}` | {secs or 'not measured'} |" for what, test, secs in chaos]
     for fault in order:

@@ -491,7 +491,6 @@ def test_chaos_a_run_marked_failed_mid_recovery_then_the_alert_sent_again_leaves
     print("chaos run failed + alert again:", {"seconds": round(time.monotonic() - t0, 1), "acted": acted})
 
 
-@pytest.mark.second_lab  # bin/test runs it on the second lab: it balances the cluster halves
 @pytest.mark.fault(F.NODE_FLAPPING, F.SLACK_FAILING)
 def test_chaos_a_node_flapping_through_the_incident_is_verified_once_it_settles(
     lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
