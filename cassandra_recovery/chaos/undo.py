@@ -68,15 +68,11 @@ def delete_nft_table(a: dict[str, Any]) -> None:
     split.remove(table)
 
 
-def nothing(a: dict[str, Any]) -> None:
-    """A fault that cannot be undone (a killed process): recovering from it is the system's job."""
-
-
 CHAOS_TABLE_PREFIX = "cassandra_recovery_chaos_"
 UNDO: dict[str, Undo] = {
     f.__name__: f
     for f in (thaw_node, heal_node, start_node, unsplit, start_postgres, start_prefect, continue_processes,
-              delete_nft_table, nothing)
+              delete_nft_table)
 }  # fmt: skip
 
 

@@ -3,9 +3,10 @@ fix, a replacement) is a row with its run, fencing token and interval, written b
 
 The start is fenced: a run whose lease was taken over is refused there and never starts the action. The end is
 not: it records what the run already did, and a stale run must still close its own interval truthfully.
-A new holder's first action closes the open intervals its predecessors left (a killed run never closes its
-own): by then it has waited for or cancelled their repair sessions (the repair engine does, before it starts a
-segment), and a gone run's other actions ended with its process.
+A killed run never closes its own intervals. A new holder's first action closes its predecessors' open ones,
+except repairs: a repair session goes on inside Cassandra without its run, so a predecessor's repair interval is
+closed only when the new holder's repair engine has reconciled that segment (the session finished, failed or was
+cancelled). Until then it stays open, and the checks count it as still acting.
 """
 
 from __future__ import annotations
@@ -27,7 +28,12 @@ _BEGIN = """INSERT INTO side_effects (incident_id, holder, fencing_token, action
 VALUES (%s, %s, %s, %s, %s) RETURNING id"""
 _CLOSE_PREDECESSORS = """UPDATE side_effects SET ended_at = clock_timestamp(),
     outcome = 'abandoned: closed by ' || %(holder)s || ' (token ' || %(token)s || ')'
-WHERE incident_id = %(incident)s AND ended_at IS NULL AND fencing_token < %(token)s"""
+WHERE incident_id = %(incident)s AND ended_at IS NULL AND fencing_token < %(token)s
+    AND action <> 'repair_segment'"""
+_CLOSE_RECONCILED = """UPDATE side_effects SET ended_at = clock_timestamp(),
+    outcome = 'abandoned: its session reconciled by ' || %(holder)s || ' (token ' || %(token)s || ')'
+WHERE incident_id = %(incident)s AND ended_at IS NULL AND fencing_token < %(token)s
+    AND action = 'repair_segment' AND target @> %(match)s"""
 _END = """UPDATE side_effects SET ended_at = clock_timestamp(), outcome = %s, detail = %s
 WHERE id = %s AND ended_at IS NULL"""
 
@@ -75,6 +81,16 @@ class SideEffectLog:
             row = fetch_one(conn.execute(_BEGIN, (fence.incident_id, fence.holder, fence.token, action, Jsonb(target))))
         assert row is not None  # noqa: S101 - INSERT ... RETURNING returns the row
         return int(row["id"])
+
+    def close_reconciled_repair(self, fence: Fence, match: dict[str, Any]) -> int:
+        """A predecessor's repair interval for this segment (`match`: its run key and seq), once the new holder
+        knows its session is over; how many were closed. Fenced; nothing to do outside an incident."""
+        if fence.incident_id is None:
+            return 0
+        params = {"holder": fence.holder, "token": fence.token, "incident": fence.incident_id, "match": Jsonb(match)}
+        with self.pool.connection() as conn, conn.transaction():
+            fence.check(conn)
+            return conn.execute(_CLOSE_RECONCILED, params).rowcount
 
     def end(self, effect_id: int, outcome: str, detail: dict[str, Any] | None = None) -> None:
         with self.pool.connection() as conn, conn.transaction():

@@ -218,6 +218,8 @@ class RepairEngine:
                 rep.parent_ids.append(match.repair_id)
         elif self.config.kind == "incremental":
             self._cleanup_incremental(seg)  # a failed or cancelled incremental session leaves pending data behind
+        if self.effects is not None:  # the interrupted run's session is over: its interval on the log closes
+            self.effects.close_reconciled_repair(self.fence, {"run_key": self._run_key, "seq": rec.seq})
         return match.verdict
 
     def _wait_in_flight(self, seg: Segment, since: datetime | None, wait_s: float) -> SessionMatch:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from cassandra_recovery.clients.postgres import make_pool
@@ -148,21 +149,35 @@ def test_the_successor_closes_a_dead_holders_open_action_so_no_two_runs_overlap(
 ) -> None:
     _, old, new = _taken_over(store, pool)
     effects = SideEffectLog(pool)
-    # what `old` left when its host died: an action begun before the takeover, never ended
+    # what `old` left when its host died: two actions begun before the takeover, never ended
+    segment = {"run_key": f"incident/{old.incident_id}", "seq": 3, "keyspace": "ks", "attempt": 1}
     with pool.connection() as conn:
-        conn.execute(
-            "INSERT INTO side_effects (incident_id, holder, fencing_token, action, started_at)"
-            " VALUES (%s, %s, %s, 'repair_segment', clock_timestamp() - interval '1 minute')",
-            (old.incident_id, old.holder, old.token),
-        )
-    log_before = effects.entries(old.incident_id)
-    assert len(overlapping_runs([e.interval() for e in log_before])) == 0  # alone, still open
-    with effects.acting(store.fence(new), "repair_segment", {"seq": 0}) as act:
+        for action, target in (("hint_handoff", {}), ("repair_segment", segment)):
+            conn.execute(
+                "INSERT INTO side_effects (incident_id, holder, fencing_token, action, target, started_at)"
+                " VALUES (%s, %s, %s, %s, %s, clock_timestamp() - interval '1 minute')",
+                (old.incident_id, old.holder, old.token, action, Jsonb(target)),
+            )
+    current = store.fence(new)
+    # the new holder's repair engine first reconciles the interrupted segment in Cassandra (its session is over);
+    # only the matching segment's interval closes: the session of another could still be running
+    assert effects.close_reconciled_repair(current, {"run_key": segment["run_key"], "seq": 4}) == 0
+    assert effects.entries(old.incident_id)[1].ended_at is None
+    assert effects.close_reconciled_repair(current, {"run_key": segment["run_key"], "seq": 3}) == 1
+    # its first action closes the rest: the dead run's hint handoff ended with its process
+    with effects.acting(current, "hint_handoff", {}):
+        pass
+    with effects.acting(current, "repair_segment", {"run_key": segment["run_key"], "seq": 3}) as act:
         act.detail = {"parent_id": "session-1"}
-    entries = effects.entries(old.incident_id)
-    assert [(e.holder, e.outcome is not None) for e in entries] == [("flow-run/old", True), ("flow-run/new", True)]
-    assert entries[0].outcome is not None and entries[0].outcome.startswith("abandoned: closed by flow-run/new")
-    assert overlapping_runs([e.interval() for e in entries]) == []
+    entries = {(e.holder, e.action): e for e in effects.entries(old.incident_id) if e.holder == "flow-run/old"}
+    assert (entries[("flow-run/old", "hint_handoff")].outcome or "").startswith("abandoned: closed by flow-run/new")
+    assert (entries[("flow-run/old", "repair_segment")].outcome or "").startswith("abandoned: its session reconciled")
+    log = effects.entries(old.incident_id)
+    assert len(log) == 4 and all(e.ended_at is not None for e in log)
+    assert overlapping_runs([e.interval() for e in log]) == []
     # the stale run, waking, cannot reopen or rewrite what it did: its late end changes nothing
-    effects.end(entries[0].id, "done")
-    assert effects.entries(old.incident_id)[0].outcome == entries[0].outcome
+    closed = entries[("flow-run/old", "hint_handoff")]
+    effects.end(closed.id, "done")
+    assert next(e for e in effects.entries(old.incident_id) if e.id == closed.id).outcome == closed.outcome
+    with pytest.raises(StaleFencingToken):
+        effects.close_reconciled_repair(store.fence(old), {"seq": 3})
