@@ -935,7 +935,10 @@ def test_hint_window_exceeded_scoped_repair_survives_a_killed_flow_without_repea
     conv = _converged(parts, cluster)
     rows = conv["rows_compared"]
     assert conv["equal"] and rows["postgres"] == rows["cassandra"] == conv["node3_rows"] > 0, conv
-    print("scenario 2+3:", {"segments": len(segs), "done_at_kill": len(done_before), "repair": rep})
+    # The killed run's interrupted segment closes on the fenced log when the resumed run reconciles its session.
+    acted = _one_run_acting_at_a_time(incident_id)
+    assert len(acted) == 2, acted  # the killed run and the resumed one (same flow run, a new token)
+    print("scenario 2+3:", {"segments": len(segs), "done_at_kill": len(done_before), "repair": rep, "acted": acted})
 
 
 def _kill_node3_and_wait_for_the_approval_request(
