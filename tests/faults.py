@@ -120,9 +120,11 @@ FAULTS: dict[str, str] = {
 # (scenario, test, seconds of the test in one full bin/test on this 2-core machine, both cluster halves running;
 # the demo's includes starting its fresh lab. Faults are merged into shared outages.)
 CHAOS_MATRIX: list[tuple[str, str, int]] = [
-    ("node1 (first contact point, seed) frozen under writes; PostgreSQL restarted mid-recovery; Slack failing",
-     "test_chaos_seed_node1_frozen_under_writes_postgres_restarted_mid_recovery_slack_failing", 91),
-    ("two of three nodes down at RF 3 (no quorum, writes queued); Prefect restarted mid-incident; Slack failing",
+    ("node1 (first contact point, seed) frozen under writes; PostgreSQL restarted in assessment and in recovery;"
+     " Slack failing",
+     "test_chaos_seed_node1_frozen_under_writes_postgres_restarted_in_assessment_and_recovery_slack_failing", 91),
+    ("two of three nodes down at RF 3 (no quorum, writes queued); Prefect restarted mid-incident, then the live"
+     " run marked Crashed as after an outage longer than the zombie window; Slack failing",
      "test_chaos_two_of_three_down_no_quorum_prefect_restarted_mid_incident_slack_failing", 119),
     ("the serve process group killed mid-recovery (host dead); another serve takes over",
      "test_the_host_running_an_incident_dies_mid_recovery_and_another_serve_takes_the_incident_over", 124),

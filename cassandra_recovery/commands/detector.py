@@ -6,9 +6,7 @@ import argparse
 import json
 import signal
 import threading
-import time
 from dataclasses import asdict
-from datetime import UTC, datetime
 from typing import Any
 
 from cassandra_recovery.commands import progress
@@ -33,10 +31,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from cassandra_recovery.commands.orchestration import use_project_server
+    from cassandra_recovery.detection.handover import TriggerHandover
     from cassandra_recovery.detection.metrics import DetectorMetrics
     from cassandra_recovery.detection.runner import DetectorLoop
     from cassandra_recovery.errors import ConfigError
-    from cassandra_recovery.logic.detector import DetectorConfig, IncidentTrigger
+    from cassandra_recovery.logic.detector import DetectorConfig
     from cassandra_recovery.storage.facade import open_storage
 
     say = progress("detector")
@@ -54,44 +53,22 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError(str(e)) from e
     storage = open_storage(settings, max_size=2)  # refuses unless `db upgrade` has run, before anything starts
     use_project_server(settings)
-    pool, store = storage.pool, storage.incidents
+    pool = storage.pool
     metrics = DetectorMetrics(cluster.id)
     if args.metrics_port:
         metrics.serve(args.metrics_port)
 
-    def on_trigger(trigger: IncidentTrigger, evidence: dict[str, Any]) -> None:
-        doc = {
-            "source": "detector",
-            "kind": str(trigger.kind),
-            "nodes": list(trigger.nodes),
-            "reasons": list(trigger.reasons),
-            "evidence": json.loads(json.dumps(evidence, default=str)),
-            **_wall_times(trigger, loop.detector.snapshot()),
-        }
-        incident, created = store.open_or_join(cluster.id, doc, actor="detector")
-        say(f"{trigger.kind}: {', '.join(trigger.nodes)} -> incident {incident.id} ({'new' if created else 'joined'})")
-        if created:
-            _mitigate_first(storage, cluster, incident.id, trigger.nodes, say)
-        if args.no_deployment:
-            return
+    def start_run(parameters: dict[str, Any], key: str) -> None:
         from prefect.deployments import run_deployment
 
         from deployments.serve import INCIDENT_DEPLOYMENT
 
-        key = f"{incident.id}:{trigger.kind}:{','.join(trigger.nodes)}:{trigger.at:.0f}"
-        try:
-            run_deployment(
-                INCIDENT_DEPLOYMENT,
-                parameters={"cluster_id": cluster.id, "trigger": doc},
-                timeout=0,
-                idempotency_key=key,
-            )
-        except Exception as e:  # Prefect away: the incident is recorded; the trigger is kept and offered again
-            say(f"could not start the incident deployment (kept, tried again): {e}")
-            store.append_event(incident.id, "deployment_not_started", "detector", {"error": str(e)[:500]})
-            raise
+        run_deployment(INCIDENT_DEPLOYMENT, parameters=parameters, timeout=0, idempotency_key=key)
 
-    loop = DetectorLoop(cluster, config=config, interval_s=args.interval, on_trigger=on_trigger, metrics=metrics)
+    handover = TriggerHandover(
+        storage, cluster, say, lambda: loop.detector.snapshot(), None if args.no_deployment else start_run
+    )
+    loop = DetectorLoop(cluster, config=config, interval_s=args.interval, on_trigger=handover, metrics=metrics)
     stop = threading.Event()
     if args.metrics_port and args.repair_metrics_every > 0:
         from cassandra_recovery.clients.cql import CqlClient
@@ -127,25 +104,3 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
     )
     return 0
-
-
-def _mitigate_first(storage: Any, cluster: Any, incident_id: str, nodes: Any, say: Any) -> None:
-    """Mitigation in the round that confirmed the failure, for the incident the detector just opened."""
-    from cassandra_recovery.incident.mitigation import mitigate_opened_incident
-
-    try:
-        done = mitigate_opened_incident(storage, cluster, incident_id, list(nodes), "detector")
-        say(f"incident {incident_id}: {done}")
-    except Exception as e:  # PostgreSQL blip: the incident is open and its run applies the mitigation
-        say(f"incident {incident_id}: mitigation not applied by the detector ({type(e).__name__}: {e}); its run will")
-
-
-def _wall_times(trigger: Any, snap: Any) -> dict[str, str]:
-    """When the episode's first failure was seen and when it was confirmed, as wall-clock times for the
-    post-mortem (the detector runs on the monotonic clock)."""
-    offset = time.time() - time.monotonic()
-    firsts = [snap.nodes[n].suspected_at for n in trigger.nodes if n in snap.nodes and snap.nodes[n].suspected_at]
-    out = {"confirmed_at": datetime.fromtimestamp(trigger.at + offset, UTC).isoformat()}
-    if firsts:
-        out["suspected_at"] = datetime.fromtimestamp(min(firsts) + offset, UTC).isoformat()
-    return out

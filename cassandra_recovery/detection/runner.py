@@ -61,17 +61,23 @@ class DetectorLoop:
             self._counters(reachable, now)
         for t in transitions:
             log.warning("%s: %s -> %s (%s)", t.node, t.old, t.new, t.reason)
+        self.retry_due(now)
         trigger = self.detector.should_open_incident(now)
-        due = self.pending.due(now)
         if trigger is not None:
             self.triggers.append(trigger)
-            evidence = {"probes": {k: v.__dict__ for k, v in probes.items()}, "views": views}
-            due.append(Pending(trigger, evidence))
-        for p in due:
-            self._hand_over(p, now)
+            self.offer(trigger, {"probes": {k: v.__dict__ for k, v in probes.items()}, "views": views}, now)
         if self.metrics:
             self.metrics.update(self.detector.snapshot(), probes)
         return transitions
+
+    def offer(self, trigger: IncidentTrigger, evidence: dict[str, Any], now: float) -> None:
+        """A confirmed trigger to its handler now; kept for later tries if the handler fails."""
+        self._hand_over(Pending(trigger, evidence), now)
+
+    def retry_due(self, now: float) -> None:
+        """Offer again the kept triggers whose back-off has passed (oldest first)."""
+        for p in self.pending.due(now):
+            self._hand_over(p, now)
 
     def _hand_over(self, p: Pending[IncidentTrigger], now: float) -> None:
         """The trigger to its handler; kept for another try when the handler fails (the detector keeps running)."""

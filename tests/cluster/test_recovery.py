@@ -430,12 +430,14 @@ def _events_of_run(store: IncidentStore, cluster_id: str, run_id: str) -> list[A
 
 
 @pytest.mark.fault(F.NODE_FROZEN, F.SEED_FROZEN, F.POSTGRES_DOWN, F.PREFECT_DOWN, F.SLACK_FAILING, F.SUSTAINED_WRITES)
-def test_chaos_seed_node1_frozen_under_writes_postgres_restarted_mid_recovery_slack_failing(
+def test_chaos_seed_node1_frozen_under_writes_postgres_restarted_in_assessment_and_recovery_slack_failing(
     lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
 ) -> None:
     """Chaos matrix: node1 (the first contact point and a seed) frozen while the service writes; PostgreSQL (and
-    with it Prefect's API, same cluster) restarted while the incident recovers; Slack failing throughout. The
-    incident ends resolved on a converged per-replica verification with nothing lost."""
+    with it Prefect's API, same cluster) restarted while the run assesses, and again while it recovers; Slack
+    failing throughout. The incident ends resolved on a converged per-replica verification with nothing lost."""
+    from datetime import UTC, datetime
+
     from cassandra_recovery.chaos.injector import FaultInjector
 
     close_open_incident(store, cluster.id)
@@ -444,13 +446,22 @@ def test_chaos_seed_node1_frozen_under_writes_postgres_restarted_mid_recovery_sl
     with _slack_failing():
         with _frozen_under_writes(lab, parts, ["node1"]):
             run = _start_for(served, cluster.id, ["node1"], follow_up_s=0)
+            wait_for(lambda: _incident_in(store, cluster.id, "assessing"), 300, "the run to assess", 0.1)
+            down_at = datetime.now(UTC)
+            with inj.postgres_down(deadline_s=120):
+                time.sleep(5)  # the assessment's reads and writes meet PostgreSQL and Prefect's API away
             wait_for(lambda: _incident_in(store, cluster.id, "recovering"), 300, "the incident to recover")
             with inj.postgres_down(deadline_s=120):
-                time.sleep(5)  # PostgreSQL and Prefect's API away while the run waits for node1
+                time.sleep(5)  # again while the run waits for node1
         end = _ends_resolved_and_converged(served, run, store, parts, cluster, "node1")
     kinds = [e.kind for e in end["events"]]
     assert "slack_not_posted" in kinds, kinds  # Slack failed and the incident went on
-    print("chaos node1+postgres+slack:", {"seconds": round(time.monotonic() - t0, 1), "acted": end["acted"]})
+    moves = [(e.at, e.data["to"]) for e in end["events"] if e.kind == "transition"]
+    assessing_since = max(at for at, to in moves if to == "assessing" and at <= down_at)
+    left_at = min(at for at, to in moves if at > assessing_since)
+    assert left_at > down_at, (down_at, moves)  # PostgreSQL went down while the run was assessing
+    assert any(e.kind == "plan_set" and e.at > down_at for e in end["events"])  # and the assessment completed
+    print("chaos node1+postgres x2+slack:", {"seconds": round(time.monotonic() - t0, 1), "acted": end["acted"]})
 
 
 @pytest.mark.fault(F.NODE_FROZEN, F.FLOW_RUN_FAILED, F.ALERT_FLOOD, F.SLACK_FAILING)
@@ -519,13 +530,17 @@ def test_chaos_a_node_flapping_through_the_incident_is_verified_once_it_settles(
 
 
 @pytest.mark.second_lab  # bin/test runs it on the second lab: it balances the cluster halves
-@pytest.mark.fault(F.NODE_FROZEN, F.EVERY_REPLICA_BUT_ONE_DOWN, F.PREFECT_DOWN, F.SLACK_FAILING)
+@pytest.mark.fault(F.NODE_FROZEN, F.EVERY_REPLICA_BUT_ONE_DOWN, F.PREFECT_DOWN, F.FLOW_RUN_CRASHED, F.SLACK_FAILING)
 def test_chaos_two_of_three_down_no_quorum_prefect_restarted_mid_incident_slack_failing(
     lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
 ) -> None:
     """Chaos matrix: node2 and node3 frozen (RF 3: no QUORUM; the service queues its writes in PostgreSQL); the
-    Prefect server restarted while the incident waits for them; Slack failing throughout. Ends resolved on a
-    converged per-replica verification, the queue delivered, nothing lost."""
+    Prefect server restarted while the incident waits for them, and the live run then marked Crashed as after an
+    outage longer than the zombie window; Slack failing throughout. Ends resolved on a converged per-replica
+    verification, the queue delivered, nothing lost, one run acting at a time."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed
+
     from cassandra_recovery.chaos.injector import FaultInjector
 
     close_open_incident(store, cluster.id)
@@ -538,8 +553,22 @@ def test_chaos_two_of_three_down_no_quorum_prefect_restarted_mid_incident_slack_
             wait_for(lambda: _incident_in(store, cluster.id, "recovering"), 300, "the incident to recover")
             with inj.prefect_down(deadline_s=180):
                 time.sleep(5)  # the run and `serve` lose the Prefect API while the nodes are away
+            # An outage longer than the zombie window ends as Prefect's zombie automation ends it: the live run
+            # marked Crashed (its action, without waiting out `prefect.zombie_after_s`), and the crash resumer
+            # schedules it again. This `serve` never starts a second process of a run it is running, so the live
+            # process carries on under its lease; another serve would take the lease under a new token and fence
+            # the old process out (the frozen-host test shows that).
+            with prefect_api(served), get_client(sync_client=True) as client:
+                why = "no heartbeat for 120s: the process running this flow run is gone (outage, chaos)"
+                client.set_flow_run_state(run.id, Crashed(message=why), force=True)
         end = _ends_resolved_and_converged(served, run, store, parts, cluster, "node3")
-    print("chaos no-quorum+prefect+slack:", {"seconds": round(time.monotonic() - t0, 1), "acted": end["acted"]})
+    with prefect_api(served), get_client(sync_client=True) as client:
+        history = [(s.type.value, s.message or "") for s in client.read_flow_run_states(run.id)]
+    assert any("resumed after crash" in m for _, m in history), history
+    assert history[-1][0] == "COMPLETED" and "CRASHED" in [t for t, _ in history], history
+    tokens = {e.fencing_token for e in end["events"] if e.actor == f"flow-run/{run.id}" and e.fencing_token}
+    assert len(tokens) == 1, tokens  # one process acted throughout: no second one beside the live run
+    print("chaos no-quorum+prefect+crash+slack:", {"seconds": round(time.monotonic() - t0, 1), "acted": end["acted"]})
 
 
 @pytest.mark.second_lab  # bin/test runs it on the second lab: it balances the cluster halves

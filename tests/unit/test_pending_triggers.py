@@ -44,14 +44,12 @@ def test_the_detector_keeps_a_trigger_its_handler_could_not_take_and_hands_it_ov
     )  # fmt: skip
     loop = DetectorLoop(cluster, on_trigger=handler)
     try:
-        loop._hand_over(Pending(TRIGGER, {"probes": {}}), now=0.0)  # the round that confirmed the node
+        loop.offer(TRIGGER, {"probes": {}}, now=0.0)  # the round that confirmed the node
         assert len(loop.pending.waiting) == 1 and loop.pending.waiting[0].attempts == 1
-        for p in loop.pending.due(0.5):  # not due yet
-            loop._hand_over(p, 0.5)
+        loop.retry_due(0.5)  # not due yet
         assert len(calls) == 1
         for now in (1.0, 3.0):  # the two retries (back-off 1 s, then 2 s)
-            for p in loop.pending.due(now):
-                loop._hand_over(p, now)
+            loop.retry_due(now)
         assert [c[0] for c in calls] == ["node2", "node2", "node2"] and calls[-1][1] == {"probes": {}}
         assert loop.pending.waiting == []
     finally:
