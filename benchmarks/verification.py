@@ -1,9 +1,12 @@
 """Per-replica verification against a bare scan, and narrowing cost, on the lab (`cassandra-recovery lab up
 --postgres`). Same run, same lab, same rows:
 
-- throughput: rows/s over three replicas (every replica's copy read with traced, pinned CL ONE reads, hashed
-  and compared with PostgreSQL), against a bare driver scan of all token ranges at CL ONE (one copy, no trace,
-  no hashing), as a ratio; peak Python memory (tracemalloc) of the verification;
+- throughput: row copies/s over three replicas (every replica's copy read with traced, pinned CL ONE reads,
+  hashed and compared with PostgreSQL), against a bare driver scan of all token ranges at CL ONE (one copy, no
+  trace, no hashing), as a ratio; the bare scan runs before and after the verification and the faster counts;
+- memory: the verification runs again in a child process of its own and reports how far its resident memory
+  grew during the pass (peak RSS minus RSS before it: the driver's buffers and decoded pages included). Not
+  tracemalloc: it slows the driver's row decoding several fold and made the first measurements wrong;
 - narrowing: 10 keys changed in PostgreSQL only (every replica then differs at those keys): rows read back
   while narrowing to the keys, as a share of the table.
 
@@ -14,8 +17,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 import time
-import tracemalloc
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,9 +68,22 @@ def load(parts: ServiceParts, rows: int) -> None:
             b.add(insert, (*r, r[5]))
         batches.append((b,))
     for i in range(0, len(batches), 2000):
-        for ok, res in execute_concurrent(parts.cql.session, [(b, ()) for (b,) in batches[i : i + 2000]], 64):
-            if not ok:
-                raise RuntimeError(res)
+        _write_all(parts, [b for (b,) in batches[i : i + 2000]])
+
+
+def _write_all(parts: ServiceParts, batches: list[BatchStatement], tries: int = 8) -> None:
+    """Every batch at CL ALL; a timed-out one is written again (same rows, same write time: idempotent). A lab
+    just started times out now and then while its nodes compile and flush (the load failed there before)."""
+    todo = batches
+    for attempt in range(tries):
+        results = execute_concurrent(parts.cql.session, [(b, ()) for b in todo], 32, raise_on_first_error=False)
+        failed = [(b, res) for b, (ok, res) in zip(todo, results, strict=True) if not ok]
+        if not failed:
+            return
+        print(f"load: {len(failed)} batch(es) timed out (attempt {attempt + 1}); writing them again", flush=True)
+        todo = [b for b, _ in failed]
+        time.sleep(min(2.0**attempt, 10.0))
+    raise RuntimeError(f"{len(todo)} batch(es) not written after {tries} attempts: {failed[0][1]}")
 
 
 def bare_scan(parts: ServiceParts, chunks: int) -> dict[str, Any]:
@@ -113,17 +131,45 @@ def narrow_only(settings: Settings, parts: ServiceParts, keys: list[str], cfg: V
     return [v._narrow(c, r, live) for c in hit for r in c.replicas]
 
 
-def one_size(settings: Settings, parts: ServiceParts, rows: int, bad: int) -> dict[str, Any]:
-    load(parts, rows)
-    cfg = VerifyConfig(target_rows_per_chunk=5000, preview=False)
-    tracemalloc.start()
+def verify_once(settings: Settings, cfg: VerifyConfig) -> dict[str, Any]:
     t0 = time.perf_counter()
     rep = verify(settings, "lab", config=cfg)
     elapsed = time.perf_counter() - t0
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    base = bare_scan(parts, rep.chunks)
-    ours_rps = rep.rows_compared / elapsed
+    return {"verdict": rep.verdict, "unverified": len(rep.unverified), "chunks": rep.chunks, "reads": rep.reads,
+            "rows_compared": rep.rows_compared, "verify_s": round(elapsed, 2)}  # fmt: skip
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field))
+
+
+def memory_child(cfg: VerifyConfig) -> dict[str, Any]:
+    """In a fresh process: the verification alone, and how far its resident memory grew during the pass."""
+    settings = Settings().model_copy(update={"domain": DomainConfig(**DOMAIN)})  # type: ignore[arg-type]
+    from cassandra_recovery.storage.facade import process_storage
+
+    process_storage(settings)  # the pool exists before the pass, as in a flow run
+    before = _status_kib("VmRSS:")
+    out = verify_once(settings, cfg)
+    return out | {"peak_rss_growth_mib": round((_status_kib("VmHWM:") - before) / 1024, 1)}
+
+
+def measure_memory(cfg: VerifyConfig) -> dict[str, Any]:
+    args = [sys.executable, __file__, "--memory-child", json.dumps(asdict(cfg))]
+    done = subprocess.run(args, capture_output=True, text=True, check=True, timeout=3600)  # noqa: S603 - own script
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def one_size(settings: Settings, parts: ServiceParts, rows: int, bad: int) -> dict[str, Any]:
+    load(parts, rows)
+    cfg = VerifyConfig.from_settings(settings.verification, preview=False)
+    before = bare_scan(parts, 64)
+    ours = verify_once(settings, cfg)
+    after = bare_scan(parts, 64)
+    base = max(before, after, key=lambda b: b["rows"] / b["elapsed_s"])
+    memory = measure_memory(cfg)
+    ours_rps = ours["rows_compared"] / ours["verify_s"]
     base_rps = base["rows"] / base["elapsed_s"]
     keys = [f"b-{i:08d}" for i in range(0, rows, max(1, rows // bad))][:bad]
     change_truth(parts, keys)
@@ -133,14 +179,12 @@ def one_size(settings: Settings, parts: ServiceParts, rows: int, bad: int) -> di
     per_replica = listed / 3
     return {
         "rows": rows,
-        "verdict": rep.verdict,
-        "unverified": len(rep.unverified),
-        "chunks": rep.chunks,
-        "verify_s": round(elapsed, 2),
-        "verify_rows_per_s_over_3_replicas": round(ours_rps),
+        **ours,
+        "config": {"rows_per_chunk": cfg.target_rows_per_chunk, "workers": cfg.workers, "page_rows": cfg.page_rows()},
+        "verify_row_copies_per_s": round(ours_rps),
         "bare_scan_cl_one": base | {"rows_per_s": round(base_rps)},
         "ratio_ours_over_bare": round(ours_rps / base_rps, 2),
-        "peak_python_mib": round(peak / 2**20, 1),
+        "memory": memory,
         "narrowing": {
             "bad_keys": len(keys),
             "found_all": sorted(found) == sorted(keys),
@@ -155,7 +199,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--bad-keys", type=int, default=10)
+    ap.add_argument("--memory-child", help=argparse.SUPPRESS)  # internal: the memory measurement's own process
     args = ap.parse_args()
+    if args.memory_child:
+        print(json.dumps(memory_child(VerifyConfig(**json.loads(args.memory_child)))))
+        return
     settings = Settings().model_copy(update={"domain": DomainConfig(**DOMAIN)})  # type: ignore[arg-type]
     upgrade_for(settings)  # the benchmark's own table names, migrated as `db upgrade` does
     parts = service_parts(settings)

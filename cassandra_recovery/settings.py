@@ -218,7 +218,14 @@ class _YamlSource(PydanticBaseSettingsSource):
 class VerificationConfig(BaseModel):
     """Per-replica verification after recovery, and the runbook's follow-up check."""
 
-    rows_per_chunk: int = Field(default=5000, ge=1)
+    # A chunk is one traced read of one page per replica: bigger chunks, fewer waits for traces (narrowing stays
+    # cheap). Memory: each worker holds one page of up to twice this many decoded rows, whatever the table's size.
+    rows_per_chunk: int = Field(default=20000, ge=1, le=200_000)
+    workers: int = Field(default=2, ge=1, le=64)
+    # A ceiling on rows read per second over the whole pass (every replica's copy counts): 0 for none.
+    rows_per_s: float = Field(default=0.0, ge=0)
+    # Differing keys named per pass; past it, chunks stay un-narrowed and a fix repairs their ranges.
+    max_diff_keys: int = Field(default=10_000, ge=1)
     preview: bool = True  # nodetool repair --preview --full as a second opinion
     max_fix_keys: int = Field(default=100, ge=0)  # more differing keys than this: repair instead
     # A replica's reads not yet proven its own (e.g. its dynamic snitch avoids it just after a restart) are retried

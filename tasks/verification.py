@@ -57,7 +57,7 @@ def verify_table(
         _event(incident_id, "verification_started", {"pass": stage, "keyspace": keyspace, "table": table}, lease)
     settings = Settings()
     v = settings.verification
-    cfg = VerifyConfig(target_rows_per_chunk=v.rows_per_chunk, preview=v.preview, proof_timeout_s=v.proof_timeout_s)
+    cfg = VerifyConfig.from_settings(v)
     report = verify(settings, cluster_id, keyspace, table, config=cfg, progress=log.info).as_dict()
     log.info(
         "verification (%s) of %s.%s: %s, %d rows compared, %d mismatching chunk(s)",

@@ -19,7 +19,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--cluster", default=None)
     p.add_argument("--keyspace", default=None, help="default: the orders domain's keyspace")
     p.add_argument("--table", default=None, help="default: the orders domain's table")
-    p.add_argument("--rows-per-chunk", type=int, default=5000)
+    p.add_argument("--rows-per-chunk", type=int, default=None, help="default: verification.rows_per_chunk")
+    p.add_argument("--rows-per-s", type=float, default=None, help="read at most this many rows/s (0: no ceiling)")
     p.add_argument("--no-preview", action="store_true", help="skip nodetool repair --preview --full")
     p.add_argument("--fix", action="store_true", help="fix differing keys (or repair their ranges), then verify again")
     p.add_argument("--max-fix-keys", type=int, default=100)
@@ -47,15 +48,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from cassandra_recovery.verification.service import fix, verify
     from cassandra_recovery.verification.verifier import VerifyConfig
 
-    if args.rows_per_chunk < 1 or args.max_fix_keys < 0:
+    if (args.rows_per_chunk is not None and args.rows_per_chunk < 1) or args.max_fix_keys < 0:
         raise ConfigError("--rows-per-chunk must be >= 1 and --max-fix-keys >= 0")
+    if args.rows_per_s is not None and args.rows_per_s < 0:
+        raise ConfigError("--rows-per-s must be >= 0 (0: no ceiling)")
     cluster = settings.cluster(args.cluster)
     say = progress("verify")
-    cfg = VerifyConfig(
-        target_rows_per_chunk=args.rows_per_chunk,
-        preview=not args.no_preview,
-        proof_timeout_s=settings.verification.proof_timeout_s,
-    )
+    given = {"target_rows_per_chunk": args.rows_per_chunk, "rows_per_s": args.rows_per_s}
+    overrides = {k: v for k, v in given.items() if v is not None}
+    cfg = VerifyConfig.from_settings(settings.verification, preview=not args.no_preview, **overrides)
     rep = verify(settings, cluster.id, args.keyspace, args.table, config=cfg, progress=say)
     out: dict[str, Any] = summary(rep)
     if args.fix and rep.verdict == "diverged":

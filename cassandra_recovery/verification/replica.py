@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +24,9 @@ from cassandra_recovery.errors import NodeUnreachableError, RecoveryError
 from cassandra_recovery.logic.checksum import MOD, ChunkSum
 from cassandra_recovery.logic.murmur3 import MAX_TOKEN, MIN_TOKEN
 from cassandra_recovery.logic.narrowing import Summary
+from cassandra_recovery.logic.pacing import RowPacer
 from cassandra_recovery.logic.trace_proof import Attribution, ProofStep, TraceEvent, attribute, next_read
-from cassandra_recovery.verification.tables import TableSpec
+from cassandra_recovery.verification.tables import Row, TableSpec
 
 log = logging.getLogger(__name__)
 # A node-local read (LocalStrategy table, one partition): its coordinator runs it and records the latency as its own
@@ -45,10 +46,21 @@ def query_bounds(start: int, end: int) -> tuple[int, int]:
 @dataclass(frozen=True)
 class Served:
     attribution: Attribution
-    rows: list[dict[str, Any]] | None = None
+    rows: dict[str, int] | None = None  # {key: row hash}
     chunk: ChunkSum | None = None
     summary: Summary | None = None
     pages: int = 0
+
+
+class _Sum:
+    """Count and sum of row hashes, folded one row at a time."""
+
+    def __init__(self, hash_of: Callable[[Row], int]):
+        self.hash_of, self.n, self.total = hash_of, 0, 0
+
+    def add(self, row: Row) -> None:
+        self.n += 1
+        self.total += self.hash_of(row)
 
 
 class ReplicaReader:
@@ -56,13 +68,14 @@ class ReplicaReader:
         self,
         cql: CqlClient,
         spec: TableSpec,
-        page_size: int = 20000,  # a chunk (about 5,000 rows) in one page: one replica serves it all
+        page_size: int = 40000,  # rows decoded at once per read: a chunk in one page (see VerifyConfig)
         attempts: int = 12,  # reads of one replica's copy at least, however long they take
         pause_s: float = 0.1,
         timeout_s: float = 60.0,
         proof_timeout_s: float = 60.0,  # then retried until this long after the chunk's first read
         refresh_reads: int = 100,
         refresh_wait_s: float = 0.3,  # > the snitch's score update interval (dynamic_snitch_update_interval, 100ms)
+        pacer: RowPacer | None = None,  # a rows/s ceiling shared by every read of the pass
     ):
         self.cql = cql
         self.spec = spec
@@ -73,6 +86,7 @@ class ReplicaReader:
         self.proof_timeout_s = proof_timeout_s
         self.refresh_reads = refresh_reads
         self.refresh_wait_s = refresh_wait_s
+        self.pacer = pacer or RowPacer(0)
         where = f"WHERE {spec.token_expr()} > %s AND {spec.token_expr()} <= %s"
         self._rows_q = f"SELECT {', '.join(spec.columns)} FROM {spec.name} {where}"
         self._agg_q = f"SELECT {spec.aggregate} FROM {spec.name} {where}"
@@ -87,19 +101,32 @@ class ReplicaReader:
         # a replica that stays unprovable costs `proof_timeout_s` once, not once per chunk.
         self._unproven_since: dict[str, float] = {}
 
-    def _execute(self, query: str, start: int, end: int, coordinator: str) -> tuple[list[Any], list[list[TraceEvent]]]:
+    def _execute(
+        self, query: str, start: int, end: int, coordinator: str, fold: Callable[[Row], None]
+    ) -> tuple[int, list[list[TraceEvent]]]:
+        """Each row of the range to `fold` as it arrives (one page in memory at a time); (rows, traces per page)."""
         stmt = SimpleStatement(query, consistency_level=ConsistencyLevel.ONE, fetch_size=self.page_size)
         host = self.cql.host(coordinator)
         with self._count:
             self.reads += 1
+        n = 0
         try:
             rs = self.cql.session.execute(stmt, query_bounds(start, end), trace=True, host=host, timeout=self.timeout_s)
-            rows = list(rs)  # pages stream one after another, each traced
+            for row in rs:  # pages stream one after another, each traced
+                fold(row)
+                n += 1
+                if n % self.page_size == 0:
+                    self._paced(self.page_size)
+            self._paced(n % self.page_size)
             traces = rs.get_all_query_traces(max_wait_sec_per=5.0)
         except Exception as e:  # a timeout or an unavailable node is an unproven read, never a verdict
             raise NodeUnreachableError(f"read on {coordinator} failed: {type(e).__name__}: {e}") from e
         events = [[TraceEvent(str(ev.source), str(ev.description)) for ev in t.events] for t in traces]
-        return rows, events
+        return n, events
+
+    def _paced(self, rows: int) -> None:
+        if wait := self.pacer.took(rows, time.monotonic()):
+            time.sleep(wait)
 
     def _step(self, replica: str, attempt: int, sent_elsewhere: bool) -> ProofStep | None:
         others = [c for c in self.coordinators if c != replica]
@@ -144,15 +171,31 @@ class ReplicaReader:
         served: Served = fn(start, end, step.coordinator, replicas)
         return served
 
-    def _served_rows(self, start: int, end: int, coordinator: str, replicas: Sequence[str]) -> Served:
-        rows, events = self._execute(self._rows_q, start, end, coordinator)
+    def _served_sum(self, start: int, end: int, coordinator: str, replicas: Sequence[str]) -> Served:
+        """The range's (count, sum of row hashes), reduced as rows arrive: nothing per row outlives its page."""
+        acc = _Sum(self.spec.hash_of)
+        n, events = self._execute(self._rows_q, start, end, coordinator, acc.add)
         with self._count:
-            self.rows_read += len(rows)
-        return Served(attribute(events, replicas), rows=rows, pages=len(events))
+            self.rows_read += n
+        return Served(attribute(events, replicas), chunk=ChunkSum(acc.n, acc.total % MOD), pages=len(events))
+
+    def _served_rows(self, start: int, end: int, coordinator: str, replicas: Sequence[str]) -> Served:
+        """{key: row hash} of a small range (narrowing's leaves)."""
+        keyed: dict[str, int] = {}
+        key_of, hash_of = self.spec.key_of, self.spec.hash_of
+
+        def keep(r: Row) -> None:
+            keyed[key_of(r)] = hash_of(r)
+
+        n, events = self._execute(self._rows_q, start, end, coordinator, keep)
+        with self._count:
+            self.rows_read += n
+        return Served(attribute(events, replicas), rows=keyed, pages=len(events))
 
     def _served_summary(self, start: int, end: int, coordinator: str, replicas: Sequence[str]) -> Served:
-        rows, events = self._execute(self._agg_q, start, end, coordinator)
-        r = rows[0]
+        got: list[Row] = []
+        _, events = self._execute(self._agg_q, start, end, coordinator, got.append)
+        r = got[0]
         return Served(attribute(events, replicas), summary=Summary(int(r["n"]), int(r.get("s") or 0) % MOD))
 
     def chunk_sums(
@@ -176,7 +219,7 @@ class ReplicaReader:
                 if step is None:
                     continue
                 try:
-                    served = self._read(self._served_rows, start, end, step, replica, replicas)
+                    served = self._read(self._served_sum, start, end, step, replica, replicas)
                 except NodeUnreachableError as e:
                     why[replica] = str(e)
                     self._track(replica, False)
@@ -186,8 +229,8 @@ class ReplicaReader:
                     why[replica] = served.attribution.reason
                     self._track(replica, False)
                     continue
-                if who not in got and served.rows is not None:
-                    got[who] = ChunkSum.of(self.spec.hash_of(r) for r in served.rows)
+                if who not in got and served.chunk is not None:
+                    got[who] = served.chunk
                     self._track(who, True)
                 if who != replica:
                     self._track(replica, False)
@@ -236,5 +279,4 @@ class ReplicaReader:
 
     def rows(self, start: int, end: int, replica: str, replicas: Sequence[str]) -> dict[str, int]:
         """{key: row hash} of this replica's copy of a (small) range."""
-        served = self._proven("rows", start, end, replica, replicas)
-        return {self.spec.key_of(r): self.spec.hash_of(r) for r in served.rows or []}
+        return dict(self._proven("rows", start, end, replica, replicas).rows or {})

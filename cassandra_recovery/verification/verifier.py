@@ -19,9 +19,11 @@ from cassandra_recovery.errors import ConfigError
 from cassandra_recovery.logic.checksum import ChunkSum, diff_keys
 from cassandra_recovery.logic.convergence import ReplicaChunk, Verdict, judge
 from cassandra_recovery.logic.narrowing import Range, Side, Summary, narrow
+from cassandra_recovery.logic.pacing import RowPacer
 from cassandra_recovery.logic.replication import TokenRange, replication_from, token_ranges
 from cassandra_recovery.logic.verify_plan import Chunk, plan_chunks, reference
 from cassandra_recovery.settings import ClusterConfig
+from cassandra_recovery.settings import VerificationConfig as VerificationSettings
 from cassandra_recovery.verification.preview import preview
 from cassandra_recovery.verification.replica import ReplicaReader, Unproven
 from cassandra_recovery.verification.tables import TableSpec
@@ -33,13 +35,37 @@ MAX_KEYS_LISTED = 1000
 
 @dataclass(frozen=True)
 class VerifyConfig:
-    target_rows_per_chunk: int = 5000
+    """A chunk is read from each replica in one page (twice its expected rows): each page is a request of its
+    own that the dynamic snitch may send to another replica, so a chunk read in several pages is more often
+    unprovable. Memory: each worker holds one decoded page at a time and nothing per row outlives it, so a pass's
+    peak is about workers x page_rows() decoded rows, whatever the table's size, plus the keys of differing
+    chunks (at most `max_diff_keys`). Speed: bigger chunks mean fewer waits for traces; `rows_per_s` caps the
+    rows read per second over the pass (0: none)."""
+
+    target_rows_per_chunk: int = 20000
     chunks_per_range: int = 4  # without a source of truth (table size unknown)
     fanout: int = 16
     leaf_rows: int = 256
     preview: bool = True
-    workers: int = 4  # chunks read at once
+    workers: int = 2  # chunks read at once
     proof_timeout_s: float = 60.0  # how long reads of a replica not yet proven its own are retried
+    rows_per_s: float = 0.0
+    max_diff_keys: int = 10_000
+
+    @classmethod
+    def from_settings(cls, v: VerificationSettings, **overrides: Any) -> VerifyConfig:
+        fields = {
+            "target_rows_per_chunk": v.rows_per_chunk,
+            "preview": v.preview,
+            "proof_timeout_s": v.proof_timeout_s,
+            "workers": v.workers,
+            "rows_per_s": v.rows_per_s,
+            "max_diff_keys": v.max_diff_keys,
+        }
+        return cls(**(fields | overrides))
+
+    def page_rows(self) -> int:
+        return 2 * self.target_rows_per_chunk
 
 
 @dataclass
@@ -144,7 +170,10 @@ class Verifier:
         self.spec = spec
         self.truth = truth if spec.has_truth else None
         self.config = config
-        self.reader = reader or ReplicaReader(cql, spec, proof_timeout_s=config.proof_timeout_s)
+        pacer = RowPacer(config.rows_per_s)
+        self.reader = reader or ReplicaReader(
+            cql, spec, page_size=config.page_rows(), proof_timeout_s=config.proof_timeout_s, pacer=pacer
+        )
         self.nodetool = nodetool or Nodetool(cluster)
         self.progress = progress
 
@@ -192,8 +221,16 @@ class Verifier:
             {"chunk": [str(a), str(b)], "replica": r, "reason": why} for (a, b), r, why in verdict.unverified
         ]
         by_range = {c.range: c for c in chunks}
+        named = 0
         for m in verdict.mismatches:
+            if named >= self.config.max_diff_keys:  # bounded memory and report: the fix repairs what is not named
+                note = f"not narrowed: {named} differing keys were named already (cap: verification.max_diff_keys)"
+                rep.diffs.append(ReplicaDiff(m.replica, m.chunk, narrowed=False, note=note))
+                continue
             rep.diffs.append(self._narrow(by_range[m.chunk], m.replica, live))
+            named += rep.diffs[-1].keys
+        if named >= self.config.max_diff_keys:
+            rep.reasons.append(f"over {self.config.max_diff_keys} differing keys: only the first chunks were narrowed")
         rep.narrowing_rows_listed = sum(d.rows_listed for d in rep.diffs)
         rep.verdict = verdict.verdict
         if self.config.preview:

@@ -3,6 +3,7 @@ elsewhere is proven once its own latency is refreshed; a copy never proven stays
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -37,12 +38,15 @@ class SnitchReader(ReplicaReader):
         super().__init__(self.fake, SPEC, pause_s=0.0, refresh_wait_s=0.0, **kw)  # type: ignore[arg-type]
         self.prefers, self.refresh_helps = prefers, refresh_helps
 
-    def _execute(self, query: str, start: int, end: int, coordinator: str) -> tuple[list[Any], list[list[TraceEvent]]]:
+    def _execute(
+        self, query: str, start: int, end: int, coordinator: str, fold: Callable[[Any], None]
+    ) -> tuple[int, list[list[TraceEvent]]]:
         self.reads += 1
         refreshed = self.refresh_helps and self.fake.local_reads.get(coordinator, 0) > 0
         server = coordinator if refreshed else self.prefers.get(coordinator, coordinator)
         events = [TraceEvent(coordinator, "Parsing SELECT"), TraceEvent(server, "Executing seq scan across 1 sstables")]
-        return [{"id": "k1", "n": 1}], [events]
+        fold({"id": "k1", "n": 1})
+        return 1, [events]
 
 
 def test_a_replica_whose_snitch_sends_pinned_reads_elsewhere_is_proven_after_a_latency_refresh() -> None:

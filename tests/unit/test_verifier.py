@@ -119,3 +119,20 @@ def test_a_down_replica_is_cannot_verify_and_the_others_are_still_compared() -> 
     full = _data(100)
     rep = _verifier(FakeReplicas({A: full, B: dict(full), C: {}})).run(scope=RING, live={A, B})
     assert rep.verdict == "cannot_verify" and rep.down == [C] and rep.rows_compared == 200
+
+
+@pytest.mark.fault(F.REPLICA_MISSED_WRITES)
+def test_past_the_key_cap_chunks_stay_unnarrowed_and_the_verdict_still_diverges() -> None:
+    """A replica that lost most of its copy: naming every key would hold them all in memory; past the cap the
+    remaining chunks are reported un-narrowed (a fix then repairs their ranges), never dropped."""
+    full = _data(400)
+    fake = FakeReplicas({A: full, B: dict(full), C: {}})
+    v = _verifier(fake)
+    v.config = VerifyConfig(chunks_per_range=4, fanout=4, leaf_rows=8, preview=False, max_diff_keys=50)
+    rep = v.run(scope=RING, live={A, B, C})
+    assert rep.verdict == "diverged" and {d.replica for d in rep.diffs} == {C}
+    named = [d for d in rep.diffs if d.narrowed]
+    assert len(rep.diffs) == 4 and 1 <= len(named) < 4
+    assert sum(d.keys for d in rep.diffs) < 400 and all(d.keys == 0 for d in rep.diffs if not d.narrowed)
+    assert any("max_diff_keys" in d.note for d in rep.diffs if not d.narrowed)
+    assert any("only the first chunks were narrowed" in r for r in rep.reasons)
