@@ -19,7 +19,7 @@ from typing import Any
 from cassandra import ConsistencyLevel
 from cassandra.query import SimpleStatement
 
-from cassandra_recovery.clients.cql import CqlClient
+from cassandra_recovery.clients.cql import CqlClient, release_page
 from cassandra_recovery.errors import NodeUnreachableError, RecoveryError
 from cassandra_recovery.logic.checksum import MOD, ChunkSum
 from cassandra_recovery.logic.murmur3 import MAX_TOKEN, MIN_TOKEN
@@ -119,6 +119,7 @@ class ReplicaReader:
                     self._paced(self.page_size)
             self._paced(n % self.page_size)
             traces = rs.get_all_query_traces(max_wait_sec_per=5.0)
+            release_page(rs)
         except Exception as e:  # a timeout or an unavailable node is an unproven read, never a verdict
             raise NodeUnreachableError(f"read on {coordinator} failed: {type(e).__name__}: {e}") from e
         events = [[TraceEvent(str(ev.source), str(ev.description)) for ev in t.events] for t in traces]
