@@ -86,6 +86,28 @@ def _write_all(parts: ServiceParts, batches: list[BatchStatement], tries: int = 
     raise RuntimeError(f"{len(todo)} batch(es) not written after {tries} attempts: {failed[0][1]}")
 
 
+def settle(settings: Settings, timeout_s: float = 180.0) -> dict[str, Any]:
+    """Memtables flushed and compactions done on every node before measuring: right after a bulk load the nodes
+    are busy compacting, reads are slow and uneven, and the dynamic snitches send reads pinned to one replica to
+    another (each such read is asked again): that would measure the load's aftermath, not the verification."""
+    from cassandra_recovery.clients.nodetool import Nodetool
+
+    cluster = settings.cluster("lab")
+    tool = Nodetool(cluster)
+    t0 = time.perf_counter()
+    for node in cluster.nodes:
+        tool.output(node.name, "flush", DOMAIN["keyspace"], timeout_s=120)
+    pending = -1
+    while time.perf_counter() - t0 < timeout_s:
+        outs = [tool.output(n.name, "compactionstats", timeout_s=60) for n in cluster.nodes]
+        pending = sum(int(line.split(":")[1]) for o in outs for line in o.splitlines() if "pending tasks" in line)
+        if pending == 0:
+            break
+        time.sleep(5)
+    time.sleep(10)  # the last compaction's I/O settles
+    return {"settle_s": round(time.perf_counter() - t0, 1), "pending_compactions": pending}
+
+
 def bare_scan(parts: ServiceParts, chunks: int) -> dict[str, Any]:
     d = parts.pg.store.cfg
     stmt = SimpleStatement(
@@ -163,6 +185,7 @@ def measure_memory(cfg: VerifyConfig) -> dict[str, Any]:
 
 def one_size(settings: Settings, parts: ServiceParts, rows: int, bad: int) -> dict[str, Any]:
     load(parts, rows)
+    settled = settle(settings)
     cfg = VerifyConfig.from_settings(settings.verification, preview=False)
     before = bare_scan(parts, 64)
     ours = verify_once(settings, cfg)
@@ -180,6 +203,7 @@ def one_size(settings: Settings, parts: ServiceParts, rows: int, bad: int) -> di
     return {
         "rows": rows,
         **ours,
+        **settled,
         "config": {"rows_per_chunk": cfg.target_rows_per_chunk, "workers": cfg.workers, "page_rows": cfg.page_rows()},
         "verify_row_copies_per_s": round(ours_rps),
         "bare_scan_cl_one": base | {"rows_per_s": round(base_rps)},
