@@ -127,7 +127,7 @@ class CqlClient:
     ) -> list[dict[str, Any]]:
         stmt = SimpleStatement(query, consistency_level=consistency)
         kwargs: dict[str, Any] = {} if timeout_s is None else {"timeout": timeout_s}
-        return list(self.session.execute(stmt, params, **kwargs))
+        return _all_rows(self.session.execute(stmt, params, **kwargs))
 
     def execute_on(
         self,
@@ -140,7 +140,7 @@ class CqlClient:
         """Run a statement with this node as coordinator (node-local views: system.local, system_views.*)."""
         stmt = SimpleStatement(query, consistency_level=consistency)
         try:
-            return list(self.session.execute(stmt, params, timeout=timeout_s, host=self.host(address)))
+            return _all_rows(self.session.execute(stmt, params, timeout=timeout_s, host=self.host(address)))
         except _UNREACHABLE as e:  # not server-side errors (syntax, invalid request): those propagate as-is
             raise NodeUnreachableError(f"query on {address} failed: {type(e).__name__}: {e}") from e
 
@@ -198,6 +198,12 @@ def identifier(name: str) -> str:
 def table_name(keyspace: str, table: str) -> str:
     """`keyspace.table` after checking both are plain lower-case CQL identifiers (ConfigError otherwise)."""
     return f"{identifier(keyspace)}.{identifier(table)}"
+
+
+def _all_rows(rs: Any) -> list[dict[str, Any]]:
+    rows = list(rs)
+    release_page(rs)
+    return rows
 
 
 def release_page(rs: Any) -> None:
