@@ -12,7 +12,7 @@ from cassandra.query import SimpleStatement
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from cassandra_recovery.clients.cql import CqlClient
+from cassandra_recovery.clients.cql import CqlClient, release_page
 from cassandra_recovery.clients.postgres import fetch_all
 from cassandra_recovery.settings import DomainConfig
 from cassandra_recovery.verification.replica import query_bounds
@@ -60,5 +60,7 @@ def read_at_all(cql: CqlClient, spec: TableSpec, ranges: Sequence[tuple[int, int
     )
     rows = 0
     for a, b in ranges:
-        rows += sum(1 for _ in cql.session.execute(stmt, query_bounds(a, b), timeout=60))
+        rs = cql.session.execute(stmt, query_bounds(a, b), timeout=60)
+        rows += sum(1 for _ in rs)
+        release_page(rs)
     return {"ranges": len(ranges), "rows_read": rows}

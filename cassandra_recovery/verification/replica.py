@@ -110,6 +110,7 @@ class ReplicaReader:
         with self._count:
             self.reads += 1
         n = 0
+        rs = None
         try:
             rs = self.cql.session.execute(stmt, query_bounds(start, end), trace=True, host=host, timeout=self.timeout_s)
             for row in rs:  # pages stream one after another, each traced
@@ -119,9 +120,10 @@ class ReplicaReader:
                     self._paced(self.page_size)
             self._paced(n % self.page_size)
             traces = rs.get_all_query_traces(max_wait_sec_per=5.0)
-            release_page(rs)
         except Exception as e:  # a timeout or an unavailable node is an unproven read, never a verdict
             raise NodeUnreachableError(f"read on {coordinator} failed: {type(e).__name__}: {e}") from e
+        finally:  # a trace that never completed must not keep the page it came with
+            release_page(rs)
         events = [[TraceEvent(str(ev.source), str(ev.description)) for ev in t.events] for t in traces]
         return n, events
 
