@@ -12,7 +12,13 @@ from typing import Any
 from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.detection.metrics import DetectorMetrics
 from cassandra_recovery.detection.observe import GossipHeartbeats, jmx_counters, peers_seeing_down, probe_all
-from cassandra_recovery.logic.detector import ClusterDetector, DetectorConfig, IncidentTrigger, Observation
+from cassandra_recovery.logic.detector import (
+    ClusterDetector,
+    DetectorConfig,
+    IncidentTrigger,
+    NodeHealth,
+    Observation,
+)
 from cassandra_recovery.logic.detector_counters import DroppedSample, hint_samples
 from cassandra_recovery.logic.pending_triggers import Pending, PendingTriggers
 from cassandra_recovery.settings import ClusterConfig
@@ -26,7 +32,10 @@ class DetectorLoop:
     cluster: ClusterConfig
     config: DetectorConfig = field(default_factory=DetectorConfig)
     interval_s: float = 1.0
-    counters_every_s: float = 15.0  # each JMX read is a short-lived JVM: not every second on 2 cores
+    # Each JMX read is a short-lived JVM (about a second of CPU): every 15 s while a node is not healthy or hints
+    # are pending, every minute while all is quiet (dropped mutations of an overloaded node are still seen).
+    counters_every_s: float = 15.0
+    counters_quiet_every_s: float = 60.0
     on_trigger: TriggerHandler | None = None
     metrics: DetectorMetrics | None = None
     clock: Callable[[], float] = time.monotonic
@@ -36,6 +45,8 @@ class DetectorLoop:
         self.cql = CqlClient(self.cluster, request_timeout_s=2.0, connect_timeout_s=2.0)
         self.gossip = GossipHeartbeats(self.cluster, self.cql, clock=self.clock)
         self._last_counters = -1e9
+        self._hints_seen = False  # hints were written between the last two reads
+        self._hints_written = 0
         self.triggers: list[IncidentTrigger] = []
         self.pending: PendingTriggers[IncidentTrigger] = PendingTriggers()
 
@@ -56,7 +67,7 @@ class DetectorLoop:
                 probes[node.name], now, node=node.name, peers_seeing_down=down, peers_total=total
             )
             transitions += self.detector.observe(obs)
-        if now - self._last_counters >= self.counters_every_s and reachable:
+        if now - self._last_counters >= self._counters_period() and reachable:
             self._last_counters = now
             self._counters(reachable, now)
         for t in transitions:
@@ -96,6 +107,10 @@ class DetectorLoop:
             log.warning("trigger %s %s handed over after %d failed attempt(s)", p.item.kind, p.item.nodes, p.attempts)
         self.pending.handed_over(p)
 
+    def _counters_period(self) -> float:
+        quiet = not self._hints_seen and all(s == NodeHealth.HEALTHY for s in self.detector.states().values())
+        return max(self.counters_every_s, self.counters_quiet_every_s) if quiet else self.counters_every_s
+
     def _counters(self, nodes: list[str], now: float) -> None:
         targets = [f"{n.address}:7000" for n in self.cluster.nodes]
         samples = jmx_counters(self.cluster, nodes)
@@ -107,7 +122,9 @@ class DetectorLoop:
                 hints += hint_samples(f"{address}:7000", s.hints, now, targets)
             if s.dropped_mutations is not None:
                 dropped.append(DroppedSample(name, s.dropped_mutations, now))
-        self.detector.observe_hints(hints)
+        levels = self.detector.observe_hints(hints)
+        written = sum(h.created_growth for h in levels.values())  # growth since the detector started
+        self._hints_seen, self._hints_written = written > self._hints_written, written
         self.detector.observe_dropped(dropped)
 
     def run(self, stop: Callable[[], bool]) -> None:

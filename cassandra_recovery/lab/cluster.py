@@ -21,7 +21,7 @@ from cassandra_recovery.lab import layout, procs, users
 from cassandra_recovery.lab import split as split_mod
 from cassandra_recovery.lab.logs import LogWatcher
 from cassandra_recovery.lab.registry import LabState, lab_cluster_config, load_state, save_state, state_path
-from cassandra_recovery.lab.runtime import ensure_runtime
+from cassandra_recovery.lab.runtime import build_nodetool_archive, ensure_runtime, existing_archive
 from cassandra_recovery.logic.durations import parse_duration_ms
 from cassandra_recovery.settings import LabConfig
 
@@ -117,6 +117,10 @@ class Lab:
                 f.result()
         self.wait_all_up(timeout_s=SEEN_TIMEOUT_S)
         self.progress(f"lab up: {len(spec.nodes)} nodes UN in {time.monotonic() - started:.1f}s")
+        if existing_archive(rt.lib_dir) is None:
+            t0 = time.monotonic()
+            if build_nodetool_archive(rt.java, rt.lib_dir, rt.tools_conf, "127.0.0.1", seed.jmx_port):
+                self.progress(f"nodetool: class-data archive built in {time.monotonic() - t0:.1f}s (once per runtime)")
         return state
 
     def down(self, keep_data: bool = False) -> int:

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cassandra_recovery.lab.layout import LabSpec, NodeSpec, nodetool_prefix, plan_lab
+from cassandra_recovery.lab.runtime import existing_archive
 from cassandra_recovery.settings import LAB_CLUSTER_ID, ClusterConfig, LabConfig, NodeAccess
 
 STATE_FILE = "lab.json"
@@ -65,7 +66,8 @@ def lab_cluster_config(lab: LabConfig) -> ClusterConfig:
         prefix = nodetool_prefix("java", root / "lib", root / "tools-conf")
     else:
         spec = state.spec
-        prefix = nodetool_prefix(state.java, Path(state.lib_dir), Path(state.tools_conf))
+        lib = Path(state.lib_dir)
+        prefix = nodetool_prefix(state.java, lib, Path(state.tools_conf), existing_archive(lib))
     return ClusterConfig(
         id=LAB_CLUSTER_ID,
         contact_points=[n.address for n in spec.seeds],

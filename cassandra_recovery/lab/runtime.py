@@ -6,16 +6,19 @@ import logging
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from cassandra_recovery.errors import CommandError, ToolMissingError
-from cassandra_recovery.lab.layout import LOGBACK_TOOLS, nodetool_prefix
+from cassandra_recovery.lab.layout import LOGBACK_TOOLS, NODETOOL_MAIN, nodetool_prefix
 
 log = logging.getLogger(__name__)
 POM = Path(__file__).with_name("pom.xml")
 _JAVA_VERSION = re.compile(r'version "(\d+)')
 SUPPORTED_JAVA = (11, 17)
+# The hint counters the detector reads through sjk (clients/jmx.py HINT_PATTERN): a class list worth archiving.
+HINT_BEANS = "org.apache.cassandra.metrics:name=*Hint*,*"
 _FALLBACK_JAVA = "/usr/lib/jvm/java-17-openjdk-amd64/bin/java"  # when `java` on PATH is a newer JDK
 
 
@@ -29,7 +32,51 @@ class Runtime:
     version: str
 
     def nodetool_prefix(self) -> list[str]:
-        return nodetool_prefix(self.java, self.lib_dir, self.tools_conf)
+        return nodetool_prefix(self.java, self.lib_dir, self.tools_conf, existing_archive(self.lib_dir))
+
+
+def nodetool_archive(lib_dir: Path) -> Path:
+    return lib_dir.parent / "nodetool.jsa"
+
+
+def existing_archive(lib_dir: Path) -> Path | None:
+    archive = nodetool_archive(lib_dir)
+    return archive if archive.exists() else None
+
+
+def build_nodetool_archive(java: str, lib_dir: Path, tools_conf: Path, jmx_host: str, jmx_port: int) -> bool:
+    """A class-data-sharing archive of the classes nodetool loads for the commands the tool runs most (status,
+    JMX counters through sjk, handoff state), read from a live node: each later nodetool JVM maps them instead of
+    loading and verifying them again. Built once per runtime; False (logged) when it could not be built, and
+    nodetool then simply runs without it."""
+    archive = nodetool_archive(lib_dir)
+    if archive.exists():
+        return True
+    prefix = nodetool_prefix(java, lib_dir, tools_conf)
+    main = prefix.index(NODETOOL_MAIN)
+    target = ["-h", jmx_host, "-p", str(jmx_port)]
+    commands = (["status"], ["statushandoff"], ["sjk", "mx", "-mg", "-all", "-b", HINT_BEANS, "-f", "Count"])
+    work = Path(tempfile.mkdtemp(prefix="nodetool-cds.", dir=lib_dir.parent))
+    try:
+        classes: set[str] = set()
+        for i, args in enumerate(commands):
+            listed = work / f"{i}.classlist"
+            argv = [prefix[0], f"-XX:DumpLoadedClassList={listed}", *prefix[1:], *target, *args]
+            subprocess.run(argv, capture_output=True, text=True, timeout=120, check=True, stdin=subprocess.DEVNULL)
+            classes |= set(listed.read_text().splitlines())
+        (work / "all.classlist").write_text("\n".join(sorted(classes)) + "\n")
+        partial = work / "nodetool.jsa"
+        dump = [prefix[0], "-Xshare:dump", f"-XX:SharedClassListFile={work / 'all.classlist'}"]
+        dump += [f"-XX:SharedArchiveFile={partial}", *prefix[1:main]]
+        subprocess.run(dump, capture_output=True, text=True, timeout=300, check=True, stdin=subprocess.DEVNULL)
+        partial.chmod(0o444)
+        partial.replace(archive)  # atomic: a nodetool started meanwhile sees no archive or a whole one
+        return True
+    except (OSError, subprocess.SubprocessError) as e:
+        log.warning("nodetool runs without a class-data archive: %s", e)
+        return False
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def find_java() -> str:
