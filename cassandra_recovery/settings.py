@@ -236,6 +236,18 @@ class VerificationConfig(BaseModel):
     follow_up_s: float = Field(default=86400.0, ge=0)
     # A follow-up that finds the incident's lease held (a run joined it) tries again this much later.
     follow_up_retry_s: float = Field(default=300.0, gt=0)
+    # The outage-scoped proof (verification/scoped.py): an incident with a follow-up verification is verified on
+    # the keys PostgreSQL changed since the last observation that showed its nodes healthy; the follow-up then
+    # reads the whole table at this pace (rows/s over every replica's copy; 0: unpaced).
+    scoped: bool = True
+    # How long before an outage was first seen its node may already have been missing writes: the interval of the
+    # observation that saw it (Prometheus scrape + rule evaluation, the detector's confirmation), with a margin.
+    observation_gap_s: float = Field(default=60.0, ge=0)
+    # Changed keys closer than this many rows of the table (uniform tokens assumed) share one traced range read:
+    # about what one more traced read costs.
+    scoped_merge_rows: int = Field(default=2000, ge=0)
+    follow_up_rows_per_s: float = Field(default=50_000.0, ge=0)
+    changes_retention_s: float = Field(default=7 * 86400.0, gt=0)  # change-log entries older than this are pruned
 
 
 class RepairScheduleConfig(BaseModel):

@@ -274,11 +274,33 @@ def _verify(run: IncidentRun, d: Decision, state: S, view: TimelineView) -> S:
 
     if state is not S.MONITORING:
         state = walk(run, state, S.VERIFYING, d, _recovery_doc(run))
-    ver = verify(run.cluster_id, incident_id=run.incident_id, lease=run.lease, stage="initial")
+    since = _outage_seen(run, view)
+    ver = verify(run.cluster_id, incident_id=run.incident_id, lease=run.lease, stage="initial", missed_since=since)
     run.verification = ver
     if not ver["converged"]:
         run.blocked = ver["escalate"]
     return state
+
+
+def _outage_seen(run: IncidentRun, view: TimelineView) -> str | None:
+    """When this run's outages were first seen (ISO 8601), for the outage-scoped proof; None for a full pass.
+
+    Scoped only when a follow-up verification will read the whole table later (it catches what the proof cannot
+    see): with no monitoring period the incident closes on this pass, so it must be the full one. The earliest of
+    the run's outage start, the trigger's own start (an alert's startsAt, before it was confirmed) and every node's
+    first sighting down on the timeline."""
+    from cassandra_recovery.logic.reported import episode_start
+    from cassandra_recovery.settings import Settings
+
+    if run.follow_up_s <= 0 or not Settings().verification.scoped:
+        return None
+    seen: list[str | datetime] = [run.outage_started, episode_start(run.trigger, run.outage_started)]
+    return min(map(_aware, [*seen, *(n.down_since for n in view.facts.nodes)])).isoformat()
+
+
+def _aware(at: str | datetime) -> datetime:
+    t = at if isinstance(at, datetime) else datetime.fromisoformat(at)
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def _restore(run: IncidentRun, d: Decision, state: S, view: TimelineView) -> S:

@@ -19,7 +19,10 @@ FOLLOW_UP_DEPLOYMENT = "follow-up-verification/follow-up-verification"
 
 def _brief(report: dict[str, Any], stage: str) -> dict[str, Any]:
     keys = {k: len(v) for k, v in report["keys"].items()}
-    return {"pass": stage, "verdict": report["verdict"], "rows_compared": report["rows_compared"], "keys": keys}
+    scope = report.get("scope") or {}
+    kind = "outage-scoped" if scope.get("scoped") else "full"
+    brief = {"pass": stage, "verdict": report["verdict"], "rows_compared": report["rows_compared"], "keys": keys}
+    return brief | {"kind": kind, **({"changed_keys": scope["changed_keys"]} if scope.get("scoped") else {})}
 
 
 @flow(name="verify", persist_result=True, result_serializer="json")
@@ -33,11 +36,13 @@ def verify(
     stage: str = "initial",
     unproven_retries: int = 2,
     retry_after_s: float = 20.0,
+    missed_since: str | None = None,
 ) -> dict[str, Any]:
     """Converged, diverged or cannot verify; a divergence is fixed (keys in place, or a repair) and verified
-    again when `fix`; `escalate` says why when the table is not proven converged in the end."""
+    again when `fix`; `escalate` says why when the table is not proven converged in the end. `missed_since`
+    (ISO 8601, when the outage was first seen): the outage-scoped proof, reading only the keys changed since."""
     log = get_run_logger()
-    first = verify_table(cluster_id, keyspace, table, stage, incident_id, lease)
+    first = verify_table(cluster_id, keyspace, table, stage, incident_id, lease, missed_since=missed_since)
     for _ in range(unproven_retries):
         if first["verdict"] != "cannot_verify" or first["down"]:
             break
@@ -45,7 +50,7 @@ def verify(
         # latency samples recover): ask again a little later instead of calling it unverifiable at once.
         log.info("verification could not prove every read (%s); again in %.0fs", first["reasons"][:2], retry_after_s)
         time.sleep(retry_after_s)
-        first = verify_table(cluster_id, keyspace, table, stage, incident_id, lease)
+        first = verify_table(cluster_id, keyspace, table, stage, incident_id, lease, missed_since=missed_since)
     out: dict[str, Any] = {
         "converged": first["converged"],
         "verdict": first["verdict"],
@@ -59,7 +64,7 @@ def verify(
         key = f"verify-fix/{incident_id or flow_run.id}/{stage}"
         out["fix"] = fix_divergence(cluster_id, first, key, incident_id, lease)
         log.info("fixed by %s (%s); verifying again", out["fix"]["method"], out["fix"]["why"])
-        second = verify_table(cluster_id, keyspace, table, "after_fix", incident_id, lease, out["fix"])
+        second = verify_table(cluster_id, keyspace, table, "after_fix", incident_id, lease, out["fix"], missed_since)
         out |= {"converged": second["converged"], "verdict": second["verdict"], "report": second}
         out["passes"].append(_brief(second, "after_fix"))
     if not out["converged"]:
@@ -69,6 +74,20 @@ def verify(
             what += f" (no fix: {out['fix_skipped']})"
         out["escalate"] = f"{rep['keyspace']}.{rep['table']} {what}: " + "; ".join(rep["reasons"][:3])
     return out
+
+
+def _missed_by_the_incident_pass(ver: dict[str, Any]) -> str:
+    """Why a follow-up that found differences must not close the incident even once they are fixed: the pass that
+    verified it (usually the outage-scoped proof) did not see them, so a person looks at how they came."""
+    first = ver["passes"][0]
+    if first["verdict"] != "diverged":
+        return ""
+    keys = sum(first["keys"].values())
+    fixed = "fixed and verified since" if ver["converged"] else "not fixed"
+    return (
+        f"the follow-up's full pass found {keys} differing key(s) that the incident's verification did not see "
+        f"({fixed}): written by a path the outage-scoped proof cannot see, or a new divergence"
+    )
 
 
 @flow(name="follow-up-verification", persist_result=True, result_serializer="json")
@@ -97,16 +116,16 @@ def follow_up_verification(
     try:
         ver = verify(cluster_id, keyspace, table, fix=True, incident_id=incident_id, lease=lease, stage="follow_up")
         title, fields = f"Cassandra incident on {cluster_id}", {"cluster": cluster_id, "follow-up": ver["verdict"]}
-        if ver["converged"]:
+        missed = _missed_by_the_incident_pass(ver)
+        if ver["converged"] and not missed:
             transition(incident_id, S.MONITORING, S.RESOLVED, lease, {"follow_up": ver["passes"]})
             slack_thread(cluster_id, incident_id, title, fields, lease, status=S.RESOLVED)
             new_state = S.RESOLVED
         else:
-            transition(incident_id, S.MONITORING, S.ESCALATED, lease, {"reason": ver["escalate"]})
+            reason = ver.get("escalate") or missed
+            transition(incident_id, S.MONITORING, S.ESCALATED, lease, {"reason": reason, "follow_up": ver["passes"]})
             slack_thread(cluster_id, incident_id, title, fields, lease, status=S.ESCALATED)
-            slack_reply(
-                cluster_id, incident_id, f"Escalated after the follow-up verification: {ver['escalate']}", lease
-            )
+            slack_reply(cluster_id, incident_id, f"Escalated after the follow-up verification: {reason}", lease)
             new_state = S.ESCALATED
         report = write_postmortem(cluster_id, incident_id, lease)
         incident_progress(incident_id)

@@ -34,6 +34,7 @@ def event_doc(report: dict[str, Any], stage: str) -> dict[str, Any]:
         "elapsed_s": report["elapsed_s"],
         "clock_skew": report.get("clock_skew", {}),
         "clock_spread_ms": max_spread_ms(report.get("clock_skew", {})),
+        "scope": report.get("scope"),
     }
 
 
@@ -46,9 +47,13 @@ def verify_table(
     incident_id: str | None = None,
     lease: Lease | None = None,
     fixed: dict[str, Any] | None = None,
+    missed_since: str | None = None,
 ) -> dict[str, Any]:
     """One read-only pass: every replica's copy against the source of truth; recorded on the incident (with the
-    fix that preceded it, if any)."""
+    fix that preceded it, if any). `missed_since` (ISO 8601): when the outage was first seen; the pass then reads
+    only the keys changed since (the outage-scoped proof) when it can. The follow-up's full pass is paced."""
+    from datetime import datetime
+
     from cassandra_recovery.verification.service import verify
     from cassandra_recovery.verification.verifier import VerifyConfig
 
@@ -57,8 +62,9 @@ def verify_table(
         _event(incident_id, "verification_started", {"pass": stage, "keyspace": keyspace, "table": table}, lease)
     settings = Settings()
     v = settings.verification
-    cfg = VerifyConfig.from_settings(v)
-    report = verify(settings, cluster_id, keyspace, table, config=cfg, progress=log.info).as_dict()
+    cfg = VerifyConfig.from_settings(v, **({"rows_per_s": v.follow_up_rows_per_s} if stage == "follow_up" else {}))
+    since = datetime.fromisoformat(missed_since) if missed_since else None
+    report = verify(settings, cluster_id, keyspace, table, config=cfg, progress=log.info, missed_since=since).as_dict()
     log.info(
         "verification (%s) of %s.%s: %s, %d rows compared, %d mismatching chunk(s)",
         stage,

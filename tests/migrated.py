@@ -27,3 +27,11 @@ def drop_version_tables(conn: Any, names: SchemaNames) -> None:
     """Forget that `names` were migrated (with the test's own tables, at the end of its session)."""
     tables = sql.SQL(", ").join(sql.Identifier(names.version_table(t)) for t in TRACKS)
     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(tables))
+
+
+def drop_domain(conn: Any, names: SchemaNames) -> None:
+    """A test's own domain tables gone (with the orders change log and its trigger function), migrations forgotten."""
+    tables = sql.SQL(", ").join(map(sql.Identifier, (names.orders, names.outbox, names.policy, names.changes)))
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(tables))
+    conn.execute(sql.SQL("DROP FUNCTION IF EXISTS {}()").format(sql.Identifier(f"{names.orders}_chg_log")))
+    drop_version_tables(conn, names)

@@ -70,11 +70,18 @@ def diff_keys(truth: dict[str, int], cache: dict[str, int]) -> KeyDiff:
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+_EPOCH_ORDINAL = datetime(1970, 1, 1).toordinal()
+
+
 def to_millis(dt: datetime) -> int:
-    """Exact milliseconds since the epoch (float timestamps lose the last millisecond now and then)."""
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)  # the driver returns naive UTC datetimes
-    return (dt - _EPOCH) // timedelta(milliseconds=1)
+    """Exact milliseconds since the epoch (float timestamps lose the last millisecond now and then), in integer
+    arithmetic on the date's fields: verification runs this once per row copy, and timedelta division costs five
+    times as much."""
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(UTC)  # the driver returns naive UTC datetimes; PostgreSQL's side aware ones
+    days = dt.toordinal() - _EPOCH_ORDINAL
+    seconds = days * 86400 + dt.hour * 3600 + dt.minute * 60 + dt.second
+    return seconds * 1000 + dt.microsecond // 1000
 
 
 def from_millis(ms: int) -> datetime:

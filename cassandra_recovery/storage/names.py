@@ -17,6 +17,10 @@ CORE, DOMAIN = "core", "domain"
 TRACKS = (CORE, DOMAIN)
 
 
+def changes_table(orders: str) -> str:
+    return f"{orders}_changes"
+
+
 @dataclass(frozen=True)
 class SchemaNames:
     """Names of the tables whose name settings (or tests) may change; every other table has a fixed name.
@@ -46,6 +50,11 @@ class SchemaNames:
         d: DomainConfig = settings.domain
         table = inbox or os.environ.get(INBOX_TABLE_ENV) or cls.inbox
         return cls(inbox=table, orders=d.orders_table, outbox=d.outbox_table, policy=d.policy_table)
+
+    @property
+    def changes(self) -> str:
+        """The orders table's change log (0003_domain_order_changes)."""
+        return changes_table(self.orders)
 
     def _track_names(self, track: str) -> tuple[str, ...]:
         if track == CORE:

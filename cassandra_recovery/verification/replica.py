@@ -218,6 +218,8 @@ class ReplicaReader:
         attempt = 0
         while True:
             for replica in [r for r in todo if r not in got]:
+                if replica in got:  # proven meanwhile by a read pinned to another replica that it served
+                    continue
                 step = self._step(replica, attempt, replica in elsewhere)
                 if step is None:
                     continue

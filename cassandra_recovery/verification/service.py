@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from psycopg_pool import ConnectionPool
@@ -16,11 +18,12 @@ from cassandra_recovery.incident.fence import Fence
 from cassandra_recovery.logic.murmur3 import MAX_TOKEN, MIN_TOKEN
 from cassandra_recovery.logic.replication import TokenRange, range_of
 from cassandra_recovery.logic.segments import plan_segments
-from cassandra_recovery.logic.verify_plan import FixMethod, choose_fix
+from cassandra_recovery.logic.verify_plan import FixMethod, choose_fix, plan_chunks
 from cassandra_recovery.recovery.repair import EngineConfig, RepairEngine
 from cassandra_recovery.settings import ClusterConfig, Settings
 from cassandra_recovery.storage.facade import Storage, process_storage
 from cassandra_recovery.verification.fix import read_at_all, rewrite_from_source
+from cassandra_recovery.verification.scoped import ScopedPlan, plan_scope, postgres_skew_s, read_margins
 from cassandra_recovery.verification.tables import TableSpec, generic_spec, orders_spec
 from cassandra_recovery.verification.truth import SourceOfTruth
 from cassandra_recovery.verification.verifier import VerificationReport, Verifier, VerifyConfig, keyspace_ranges
@@ -44,8 +47,13 @@ def verify(
     scope: Sequence[TokenRange] | None = None,
     config: VerifyConfig | None = None,
     progress: Callable[[str], None] = log.info,
+    missed_since: datetime | None = None,
+    exact_window: bool = False,
 ) -> VerificationReport:
-    """One verification pass; changes nothing."""
+    """One verification pass; changes nothing. `missed_since`: when an outage was first seen; only the keys the
+    source of truth changed since its window opened are read (the outage-scoped proof, verification/scoped.py),
+    or the whole table when that is not possible or not cheaper (the report's `scope` says which and why).
+    `exact_window`: the window opens at `missed_since` itself, without the margins (tests)."""
     cluster = settings.cluster(cluster_id)
     with CqlClient(cluster) as cql:
         spec = spec_for(settings, cql, keyspace, table)
@@ -53,12 +61,49 @@ def verify(
         pool, own = _truth_pool(settings, cfg.workers) if spec.has_truth else (None, False)
         try:
             truth = SourceOfTruth(pool, settings.domain) if pool else None
-            report = Verifier(cluster, cql, spec, truth, cfg, progress=progress).run(scope)
-            report.clock_skew = clock_skew(cluster, cql)
+            skew = clock_skew(cluster, cql)
+            plan = None
+            if missed_since is not None:
+                plan = _scoped_plan(settings, cluster, cql, spec, truth, cfg, missed_since, exact_window, skew)
+                progress(f"verify {spec.name}: {'outage-scoped proof' if plan.chunks is not None else 'full pass'}"
+                         f" ({plan.why})")  # fmt: skip
+            if plan is not None and plan.chunks is not None:
+                scoped_cfg = replace(cfg, preview=False)  # the proof is against PostgreSQL, key by key
+                report = Verifier(cluster, cql, spec, truth, scoped_cfg, progress=progress).run(chunks=plan.chunks)
+            else:
+                report = Verifier(cluster, cql, spec, truth, cfg, progress=progress).run(scope)
+            report.scope = None if plan is None else plan.as_dict()
+            report.clock_skew = skew
             return report
         finally:
             if pool and own:
                 pool.close()
+
+
+def _scoped_plan(
+    settings: Settings,
+    cluster: ClusterConfig,
+    cql: CqlClient,
+    spec: TableSpec,
+    truth: SourceOfTruth | None,
+    cfg: VerifyConfig,
+    outage_seen: datetime,
+    exact: bool,
+    skew: dict[str, dict[str, Any]],
+) -> ScopedPlan:
+    if truth is None:
+        return ScopedPlan(outage_seen, None, None, None, why=f"{spec.name} has no source of truth to list changes")
+    v = settings.verification
+    observer = _live_observer(cluster)
+    margins, notes = None, list[str]()
+    if not exact:
+        margins, notes = read_margins(cql, observer, v.observation_gap_s, skew, postgres_skew_s(truth))
+    truth.prune_changes(v.changes_retention_s)
+    ring = keyspace_ranges(cql, observer, spec.keyspace)
+    full_chunks = len(plan_chunks(ring, truth.total_rows(), cfg.target_rows_per_chunk, cfg.chunks_per_range))
+    plan = plan_scope(truth, ring, outage_seen, margins, v.scoped_merge_rows, full_chunks)
+    plan.notes += notes
+    return plan
 
 
 def _truth_pool(settings: Settings, workers: int) -> tuple[ConnectionPool, bool]:

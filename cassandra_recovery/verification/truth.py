@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import datetime
+
 from psycopg import sql
+from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool
 
 from cassandra_recovery.clients.postgres import fetch_all, fetch_one
@@ -10,6 +14,7 @@ from cassandra_recovery.degraded.compare import PG_ROW_HASH
 from cassandra_recovery.logic.checksum import MOD, ChunkSum
 from cassandra_recovery.logic.narrowing import Summary
 from cassandra_recovery.settings import DomainConfig
+from cassandra_recovery.storage.names import changes_table
 from cassandra_recovery.verification.replica import query_bounds
 
 
@@ -22,6 +27,20 @@ class SourceOfTruth:
         self._summary = sql.SQL("SELECT count(*) AS n, coalesce(sum(version), 0) AS s" + where).format(t=t)
         self._rows = sql.SQL("SELECT id, " + PG_ROW_HASH + " AS h" + where).format(t=t)
         self._count = sql.SQL("SELECT count(*) AS n FROM {t}").format(t=t)
+        self._changes_name = changes_table(cfg.orders_table)
+        c = sql.Identifier(self._changes_name)
+        self._log_start = sql.SQL("SELECT max(committed_at) AS at FROM {c} WHERE op = 'log_start'").format(c=c)
+        self._truncated = sql.SQL(
+            "SELECT EXISTS (SELECT 1 FROM {c} WHERE op = 'truncate' AND committed_at >= %s) AS t"
+        ).format(c=c)
+        self._changed = sql.SQL(
+            "SELECT DISTINCT token FROM {c} WHERE committed_at >= %s AND op IN ('upsert', 'delete') ORDER BY token"
+        ).format(c=c)
+        self._prune = sql.SQL(
+            "WITH cut AS (SELECT now() - make_interval(secs => %s) AS at), "
+            "gone AS (DELETE FROM {c} WHERE op <> 'log_start' AND committed_at < (SELECT at FROM cut)) "
+            "UPDATE {c} SET committed_at = greatest(committed_at, (SELECT at FROM cut)) WHERE op = 'log_start'"
+        ).format(c=c)
         self.rows_read = 0
 
     def _one(self, q: sql.Composed, start: int, end: int) -> tuple[int, int]:
@@ -45,6 +64,45 @@ class SourceOfTruth:
             conn.rollback()
         self.rows_read += len(rows)
         return {r["id"]: int(r["h"]) for r in rows}
+
+    def now(self) -> datetime:
+        with self.pool.connection() as conn:
+            r = fetch_one(conn.execute("SELECT clock_timestamp() AS now"))
+            conn.rollback()
+        assert r is not None  # noqa: S101 - a SELECT without FROM returns a row
+        return r["now"]  # type: ignore[no-any-return]
+
+    def change_log_start(self) -> datetime | None:
+        """From when the change log holds every change of the orders table; None without a change log."""
+        with self.pool.connection() as conn:
+            exists = fetch_one(conn.execute("SELECT to_regclass(%s) IS NOT NULL AS e", (self._changes_name,)))
+            r = fetch_one(conn.execute(self._log_start)) if exists and exists["e"] else None
+            conn.rollback()
+        return None if r is None else r["at"]
+
+    def truncated_since(self, since: datetime) -> bool:
+        with self.pool.connection() as conn:
+            r = fetch_one(conn.execute(self._truncated, (since,)))
+            conn.rollback()
+        return bool(r and r["t"])
+
+    def changed_tokens(self, since: datetime) -> Iterator[int]:
+        """The tokens of keys changed (written or deleted) since `since`, ascending, streamed from the server."""
+        with (
+            self.pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor(name="changed_tokens", row_factory=tuple_row) as cur,
+        ):
+            cur.itersize = 10_000
+            cur.execute(self._changed, (since,))
+            for (token,) in cur:
+                yield int(token)
+
+    def prune_changes(self, retention_s: float) -> None:
+        """Change-log entries older than the retention go; the log then starts at the cut-off."""
+        with self.pool.connection() as conn:
+            conn.execute(self._prune, (retention_s,))
+            conn.commit()
 
     def total_rows(self) -> int:
         with self.pool.connection() as conn:

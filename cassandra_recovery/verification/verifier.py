@@ -108,6 +108,9 @@ class VerificationReport:
     elapsed_s: float = 0.0
     # Per node: its clock minus the tool's (ms) and the uncertainty; last-write-wins depends on these clocks.
     clock_skew: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The outage-scoped proof's plan (verification/scoped.py), or why the full pass was read instead; None: a full
+    # pass was asked for.
+    scope: dict[str, Any] | None = None
 
     @property
     def converged(self) -> bool:
@@ -177,8 +180,14 @@ class Verifier:
         self.nodetool = nodetool or Nodetool(cluster)
         self.progress = progress
 
-    def run(self, scope: Sequence[TokenRange] | None = None, live: set[str] | None = None) -> VerificationReport:
-        """`live`: the nodes that answer (probed when not given)."""
+    def run(
+        self,
+        scope: Sequence[TokenRange] | None = None,
+        live: set[str] | None = None,
+        chunks: Sequence[Chunk] | None = None,
+    ) -> VerificationReport:
+        """`live`: the nodes that answer (probed when not given). `chunks`: exactly these (an outage-scoped proof)
+        instead of the chunks of `scope`'s ranges; no preview is run for them."""
         t0 = time.monotonic()
         rep = VerificationReport(
             self.cluster.id,
@@ -195,9 +204,12 @@ class Verifier:
             return rep
         if hasattr(self.reader, "coordinators"):
             self.reader.coordinators = sorted(live)
-        ranges = list(scope) if scope is not None else keyspace_ranges(self.cql, sorted(live)[0], self.spec.keyspace)
-        total = self.truth.total_rows() if self.truth else None
-        chunks = plan_chunks(ranges, total, self.config.target_rows_per_chunk, self.config.chunks_per_range)
+        ranges: list[TokenRange] = []
+        if chunks is None:
+            observer = sorted(live)[0]
+            ranges = list(scope) if scope is not None else keyspace_ranges(self.cql, observer, self.spec.keyspace)
+            total = self.truth.total_rows() if self.truth else None
+            chunks = plan_chunks(ranges, total, self.config.target_rows_per_chunk, self.config.chunks_per_range)
         rep.chunks = len(chunks)
         rep.down = sorted({r for c in chunks for r in c.replicas} - live)
         truth_map: dict[Range, Summary] = {}
@@ -233,7 +245,7 @@ class Verifier:
             rep.reasons.append(f"over {self.config.max_diff_keys} differing keys: only the first chunks were narrowed")
         rep.narrowing_rows_listed = sum(d.rows_listed for d in rep.diffs)
         rep.verdict = verdict.verdict
-        if self.config.preview:
+        if self.config.preview and ranges:
             rep.preview = self._preview(ranges, rep)
         rep.reads, rep.rows_read = self.reader.reads, self.reader.rows_read
         rep.latency_refreshes = getattr(self.reader, "refreshes", 0)

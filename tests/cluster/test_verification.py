@@ -1,6 +1,6 @@
 """Per-replica verification on the real lab: a replica that missed writes (its hints truncated) is named with
-its missing keys, verification changes nothing, the targeted fix follows and verification then converges;
-a down replica gives "cannot verify"."""
+its missing keys, verification changes nothing, the targeted fix follows and verification then converges; the
+outage-scoped proof finds the same keys reading only the changed ones; a down replica gives "cannot verify"."""
 
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ from cassandra_recovery.lab.postgres import ensure_postgres
 from cassandra_recovery.logic.murmur3 import MAX_TOKEN, MIN_TOKEN
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.verification.replica import ReplicaReader
+from cassandra_recovery.verification.scoped import read_margins
 from cassandra_recovery.verification.service import fix, verify
 from cassandra_recovery.verification.tables import orders_spec
+from cassandra_recovery.verification.truth import SourceOfTruth
 from cassandra_recovery.verification.verifier import VerifyConfig
 from cassandra_recovery.wiring import ServiceParts, service_parts
 from tests import faults as F
@@ -77,6 +79,7 @@ def test_a_replica_that_missed_writes_is_named_left_unchanged_then_fixed(
 ) -> None:
     base = [f"v-{i:04d}" for i in range(500)]
     _write(parts, base, "new")
+    since = SourceOfTruth(parts.pg.pool, settings.domain).now()  # the outage's window opens here (exactly)
     # Killed, not frozen: a frozen node3 still holds client requests in its socket buffers and would apply
     # them as coordinator once thawed; a dead one cannot, so the writes below reach node1 and node2 only.
     # Its commit log syncs every 10 s: flush first, so the kill loses none of the writes it already took.
@@ -118,6 +121,21 @@ def test_a_replica_that_missed_writes_is_named_left_unchanged_then_fixed(
     again = verify(settings, "lab", config=cfg)
     assert (again.keys("missing"), again.keys("different")) == (first.keys("missing"), first.keys("different"))
 
+    # The outage-scoped proof finds the same keys reading only the changed ones: one range per key (no merging),
+    # so each replica's copy of exactly the 25 changed keys is read and compared.
+    one_per_key = settings.model_copy(
+        update={"verification": settings.verification.model_copy(update={"scoped_merge_rows": 0})}
+    )
+    scoped = verify(one_per_key, "lab", config=cfg, missed_since=since, exact_window=True)
+    assert scoped.scope is not None and scoped.scope["scoped"] is True, scoped.scope
+    assert (scoped.scope["changed_keys"], scoped.scope["ranges"]) == (25, 25), scoped.scope
+    assert scoped.verdict == "diverged" and sorted({d.replica for d in scoped.diffs}) == [NODE3]
+    assert (scoped.keys("missing"), scoped.keys("different")) == (sorted(added), sorted(updated))
+    assert scoped.rows_truth == 25 and scoped.rows_compared == 3 * 25 - 20
+    # The window's margins, from the lab's own settings (cassandra.yaml: 2000ms, periodic every 10000ms).
+    margins, notes = read_margins(parts.cql, "127.0.0.2", 60.0, {}, 0.0)
+    assert (margins.write_timeout_s, margins.commitlog_loss_s, notes) == (2.0, 10.0, [])
+
     done = fix(settings, "lab", first, run_key=f"test-verify/{time.time()}")
     assert done["method"] == "rewrite_from_source", done
     assert (done["written"], done["deleted"]) == (25, 0)
@@ -127,6 +145,8 @@ def test_a_replica_that_missed_writes_is_named_left_unchanged_then_fixed(
     assert after.rows_compared == 3 * 520
     assert after.preview is not None and after.preview["in_sync"] is True
     assert sorted(_node3_copy(parts.cql, settings, added)) == sorted(added)
+    clean = verify(one_per_key, "lab", config=cfg, missed_since=since, exact_window=True)
+    assert clean.verdict == "converged" and (clean.rows_truth, clean.rows_compared) == (25, 75), clean.reasons
     # Flat memory: no page of the table a verification read is still held once it was consumed (the driver's
     # future and its timer hold each other; only a full collection, which rows never trigger, would free them).
     held = [o for o in gc.get_objects() if type(o).__name__ == "ResponseFuture" and _table_page(o, settings) > 1]

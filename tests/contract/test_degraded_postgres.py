@@ -33,7 +33,7 @@ from cassandra_recovery.logic.murmur3 import MAX_TOKEN, MIN_TOKEN, token_of
 from cassandra_recovery.settings import DomainConfig, Settings
 from cassandra_recovery.storage.names import SchemaNames
 from tests import faults as F
-from tests.migrated import drop_version_tables, migrated_names
+from tests.migrated import drop_domain, migrated_names
 
 pytestmark = [
     pytest.mark.contract,
@@ -84,10 +84,8 @@ def pool(settings: Settings, cfg: DomainConfig) -> Iterator[ConnectionPool]:
         yield p
     finally:
         p.close()
-        tables = [sql.Identifier(t) for t in (cfg.orders_table, cfg.outbox_table, cfg.policy_table)]
         with psycopg.connect(settings.postgres_conninfo(), connect_timeout=5, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.SQL(", ").join(tables)))
-            drop_version_tables(conn, names)
+            drop_domain(conn, names)
 
 
 @pytest.fixture

@@ -1,0 +1,150 @@
+"""The orders change log on the real PostgreSQL (0003_domain_order_changes): every write and delete is logged at
+commit time, so a transaction that started before an outage and committed inside it is inside its window; a
+TRUNCATE is logged; pruning keeps the log's start honest; the source of truth streams the changed tokens."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+
+from cassandra_recovery.clients.postgres import fetch_all, make_pool
+from cassandra_recovery.degraded.model import Order
+from cassandra_recovery.degraded.orders import OrderStore
+from cassandra_recovery.lab.postgres import _clusters, ensure_postgres
+from cassandra_recovery.logic.murmur3 import token_of
+from cassandra_recovery.settings import DomainConfig, Settings
+from cassandra_recovery.storage.names import SchemaNames
+from cassandra_recovery.verification.truth import SourceOfTruth
+from tests.migrated import drop_domain, migrated_names
+
+pytestmark = [
+    pytest.mark.contract,
+    pytest.mark.skipif(os.geteuid() != 0, reason="ensure_postgres provisions through runuser, which needs root"),
+    pytest.mark.area("verification"),
+]
+
+SUFFIX = uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="module")
+def settings(request: pytest.FixtureRequest) -> Settings:
+    s = Settings()
+    was_online = any(c.online for c in _clusters(s.postgres.port))
+    ensure_postgres(s)
+    if not was_online:
+        request.config._cr_postgres_started = True  # type: ignore[attr-defined]  # conftest stops it at the end
+    return s
+
+
+@pytest.fixture(scope="module")
+def cfg() -> DomainConfig:
+    return DomainConfig(
+        orders_table=f"orders_c{SUFFIX}", outbox_table=f"outbox_c{SUFFIX}", policy_table=f"pol_c{SUFFIX}"
+    )
+
+
+@pytest.fixture(scope="module")
+def pool(settings: Settings, cfg: DomainConfig) -> Iterator[ConnectionPool]:
+    names = SchemaNames(orders=cfg.orders_table, outbox=cfg.outbox_table, policy=cfg.policy_table)
+    migrated_names(settings, names)
+    p = make_pool(settings)
+    try:
+        yield p
+    finally:
+        p.close()
+        with psycopg.connect(settings.postgres_conninfo(), connect_timeout=5, autocommit=True) as conn:
+            drop_domain(conn, names)
+
+
+@pytest.fixture
+def truth(pool: ConnectionPool, cfg: DomainConfig) -> SourceOfTruth:
+    return SourceOfTruth(pool, cfg)
+
+
+def _log(pool: ConnectionPool, cfg: DomainConfig, since: object) -> list[tuple[str, str]]:
+    q = sql.SQL("SELECT order_id, op FROM {} WHERE committed_at >= %s AND op <> 'log_start' ORDER BY seq")
+    with pool.connection() as conn:
+        rows = fetch_all(conn.execute(q.format(sql.Identifier(f"{cfg.orders_table}_changes")), (since,)))
+        conn.rollback()
+    return [(r["order_id"], r["op"]) for r in rows]
+
+
+def _order(oid: str) -> Order:
+    return Order(id=oid, customer="c", status="new", amount_cents=1)
+
+
+def test_writes_updates_deletes_and_truncates_are_logged_with_their_tokens(
+    pool: ConnectionPool, cfg: DomainConfig, truth: SourceOfTruth
+) -> None:
+    start = truth.now()
+    assert (log_start := truth.change_log_start()) is not None and log_start <= start
+    store = OrderStore(pool, cfg, "test")
+    a, b = f"a-{SUFFIX}", f"b-{SUFFIX}"
+    store.write(_order(a))
+    store.write(_order(b))
+    store.write(_order(a))  # an update
+    t = sql.Identifier(cfg.orders_table)
+    with pool.connection() as conn:
+        conn.execute(sql.SQL("DELETE FROM {} WHERE id = %s").format(t), (b,))
+        conn.commit()
+    assert _log(pool, cfg, start) == [(a, "upsert"), (b, "upsert"), (a, "upsert"), (b, "delete")]
+    # the deleted key is still a changed key: its tombstone must have reached every replica
+    assert list(truth.changed_tokens(start)) == sorted({token_of(a), token_of(b)})
+    assert not truth.truncated_since(start)
+    before_truncate = truth.now()
+    with pool.connection() as conn:
+        conn.execute(sql.SQL("TRUNCATE {}").format(t))
+        conn.commit()
+    assert truth.truncated_since(before_truncate) and truth.truncated_since(start)
+    assert list(truth.changed_tokens(truth.now())) == []
+
+
+def test_a_change_is_dated_at_its_commit_not_at_its_statement(
+    pool: ConnectionPool, cfg: DomainConfig, truth: SourceOfTruth
+) -> None:
+    """The outage window asks "committed since": a transaction whose statement ran before the window opened
+    and that committed inside it is in it."""
+    slow = f"slow-{SUFFIX}"
+    ran = threading.Event()
+    go = threading.Event()
+
+    def writer() -> None:
+        store = OrderStore(pool, cfg, "test")
+        with pool.connection() as conn, conn.transaction():
+            conn.execute(store._upsert, {**_order(slow).model_dump(exclude={"updated_at"}),
+                                         "updated_at": _order(slow).updated_at, "token": token_of(slow)})  # fmt: skip
+            ran.set()
+            assert go.wait(30)
+
+    th = threading.Thread(target=writer)
+    th.start()
+    assert ran.wait(30)
+    time.sleep(0.2)
+    window_opens = truth.now()  # after the statement ran, before it commits
+    go.set()
+    th.join(30)
+    assert list(truth.changed_tokens(window_opens)) == [token_of(slow)]
+    assert _log(pool, cfg, window_opens) == [(slow, "upsert")]
+
+
+def test_pruning_drops_old_entries_and_moves_the_start_of_the_log(
+    pool: ConnectionPool, cfg: DomainConfig, truth: SourceOfTruth
+) -> None:
+    OrderStore(pool, cfg, "test").write(_order(f"p-{SUFFIX}"))
+    before = truth.change_log_start()
+    assert before is not None
+    time.sleep(0.3)
+    truth.prune_changes(0.1)  # everything older than 0.1 s goes
+    after = truth.change_log_start()
+    assert after is not None and after > before
+    assert after >= truth.now() - timedelta(seconds=1)
+    assert _log(pool, cfg, before) == []  # the write above was pruned with the rest
