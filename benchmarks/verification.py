@@ -8,16 +8,20 @@
 - memory: the verification runs again in a child process of its own and reports how far its resident memory
   grew during the pass (peak RSS minus RSS before it: the driver's buffers and decoded pages included). Not
   tracemalloc: it slows the driver's row decoding several fold and made the first measurements wrong;
+- the outage-scoped proof: the writes a 60 s outage sees (`--outage-writes-per-s`, existing orders updated in
+  PostgreSQL and on every replica), then the proof over them: ranges, rows read and time against the full pass
+  of the same table. Its cost should follow the writes, not the table;
 - narrowing: 10 keys changed in PostgreSQL only (every replica then differs at those keys): rows read back
   while narrowing to the keys, as a share of the table.
 
-Usage: .venv/bin/python benchmarks/verification.py [--rows 100000 1000000] [--bad-keys 10]
+Usage: .venv/bin/python benchmarks/verification.py [--rows 100000 1000000] [--bad-keys 10] [--outage-writes-per-s 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import re
 import subprocess
 import sys
@@ -31,6 +35,7 @@ from cassandra.concurrent import execute_concurrent
 from cassandra.query import BatchStatement, BatchType, SimpleStatement
 from psycopg import sql
 
+from cassandra_recovery.clients.postgres import fetch_all
 from cassandra_recovery.logic.checksum import token_chunks
 from cassandra_recovery.logic.murmur3 import token_of
 from cassandra_recovery.settings import DomainConfig, Settings
@@ -168,6 +173,45 @@ def verify_once(settings: Settings, cfg: VerifyConfig) -> dict[str, Any]:
     rep = verify(settings, "lab", config=cfg)
     elapsed = time.perf_counter() - t0
     return {"verdict": rep.verdict, "unverified": len(rep.unverified), "chunks": rep.chunks, "reads": rep.reads,
+            "rows_compared": rep.rows_compared, "rows_read": rep.rows_read, "verify_s": round(elapsed, 2)}  # fmt: skip
+
+
+def outage_writes(parts: ServiceParts, rows: int, count: int) -> list[str]:
+    """`count` existing orders (spread over the table) updated in PostgreSQL and written to every replica at the
+    new version: what the incident's window holds after a clean outage."""
+    d = parts.pg.store.cfg
+    keys = [f"b-{i:08d}" for i in random.Random(count).sample(range(rows), count)]
+    q = sql.SQL(
+        "UPDATE {} SET status = 'paid', version = version + 1 WHERE id = ANY(%s)"
+        " RETURNING id, customer, status, amount_cents, updated_at, version"
+    ).format(sql.Identifier(d.orders_table))
+    with parts.pg.pool.connection() as conn:
+        changed = fetch_all(conn.execute(q, (keys,)))
+        conn.commit()
+    insert = parts.cql.session.prepare(
+        f"INSERT INTO {d.keyspace}.{d.cassandra_table} (id, customer, status, amount_cents, updated_at, version)"
+        " VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
+    )
+    insert.consistency_level = ConsistencyLevel.ALL
+    cols = ("id", "customer", "status", "amount_cents", "updated_at", "version")
+    args = [(*(r[c] for c in cols), r["version"]) for r in changed]
+    for ok, res in execute_concurrent(parts.cql.session, [(insert, a) for a in args], 32, raise_on_first_error=False):
+        if not ok:
+            raise RuntimeError(f"outage write failed: {res}")
+    return keys
+
+
+def scoped_proof(settings: Settings, parts: ServiceParts, rows: int, count: int, cfg: VerifyConfig) -> dict[str, Any]:
+    from cassandra_recovery.verification.truth import SourceOfTruth
+
+    since = SourceOfTruth(parts.pg.pool, parts.pg.store.cfg).now()
+    outage_writes(parts, rows, count)
+    t0 = time.perf_counter()
+    rep = verify(settings, "lab", config=cfg, missed_since=since, exact_window=True)
+    elapsed = time.perf_counter() - t0
+    scope = rep.scope or {}
+    return {"writes": count, "scoped": scope.get("scoped"), "why": scope.get("why"), "ranges": scope.get("ranges"),
+            "verdict": rep.verdict, "reads": rep.reads, "rows_read": rep.rows_read,
             "rows_compared": rep.rows_compared, "verify_s": round(elapsed, 2)}  # fmt: skip
 
 
@@ -193,7 +237,7 @@ def measure_memory(cfg: VerifyConfig) -> dict[str, Any]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def one_size(settings: Settings, parts: ServiceParts, rows: int, bad: int) -> dict[str, Any]:
+def one_size(settings: Settings, parts: ServiceParts, rows: int, bad: int, outage_rate: float) -> dict[str, Any]:
     load(parts, rows)
     settled = settle(settings)
     cfg = VerifyConfig.from_settings(settings.verification, preview=False)
@@ -207,6 +251,7 @@ def one_size(settings: Settings, parts: ServiceParts, rows: int, bad: int) -> di
     ours["verify_s"] = min(ours["verify_s"], memory["verify_s"])
     ours_rps = ours["rows_compared"] / ours["verify_s"]
     base_rps = base["rows"] / base["elapsed_s"]
+    scoped = scoped_proof(settings, parts, rows, round(outage_rate * 60), cfg)
     keys = [f"b-{i:08d}" for i in range(0, rows, max(1, rows // bad))][:bad]
     change_truth(parts, keys)
     narrowed = narrow_only(settings, parts, keys, cfg)
@@ -222,6 +267,11 @@ def one_size(settings: Settings, parts: ServiceParts, rows: int, bad: int) -> di
         "bare_scan_cl_one": base | {"rows_per_s": round(base_rps)},
         "ratio_ours_over_bare": round(ours_rps / base_rps, 2),
         "memory": memory,
+        "scoped_proof_60s_outage": scoped
+        | {
+            "time_over_full_pass": round(scoped["verify_s"] / ours["verify_s"], 3),
+            "rows_read_over_full_pass": round(scoped["rows_read"] / max(1, ours["rows_read"]), 4),
+        },
         "narrowing": {
             "bad_keys": len(keys),
             "found_all": sorted(found) == sorted(keys),
@@ -236,6 +286,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--bad-keys", type=int, default=10)
+    ap.add_argument("--outage-writes-per-s", type=float, default=5.0)
     ap.add_argument("--memory-child", help=argparse.SUPPRESS)  # internal: the memory measurement's own process
     args = ap.parse_args()
     if args.memory_child:
@@ -247,7 +298,7 @@ def main() -> None:
     out: list[dict[str, Any]] = []
     try:
         for n in args.rows:
-            out.append(one_size(settings, parts, n, args.bad_keys))
+            out.append(one_size(settings, parts, n, args.bad_keys, args.outage_writes_per_s))
             print(json.dumps(out[-1]), flush=True)
     finally:
         parts.close()

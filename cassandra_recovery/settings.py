@@ -246,6 +246,9 @@ class VerificationConfig(BaseModel):
     # Changed keys closer than this many rows of the table (uniform tokens assumed) share one traced range read:
     # about what one more traced read costs.
     scoped_merge_rows: int = Field(default=2000, ge=0)
+    # The proof's ranges are small (a few rows each): most of a read is the wait for its trace, so more are read
+    # at once than a full pass's chunks (memory stays small: a worker holds one small range).
+    scoped_workers: int = Field(default=8, ge=1, le=64)
     follow_up_rows_per_s: float = Field(default=50_000.0, ge=0)
     changes_retention_s: float = Field(default=7 * 86400.0, gt=0)  # change-log entries older than this are pruned
 

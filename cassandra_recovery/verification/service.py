@@ -58,7 +58,8 @@ def verify(
     with CqlClient(cluster) as cql:
         spec = spec_for(settings, cql, keyspace, table)
         cfg = config or VerifyConfig()
-        pool, own = _truth_pool(settings, cfg.workers) if spec.has_truth else (None, False)
+        workers = max(cfg.workers, settings.verification.scoped_workers if missed_since is not None else 0)
+        pool, own = _truth_pool(settings, workers) if spec.has_truth else (None, False)
         try:
             truth = SourceOfTruth(pool, settings.domain) if pool else None
             skew = clock_skew(cluster, cql)
@@ -68,7 +69,7 @@ def verify(
                 progress(f"verify {spec.name}: {'outage-scoped proof' if plan.chunks is not None else 'full pass'}"
                          f" ({plan.why})")  # fmt: skip
             if plan is not None and plan.chunks is not None:
-                scoped_cfg = replace(cfg, preview=False)  # the proof is against PostgreSQL, key by key
+                scoped_cfg = replace(cfg, preview=False, workers=workers)  # against PostgreSQL, range by range
                 report = Verifier(cluster, cql, spec, truth, scoped_cfg, progress=progress).run(chunks=plan.chunks)
             else:
                 report = Verifier(cluster, cql, spec, truth, cfg, progress=progress).run(scope)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -12,6 +13,7 @@ from psycopg_pool import ConnectionPool
 from cassandra_recovery.clients.postgres import fetch_all, fetch_one
 from cassandra_recovery.degraded.compare import PG_ROW_HASH
 from cassandra_recovery.logic.checksum import MOD, ChunkSum
+from cassandra_recovery.logic.murmur3 import token_of
 from cassandra_recovery.logic.narrowing import Summary
 from cassandra_recovery.settings import DomainConfig
 from cassandra_recovery.storage.names import changes_table
@@ -36,6 +38,9 @@ class SourceOfTruth:
         self._changed = sql.SQL(
             "SELECT DISTINCT token FROM {c} WHERE committed_at >= %s AND op IN ('upsert', 'delete') ORDER BY token"
         ).format(c=c)
+        self._relayed = sql.SQL("SELECT DISTINCT order_id FROM {o} WHERE delivered_at >= %s").format(
+            o=sql.Identifier(cfg.outbox_table)
+        )
         self._prune = sql.SQL(
             "WITH cut AS (SELECT now() - make_interval(secs => %s) AS at), "
             "gone AS (DELETE FROM {c} WHERE op <> 'log_start' AND committed_at < (SELECT at FROM cut)) "
@@ -87,7 +92,19 @@ class SourceOfTruth:
         return bool(r and r["t"])
 
     def changed_tokens(self, since: datetime) -> Iterator[int]:
-        """The tokens of keys changed (written or deleted) since `since`, ascending, streamed from the server."""
+        """The tokens of keys changed since `since` (written or deleted, committed then), and of keys the outbox
+        relay wrote to the cache since then (a change committed before and delivered late reached the replicas
+        inside the window), ascending and each once."""
+        with self.pool.connection() as conn:
+            relayed = sorted({token_of(r["order_id"]) for r in fetch_all(conn.execute(self._relayed, (since,)))})
+            conn.rollback()
+        last = None
+        for token in heapq.merge(self._logged_tokens(since), relayed):
+            if token != last:
+                yield token
+                last = token
+
+    def _logged_tokens(self, since: datetime) -> Iterator[int]:
         with (
             self.pool.connection() as conn,
             conn.transaction(),

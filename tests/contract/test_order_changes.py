@@ -19,6 +19,7 @@ from psycopg_pool import ConnectionPool
 from cassandra_recovery.clients.postgres import fetch_all, make_pool
 from cassandra_recovery.degraded.model import Order
 from cassandra_recovery.degraded.orders import OrderStore
+from cassandra_recovery.degraded.outbox import Outbox
 from cassandra_recovery.lab.postgres import _clusters, ensure_postgres
 from cassandra_recovery.logic.murmur3 import token_of
 from cassandra_recovery.settings import DomainConfig, Settings
@@ -134,6 +135,23 @@ def test_a_change_is_dated_at_its_commit_not_at_its_statement(
     th.join(30)
     assert list(truth.changed_tokens(window_opens)) == [token_of(slow)]
     assert _log(pool, cfg, window_opens) == [(slow, "upsert")]
+
+
+def test_a_change_committed_before_the_window_and_relayed_inside_it_is_in_it(
+    pool: ConnectionPool, cfg: DomainConfig, truth: SourceOfTruth
+) -> None:
+    """The cache is written by the outbox relay: an entry queued before the outage and delivered during it reached
+    the replicas inside the window, so its key is verified too."""
+    late = f"late-{SUFFIX}"
+    cluster = f"relay-{SUFFIX}"
+    OrderStore(pool, cfg, cluster).write(_order(late))
+    window_opens = truth.now()
+    assert token_of(late) not in set(truth.changed_tokens(window_opens))
+    outbox = Outbox(pool, cfg, cluster)
+    entries = outbox.claim("test-relay")
+    assert [e.order_id for e in entries] == [late]
+    outbox.mark_delivered([e.seq for e in entries])
+    assert list(truth.changed_tokens(window_opens)) == [token_of(late)]
 
 
 def test_pruning_drops_old_entries_and_moves_the_start_of_the_log(

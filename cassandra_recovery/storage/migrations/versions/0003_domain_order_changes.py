@@ -9,6 +9,9 @@ at statement time): a scoped proof over a window holding one falls back to the f
 says from when the log is complete (this revision's commit, later the pruning cut-off). Like the baselines, it
 can run again over its own objects (an install adopted again): the log then starts at the later run.
 
+The outbox gets an index on `delivered_at`: a change committed before the window and delivered to the cache by
+the relay inside it is in the window too.
+
 Revision ID: 0003_domain_order_changes
 Revises: 0002_domain_outbox_xid
 """
@@ -54,6 +57,7 @@ CREATE CONSTRAINT TRIGGER {row_trigger} AFTER INSERT OR UPDATE OR DELETE ON {ord
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION {log_fn}();
 CREATE TRIGGER {truncate_trigger} AFTER TRUNCATE ON {orders} FOR EACH STATEMENT EXECUTE FUNCTION {log_fn}();
 INSERT INTO {changes} (order_id, token, op) VALUES ('', 0, 'log_start');
+CREATE INDEX IF NOT EXISTS {outbox_delivered_idx} ON {outbox} (delivered_at) WHERE delivered_at IS NOT NULL;
 """
 
 
@@ -67,6 +71,8 @@ def upgrade() -> None:
         log_fn=f"{n.orders}_chg_log",
         row_trigger=f"{n.orders}_chg_row",
         truncate_trigger=f"{n.orders}_chg_trunc",
+        outbox=n.outbox,
+        outbox_delivered_idx=f"{n.outbox}_delivered_idx",
     )
 
 
