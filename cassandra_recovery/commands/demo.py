@@ -100,6 +100,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         verdict = [e.data for e in store.events(incident.id) if e.kind == "verified"]
         last: dict[str, Any] = verdict[-1] if verdict else {}
         say(f"incident {incident.id}: {closed.state.value}")
+        for v in verdict:  # the pass that verified the incident, when it read only what the outage changed
+            scope = v.get("scope") or {}
+            if scope.get("scoped"):
+                say(f"outage-scoped proof ({v.get('pass')}): {v.get('verdict')}, {scope.get('changed_keys')} changed"
+                    f" keys in {scope.get('ranges')} ranges, {v.get('rows_compared')} row copies compared")  # fmt: skip
         print(f"verification verdict: {last.get('verdict', 'none')} ({last.get('rows_compared', 0)} rows compared,"
               f" {last.get('mismatches', 0)} mismatching chunks); post-mortem: {ui}/artifacts")  # fmt: skip
         return 0 if last.get("verdict") == "converged" else 1

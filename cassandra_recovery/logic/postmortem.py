@@ -125,6 +125,11 @@ def _verification(at: datetime, d: Mapping[str, Any]) -> Verification:
     if isinstance(preview.get("in_sync"), bool):
         details.append(f"preview in sync: {'yes' if preview['in_sync'] else 'no'}")
     details += [f"replicas {', '.join(_strs(d['replicas']))}"] if d.get("replicas") else []
+    scope = _map(d.get("scope"))
+    if scope.get("scoped"):
+        details.append(f"outage-scoped: {_int(scope.get('changed_keys'))} key(s) changed since {scope.get('since')}")
+    elif scope:
+        details.append(f"full pass: {scope.get('why')}")
     if isinstance(d.get("clock_spread_ms"), int | float):  # last-write-wins depends on the nodes' clocks
         details.append(f"node clocks within {d['clock_spread_ms']} ms of each other")
     r, m, u = (_int(d.get(k)) for k in ("rows_compared", "mismatches", "unverified"))
