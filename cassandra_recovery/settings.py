@@ -251,6 +251,24 @@ class VerificationConfig(BaseModel):
     scoped_workers: int = Field(default=8, ge=1, le=64)
     follow_up_rows_per_s: float = Field(default=50_000.0, ge=0)
     changes_retention_s: float = Field(default=7 * 86400.0, gt=0)  # change-log entries older than this are pruned
+    # What a pass may hold in memory (MiB), whatever the table's size: the pages in flight, workers x twice
+    # rows_per_chunk decoded rows at up to `row_kib` each (an order decodes to about 0.5 KiB), plus the keys of
+    # differing chunks (max_diff_keys). A configuration that could exceed it is refused at start.
+    memory_budget_mib: int = Field(default=256, ge=16)
+    row_kib: float = Field(default=1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _within_budget(self) -> VerificationConfig:
+        # (the outage-scoped proof reads more ranges at once, each proportionally smaller: the same rows in flight)
+        pages = self.workers * 2 * self.rows_per_chunk * self.row_kib / 1024
+        keys = self.max_diff_keys * 0.25 / 1024  # a key and its hash, about 256 bytes
+        if pages + keys > self.memory_budget_mib:
+            raise ValueError(
+                f"verification would hold up to {pages + keys:.0f} MiB (workers x 2 x rows_per_chunk rows of "
+                f"{self.row_kib} KiB, plus max_diff_keys), over memory_budget_mib {self.memory_budget_mib}: "
+                "lower rows_per_chunk or workers, or raise the budget"
+            )
+        return self
 
 
 class RepairScheduleConfig(BaseModel):

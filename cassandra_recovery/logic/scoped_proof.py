@@ -61,11 +61,13 @@ def group_tokens(
     rows_per_token: float,
     merge_rows: float,
     give_up_above: float | None = None,
+    max_rows: float | None = None,
 ) -> ScopedChunks | None:
     """Chunks (t0 - 1, tn] covering the ascending `tokens`, each inside one ring range (one replica set).
 
     Neighbouring tokens share a chunk while the rows expected between them (their distance times
-    `rows_per_token`) are at most `merge_rows`, about what one more traced read costs. None as soon as the
+    `rows_per_token`) are at most `merge_rows`, about what one more traced read costs, and the chunk stays within
+    `max_rows` (what one read may hold in memory). None as soon as the
     estimated cost (rows read plus `merge_rows` per chunk) passes `give_up_above`: a full pass is cheaper."""
     ordered = sorted(ranges, key=lambda r: r.end)
     ends = [r.end for r in ordered]
@@ -85,7 +87,8 @@ def group_tokens(
         i = bisect.bisect_left(ends, t)
         r = ordered[i if i < len(ordered) else 0]
         keys += 1
-        if current is r and _same_piece(r, last, t) and (t - last) * rows_per_token <= merge_rows:
+        fits = max_rows is None or (t - first + 1) * rows_per_token <= max_rows and in_chunk < max_rows
+        if current is r and _same_piece(r, last, t) and (t - last) * rows_per_token <= merge_rows and fits:
             last, in_chunk = t, in_chunk + 1
             continue
         flush()

@@ -121,6 +121,7 @@ def plan_scope(
     margins: Margins | None,
     merge_rows: int,
     full_chunks: int,
+    max_rows: int | None = None,
 ) -> ScopedPlan:
     """The proof's chunks for changes committed since the window opened (`margins` None: at `outage_seen`
     exactly); a plan without chunks says why the full pass is needed instead."""
@@ -139,7 +140,7 @@ def plan_scope(
     total = truth.total_rows()
     budget = full_pass_cost(total, full_chunks, merge_rows)
     grouped: ScopedChunks | None = group_tokens(
-        truth.changed_tokens(since), ring, total / RING_TOKENS, merge_rows, give_up_above=budget
+        truth.changed_tokens(since), ring, total / RING_TOKENS, merge_rows, give_up_above=budget, max_rows=max_rows
     )
     if grouped is None:
         plan.why = "the keys changed in the window are spread over the table: a full pass costs less"

@@ -65,11 +65,12 @@ def verify(
             skew = clock_skew(cluster, cql)
             plan = None
             if missed_since is not None:
-                plan = _scoped_plan(settings, cluster, cql, spec, truth, cfg, missed_since, exact_window, skew)
+                scoped_cfg = _scoped_config(cfg, workers)
+                plan = _scoped_plan(settings, cluster, cql, spec, truth, scoped_cfg, missed_since, exact_window, skew)
                 progress(f"verify {spec.name}: {'outage-scoped proof' if plan.chunks is not None else 'full pass'}"
                          f" ({plan.why})")  # fmt: skip
             if plan is not None and plan.chunks is not None:
-                scoped_cfg = replace(cfg, preview=False, workers=workers)  # against PostgreSQL, range by range
+                scoped_cfg = _scoped_config(cfg, workers)
                 report = Verifier(cluster, cql, spec, truth, scoped_cfg, progress=progress).run(chunks=plan.chunks)
             else:
                 report = Verifier(cluster, cql, spec, truth, cfg, progress=progress).run(scope)
@@ -79,6 +80,13 @@ def verify(
         finally:
             if pool and own:
                 pool.close()
+
+
+def _scoped_config(cfg: VerifyConfig, workers: int) -> VerifyConfig:
+    """More ranges read at once than a full pass's chunks, each proportionally smaller (the same rows in flight,
+    the same memory); no preview: the proof is against PostgreSQL, range by range."""
+    rows = max(1, cfg.target_rows_per_chunk * cfg.workers // workers)
+    return replace(cfg, preview=False, workers=workers, target_rows_per_chunk=rows)
 
 
 def _scoped_plan(
@@ -101,8 +109,9 @@ def _scoped_plan(
         margins, notes = read_margins(cql, observer, v.observation_gap_s, skew, postgres_skew_s(truth))
     truth.prune_changes(v.changes_retention_s)
     ring = keyspace_ranges(cql, observer, spec.keyspace)
-    full_chunks = len(plan_chunks(ring, truth.total_rows(), cfg.target_rows_per_chunk, cfg.chunks_per_range))
-    plan = plan_scope(truth, ring, outage_seen, margins, v.scoped_merge_rows, full_chunks)
+    total = truth.total_rows()
+    full_chunks = len(plan_chunks(ring, total, v.rows_per_chunk, cfg.chunks_per_range))
+    plan = plan_scope(truth, ring, outage_seen, margins, v.scoped_merge_rows, full_chunks, cfg.target_rows_per_chunk)
     plan.notes += notes
     return plan
 

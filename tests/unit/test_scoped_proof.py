@@ -93,3 +93,10 @@ def test_every_changed_key_is_in_exactly_one_chunk_inside_its_ring_range(
         assert ring_range.contains(holders[0].end) and (
             holders[0].start == ring_range.start or ring_range.contains(holders[0].start)
         )
+
+
+def test_a_merged_range_never_holds_more_rows_than_one_read_may_keep_in_memory() -> None:
+    tokens = list(range(1, 101))  # 100 neighbouring keys, all worth merging
+    got = group_tokens(tokens, RING, rows_per_token=1.0, merge_rows=1e9, max_rows=30)
+    assert got is not None and got.keys == 100
+    assert [c.end - c.start for c in got.chunks] == [30, 30, 30, 10]
