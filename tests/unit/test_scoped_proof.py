@@ -100,3 +100,14 @@ def test_a_merged_range_never_holds_more_rows_than_one_read_may_keep_in_memory()
     got = group_tokens(tokens, RING, rows_per_token=1.0, merge_rows=1e9, max_rows=30)
     assert got is not None and got.keys == 100
     assert [c.end - c.start for c in got.chunks] == [30, 30, 30, 10]
+
+
+def test_a_configuration_over_the_memory_budget_is_refused_naming_what_to_change() -> None:
+    from pydantic import ValidationError
+
+    from cassandra_recovery.settings import VerificationConfig
+
+    VerificationConfig()  # the defaults fit
+    with pytest.raises(ValidationError, match="over memory_budget_mib 256: lower rows_per_chunk or workers"):
+        VerificationConfig(rows_per_chunk=200_000, workers=4)
+    VerificationConfig(rows_per_chunk=200_000, workers=4, memory_budget_mib=2048)
