@@ -36,7 +36,6 @@ DOMAIN = {
     "outbox_table": "outbox_ver",
     "policy_table": "policy_ver",
 }
-NODE3 = "127.0.0.4"
 
 
 @pytest.fixture(scope="module")
@@ -66,10 +65,15 @@ def _write(p: ServiceParts, ids: list[str], status: str) -> None:
     assert (stats.queued, report.dead, report.delivered) == (0, 0, len(ids)), report.errors
 
 
-def _node3_copy(cql: CqlClient, settings: Settings, keys: list[str]) -> dict[str, int]:
+def _address(lab: Lab, name: str) -> str:
+    return lab.node(name).address
+
+
+def _node3_copy(lab: Lab, cql: CqlClient, settings: Settings, keys: list[str]) -> dict[str, int]:
     """node3's own rows among `keys`, by a traced read pinned to it (the proof is the reader's)."""
     reader = ReplicaReader(cql, orders_spec(settings.domain))
-    rows = reader.rows(MIN_TOKEN, MAX_TOKEN, NODE3, ("127.0.0.2", "127.0.0.3", NODE3))
+    replicas = tuple(_address(lab, n) for n in ("node1", "node2", "node3"))
+    rows = reader.rows(MIN_TOKEN, MAX_TOKEN, _address(lab, "node3"), replicas)
     return {k: h for k, h in rows.items() if k in keys}
 
 
@@ -110,14 +114,14 @@ def test_a_replica_that_missed_writes_is_named_left_unchanged_then_fixed(
     cfg = VerifyConfig(target_rows_per_chunk=100)
     first = verify(settings, "lab", config=cfg)
     assert first.verdict == "diverged", (first.reasons, first.unverified)
-    assert sorted({d.replica for d in first.diffs}) == [NODE3]
+    assert sorted({d.replica for d in first.diffs}) == [_address(lab, "node3")]
     assert first.keys("missing") == sorted(added)
     assert first.keys("different") == sorted(updated)
     assert first.keys("extra") == []
     assert first.preview is not None and first.preview["in_sync"] is False  # the replicas' own second opinion
     assert first.rows_truth == 520 and first.rows_compared == 3 * 520 - 20
     # Verification wrote nothing: node3 still lacks the keys, and a second pass finds exactly the same.
-    assert _node3_copy(parts.cql, settings, added) == {}
+    assert _node3_copy(lab, parts.cql, settings, added) == {}
     again = verify(settings, "lab", config=cfg)
     assert (again.keys("missing"), again.keys("different")) == (first.keys("missing"), first.keys("different"))
 
@@ -129,7 +133,7 @@ def test_a_replica_that_missed_writes_is_named_left_unchanged_then_fixed(
     scoped = verify(one_per_key, "lab", config=cfg, missed_since=since, exact_window=True)
     assert scoped.scope is not None and scoped.scope["scoped"] is True, scoped.scope
     assert (scoped.scope["changed_keys"], scoped.scope["ranges"]) == (25, 25), scoped.scope
-    assert scoped.verdict == "diverged" and sorted({d.replica for d in scoped.diffs}) == [NODE3]
+    assert scoped.verdict == "diverged" and sorted({d.replica for d in scoped.diffs}) == [_address(lab, "node3")]
     assert (scoped.keys("missing"), scoped.keys("different")) == (sorted(added), sorted(updated))
     assert scoped.rows_truth == 25 and scoped.rows_compared == 3 * 25 - 20
     # The window's margins, from the lab's own settings (cassandra.yaml: 2000ms, periodic every 10000ms).
@@ -144,7 +148,7 @@ def test_a_replica_that_missed_writes_is_named_left_unchanged_then_fixed(
     assert after.diffs == [] and after.unverified == []
     assert after.rows_compared == 3 * 520
     assert after.preview is not None and after.preview["in_sync"] is True
-    assert sorted(_node3_copy(parts.cql, settings, added)) == sorted(added)
+    assert sorted(_node3_copy(lab, parts.cql, settings, added)) == sorted(added)
     clean = verify(one_per_key, "lab", config=cfg, missed_since=since, exact_window=True)
     assert clean.verdict == "converged" and (clean.rows_truth, clean.rows_compared) == (25, 75), clean.reasons
     # Flat memory: no page of the table a verification read is still held once it was consumed (the driver's
@@ -167,9 +171,9 @@ def test_a_down_replica_gives_cannot_verify(lab: Lab, settings: Settings, parts:
     lab.freeze("node3")
     rep = verify(settings, "lab", config=VerifyConfig(target_rows_per_chunk=100))
     assert rep.verdict == "cannot_verify", rep.reasons
-    assert rep.down == [NODE3]
+    assert rep.down == [_address(lab, "node3")]
     assert rep.diffs == []
-    assert any(NODE3 in r for r in rep.reasons)
+    assert any(_address(lab, "node3") in r for r in rep.reasons)
     assert rep.preview is not None and rep.preview["ran"] is False
     # what could be read was read and matched: the verdict is about what could not be
     assert rep.rows_compared == 2 * 50
