@@ -11,7 +11,7 @@ from cassandra.cluster import ExecutionProfile
 from cassandra.policies import ConstantSpeculativeExecutionPolicy, DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import PreparedStatement, dict_factory
 
-from cassandra_recovery.clients.cql import CqlClient
+from cassandra_recovery.clients.cql import CqlClient, release_page
 from cassandra_recovery.degraded.connect import BackgroundConnect, CacheUnavailable
 from cassandra_recovery.degraded.model import StoredOrder
 from cassandra_recovery.degraded.schema import ensure_cassandra_schema
@@ -106,7 +106,9 @@ class OrderCache:
         stmt = self._link.get().get.bind((order_id,))
         if consistency:
             stmt.consistency_level = ConsistencyLevel.name_to_value[consistency]
-        rows = list(self.cql.session.execute(stmt, execution_profile=READ_PROFILE))
+        rs = self.cql.session.execute(stmt, execution_profile=READ_PROFILE)
+        rows = list(rs)
+        release_page(rs)  # a read per request: its future must not keep the row until a full collection
         return StoredOrder.from_row(rows[0]) if rows else None
 
     def put(self, payload: dict[str, Any], version: int) -> None:

@@ -11,7 +11,7 @@ from cassandra.query import SimpleStatement
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from cassandra_recovery.clients.cql import CqlClient
+from cassandra_recovery.clients.cql import CqlClient, release_page
 from cassandra_recovery.clients.postgres import fetch_all, fetch_one
 from cassandra_recovery.logic.checksum import (
     ChunkSum,
@@ -100,9 +100,14 @@ class Comparer:
 
     def _cassandra_rows(self, lo: int, hi: int) -> Iterator[tuple[str, int]]:
         stmt = SimpleStatement(self._c_rows, consistency_level=self.cl, fetch_size=self.page_size)
-        for r in self.cql.session.execute(stmt, (lo, hi), timeout=60):  # pages stream; never all at once
-            ms = to_millis(r["updated_at"])
-            yield r["id"], row_hash(canonical(r["id"], r["customer"], r["status"], r["amount_cents"], ms, r["version"]))
+        rs = self.cql.session.execute(stmt, (lo, hi), timeout=60)
+        try:
+            for r in rs:  # pages stream; never all at once
+                ms = to_millis(r["updated_at"])
+                text = canonical(r["id"], r["customer"], r["status"], r["amount_cents"], ms, r["version"])
+                yield r["id"], row_hash(text)
+        finally:  # the driver's future would keep the last page until a full collection (clients/cql.release_page)
+            release_page(rs)
 
     def run(self, chunks: int = 64, progress: Callable[[int, int], None] | None = None) -> CompareResult:
         res = CompareResult(equal=True, chunks=chunks, rows_postgres=0, rows_cassandra=0, consistency=self.consistency)

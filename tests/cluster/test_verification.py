@@ -154,14 +154,16 @@ def test_a_replica_that_missed_writes_is_named_left_unchanged_then_fixed(
     # Flat memory: no page of the table a verification read is still held once it was consumed (the driver's
     # future and its timer hold each other; only a full collection, which rows never trigger, would free them).
     held = [o for o in gc.get_objects() if type(o).__name__ == "ResponseFuture" and _table_page(o, settings) > 1]
-    assert held == [], f"{len(held)} response futures still hold a page of the table's rows"
+    pages = [(str(getattr(f.query, "query_string", ""))[:120], _table_page(f, settings)) for f in held]
+    assert held == [], f"{len(held)} response futures still hold a page of the table's rows: {pages}"
 
 
 def _table_page(future: object, settings: Settings) -> int:
     """Rows of the domain table a response future still holds (the driver's own trace reads are not counted)."""
     query = str(getattr(getattr(future, "query", None), "query_string", ""))
     rows = getattr(future, "_final_result", None)
-    held = isinstance(rows, list) and settings.domain.cassandra_table in query
+    # this test's own keyspace: the session's earlier tests read other keyspaces' `orders` tables
+    held = isinstance(rows, list) and f"{settings.domain.keyspace}.{settings.domain.cassandra_table}" in query
     return len(rows) if held and isinstance(rows, list) else 0
 
 
