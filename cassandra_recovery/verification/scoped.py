@@ -55,7 +55,7 @@ class ScopedPlan:
             "outage_seen": self.outage_seen.isoformat(),
             "since": self.since.isoformat() if self.since else None,
             "margins_s": None if self.margins is None else self.margins.__dict__,
-            "changed_keys": self.keys,
+            "changed_keys": self.keys if self.chunks is not None else None,  # not counted when not scoped
             "ranges": None if self.chunks is None else len(self.chunks),
             "estimated_rows": round(self.estimated_rows),
             "why": self.why,
