@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from psycopg_pool import ConnectionPool
 
 from cassandra_recovery.clients.cql import CqlClient
@@ -107,11 +108,16 @@ def _scoped_plan(
     margins, notes = None, list[str]()
     if not exact:
         margins, notes = read_margins(cql, observer, v.observation_gap_s, skew, postgres_skew_s(truth))
-    truth.prune_changes(v.changes_retention_s)
     ring = keyspace_ranges(cql, observer, spec.keyspace)
-    total = truth.total_rows()
-    full_chunks = len(plan_chunks(ring, total, v.rows_per_chunk, cfg.chunks_per_range))
-    plan = plan_scope(truth, ring, outage_seen, margins, v.scoped_merge_rows, full_chunks, cfg.target_rows_per_chunk)
+    try:
+        truth.prune_changes(v.changes_retention_s)
+        total = truth.total_rows()
+        full_chunks = len(plan_chunks(ring, total, v.rows_per_chunk, cfg.chunks_per_range))
+        merge, cap = v.scoped_merge_rows, cfg.target_rows_per_chunk
+        plan = plan_scope(truth, ring, outage_seen, margins, merge, full_chunks, cap)
+    except psycopg.Error as e:  # e.g. a role without rights on the change log: the full pass, and why
+        why = f"the change log could not be read ({type(e).__name__}: {str(e).strip()[:200]})"
+        plan = ScopedPlan(outage_seen, None, margins, None, why=why)
     plan.notes += notes
     return plan
 

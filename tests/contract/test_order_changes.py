@@ -5,6 +5,7 @@ TRUNCATE is logged; pruning keeps the log's start honest; the source of truth st
 from __future__ import annotations
 
 import os
+import subprocess
 import threading
 import time
 import uuid
@@ -152,6 +153,44 @@ def test_a_change_committed_before_the_window_and_relayed_inside_it_is_in_it(
     assert [e.order_id for e in entries] == [late]
     outbox.mark_delivered([e.seq for e in entries])
     assert list(truth.changed_tokens(window_opens)) == [token_of(late)]
+
+
+def test_a_writer_role_without_rights_on_the_log_still_writes_orders_and_they_are_logged(
+    settings: Settings, pool: ConnectionPool, cfg: DomainConfig, truth: SourceOfTruth
+) -> None:
+    """The log is written by the trigger as its owner: an application role granted the orders table only (as a
+    DBA would grant it) writes orders, and cannot read or forge the log."""
+    role, password = f"crwriter_{SUFFIX}", uuid.uuid4().hex
+    create = f"CREATE ROLE {role} LOGIN PASSWORD '{password}';"  # hex names and secret: nothing to escape
+    psql = ["runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres"]
+    argv = [*psql, "-p", str(settings.postgres.port), "-f", "-"]
+    subprocess.run(argv, input=create, text=True, check=True, capture_output=True, timeout=60, cwd="/")
+    try:
+        with pool.connection() as conn:  # the owner grants the orders table, nothing else
+            conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}").format(
+                sql.Identifier(cfg.orders_table), sql.Identifier(role)))  # fmt: skip
+            conn.commit()
+        start = truth.now()
+        key = f"w-{SUFFIX}"
+        pg = settings.postgres
+        info = f"host={pg.host} port={pg.port} dbname={pg.dbname} user={role} connect_timeout=5"
+        with psycopg.connect(info, password=password) as writer:
+            writer.execute(
+                sql.SQL("INSERT INTO {} (id, customer, status, amount_cents, updated_at, version, token)"
+                        " VALUES (%s, 'c', 'new', 1, now(), 1, %s)").format(sql.Identifier(cfg.orders_table)),
+                (key, token_of(key)),
+            )  # fmt: skip
+            writer.commit()
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                writer.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(f"{cfg.orders_table}_changes")))
+        assert list(truth.changed_tokens(start)) == [token_of(key)]
+    finally:
+        with pool.connection() as conn:
+            conn.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(
+                sql.Identifier(cfg.orders_table), sql.Identifier(role)))  # fmt: skip
+            conn.commit()
+        drop = f"DROP ROLE IF EXISTS {role};"
+        subprocess.run(argv, input=drop, text=True, check=True, capture_output=True, timeout=60, cwd="/")
 
 
 def test_pruning_drops_old_entries_and_moves_the_start_of_the_log(

@@ -12,6 +12,9 @@ can run again over its own objects (an install adopted again): the log then star
 The outbox gets an index on `delivered_at`: a change committed before the window and delivered to the cache by
 the relay inside it is in the window too.
 
+The trigger function runs as its owner (SECURITY DEFINER, with the search path of this migration): a writer
+role granted only the orders table can still write orders, and the log cannot be bypassed or forged by it.
+
 Revision ID: 0003_domain_order_changes
 Revises: 0002_domain_outbox_xid
 """
@@ -32,7 +35,8 @@ CREATE TABLE IF NOT EXISTS {changes} (
     committed_at timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 CREATE INDEX IF NOT EXISTS {changes_at_idx} ON {changes} (committed_at);
-CREATE OR REPLACE FUNCTION {log_fn}() RETURNS trigger LANGUAGE plpgsql AS $fn$
+CREATE OR REPLACE FUNCTION {log_fn}() RETURNS trigger LANGUAGE plpgsql
+    SECURITY DEFINER SET search_path FROM CURRENT AS $fn$
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
         INSERT INTO {changes} (order_id, token, op) VALUES ('', 0, 'truncate');
