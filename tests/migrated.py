@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import psycopg
+import pytest
 from psycopg import sql
+from psycopg_pool import ConnectionPool
 
-from cassandra_recovery.settings import Settings
+from cassandra_recovery.clients.postgres import make_pool
+from cassandra_recovery.lab.postgres import _clusters, ensure_postgres
+from cassandra_recovery.settings import DomainConfig, Settings
 from cassandra_recovery.storage.migrate import upgrade, upgrade_for
 from cassandra_recovery.storage.names import TRACKS, SchemaNames
 
@@ -35,3 +42,27 @@ def drop_domain(conn: Any, names: SchemaNames) -> None:
     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(tables))
     conn.execute(sql.SQL("DROP FUNCTION IF EXISTS {}()").format(sql.Identifier(f"{names.orders}_chg_log")))
     drop_version_tables(conn, names)
+
+
+def started_postgres(request: pytest.FixtureRequest, settings: Settings | None = None) -> Settings:
+    """The settings' PostgreSQL, started if it was not (the session's conftest then stops it at the end)."""
+    s = settings or Settings()
+    if not any(c.online for c in _clusters(s.postgres.port)):
+        request.config._cr_postgres_started = True  # type: ignore[attr-defined]
+    ensure_postgres(s)  # idempotent
+    return s
+
+
+@contextmanager
+def domain_pool(settings: Settings, cfg: DomainConfig) -> Iterator[ConnectionPool]:
+    """A pool on a test's own domain tables (its names migrated), and those tables dropped afterwards."""
+    names = migrated_names(
+        settings, SchemaNames(orders=cfg.orders_table, outbox=cfg.outbox_table, policy=cfg.policy_table)
+    )
+    pool = make_pool(settings)
+    try:
+        yield pool
+    finally:
+        pool.close()
+        with psycopg.connect(settings.postgres_conninfo(), connect_timeout=5, autocommit=True) as conn:
+            drop_domain(conn, names)

@@ -27,13 +27,12 @@ from cassandra_recovery.degraded.orders import OrderStore, SourceOfTruthUnavaila
 from cassandra_recovery.degraded.outbox import Outbox, cache_lag
 from cassandra_recovery.degraded.policy import Mode, PolicyStore, default_policy
 from cassandra_recovery.degraded.relay import Relay
-from cassandra_recovery.lab.postgres import _clusters, ensure_postgres, stop_postgres
+from cassandra_recovery.lab.postgres import ensure_postgres, stop_postgres
 from cassandra_recovery.logic.checksum import ChunkSum, canonical, row_hash, to_millis, token_chunks
 from cassandra_recovery.logic.murmur3 import MAX_TOKEN, MIN_TOKEN, token_of
 from cassandra_recovery.settings import DomainConfig, Settings
-from cassandra_recovery.storage.names import SchemaNames
 from tests import faults as F
-from tests.migrated import drop_domain, migrated_names
+from tests.migrated import domain_pool, started_postgres
 
 pytestmark = [
     pytest.mark.contract,
@@ -58,12 +57,7 @@ INJECTION_IDS = [
 
 @pytest.fixture(scope="session")
 def settings(request: pytest.FixtureRequest) -> Settings:
-    s = Settings()
-    was_online = any(c.online for c in _clusters(s.postgres.port))
-    ensure_postgres(s)  # idempotent: starts PostgreSQL when it was stopped
-    if not was_online:
-        request.config._cr_postgres_started = True  # type: ignore[attr-defined]  # conftest stops it at the end
-    return s
+    return started_postgres(request)
 
 
 @pytest.fixture(scope="session")
@@ -77,15 +71,8 @@ def cfg() -> DomainConfig:
 
 @pytest.fixture(scope="session")
 def pool(settings: Settings, cfg: DomainConfig) -> Iterator[ConnectionPool]:
-    names = SchemaNames(orders=cfg.orders_table, outbox=cfg.outbox_table, policy=cfg.policy_table)
-    migrated_names(settings, names)
-    p = make_pool(settings)
-    try:
+    with domain_pool(settings, cfg) as p:
         yield p
-    finally:
-        p.close()
-        with psycopg.connect(settings.postgres_conninfo(), connect_timeout=5, autocommit=True) as conn:
-            drop_domain(conn, names)
 
 
 @pytest.fixture

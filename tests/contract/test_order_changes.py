@@ -17,16 +17,14 @@ import pytest
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from cassandra_recovery.clients.postgres import fetch_all, make_pool
+from cassandra_recovery.clients.postgres import fetch_all
 from cassandra_recovery.degraded.model import Order
 from cassandra_recovery.degraded.orders import OrderStore
 from cassandra_recovery.degraded.outbox import Outbox
-from cassandra_recovery.lab.postgres import _clusters, ensure_postgres
 from cassandra_recovery.logic.murmur3 import token_of
 from cassandra_recovery.settings import DomainConfig, Settings
-from cassandra_recovery.storage.names import SchemaNames
 from cassandra_recovery.verification.truth import SourceOfTruth
-from tests.migrated import drop_domain, migrated_names
+from tests.migrated import domain_pool, started_postgres
 
 pytestmark = [
     pytest.mark.contract,
@@ -39,32 +37,19 @@ SUFFIX = uuid.uuid4().hex[:10]
 
 @pytest.fixture(scope="module")
 def settings(request: pytest.FixtureRequest) -> Settings:
-    s = Settings()
-    was_online = any(c.online for c in _clusters(s.postgres.port))
-    ensure_postgres(s)
-    if not was_online:
-        request.config._cr_postgres_started = True  # type: ignore[attr-defined]  # conftest stops it at the end
-    return s
+    return started_postgres(request)
 
 
 @pytest.fixture(scope="module")
 def cfg() -> DomainConfig:
-    return DomainConfig(
-        orders_table=f"orders_c{SUFFIX}", outbox_table=f"outbox_c{SUFFIX}", policy_table=f"pol_c{SUFFIX}"
-    )
+    names = {"orders_table": f"orders_c{SUFFIX}", "outbox_table": f"outbox_c{SUFFIX}", "policy_table": f"pol_c{SUFFIX}"}
+    return DomainConfig(**names)
 
 
 @pytest.fixture(scope="module")
 def pool(settings: Settings, cfg: DomainConfig) -> Iterator[ConnectionPool]:
-    names = SchemaNames(orders=cfg.orders_table, outbox=cfg.outbox_table, policy=cfg.policy_table)
-    migrated_names(settings, names)
-    p = make_pool(settings)
-    try:
+    with domain_pool(settings, cfg) as p:
         yield p
-    finally:
-        p.close()
-        with psycopg.connect(settings.postgres_conninfo(), connect_timeout=5, autocommit=True) as conn:
-            drop_domain(conn, names)
 
 
 @pytest.fixture

@@ -19,16 +19,14 @@ import pytest
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from cassandra_recovery.clients.postgres import fetch_all, make_pool
+from cassandra_recovery.clients.postgres import fetch_all
 from cassandra_recovery.degraded.model import Order
 from cassandra_recovery.degraded.orders import OrderStore
 from cassandra_recovery.degraded.outbox import Outbox
 from cassandra_recovery.degraded.relay import Relay
-from cassandra_recovery.lab.postgres import _clusters, ensure_postgres
 from cassandra_recovery.settings import DomainConfig, Settings
-from cassandra_recovery.storage.names import SchemaNames
 from tests import faults as F
-from tests.migrated import drop_domain, migrated_names
+from tests.migrated import domain_pool, started_postgres
 
 pytestmark = [
     pytest.mark.contract,
@@ -50,20 +48,8 @@ def cfg() -> DomainConfig:
 
 @pytest.fixture(scope="module")
 def pool(request: pytest.FixtureRequest, cfg: DomainConfig) -> Iterator[ConnectionPool]:
-    settings = Settings()
-    if not any(c.online for c in _clusters(settings.postgres.port)):
-        request.config._cr_postgres_started = True  # type: ignore[attr-defined]  # conftest stops it at the end
-    ensure_postgres(settings)
-    names = migrated_names(
-        settings, SchemaNames(orders=cfg.orders_table, outbox=cfg.outbox_table, policy=cfg.policy_table)
-    )
-    p = make_pool(settings)
-    try:
+    with domain_pool(started_postgres(request), cfg) as p:
         yield p
-    finally:
-        p.close()
-        with psycopg.connect(settings.postgres_conninfo(), connect_timeout=5, autocommit=True) as conn:
-            drop_domain(conn, names)
 
 
 class GatedCache:
