@@ -13,6 +13,7 @@ from psycopg_pool import ConnectionPool
 
 from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.clients.postgres import make_pool
+from cassandra_recovery.clients.probe import ProbeResult
 from cassandra_recovery.detection.clock import clock_skew
 from cassandra_recovery.detection.observe import probe_all
 from cassandra_recovery.incident.fence import Fence
@@ -21,7 +22,7 @@ from cassandra_recovery.logic.replication import TokenRange, range_of
 from cassandra_recovery.logic.segments import plan_segments
 from cassandra_recovery.logic.verify_plan import FixMethod, choose_fix, plan_chunks
 from cassandra_recovery.recovery.repair import EngineConfig, RepairEngine
-from cassandra_recovery.settings import ClusterConfig, Settings
+from cassandra_recovery.settings import ClusterConfig, NodeAccess, Settings
 from cassandra_recovery.storage.facade import Storage, process_storage
 from cassandra_recovery.verification.fix import read_at_all, rewrite_from_source
 from cassandra_recovery.verification.scoped import ScopedPlan, plan_scope, postgres_skew_s, read_margins
@@ -104,7 +105,9 @@ def _scoped_plan(
     if truth is None:
         return ScopedPlan(outage_seen, None, None, None, why=f"{spec.name} has no source of truth to list changes")
     v = settings.verification
-    observer = _live_observer(cluster)
+    observer = next((n.address for n, p in _probes(cluster) if p.ok), None)
+    if observer is None:  # the pass itself then says cannot_verify
+        return ScopedPlan(outage_seen, None, None, None, why="no node answers: nothing to plan with")
     margins, notes = None, list[str]()
     if not exact:
         margins, notes = read_margins(cql, observer, v.observation_gap_s, skew, postgres_skew_s(truth))
@@ -207,6 +210,10 @@ def repair_scope(
     return [out[k] for k in sorted(out)]
 
 
-def _live_observer(cluster: ClusterConfig) -> str:
+def _probes(cluster: ClusterConfig) -> list[tuple[NodeAccess, ProbeResult]]:
     probes = probe_all(cluster, timeout_s=1.0)
-    return str(next(n.address for n in cluster.nodes if probes[n.name].ok))
+    return [(n, probes[n.name]) for n in cluster.nodes]
+
+
+def _live_observer(cluster: ClusterConfig) -> str:
+    return str(next(n.address for n, p in _probes(cluster) if p.ok))
