@@ -173,6 +173,7 @@ def verify_once(settings: Settings, cfg: VerifyConfig) -> dict[str, Any]:
     rep = verify(settings, "lab", config=cfg)
     elapsed = time.perf_counter() - t0
     return {"verdict": rep.verdict, "unverified": len(rep.unverified), "chunks": rep.chunks, "reads": rep.reads,
+            "probes": rep.probes,
             "rows_compared": rep.rows_compared, "rows_read": rep.rows_read, "verify_s": round(elapsed, 2)}  # fmt: skip
 
 

@@ -102,6 +102,7 @@ class VerificationReport:
     preview: dict[str, Any] | None = None
     reasons: list[str] = field(default_factory=list)
     reads: int = 0
+    probes: int = 0  # one-row reads showing where a chunk's big read would be served (see replica.py)
     latency_refreshes: int = 0  # replicas whose dynamic snitch sent pinned reads elsewhere, refreshed (see replica.py)
     rows_read: int = 0  # rows the client received from replicas (chunk reads and narrowing)
     narrowing_rows_listed: int = 0
@@ -248,6 +249,7 @@ class Verifier:
         if self.config.preview and ranges:
             rep.preview = self._preview(ranges, rep)
         rep.reads, rep.rows_read = self.reader.reads, self.reader.rows_read
+        rep.probes = getattr(self.reader, "probes", 0)
         rep.latency_refreshes = getattr(self.reader, "refreshes", 0)
         rep.elapsed_s = round(time.monotonic() - t0, 2)
         return rep
