@@ -325,6 +325,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__")
 
     default_cluster: str = LAB_CLUSTER_ID
+    # Which registered workflow engine starts and serves runs (see cassandra_recovery/orchestrator.py).
+    orchestrator: str = "prefect"
     clusters: dict[str, ClusterConfig] = Field(default_factory=dict)
     postgres: PostgresConfig = Field(default_factory=PostgresConfig)
     lab: LabConfig = Field(default_factory=LabConfig)

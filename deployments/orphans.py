@@ -124,7 +124,7 @@ def start_runs_for_unheld_once(
 def watch_incident_runs(client: Any, store: IncidentStore, settings: Any) -> dict[str, list[str]]:
     """The watchdog's pass: runs whose holder is gone crashed (to be resumed), incidents left with no run at all
     given one. Run by the resumer in every `serve` and by the `run-watchdog` deployment."""
-    from deployments.serve import INCIDENT_DEPLOYMENT
+    from deployments.names import INCIDENT_DEPLOYMENT
 
     crashed = take_over_orphans_once(client, store, grace_s=settings.runbook.lease_ttl_s)
     started = start_runs_for_unheld_once(client, store, settings.runbook.watchdog_grace_s, INCIDENT_DEPLOYMENT)

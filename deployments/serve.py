@@ -6,7 +6,8 @@ import logging
 import os
 from typing import Any
 
-INCIDENT_DEPLOYMENT = "incident-response/incident-response"
+from deployments import names
+
 log = logging.getLogger(__name__)
 
 
@@ -24,19 +25,20 @@ def build_deployments() -> list[Any]:
     from flows.watchdog import run_watchdog
 
     every_s = Settings().runbook.watchdog_every_s
+    tags = names.TAGS
     return [
         # One incident run at a time per deployment; the incident lease makes it one per cluster too.
-        incident_response.to_deployment(name="incident-response", tags=["cassandra-recovery"]),
-        detect.to_deployment(name="detect", tags=["cassandra-recovery"]),
-        assess.to_deployment(name="assess", tags=["cassandra-recovery"]),
-        drain_write_queue.to_deployment(name="drain-write-queue", tags=["cassandra-recovery"]),
-        repair.to_deployment(name="repair", tags=["cassandra-recovery"]),
-        verify.to_deployment(name="verify", tags=["cassandra-recovery"]),
-        follow_up_verification.to_deployment(name="follow-up-verification", tags=["cassandra-recovery"]),
+        incident_response.to_deployment(name=names.INCIDENT_RESPONSE, tags=tags),
+        detect.to_deployment(name=names.DETECT, tags=tags),
+        assess.to_deployment(name=names.ASSESS, tags=tags),
+        drain_write_queue.to_deployment(name=names.DRAIN_WRITE_QUEUE, tags=tags),
+        repair.to_deployment(name=names.REPAIR, tags=tags),
+        verify.to_deployment(name=names.VERIFY, tags=tags),
+        follow_up_verification.to_deployment(name=names.FOLLOW_UP_VERIFICATION, tags=tags),
         scheduled_repair.to_deployment(
-            name="scheduled-repair", tags=["cassandra-recovery", "repair"], schedules=repair_schedules()
+            name=names.SCHEDULED_REPAIR, tags=[*tags, "repair"], schedules=repair_schedules()
         ),
-        run_watchdog.to_deployment(name="run-watchdog", tags=["cassandra-recovery"], schedules=[Interval(every_s)]),
+        run_watchdog.to_deployment(name=names.RUN_WATCHDOG, tags=tags, schedules=[Interval(every_s)]),
     ]
 
 

@@ -16,6 +16,8 @@ from cassandra_recovery.settings import Settings
 from cassandra_recovery.storage.facade import process_storage
 from cassandra_recovery.storage.migrate import SchemaNotCurrent
 from cassandra_recovery.wiring import pg_parts
+from deployments import names
+from flows.clusters import cluster_named
 from flows.detect import detect
 from tasks.observe import jmx_alive
 
@@ -83,9 +85,9 @@ def app_impact(cluster_id: str) -> AppImpact:
         pg.close()
 
 
-@flow(name="assess", result_serializer="json")
+@flow(name=names.ASSESS, result_serializer="json")
 def assess(
-    cluster_id: str = "lab",
+    cluster_id: str | None = None,
     detected: dict[str, Any] | None = None,
     outage_started: str | None = None,
     known_condition: str | None = None,
@@ -96,6 +98,7 @@ def assess(
     """A plan (wait for hints, repair a scope, wipe and replace, escalate, or no action) with its reasons.
     reported_down: nodes (names or addresses) the incident's triggers reported down; one that is back already
     still gets hint replay and verification."""
+    cluster_id = cluster_named(cluster_id)
     log = get_run_logger()
     for attempt in range(1, settle_attempts + 1):
         detected = detected or detect(cluster_id)

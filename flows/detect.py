@@ -6,11 +6,14 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from deployments import names
+from flows.clusters import cluster_named
 from tasks.observe import counters, observe_regions, peer_views, probe_nodes, schema_versions
 
 
-@flow(name="detect", result_serializer="json")
-def detect(cluster_id: str = "lab") -> dict[str, Any]:
+@flow(name=names.DETECT, result_serializer="json")
+def detect(cluster_id: str | None = None) -> dict[str, Any]:
+    cluster_id = cluster_named(cluster_id)
     log = get_run_logger()
     probes = probe_nodes(cluster_id)
     reachable = [n for n, p in probes.items() if p["ok"]]

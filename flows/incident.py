@@ -14,7 +14,9 @@ from cassandra_recovery.incident.store import Lease
 from cassandra_recovery.logic.incident_states import IncidentState as S
 from cassandra_recovery.logic.reported import episode_start
 from cassandra_recovery.settings import Settings
+from deployments import names
 from flows.assess import assess
+from flows.clusters import cluster_named
 from flows.incident_loop import IncidentRun, run_runbook
 from tasks.incident import get_incident, open_or_join, release_lease, take_lease, transition
 
@@ -29,9 +31,9 @@ def _closed(incident_id: str) -> bool:
         return False
 
 
-@flow(name="incident-response", persist_result=True, result_serializer="json")
+@flow(name=names.INCIDENT_RESPONSE, persist_result=True, result_serializer="json")
 def incident_response(
-    cluster_id: str = "lab",
+    cluster_id: str | None = None,
     trigger: dict[str, Any] | None = None,
     dry_run: bool = False,
     heal_timeout_s: float = 900.0,
@@ -42,6 +44,7 @@ def incident_response(
     replacement; approval_timeout_s: how long that replacement waits for a human before escalating;
     follow_up_s: when the follow-up verification runs (settings' verification.follow_up_s by default; 0 closes
     the incident right after the first passing verification)."""
+    cluster_id = cluster_named(cluster_id)
     from prefect.exceptions import Abort, Pause
 
     from cassandra_recovery.incident.store import LeaseLost

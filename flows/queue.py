@@ -9,11 +9,14 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from deployments import names
+from flows.clusters import cluster_named
 from tasks.queue import drain_queue, queue_status, queue_watermark
 
 
-@flow(name="drain-write-queue", result_serializer="json")
-def drain_write_queue(cluster_id: str = "lab", timeout_s: float = 300.0) -> dict[str, Any]:
+@flow(name=names.DRAIN_WRITE_QUEUE, result_serializer="json")
+def drain_write_queue(cluster_id: str | None = None, timeout_s: float = 300.0) -> dict[str, Any]:
+    cluster_id = cluster_named(cluster_id)
     log = get_run_logger()
     mark = queue_watermark(cluster_id)
     before = queue_status(cluster_id)

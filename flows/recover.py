@@ -10,6 +10,8 @@ from pydantic import BaseModel, Field
 
 from cassandra_recovery.incident.store import Lease
 from cassandra_recovery.logic.tokens import MAX_TOKEN, MIN_TOKEN
+from deployments import names
+from flows.clusters import cluster_named
 from flows.queue import drain_write_queue
 from tasks.queue import compare_with_source
 from tasks.recovery import automation_stopped, drain_hints, plan_repair, record_event, run_repair, wait_until_up
@@ -22,9 +24,9 @@ class TokenRangeParam(BaseModel):
     end: int = Field(ge=MIN_TOKEN, le=MAX_TOKEN, description="inclusive")
 
 
-@flow(name="repair", persist_result=True, result_serializer="json")
+@flow(name=names.REPAIR, persist_result=True, result_serializer="json")
 def repair(
-    cluster_id: str = "lab",
+    cluster_id: str | None = None,
     run_key: str | None = None,
     targets: list[str] | None = None,
     keyspaces: list[str] | None = None,
@@ -42,6 +44,7 @@ def repair(
 
     The same run_key resumes a crashed run; without one, this flow run's id is the key. An incident's repair
     carries its lease: the repair stops at its next write once another run has taken the incident over."""
+    cluster_id = cluster_named(cluster_id)
     from prefect.runtime import flow_run
 
     if kind not in ("full", "incremental"):

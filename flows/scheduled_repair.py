@@ -8,11 +8,12 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
+from deployments import names
 from tasks.recovery import plan_repair
 from tasks.scheduled import escalate_to_slack, log_schedule, paced_repair, skip_reason
 
 
-@flow(name="scheduled-repair", persist_result=True, result_serializer="json")
+@flow(name=names.SCHEDULED_REPAIR, persist_result=True, result_serializer="json")
 def scheduled_repair(
     schedule: str = "manual",
     cluster_id: str | None = None,

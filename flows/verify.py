@@ -11,10 +11,10 @@ from prefect.runtime import flow_run
 
 from cassandra_recovery.incident.store import Lease
 from cassandra_recovery.logic.incident_states import IncidentState as S
+from deployments import names
+from flows.clusters import cluster_named
 from tasks.recovery import automation_stopped
 from tasks.verification import fix_divergence, verify_table
-
-FOLLOW_UP_DEPLOYMENT = "follow-up-verification/follow-up-verification"
 
 
 def _brief(report: dict[str, Any], stage: str) -> dict[str, Any]:
@@ -25,9 +25,9 @@ def _brief(report: dict[str, Any], stage: str) -> dict[str, Any]:
     return brief | {"kind": kind, **({"changed_keys": scope["changed_keys"]} if scope.get("scoped") else {})}
 
 
-@flow(name="verify", persist_result=True, result_serializer="json")
+@flow(name=names.VERIFY, persist_result=True, result_serializer="json")
 def verify(
-    cluster_id: str = "lab",
+    cluster_id: str | None = None,
     keyspace: str | None = None,
     table: str | None = None,
     fix: bool = True,
@@ -41,6 +41,7 @@ def verify(
     """Converged, diverged or cannot verify; a divergence is fixed (keys in place, or a repair) and verified
     again when `fix`; `escalate` says why when the table is not proven converged in the end. `missed_since`
     (ISO 8601, when the outage was first seen): the outage-scoped proof, reading only the keys changed since."""
+    cluster_id = cluster_named(cluster_id)
     log = get_run_logger()
     first = verify_table(cluster_id, keyspace, table, stage, incident_id, lease, missed_since=missed_since)
     for _ in range(unproven_retries):
@@ -90,12 +91,13 @@ def _missed_by_the_incident_pass(ver: dict[str, Any]) -> str:
     )
 
 
-@flow(name="follow-up-verification", persist_result=True, result_serializer="json")
+@flow(name=names.FOLLOW_UP_VERIFICATION, persist_result=True, result_serializer="json")
 def follow_up_verification(
-    cluster_id: str = "lab", incident_id: str = "", keyspace: str | None = None, table: str | None = None
+    cluster_id: str | None = None, incident_id: str = "", keyspace: str | None = None, table: str | None = None
 ) -> dict[str, Any]:
     """Closes a monitored incident when verification passes again after the monitoring period; escalates it
     otherwise. Anything but a monitored incident is left alone."""
+    cluster_id = cluster_named(cluster_id)
     from cassandra_recovery.settings import Settings
     from tasks.incident import get_incident, release_lease, slack_reply, slack_thread, take_lease, transition
     from tasks.postmortem import incident_progress, write_postmortem

@@ -8,8 +8,10 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from deployments import names
 
-@flow(name="run-watchdog", persist_result=False, result_serializer="json")
+
+@flow(name=names.RUN_WATCHDOG, persist_result=False, result_serializer="json")
 def run_watchdog() -> dict[str, Any]:
     from prefect.client.orchestration import get_client
 

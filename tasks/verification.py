@@ -119,7 +119,7 @@ def schedule_follow_up(cluster_id: str, incident_id: str, after_s: float, lease:
 
     from prefect.deployments import run_deployment
 
-    from flows.verify import FOLLOW_UP_DEPLOYMENT
+    from deployments.names import FOLLOW_UP_DEPLOYMENT
 
     at = datetime.now(UTC) + timedelta(seconds=after_s)
     try:
@@ -150,7 +150,7 @@ def defer_follow_up(
 
     from prefect.deployments import run_deployment
 
-    from flows.verify import FOLLOW_UP_DEPLOYMENT
+    from deployments.names import FOLLOW_UP_DEPLOYMENT
 
     at = datetime.now(UTC) + timedelta(seconds=after_s)
     doc: dict[str, Any] = {"reason": "the incident's lease is held by another run", "at": at.isoformat()}

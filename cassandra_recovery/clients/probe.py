@@ -10,20 +10,13 @@ from __future__ import annotations
 import socket
 import struct
 import time
-from dataclasses import dataclass
+
+from cassandra_recovery.logic.probe_result import ProbeResult
 
 # Native protocol v4 request header: version, flags, stream, opcode OPTIONS (0x05), body length 0.
 _OPTIONS_FRAME = struct.pack(">BBhBI", 0x04, 0x00, 1, 0x05, 0)
 _SUPPORTED = 0x06
 _HEADER_LEN = 9
-
-
-@dataclass(frozen=True)
-class ProbeResult:
-    address: str
-    ok: bool
-    latency_ms: float | None
-    error: str | None = None
 
 
 def probe_node(address: str, port: int = 9042, timeout_s: float = 0.5) -> ProbeResult:

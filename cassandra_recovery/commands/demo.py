@@ -13,6 +13,7 @@ from typing import Any
 from cassandra_recovery.commands import progress
 from cassandra_recovery.errors import ConfigError, LabError
 from cassandra_recovery.logic.incident_states import TERMINAL, IncidentState
+from cassandra_recovery.orchestrator import load_orchestrator
 from cassandra_recovery.settings import Settings
 
 
@@ -25,21 +26,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--keep", action="store_true", help="leave the pipeline's processes running afterwards")
 
 
-def _deployment_ready() -> bool:
-    from prefect.client.orchestration import get_client
-
-    from deployments.serve import INCIDENT_DEPLOYMENT
-
-    with get_client(sync_client=True) as client:
-        try:
-            client.read_deployment_by_name(INCIDENT_DEPLOYMENT)
-            return True
-        except Exception:
-            return False
-
-
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from cassandra_recovery.commands.orchestration import use_project_server
     from cassandra_recovery.commands.teardown import print_running
     from cassandra_recovery.degraded.workload import WorkloadSpec, run_workload
     from cassandra_recovery.lab.cluster import Lab
@@ -60,7 +47,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     node = find_node(plan_lab(user_prefix=settings.lab.user_prefix, offset=settings.lab.address_offset), args.node)
     lab.up()
     ensure_postgres(settings)
-    use_project_server(settings)
+    engine = load_orchestrator(settings)
     ensure_prefect_server(settings, progress=say)
     # The demo's own order tables, emptied at the start, so earlier runs (or a lab restarted without its data
     # while PostgreSQL kept its rows) cannot make the verdict about anything but this incident.
@@ -75,7 +62,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     parts = service_parts(settings)
     parts.empty()
     try:
-        stack.start(deployment_ready=_deployment_ready, cluster=settings.default_cluster)
+        stack.start(deployment_ready=engine.incident_ready, cluster=settings.default_cluster)
         ui = settings.prefect.api_url.removesuffix("/api")
         say(f"Prefect UI: {ui}  (user:password in {prefect_home(settings) / 'api-auth'})")
         run_workload(parts.service, WorkloadSpec(rate=200, operations=500, keys=500, read_ratio=0.0), parts.relay)

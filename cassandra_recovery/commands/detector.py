@@ -10,6 +10,7 @@ from dataclasses import asdict
 from typing import Any
 
 from cassandra_recovery.commands import progress
+from cassandra_recovery.orchestrator import load_orchestrator
 from cassandra_recovery.settings import Settings
 
 
@@ -30,7 +31,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from cassandra_recovery.commands.orchestration import use_project_server
     from cassandra_recovery.detection.handover import TriggerHandover
     from cassandra_recovery.detection.metrics import DetectorMetrics
     from cassandra_recovery.detection.runner import DetectorLoop
@@ -52,18 +52,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as e:
         raise ConfigError(str(e)) from e
     storage = open_storage(settings, max_size=2)  # refuses unless `db upgrade` has run, before anything starts
-    use_project_server(settings)
+    engine = load_orchestrator(settings)
     pool = storage.pool
     metrics = DetectorMetrics(cluster.id)
     if args.metrics_port:
         metrics.serve(args.metrics_port)
 
     def start_run(parameters: dict[str, Any], key: str) -> None:
-        from prefect.deployments import run_deployment
-
-        from deployments.serve import INCIDENT_DEPLOYMENT
-
-        run_deployment(INCIDENT_DEPLOYMENT, parameters=parameters, timeout=0, idempotency_key=key)
+        engine.start_incident(parameters, key)
 
     handover = TriggerHandover(
         storage, cluster, say, lambda: loop.detector.snapshot(), None if args.no_deployment else start_run

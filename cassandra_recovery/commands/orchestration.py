@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import time
+from collections.abc import Callable
 from typing import Any
 
 from cassandra_recovery.commands import progress
+from cassandra_recovery.orchestrator import DeploymentMissing, Orchestrator, load_orchestrator
 from cassandra_recovery.settings import Settings
-
-TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,13 +30,6 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         p.add_argument("--json", action="store_true")
 
 
-def use_project_server(settings: Settings) -> None:
-    """Point Prefect at the project's server before prefect is imported anywhere in this process."""
-    from cassandra_recovery.lab.prefect_server import client_env
-
-    os.environ.update(client_env(settings))
-
-
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from cassandra_recovery.lab.prefect_server import ensure_prefect_server
 
@@ -50,72 +41,38 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         from cassandra_recovery.storage.names import CORE, SchemaNames
 
         require_current(settings.postgres_conninfo(), SchemaNames.from_settings(settings), tracks=(CORE,))
-    use_project_server(settings)
+    engine = load_orchestrator(settings)
     ensure_prefect_server(settings, progress=say)
     cluster_id = settings.cluster(getattr(args, "cluster", None)).id
     if args.command == "serve":
-        from deployments.serve import serve_all
-
         say(f"serving deployments against {settings.prefect.api_url}; Ctrl-C to stop")
-        serve_all(limit=args.limit)
+        engine.serve(limit=args.limit)
         return 0
     if args.command == "respond":
-        return _respond(cluster_id, args, say)
-    if args.command == "detect":
-        from flows.detect import detect
-
-        result: Any = detect(cluster_id=cluster_id)
-    else:
-        from flows.assess import assess
-
-        result = assess(cluster_id=cluster_id)
+        return _respond(engine, cluster_id, args, say)
+    result = engine.run_detect(cluster_id) if args.command == "detect" else engine.run_assess(cluster_id)
     print(json.dumps(result, default=str) if args.json else json.dumps(result, indent=2, default=str))
     return 0
 
 
-def _respond(cluster_id: str, args: argparse.Namespace, say: Any) -> int:
-    from prefect.deployments import run_deployment
-    from prefect.exceptions import ObjectNotFound
-
-    from deployments.serve import INCIDENT_DEPLOYMENT
-
+def _respond(engine: Orchestrator, cluster_id: str, args: argparse.Namespace, say: Callable[[str], None]) -> int:
     try:
-        run: Any = run_deployment(
-            INCIDENT_DEPLOYMENT, parameters={"cluster_id": cluster_id, "dry_run": args.dry_run}, timeout=0
-        )
-    except ObjectNotFound:
+        run = engine.start_incident({"cluster_id": cluster_id, "dry_run": args.dry_run})
+    except DeploymentMissing as e:
         print(
-            f"error: the deployment {INCIDENT_DEPLOYMENT} is not registered on the Prefect server;"
-            " start `cassandra-recovery serve` (it registers and runs the deployments), then try again",
+            f"error: {e}; start `cassandra-recovery serve` (it registers and runs the deployments), then try again",
             file=sys.stderr,
         )
         return 3
     say(f"flow run {run.name} ({run.id}) scheduled; a `cassandra-recovery serve` process runs it")
-    state = _follow(run.id, args.timeout, say)
-    doc: dict[str, Any] = {"cluster": cluster_id, "flow_run_id": str(run.id), "state": state.type.value}
-    if state.type.value == "COMPLETED":
-        doc["result"] = state.result()
+    end = engine.follow(run, args.timeout, say)
+    if end is None:
+        say("still running; follow it in the Prefect UI")
+        return 1
+    doc: dict[str, Any] = {"cluster": cluster_id, "flow_run_id": run.id, "state": end.state}
+    if end.state == "COMPLETED":
+        doc["result"] = end.result
     else:
-        doc["message"] = state.message
+        doc["message"] = end.message
     print(json.dumps(doc, default=str) if args.json else json.dumps(doc, indent=2, default=str))
-    return 0 if state.type.value == "COMPLETED" else 1
-
-
-def _follow(flow_run_id: Any, timeout_s: float, say: Any) -> Any:
-    from prefect.client.orchestration import get_client
-
-    deadline = time.monotonic() + timeout_s
-    last = None
-    with get_client(sync_client=True) as client:
-        while True:
-            fr = client.read_flow_run(flow_run_id)
-            state = fr.state
-            if state is not None and state.name != last:
-                last = state.name
-                say(f"state: {state.name}" + (f" ({state.message})" if state.message else ""))
-            if state is not None and state.type.value in TERMINAL:
-                return state
-            if time.monotonic() > deadline:
-                say("still running; follow it in the Prefect UI")
-                sys.exit(1)
-            time.sleep(1)
+    return 0 if end.state == "COMPLETED" else 1

@@ -8,6 +8,7 @@ from typing import Any
 
 from cassandra_recovery.commands import progress
 from cassandra_recovery.errors import ConfigError
+from cassandra_recovery.orchestrator import load_orchestrator
 from cassandra_recovery.settings import Settings
 
 
@@ -55,15 +56,12 @@ def validated(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from cassandra_recovery.commands.orchestration import use_project_server
     from cassandra_recovery.lab.prefect_server import ensure_prefect_server
 
     params = validated(args, settings)
     say = progress("repair")
-    use_project_server(settings)
+    engine = load_orchestrator(settings)
     ensure_prefect_server(settings, progress=say)
-    from flows.recover import repair
-
-    report: Any = repair(**params)
+    report: Any = engine.run_repair(params)
     print(json.dumps(report, default=str) if args.json else json.dumps(report, indent=2, default=str))
     return 1 if report["escalated"] else 0

@@ -6,8 +6,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
-from cassandra_recovery.clients.probe import ProbeResult
 from cassandra_recovery.logic.detector import NodeHealth
+from cassandra_recovery.logic.probe_result import ProbeResult
 
 STATES = [s.value for s in NodeHealth]
 

@@ -1,4 +1,5 @@
-"""The one function that wires the real receiver: PostgreSQL inbox and incidents, Prefect launcher, app, deliverer."""
+"""The one function that wires the real receiver: PostgreSQL inbox and incidents, the engine's launcher, app,
+deliverer."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from cassandra_recovery.intake.metrics import ReceiverMetrics
 from cassandra_recovery.intake.ports import LauncherUnavailable, StoreUnavailable
 from cassandra_recovery.intake.service import Deliverer, Intake
 from cassandra_recovery.intake.spool import PgSpool
+from cassandra_recovery.orchestrator import Orchestrator, load_orchestrator
 from cassandra_recovery.settings import LAB_CLUSTER_ID, Settings
 from cassandra_recovery.storage.facade import Storage
 from cassandra_recovery.storage.migrate import DatabaseUnreachable, require_current
@@ -27,25 +29,18 @@ from cassandra_recovery.storage.names import CORE, SchemaNames
 log = logging.getLogger(__name__)
 
 
-class PrefectLauncher:
-    """run_deployment(INCIDENT_DEPLOYMENT, ..., timeout=0, idempotency_key=key), as the detector does."""
+class EngineLauncher:
+    """The receiver's launcher port on the orchestrator: the incident deployment, as the detector starts it."""
+
+    def __init__(self, engine: Orchestrator):
+        self.engine = engine
 
     def launch(self, cluster_id: str, trigger: dict[str, Any], idempotency_key: str) -> str:
-        # Imported here: the library never imports prefect at module level.
-        from prefect.deployments import run_deployment
-
-        from deployments.serve import INCIDENT_DEPLOYMENT
-
         try:
-            run: Any = run_deployment(
-                INCIDENT_DEPLOYMENT,
-                parameters={"cluster_id": cluster_id, "trigger": trigger},
-                timeout=0,
-                idempotency_key=idempotency_key,
-            )
+            run = self.engine.start_incident({"cluster_id": cluster_id, "trigger": trigger}, idempotency_key)
         except Exception as e:  # unreachable server, missing deployment, auth: all mean "not started, retry"
             raise LauncherUnavailable(f"incident deployment not started: {type(e).__name__}: {str(e)[:300]}") from e
-        return str(run.id)
+        return run.id
 
 
 class StoreIncidents:
@@ -93,15 +88,13 @@ def build_receiver(settings: Settings, config: ReceiverConfig, cluster: str | No
     """Everything real. SchemaNotCurrent when PostgreSQL answers with an old schema. The pool is opened without
     waiting, so the receiver starts (and delivers directly) while PostgreSQL is down; the deliverer then checks
     the schema version before its first round."""
-    from cassandra_recovery.commands.orchestration import use_project_server
-
     names = SchemaNames.from_settings(settings, inbox=config.table)
     check = VersionCheck(settings.postgres_conninfo(), names)
     try:
         check()
     except DatabaseUnreachable as e:  # PostgreSQL away: the deliverer checks once it is back
         log.warning("PostgreSQL unreachable at start (%s); the schema version is checked when it answers", e)
-    use_project_server(settings)  # before prefect is first imported
+    engine = load_orchestrator(settings)
     default = settings.cluster(cluster or config.default_cluster).id
     known = {*settings.clusters, LAB_CLUSTER_ID}
     # 12: a delivery holds its inbox row and needs a second connection for the incident.
@@ -125,7 +118,7 @@ def build_receiver(settings: Settings, config: ReceiverConfig, cluster: str | No
     intake = Intake(
         spool,
         StoreIncidents(store, on_opened=mitigate_first),
-        PrefectLauncher(),
+        EngineLauncher(engine),
         metrics,
         config.inline_timeout_s,
         act_on=config.act_on,

@@ -21,8 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from cassandra_recovery.clients.probe import ProbeResult
 from cassandra_recovery.logic.detector_counters import CounterBook, CounterGrowth, DroppedSample, HintLevel, HintSample
+from cassandra_recovery.logic.probe_result import ProbeResult
 
 
 class NodeHealth(StrEnum):

@@ -11,12 +11,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from cassandra_recovery.clients.parsers.sjk import HintCounters
 
-if TYPE_CHECKING:
-    from cassandra_recovery.logic.detector import DetectorConfig
+
+class HintThresholds(Protocol):
+    """What the hint levels need of the detector's configuration (DetectorConfig has both)."""
+
+    @property
+    def hint_alert(self) -> int: ...
+
+    @property
+    def hint_critical(self) -> int: ...
+
 
 PairKey = tuple[str, str]  # (coordinator, target)
 
@@ -120,13 +128,13 @@ class HintSeries:
         return self.created.restarted or self.not_stored.restarted
 
 
-def severity(growth: int, config: DetectorConfig) -> HintSeverity:
+def severity(growth: int, config: HintThresholds) -> HintSeverity:
     if growth >= config.hint_critical:
         return HintSeverity.CRITICAL
     return HintSeverity.ALERT if growth >= config.hint_alert else HintSeverity.OK
 
 
-def levels_of(series: Mapping[PairKey, HintSeries], config: DetectorConfig) -> dict[str, HintLevel]:
+def levels_of(series: Mapping[PairKey, HintSeries], config: HintThresholds) -> dict[str, HintLevel]:
     by_target: dict[str, list[tuple[str, HintSeries]]] = {}
     for (coordinator, target), s in sorted(series.items()):
         by_target.setdefault(target, []).append((coordinator, s))
@@ -142,7 +150,7 @@ def levels_of(series: Mapping[PairKey, HintSeries], config: DetectorConfig) -> d
 
 
 def hint_levels(
-    samples_by_pair: Mapping[PairKey, Iterable[HintSample]], config: DetectorConfig
+    samples_by_pair: Mapping[PairKey, Iterable[HintSample]], config: HintThresholds
 ) -> dict[str, HintLevel]:
     """Per target: growth since each pair's first sample (samples are ordered by `at`), summed over coordinators."""
     series: dict[PairKey, HintSeries] = {}
@@ -178,7 +186,7 @@ def dropped_growth(samples_by_node: Mapping[str, Iterable[DroppedSample]]) -> di
 class CounterBook:
     """Running hint series per (coordinator, target) and dropped-mutation counters per node, for one episode."""
 
-    def __init__(self, config: DetectorConfig) -> None:
+    def __init__(self, config: HintThresholds) -> None:
         self.config = config
         self._hints: dict[PairKey, HintSeries] = {}
         self._dropped: dict[str, RunningCounter] = {}

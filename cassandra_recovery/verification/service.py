@@ -13,11 +13,11 @@ from psycopg_pool import ConnectionPool
 
 from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.clients.postgres import make_pool
-from cassandra_recovery.clients.probe import ProbeResult
 from cassandra_recovery.detection.clock import clock_skew
 from cassandra_recovery.detection.observe import probe_all
 from cassandra_recovery.incident.fence import Fence
 from cassandra_recovery.logic.murmur3 import MAX_TOKEN, MIN_TOKEN
+from cassandra_recovery.logic.probe_result import ProbeResult
 from cassandra_recovery.logic.replication import TokenRange, range_of
 from cassandra_recovery.logic.segments import plan_segments
 from cassandra_recovery.logic.verify_plan import FixMethod, choose_fix, plan_chunks

@@ -46,7 +46,7 @@ def _incident_runs(env: dict[str, str], since: float) -> list[Any]:
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
     from prefect.client.schemas.sorting import FlowRunSort
 
-    from deployments.serve import INCIDENT_DEPLOYMENT
+    from deployments.names import INCIDENT_DEPLOYMENT
 
     with prefect_api(env), get_client(sync_client=True) as client:
         dep = client.read_deployment_by_name(INCIDENT_DEPLOYMENT)
@@ -59,7 +59,7 @@ def _incident_runs(env: dict[str, str], since: float) -> list[Any]:
 def _deployment_exists(env: dict[str, str]) -> bool:
     from prefect.client.orchestration import get_client
 
-    from deployments.serve import INCIDENT_DEPLOYMENT
+    from deployments.names import INCIDENT_DEPLOYMENT
 
     with prefect_api(env), get_client(sync_client=True) as client:
         try:

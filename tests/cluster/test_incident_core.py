@@ -340,7 +340,7 @@ def _wait_for_deployment(prefect_server: dict[str, str]) -> None:
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
 
-    from deployments.serve import INCIDENT_DEPLOYMENT
+    from deployments.names import INCIDENT_DEPLOYMENT
     from tests.cluster.incident_env import prefect_api, wait_for
 
     def registered() -> bool:

@@ -119,7 +119,7 @@ def parts(served: dict[str, str]) -> Iterator[ServiceParts]:
 def _deployment_exists(env: dict[str, str]) -> bool:
     from prefect.client.orchestration import get_client
 
-    from deployments.serve import INCIDENT_DEPLOYMENT
+    from deployments.names import INCIDENT_DEPLOYMENT
 
     with prefect_api(env), get_client(sync_client=True) as client:
         try:
@@ -132,7 +132,7 @@ def _deployment_exists(env: dict[str, str]) -> bool:
 def _start_incident(env: dict[str, str], cluster_id: str, **params: Any) -> Any:
     from prefect.deployments import run_deployment
 
-    from deployments.serve import INCIDENT_DEPLOYMENT
+    from deployments.names import INCIDENT_DEPLOYMENT
 
     with prefect_api(env):
         trigger = {"source": "test", "nodes": ["node3"]}
@@ -389,7 +389,7 @@ def _frozen_under_writes(lab: Lab, parts: ServiceParts, nodes: list[str], second
 def _start_for(env: dict[str, str], cluster_id: str, nodes: list[str], **params: Any) -> Any:
     from prefect.deployments import run_deployment
 
-    from deployments.serve import INCIDENT_DEPLOYMENT
+    from deployments.names import INCIDENT_DEPLOYMENT
 
     with prefect_api(env):
         parameters = {"cluster_id": cluster_id, "trigger": {"source": "test", "nodes": nodes}, **params}
@@ -817,7 +817,7 @@ def test_observe_reports_and_never_acts_and_propose_acts_only_after_a_person_app
     from prefect.deployments import run_deployment
     from prefect.flow_runs import resume_flow_run
 
-    from deployments.serve import INCIDENT_DEPLOYMENT
+    from deployments.names import INCIDENT_DEPLOYMENT
     from flows.incident import incident_response
     from tests.cluster.incident_env import run_flow
 
@@ -979,7 +979,7 @@ def _kill_node3_and_wait_for_the_approval_request(
     lab.wait_seen(node3, up=False)
     from prefect.deployments import run_deployment
 
-    from deployments.serve import INCIDENT_DEPLOYMENT
+    from deployments.names import INCIDENT_DEPLOYMENT
 
     params = {
         "cluster_id": cluster.id,

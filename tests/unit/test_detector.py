@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from cassandra_recovery.clients.parsers.sjk import HintCounters
-from cassandra_recovery.clients.probe import ProbeResult
 from cassandra_recovery.logic.detector import (
     ClusterDetector,
     DetectorConfig,
@@ -29,6 +28,7 @@ from cassandra_recovery.logic.detector_counters import (
     hint_levels,
     hint_samples,
 )
+from cassandra_recovery.logic.probe_result import ProbeResult
 from tests import faults as F
 
 pytestmark = pytest.mark.area("detection")

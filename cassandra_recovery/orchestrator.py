@@ -1,0 +1,81 @@
+"""The library's one door to the workflow engine: start, follow and serve runs without importing it.
+
+The library never imports Prefect or the Prefect layer (flows, tasks, deployments; checked by `lint-imports`). What
+the CLI, the detector and the alert receiver need from the engine goes through `Orchestrator`, and the
+implementation is chosen by configuration (`orchestrator`, default `prefect`) among those the installed packages
+register under the `cassandra_recovery.orchestrators` entry-point group (the Prefect one lives in
+`deployments/orchestrator.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from importlib.metadata import entry_points
+from typing import Any, Protocol
+
+from cassandra_recovery.errors import ConfigError, RecoveryError
+from cassandra_recovery.settings import Settings
+
+ENTRY_POINTS = "cassandra_recovery.orchestrators"
+
+
+class DeploymentMissing(RecoveryError):
+    """The deployment is not registered on the server: `cassandra-recovery serve` registers and runs them."""
+
+
+class EngineUnavailable(RecoveryError):
+    """The run could not be started (server away, authentication refused, ...); retry later."""
+
+
+@dataclass(frozen=True)
+class StartedRun:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    state: str  # COMPLETED, FAILED, CRASHED or CANCELLED
+    message: str | None
+    result: Any  # the flow's result when COMPLETED
+
+
+class Orchestrator(Protocol):
+    def serve(self, limit: int) -> None:
+        """Register and run every deployment in this process until interrupted."""
+
+    def run_detect(self, cluster_id: str) -> Any:
+        """The detect flow, run here and now; its result."""
+
+    def run_assess(self, cluster_id: str) -> Any:
+        """The assess flow, run here and now; its result."""
+
+    def run_repair(self, params: Mapping[str, Any]) -> Any:
+        """The repair flow, run here and now with `params`; its report."""
+
+    def incident_ready(self) -> bool:
+        """Whether the incident-response deployment is registered (a `serve` process has started)."""
+
+    def start_incident(
+        self, parameters: Mapping[str, Any], idempotency_key: str | None = None, *, when: datetime | None = None
+    ) -> StartedRun:
+        """A run of the incident-response deployment, not waited for. Raises DeploymentMissing or
+        EngineUnavailable."""
+
+    def follow(self, run: StartedRun, timeout_s: float, say: Callable[[str], None]) -> FinishedRun | None:
+        """Wait for the run to end, saying each new state; None when `timeout_s` passed first."""
+
+
+def load_orchestrator(settings: Settings) -> Orchestrator:
+    """The implementation registered under the `orchestrator` setting, built for these settings (the Prefect one
+    points this process's Prefect client at the project's server, before Prefect is first imported)."""
+    name = settings.orchestrator
+    found = {ep.name: ep for ep in entry_points(group=ENTRY_POINTS)}
+    if name not in found:
+        known = ", ".join(sorted(found)) or "none (is the project installed? run bin/install)"
+        raise ConfigError(f"unknown orchestrator {name!r}: registered are {known}")
+    impl: Any = found[name].load()
+    orchestrator: Orchestrator = impl(settings)
+    return orchestrator

@@ -1,0 +1,28 @@
+"""Every deployment's name, in one place. Prefect addresses a deployment as `<flow name>/<deployment name>`; each
+of ours is named after its flow. This module imports nothing, so flows and tasks that start a deployment can use
+it without importing the rest of the Prefect layer."""
+
+from __future__ import annotations
+
+INCIDENT_RESPONSE = "incident-response"
+DETECT = "detect"
+ASSESS = "assess"
+DRAIN_WRITE_QUEUE = "drain-write-queue"
+REPAIR = "repair"
+VERIFY = "verify"
+FOLLOW_UP_VERIFICATION = "follow-up-verification"
+SCHEDULED_REPAIR = "scheduled-repair"
+RUN_WATCHDOG = "run-watchdog"
+
+SERVED = (INCIDENT_RESPONSE, DETECT, ASSESS, DRAIN_WRITE_QUEUE, REPAIR, VERIFY, FOLLOW_UP_VERIFICATION,
+          SCHEDULED_REPAIR, RUN_WATCHDOG)  # fmt: skip
+TAGS = ["cassandra-recovery"]
+
+
+def address(name: str) -> str:
+    """What run_deployment and read_deployment_by_name take: `<flow name>/<deployment name>`."""
+    return f"{name}/{name}"
+
+
+INCIDENT_DEPLOYMENT = address(INCIDENT_RESPONSE)
+FOLLOW_UP_DEPLOYMENT = address(FOLLOW_UP_VERIFICATION)
