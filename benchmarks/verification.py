@@ -3,7 +3,7 @@
 
 - throughput: row copies/s over three replicas (every replica's copy read with traced, pinned CL ONE reads,
   hashed and compared with PostgreSQL), against a bare driver scan of all token ranges at CL ONE (one copy, no
-  trace, no hashing), as a ratio; each side runs three times, interleaved, and its median run counts;
+  trace, no hashing, rows as tuples like the verification's), as a ratio; each side runs three times, interleaved, and its median run counts;
 - memory: the verification runs again in a child process of its own and reports how far its resident memory
   grew during the pass (peak RSS minus RSS before it: the driver's buffers and decoded pages included). Not
   tracemalloc: it slows the driver's row decoding several fold and made the first measurements wrong;
@@ -130,10 +130,11 @@ def bare_scan(parts: ServiceParts, chunks: int) -> dict[str, Any]:
         consistency_level=ConsistencyLevel.ONE,
         fetch_size=5000,
     )
+    tuples = parts.cql.tuple_rows()  # the cheapest plain scan: rows as tuples, as the verification reads them
     t0 = time.perf_counter()
     n = 0
     for lo, hi in token_chunks(chunks):
-        n += sum(1 for _ in parts.cql.session.execute(stmt, (lo, hi), timeout=120))
+        n += sum(1 for _ in parts.cql.session.execute(stmt, (lo, hi), timeout=120, execution_profile=tuples))
     return {"rows": n, "elapsed_s": round(time.perf_counter() - t0, 2)}
 
 

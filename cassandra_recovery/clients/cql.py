@@ -20,7 +20,7 @@ from cassandra.policies import (
     TokenAwarePolicy,
 )
 from cassandra.pool import Host
-from cassandra.query import SimpleStatement, ValueSequence, dict_factory
+from cassandra.query import SimpleStatement, ValueSequence, dict_factory, tuple_factory
 
 from cassandra_recovery.errors import ConfigError, NodeUnreachableError
 from cassandra_recovery.settings import ClusterConfig
@@ -81,6 +81,7 @@ class CqlClient:
             reconnection_policy=ExponentialReconnectionPolicy(base_delay=0.5, max_delay=10.0),
         )
         self._session: Session | None = None
+        self._tuple_rows: ExecutionProfile | None = None
 
     def __enter__(self) -> CqlClient:
         return self
@@ -97,6 +98,15 @@ class CqlClient:
             # Pools to every host open before the first pinned statement, or it may find none yet.
             self._session = self._cluster.connect(wait_for_all_pools=True)
         return self._session
+
+    def tuple_rows(self) -> ExecutionProfile:
+        """The default profile with rows as tuples in select order: for scans that fold every row (verification),
+        where building a dict per row costs the client about as much as decoding it."""
+        if self._tuple_rows is None:
+            self._tuple_rows = self.session.execution_profile_clone_update(
+                EXEC_PROFILE_DEFAULT, row_factory=tuple_factory
+            )
+        return self._tuple_rows
 
     def host(self, address: str) -> Host:
         self.session  # noqa: B018 - connecting populates metadata

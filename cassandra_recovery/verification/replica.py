@@ -53,14 +53,14 @@ class Served:
 
 
 class _Sum:
-    """Count and sum of row hashes, folded one row at a time."""
+    """Count and sum of row hashes, folded a page at a time."""
 
     def __init__(self, hash_of: Callable[[Row], int]):
         self.hash_of, self.n, self.total = hash_of, 0, 0
 
-    def add(self, row: Row) -> None:
-        self.n += 1
-        self.total += self.hash_of(row)
+    def add(self, page: Sequence[Row]) -> None:
+        self.n += len(page)
+        self.total += sum(map(self.hash_of, page))
 
 
 class ReplicaReader:
@@ -104,9 +104,16 @@ class ReplicaReader:
         self._unproven_since: dict[str, float] = {}
 
     def _execute(
-        self, query: str, start: int, end: int, coordinator: str, fold: Callable[[Row], None], count: bool = True
+        self,
+        query: str,
+        start: int,
+        end: int,
+        coordinator: str,
+        fold: Callable[[Sequence[Row]], None],
+        count: bool = True,
     ) -> tuple[int, list[list[TraceEvent]]]:
-        """Each row of the range to `fold` as it arrives (one page in memory at a time); (rows, traces per page)."""
+        """Each page of the range's rows (tuples in select order) to `fold` as it arrives, one page in memory at a
+        time; (rows, traces per page)."""
         stmt = SimpleStatement(query, consistency_level=ConsistencyLevel.ONE, fetch_size=self.page_size)
         host = self.cql.host(coordinator)
         with self._count:
@@ -114,13 +121,22 @@ class ReplicaReader:
         n = 0
         rs = None
         try:
-            rs = self.cql.session.execute(stmt, query_bounds(start, end), trace=True, host=host, timeout=self.timeout_s)
-            for row in rs:  # pages stream one after another, each traced
-                fold(row)
-                n += 1
-                if n % self.page_size == 0:
-                    self._paced(self.page_size)
-            self._paced(n % self.page_size)
+            rs = self.cql.session.execute(
+                stmt,
+                query_bounds(start, end),
+                trace=True,
+                host=host,
+                timeout=self.timeout_s,
+                execution_profile=self.cql.tuple_rows(),
+            )
+            while True:  # pages stream one after another, each traced
+                page = rs.current_rows
+                fold(page)
+                n += len(page)
+                self._paced(len(page))
+                if not rs.has_more_pages:
+                    break
+                rs.fetch_next_page()
             traces = rs.get_all_query_traces(max_wait_sec_per=5.0)
         except Exception as e:  # a timeout or an unavailable node is an unproven read, never a verdict
             raise NodeUnreachableError(f"read on {coordinator} failed: {type(e).__name__}: {e}") from e
@@ -204,8 +220,9 @@ class ReplicaReader:
         keyed: dict[str, int] = {}
         key_of, hash_of = self.spec.key_of, self.spec.hash_of
 
-        def keep(r: Row) -> None:
-            keyed[key_of(r)] = hash_of(r)
+        def keep(page: Sequence[Row]) -> None:
+            for r in page:
+                keyed[key_of(r)] = hash_of(r)
 
         n, events = self._execute(self._rows_q, start, end, coordinator, keep)
         with self._count:
@@ -214,9 +231,10 @@ class ReplicaReader:
 
     def _served_summary(self, start: int, end: int, coordinator: str, replicas: Sequence[str]) -> Served:
         got: list[Row] = []
-        _, events = self._execute(self._agg_q, start, end, coordinator, got.append)
-        r = got[0]
-        return Served(attribute(events, replicas), summary=Summary(int(r["n"]), int(r.get("s") or 0) % MOD))
+        _, events = self._execute(self._agg_q, start, end, coordinator, got.extend)
+        r = got[0]  # (n) or (n, s): see TableSpec.aggregate
+        total = int(r[1] or 0) if len(r) > 1 else 0
+        return Served(attribute(events, replicas), summary=Summary(int(r[0]), total % MOD))
 
     def chunk_sums(
         self, start: int, end: int, replicas: Sequence[str], live: Iterable[str]

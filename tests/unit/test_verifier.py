@@ -6,13 +6,15 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from cassandra_recovery.logic.checksum import ChunkSum
+from cassandra_recovery.logic.checksum import ChunkSum, canonical, row_hash
 from cassandra_recovery.logic.murmur3 import MIN_TOKEN, token_of
 from cassandra_recovery.logic.narrowing import Summary
 from cassandra_recovery.logic.replication import TokenRange
-from cassandra_recovery.settings import ClusterConfig, NodeAccess
-from cassandra_recovery.verification.tables import TableSpec
+from cassandra_recovery.settings import ClusterConfig, DomainConfig, NodeAccess
+from cassandra_recovery.verification.tables import TableSpec, orders_spec
 from cassandra_recovery.verification.verifier import Verifier, VerifyConfig
 from tests import faults as F
 
@@ -58,7 +60,7 @@ class FakeReplicas:
 def _verifier(fake: FakeReplicas) -> Verifier:
     nodes = [NodeAccess(name=f"node{i + 2}", address=a) for i, a in enumerate((A, B, C))]
     cluster = ClusterConfig(id="unit", contact_points=[A], local_datacenter="dc1", nodes=nodes)
-    spec = TableSpec("ks", "t", ("id",), ("id",), lambda r: str(r["id"]), lambda r: 0, "count(*) AS n", False)
+    spec = TableSpec("ks", "t", ("id",), ("id",), lambda r: str(r[0]), lambda r: 0, "count(*) AS n", False)
     cfg = VerifyConfig(chunks_per_range=4, fanout=4, leaf_rows=8, preview=False)
     return Verifier(cluster, None, spec, None, cfg, reader=fake)  # type: ignore[arg-type]
 
@@ -136,3 +138,19 @@ def test_past_the_key_cap_chunks_stay_unnarrowed_and_the_verdict_still_diverges(
     assert sum(d.keys for d in rep.diffs) < 400 and all(d.keys == 0 for d in rep.diffs if not d.narrowed)
     assert any("max_diff_keys" in d.note for d in rep.diffs if not d.narrowed)
     assert any("only the first chunks were narrowed" in r for r in rep.reasons)
+
+
+@given(
+    st.text(min_size=1, max_size=20).filter(lambda t: "\x1f" not in t),
+    st.text(max_size=20).filter(lambda t: "\x1f" not in t),
+    st.sampled_from(["new", "paid", "shipped", "cancelled"]),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.integers(min_value=-(2**62), max_value=2**62),
+    st.integers(min_value=0, max_value=2**63 - 1),
+)
+def test_the_inlined_order_hash_is_the_canonical_row_hash_postgresql_also_computes(
+    id_: str, customer: str, status: str, amount: int, updated_ms: int, version: int
+) -> None:
+    row = (id_, customer, status, amount, updated_ms, version)
+    assert orders_spec(DomainConfig()).hash_of(row) == row_hash(canonical(*row))
+    assert orders_spec(DomainConfig()).key_of(row) == id_
