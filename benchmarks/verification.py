@@ -3,7 +3,8 @@
 
 - throughput: row copies/s over three replicas (every replica's copy read with traced, pinned CL ONE reads,
   hashed and compared with PostgreSQL), against a bare driver scan of all token ranges at CL ONE (one copy, no
-  trace, no hashing, rows as tuples like the verification's), as a ratio; each side runs three times, interleaved, and its median run counts;
+  trace, no hashing, rows as tuples like the verification's), as a ratio; each side runs three times,
+  interleaved, and its median run counts;
 - memory: the verification runs again in a child process of its own and reports how far its resident memory
   grew during the pass (peak RSS minus RSS before it: the driver's buffers and decoded pages included). Not
   tracemalloc: it slows the driver's row decoding several fold and made the first measurements wrong;
