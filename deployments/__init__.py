@@ -1,1 +1,1 @@
-"""Prefect layer: deployments (filled by the incident-core issue)."""
+"""Prefect layer: the served deployments, their names, and the library's orchestrator on Prefect."""

@@ -9,7 +9,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from cassandra_recovery.detection.assess_inputs import gather
+from cassandra_recovery.assessment.inputs import gather
 from cassandra_recovery.logic.assessment import AppImpact, decide_plan, live_schema_agreement, with_jmx
 from cassandra_recovery.logic.regions import regions_assessment
 from cassandra_recovery.settings import Settings

@@ -15,10 +15,10 @@ from prefect.cache_policies import NO_CACHE
 from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.degraded.policy import Mode
 from cassandra_recovery.detection.observe import probe_all, status_views
-from cassandra_recovery.incident.mitigation import apply_mitigation
 from cassandra_recovery.incident.store import Lease
 from cassandra_recovery.logic.mitigation_state import mitigation_in_force
 from cassandra_recovery.logic.segments import Segment, clip, plan_segments
+from cassandra_recovery.mitigation.apply import apply_mitigation
 from cassandra_recovery.recovery.hints import watch_drain
 from cassandra_recovery.recovery.repair import EngineConfig, RepairEngine
 from cassandra_recovery.recovery.scope import current_scope, scope_from_plan

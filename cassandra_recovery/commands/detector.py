@@ -68,7 +68,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     stop = threading.Event()
     if args.metrics_port and args.repair_metrics_every > 0:
         from cassandra_recovery.clients.cql import CqlClient
-        from cassandra_recovery.detection.repair_metrics import RepairMetrics
+        from cassandra_recovery.scheduled.repair_metrics import RepairMetrics
 
         RepairMetrics(cluster.id, metrics.registry).run_every(args.repair_metrics_every, pool, CqlClient(cluster), stop)
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -81,7 +81,7 @@ def _text(report: HotspotReport) -> str:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from cassandra_recovery.degraded.hotspots import MAX_SAMPLE_MS, MIN_SAMPLE_MS, collect_hotspots
+    from cassandra_recovery.detection.hotspots import MAX_SAMPLE_MS, MIN_SAMPLE_MS, collect_hotspots
     from cassandra_recovery.errors import ConfigError
 
     if not MIN_SAMPLE_MS <= args.sample_ms <= MAX_SAMPLE_MS:

@@ -55,7 +55,7 @@ class TriggerHandover:
 
     def _mitigate_first(self, incident_id: str, nodes: list[str]) -> None:
         """Mitigation in the round that confirmed the failure, for the incident the detector just opened."""
-        from cassandra_recovery.incident.mitigation import mitigate_opened_incident
+        from cassandra_recovery.mitigation.apply import mitigate_opened_incident
 
         try:
             done = mitigate_opened_incident(self.storage, self.cluster, incident_id, nodes, "detector")

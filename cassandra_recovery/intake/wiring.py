@@ -12,7 +12,6 @@ from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
 from cassandra_recovery.clients.postgres import make_pool
-from cassandra_recovery.incident.mitigation import mitigate_opened_incident
 from cassandra_recovery.incident.store import IncidentStore
 from cassandra_recovery.intake.app import create_app
 from cassandra_recovery.intake.config import ReceiverConfig
@@ -20,6 +19,7 @@ from cassandra_recovery.intake.metrics import ReceiverMetrics
 from cassandra_recovery.intake.ports import LauncherUnavailable, StoreUnavailable
 from cassandra_recovery.intake.service import Deliverer, Intake
 from cassandra_recovery.intake.spool import PgSpool
+from cassandra_recovery.mitigation.apply import mitigate_opened_incident
 from cassandra_recovery.orchestrator import Orchestrator, load_orchestrator
 from cassandra_recovery.settings import LAB_CLUSTER_ID, Settings
 from cassandra_recovery.storage.facade import Storage

@@ -1,1 +1,1 @@
-"""Recovery engine: mitigation, hint drain, segmented repair with checkpoints."""
+"""Recovery engine: hint drain, segmented repair with checkpoints, node replacement."""

@@ -10,17 +10,17 @@ from dataclasses import dataclass, field
 from psycopg_pool import ConnectionPool
 
 from cassandra_recovery.clients.postgres import make_pool
+from cassandra_recovery.controls.killswitch import KillSwitch
+from cassandra_recovery.controls.silences import Silences
 from cassandra_recovery.degraded.policy import PolicyStore
 from cassandra_recovery.detection.region_store import RegionViews
 from cassandra_recovery.incident.fence import Fence
-from cassandra_recovery.incident.killswitch import KillSwitch
 from cassandra_recovery.incident.side_effects import SideEffectLog
-from cassandra_recovery.incident.silences import Silences
 from cassandra_recovery.incident.store import IncidentStore, Lease
 from cassandra_recovery.intake.spool import PgSpool
+from cassandra_recovery.mitigation.pauses import RepairPauses
 from cassandra_recovery.recovery.checkpoints import RepairCheckpoints
-from cassandra_recovery.recovery.pauses import RepairPauses
-from cassandra_recovery.recovery.schedule_log import ScheduleLog
+from cassandra_recovery.scheduled.schedule_log import ScheduleLog
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.storage.migrate import require_current
 from cassandra_recovery.storage.names import CORE, DOMAIN, SchemaNames

@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from cassandra_recovery.assessment.inputs import ring
 from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.clients.nodetool import Nodetool
-from cassandra_recovery.detection.assess_inputs import ring
 from cassandra_recovery.detection.observe import probe_all
 from cassandra_recovery.errors import ConfigError
 from cassandra_recovery.logic.checksum import ChunkSum, diff_keys

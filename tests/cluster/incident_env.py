@@ -37,7 +37,7 @@ def close_open_incident(store: IncidentStore, cluster_id: str) -> None:
         store.transition(inc.id, state, IncidentState(nxt), lease, {"reason": "test clean-up"})
         state = IncidentState(nxt)
     # What a run stopped halfway leaves behind goes with the incident: its repair pause.
-    from cassandra_recovery.recovery.pauses import RepairPauses
+    from cassandra_recovery.mitigation.pauses import RepairPauses
 
     RepairPauses(store.pool).resume(cluster_id, inc.id)
 

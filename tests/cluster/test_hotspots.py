@@ -8,7 +8,7 @@ import pytest
 from cassandra import ConsistencyLevel
 
 from cassandra_recovery.clients.cql import CqlClient
-from cassandra_recovery.degraded.hotspots import collect_hotspots
+from cassandra_recovery.detection.hotspots import collect_hotspots
 from cassandra_recovery.errors import ConfigError
 from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.logic.hotspots import key_distribution

@@ -124,8 +124,8 @@ def _replicas_and_cl_impact_match_cassandra(lab: Lab, cluster: ClusterConfig) ->
     predict lose ONE refuse a CL ONE read (RF 2 keyspace on the 3-node x 4-token lab)."""
     from cassandra import ConsistencyLevel
 
+    from cassandra_recovery.assessment.inputs import ring
     from cassandra_recovery.clients.cql import CqlClient
-    from cassandra_recovery.detection.assess_inputs import ring
     from cassandra_recovery.logic.murmur3 import token_of
     from cassandra_recovery.logic.replication import (
         ConsistencyLevel as CL,

@@ -29,8 +29,8 @@ from cassandra_recovery.incident.store import IncidentStore
 from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.lab.layout import node_address
 from cassandra_recovery.logic.murmur3 import MIN_TOKEN
+from cassandra_recovery.mitigation.pauses import RepairPauses
 from cassandra_recovery.recovery.checkpoints import RepairCheckpoints
-from cassandra_recovery.recovery.pauses import RepairPauses
 from cassandra_recovery.settings import ClusterConfig, Settings
 from cassandra_recovery.verification.replica import ReplicaReader
 from cassandra_recovery.verification.tables import orders_spec

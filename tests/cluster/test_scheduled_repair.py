@@ -20,7 +20,7 @@ from cassandra_recovery.clients.cql import CqlClient, table_name
 from cassandra_recovery.clients.postgres import fetch_all, make_pool
 from cassandra_recovery.incident.store import IncidentStore
 from cassandra_recovery.lab.cluster import Lab
-from cassandra_recovery.recovery.schedule_log import ScheduleLog
+from cassandra_recovery.scheduled.schedule_log import ScheduleLog
 from cassandra_recovery.settings import Settings
 from tests import faults as F
 from tests.cluster.incident_env import close_open_incident, run_flow, wait_for

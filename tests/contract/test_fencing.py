@@ -23,8 +23,8 @@ from cassandra_recovery.incident.store import IncidentStore, Lease, StaleFencing
 from cassandra_recovery.lab.postgres import _clusters, ensure_postgres
 from cassandra_recovery.logic.fenced_log import overlapping_runs
 from cassandra_recovery.logic.segments import Segment, SegmentState
+from cassandra_recovery.mitigation.pauses import RepairPauses
 from cassandra_recovery.recovery.checkpoints import RepairCheckpoints
-from cassandra_recovery.recovery.pauses import RepairPauses
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.storage.names import SchemaNames
 from tests import faults as F

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cassandra_recovery.clients.postgres import make_pool
-from cassandra_recovery.incident.killswitch import KillSwitch
+from cassandra_recovery.controls.killswitch import KillSwitch
 from cassandra_recovery.lab.postgres import ensure_postgres
 from cassandra_recovery.settings import Settings
 from tests.migrated import migrated

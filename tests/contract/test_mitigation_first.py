@@ -12,10 +12,10 @@ import pytest
 from psycopg import sql
 
 from cassandra_recovery.degraded.policy import Mode, PolicyStore
-from cassandra_recovery.incident.mitigation import mitigate_opened_incident
 from cassandra_recovery.intake.wiring import StoreIncidents
 from cassandra_recovery.lab.postgres import ensure_postgres
 from cassandra_recovery.logic.mitigation_state import mitigation_in_force
+from cassandra_recovery.mitigation.apply import mitigate_opened_incident
 from cassandra_recovery.settings import ClusterConfig, NodeAccess, Settings
 from cassandra_recovery.storage.facade import Storage, open_storage
 from tests.migrated import migrated

@@ -12,8 +12,8 @@ from cassandra_recovery.clients.postgres import make_pool
 from cassandra_recovery.incident.fence import Fence
 from cassandra_recovery.lab.postgres import ensure_postgres
 from cassandra_recovery.logic.segments import Segment, SegmentState
+from cassandra_recovery.mitigation.pauses import RepairPauses
 from cassandra_recovery.recovery.checkpoints import RepairCheckpoints
-from cassandra_recovery.recovery.pauses import RepairPauses
 from cassandra_recovery.settings import Settings
 from tests.migrated import migrated
 

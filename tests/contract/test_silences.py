@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from cassandra_recovery.clients.postgres import make_pool
-from cassandra_recovery.incident.silences import Silences
+from cassandra_recovery.controls.silences import Silences
 from cassandra_recovery.lab.postgres import ensure_postgres
 from cassandra_recovery.settings import Settings
 from tests.migrated import migrated

@@ -12,9 +12,9 @@ import yaml
 
 from cassandra_recovery.cli import build_parser
 from cassandra_recovery.detection.metrics import DetectorMetrics
-from cassandra_recovery.detection.repair_metrics import RepairMetrics
 from cassandra_recovery.errors import ConfigError, ToolMissingError
 from cassandra_recovery.lab import monitoring as m
+from cassandra_recovery.scheduled.repair_metrics import RepairMetrics
 
 pytestmark = pytest.mark.area("monitoring")
 

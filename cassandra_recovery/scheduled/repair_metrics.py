@@ -13,7 +13,7 @@ from psycopg_pool import ConnectionPool
 from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.clients.postgres import fetch_all
 from cassandra_recovery.logic.repair_age import gauge_rows, repair_ages
-from cassandra_recovery.recovery.schedule_log import ScheduleLog
+from cassandra_recovery.scheduled.schedule_log import ScheduleLog
 
 log = logging.getLogger(__name__)
 _SEGMENTS = """SELECT s.state, count(*) AS n FROM repair_segments s JOIN repair_runs r USING (run_key)

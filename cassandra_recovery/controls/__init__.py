@@ -1,0 +1,1 @@
+"""Operator controls: the per-cluster kill switch, maintenance windows and silences."""
