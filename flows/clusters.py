@@ -7,5 +7,6 @@ from cassandra_recovery.settings import Settings
 
 
 def cluster_named(cluster_id: str | None) -> str:
-    """The registered cluster's id; ConfigError names the registered ones when `cluster_id` is unknown."""
-    return Settings().cluster(cluster_id or None).id
+    """`cluster_id`, or settings' default when it is empty. Not looked up here: the steps that reach the cluster
+    do, and an incident's bookkeeping (a follow-up, a deferral) works for any cluster id it was opened with."""
+    return cluster_id or Settings().default_cluster

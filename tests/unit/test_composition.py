@@ -61,7 +61,6 @@ def test_no_flow_defaults_to_a_cluster_id() -> None:
 
 
 def test_a_run_without_a_cluster_acts_on_the_default_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CASSANDRA_RECOVERY_DEFAULT_CLUSTER", "lab")
-    assert cluster_named(None) == "lab" and cluster_named("") == "lab" and cluster_named("lab") == "lab"
-    with pytest.raises(ConfigError):
-        cluster_named("nowhere")
+    monkeypatch.setenv("CASSANDRA_RECOVERY_DEFAULT_CLUSTER", "prod-eu")
+    assert cluster_named(None) == "prod-eu" and cluster_named("") == "prod-eu"
+    assert cluster_named("lab") == "lab" and cluster_named("other") == "other"
