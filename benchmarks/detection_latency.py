@@ -13,10 +13,10 @@ import threading
 import time
 
 from cassandra_recovery.clients.nodetool import Nodetool
-from cassandra_recovery.clients.parsers.status import parse_status
 from cassandra_recovery.detection.runner import DetectorLoop
 from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.logic.detector import NodeHealth
+from cassandra_recovery.parsers.status import parse_status
 from cassandra_recovery.settings import Settings
 
 

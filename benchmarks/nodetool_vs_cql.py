@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.clients.nodetool import Nodetool
-from cassandra_recovery.clients.parsers.hints import parse_getmaxhintwindow
+from cassandra_recovery.parsers.hints import parse_getmaxhintwindow
 from cassandra_recovery.settings import Settings
 
 

@@ -21,6 +21,7 @@ from cassandra_recovery.commands import (
     load,
     orchestration,
     queue,
+    receiver,
     regions,
     repair,
     silence,
@@ -28,7 +29,6 @@ from cassandra_recovery.commands import (
     verify,
 )
 from cassandra_recovery.errors import ConfigError, RecoveryError, ToolMissingError
-from cassandra_recovery.intake import command as receiver
 from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.settings import Settings
 

@@ -3,7 +3,7 @@
 The library never imports Prefect or the Prefect layer (flows, tasks, deployments; checked by `lint-imports`). What
 the CLI, the detector and the alert receiver need from the engine goes through `Orchestrator`, and the
 implementation is chosen by configuration (`orchestrator`, default `prefect`) among those the installed packages
-register under the `cassandra_recovery.orchestrators` entry-point group (the Prefect one lives in
+register under the `cassandra_recovery.orchestrators` entry-point group (see plugins.py) (the Prefect one lives in
 `deployments/orchestrator.py`).
 """
 
@@ -12,13 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from importlib.metadata import entry_points
 from typing import Any, Protocol
 
-from cassandra_recovery.errors import ConfigError, RecoveryError
+from cassandra_recovery import plugins
+from cassandra_recovery.errors import RecoveryError
 from cassandra_recovery.settings import Settings
-
-ENTRY_POINTS = "cassandra_recovery.orchestrators"
 
 
 class DeploymentMissing(RecoveryError):
@@ -71,11 +69,6 @@ class Orchestrator(Protocol):
 def load_orchestrator(settings: Settings) -> Orchestrator:
     """The implementation registered under the `orchestrator` setting, built for these settings (the Prefect one
     points this process's Prefect client at the project's server, before Prefect is first imported)."""
-    name = settings.orchestrator
-    found = {ep.name: ep for ep in entry_points(group=ENTRY_POINTS)}
-    if name not in found:
-        known = ", ".join(sorted(found)) or "none (is the project installed? run bin/install)"
-        raise ConfigError(f"unknown orchestrator {name!r}: registered are {known}")
-    impl: Any = found[name].load()
+    impl: Any = plugins.load(plugins.ORCHESTRATORS, settings.orchestrator, "orchestrator")
     orchestrator: Orchestrator = impl(settings)
     return orchestrator

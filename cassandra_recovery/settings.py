@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from cassandra_recovery import plugins
 from cassandra_recovery.errors import ConfigError
 from cassandra_recovery.logic.lease_heartbeat import check_heartbeat
 
@@ -62,6 +63,9 @@ class ClusterConfig(BaseModel):
     # How much the runbook may do here: observe records and reports, never acts; propose asks for approval before
     # each side effect; act acts (a replacement still asks).
     automation: Literal["observe", "propose", "act"] = "act"
+    # Who replaces a dead node once a person approved it: a registered provisioner by name (see plugins.py); `none`
+    # fails the step with a clear error and the incident escalates. The lab's own is `lab`.
+    provisioner: str = "none"
 
     @field_validator("id")
     @classmethod
@@ -94,6 +98,8 @@ class PostgresConfig(BaseModel):
     dbname: str = "cassandra_recovery"
     user: str = "cassandra_recovery"
     password: SecretStr | None = None
+    # Without a password: the registered source that supplies one (see plugins.py; the lab generates its own).
+    password_source: str | None = "lab"  # noqa: S105 - the name of a source, not a password
 
     def conninfo(self, password: str | None = None) -> str:
         from psycopg.conninfo import make_conninfo
@@ -325,6 +331,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__")
 
     default_cluster: str = LAB_CLUSTER_ID
+    # Where clusters come from besides `clusters`: registered sources by name (see plugins.py). The lab registers
+    # itself through its own; a production install may set [] so the lab is never a candidate.
+    cluster_sources: list[str] = Field(default_factory=lambda: [LAB_CLUSTER_ID])
     # Which registered workflow engine starts and serves runs (see cassandra_recovery/orchestrator.py).
     orchestrator: str = "prefect"
     clusters: dict[str, ClusterConfig] = Field(default_factory=dict)
@@ -358,21 +367,31 @@ class Settings(BaseSettings):
         return data
 
     def cluster(self, cluster_id: str | None = None) -> ClusterConfig:
-        """The registered cluster; the lab registers itself as `lab` unless configured explicitly."""
+        """The configured cluster, else the one a cluster source provides (the lab registers itself as `lab`)."""
         cid = cluster_id or self.default_cluster
         if cid in self.clusters:
             return self.clusters[cid]
-        if cid == LAB_CLUSTER_ID:
-            from cassandra_recovery.lab.registry import lab_cluster_config
-
-            return lab_cluster_config(self.lab)
-        known = ", ".join(sorted({*self.clusters, LAB_CLUSTER_ID}))
+        sourced = self._sourced()
+        if cid in sourced:
+            return sourced[cid]
+        known = ", ".join(sorted({*self.clusters, *sourced}))
         raise ConfigError(f"unknown cluster {cid!r}; registered clusters: {known}")
 
-    def postgres_conninfo(self) -> str:
-        """Conninfo with the password from settings, or the lab's generated one."""
-        if self.postgres.password is None:
-            from cassandra_recovery.lab.postgres import lab_password
+    def cluster_ids(self) -> set[str]:
+        return {*self.clusters, *self._sourced()}
 
-            return self.postgres.conninfo(lab_password(self.lab))
+    def _sourced(self) -> dict[str, ClusterConfig]:
+        out: dict[str, ClusterConfig] = {}
+        for name in self.cluster_sources:
+            source = plugins.load(plugins.CLUSTER_SOURCES, name, "cluster source")
+            for c in source(self):
+                out.setdefault(c.id, c)
+        return out
+
+    def postgres_conninfo(self) -> str:
+        """Conninfo with the password from settings, or from its registered source (the lab's generated one)."""
+        if self.postgres.password is None and self.postgres.password_source:
+            name = self.postgres.password_source
+            source = plugins.load(plugins.POSTGRES_PASSWORDS, name, "PostgreSQL password source")
+            return self.postgres.conninfo(source(self))
         return self.postgres.conninfo()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
+from cassandra_recovery import plugins
 from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.clients.postgres import make_pool
 from cassandra_recovery.degraded.cache import OrderCache
@@ -18,8 +20,8 @@ from cassandra_recovery.degraded.relay import Relay
 from cassandra_recovery.degraded.service import OrderService
 from cassandra_recovery.errors import ConfigError
 from cassandra_recovery.logic.breaker import BreakerConfig, CircuitBreaker
-from cassandra_recovery.recovery.provisioner import LabProvisioner, NoProvisioner, Provisioner
-from cassandra_recovery.settings import LAB_CLUSTER_ID, ClusterConfig, Settings
+from cassandra_recovery.recovery.provisioner import Provisioner
+from cassandra_recovery.settings import ClusterConfig, Settings
 from cassandra_recovery.storage.migrate import require_current
 from cassandra_recovery.storage.names import DOMAIN, SchemaNames
 
@@ -123,5 +125,8 @@ def service_parts(
 
 
 def provisioner_for(settings: Settings, cluster_id: str) -> Provisioner:
-    """The lab replaces nodes itself; any other cluster needs a provisioner configured (none exists yet)."""
-    return LabProvisioner(settings) if cluster_id == LAB_CLUSTER_ID else NoProvisioner(cluster_id)
+    """The provisioner the cluster's settings name (`none` unless configured; the lab registers its own)."""
+    cluster = settings.cluster(cluster_id)
+    impl: Any = plugins.load(plugins.PROVISIONERS, cluster.provisioner, "node provisioner")
+    provisioner: Provisioner = impl(settings, cluster)
+    return provisioner

@@ -8,8 +8,8 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from cassandra_recovery.clients.nodetool import Nodetool
-from cassandra_recovery.clients.parsers.describecluster import parse_describecluster
 from cassandra_recovery.detection.observe import jmx_answers, jmx_counters, probe_all, status_views
+from cassandra_recovery.parsers.describecluster import parse_describecluster
 from cassandra_recovery.settings import Settings
 
 

@@ -8,10 +8,10 @@ from typing import Any
 
 from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.clients.nodetool import Nodetool
-from cassandra_recovery.clients.parsers.describecluster import parse_describecluster
 from cassandra_recovery.logic.assessment import AppImpact, AssessmentInput, NodeObservation
 from cassandra_recovery.logic.durations import parse_duration_ms
 from cassandra_recovery.logic.replication import Replication, RingToken, replication_from
+from cassandra_recovery.parsers.describecluster import parse_describecluster
 from cassandra_recovery.settings import ClusterConfig
 
 SYSTEM_KEYSPACES = ("system", "system_schema", "system_views", "system_virtual_schema")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cassandra_recovery.clients.nodetool import Nodetool
-from cassandra_recovery.clients.parsers.sjk import HintCounters, dropped_messages, hint_counters
+from cassandra_recovery.parsers.sjk import HintCounters, dropped_messages, hint_counters
 from cassandra_recovery.settings import ClusterConfig, NodeAccess
 
 HINT_PATTERN = "org.apache.cassandra.metrics:name=*Hint*,*"

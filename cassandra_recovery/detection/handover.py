@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cassandra_recovery.logic.detector import DetectorSnapshot, IncidentTrigger
+from cassandra_recovery.mitigation.apply import MitigationStores
 from cassandra_recovery.settings import ClusterConfig
-from cassandra_recovery.storage.facade import Storage
 
 # Starts the incident deployment: (parameters, idempotency key).
 StartRun = Callable[[dict[str, Any], str], None]
@@ -22,7 +22,7 @@ StartRun = Callable[[dict[str, Any], str], None]
 
 @dataclass
 class TriggerHandover:
-    storage: Storage
+    storage: MitigationStores  # the process's Storage
     cluster: ClusterConfig
     say: Callable[[str], None]
     snapshot: Callable[[], DetectorSnapshot]

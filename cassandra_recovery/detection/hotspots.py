@@ -7,12 +7,12 @@ from collections.abc import Sequence
 
 from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.clients.nodetool import Nodetool
-from cassandra_recovery.clients.parsers.status import StatusRow, parse_status
-from cassandra_recovery.clients.parsers.tablehistograms import NO_SSTABLES, parse_tablehistograms
-from cassandra_recovery.clients.parsers.toppartitions import parse_toppartitions
 from cassandra_recovery.clients.probe import probe_node
 from cassandra_recovery.errors import ConfigError, NodeUnreachableError
 from cassandra_recovery.logic.hotspots import HotspotReport, Thresholds, build_report
+from cassandra_recovery.parsers.status import StatusRow, parse_status
+from cassandra_recovery.parsers.tablehistograms import NO_SSTABLES, parse_tablehistograms
+from cassandra_recovery.parsers.toppartitions import parse_toppartitions
 from cassandra_recovery.settings import ClusterConfig, NodeAccess
 
 log = logging.getLogger(__name__)

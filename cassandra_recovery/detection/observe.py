@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.clients.jmx import JmxMetrics
 from cassandra_recovery.clients.nodetool import Nodetool
-from cassandra_recovery.clients.parsers.sjk import HintCounters
-from cassandra_recovery.clients.parsers.status import parse_status
 from cassandra_recovery.clients.probe import probe_node
 from cassandra_recovery.errors import CommandError, NodeUnreachableError, ParseError
 from cassandra_recovery.logic.probe_result import ProbeResult
+from cassandra_recovery.parsers.sjk import HintCounters
+from cassandra_recovery.parsers.status import parse_status
 from cassandra_recovery.settings import ClusterConfig
 
 log = logging.getLogger(__name__)

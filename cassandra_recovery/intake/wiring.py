@@ -21,7 +21,7 @@ from cassandra_recovery.intake.service import Deliverer, Intake
 from cassandra_recovery.intake.spool import PgSpool
 from cassandra_recovery.mitigation.apply import mitigate_opened_incident
 from cassandra_recovery.orchestrator import Orchestrator, load_orchestrator
-from cassandra_recovery.settings import LAB_CLUSTER_ID, Settings
+from cassandra_recovery.settings import Settings
 from cassandra_recovery.storage.facade import Storage
 from cassandra_recovery.storage.migrate import DatabaseUnreachable, require_current
 from cassandra_recovery.storage.names import CORE, SchemaNames
@@ -96,7 +96,7 @@ def build_receiver(settings: Settings, config: ReceiverConfig, cluster: str | No
         log.warning("PostgreSQL unreachable at start (%s); the schema version is checked when it answers", e)
     engine = load_orchestrator(settings)
     default = settings.cluster(cluster or config.default_cluster).id
-    known = {*settings.clusters, LAB_CLUSTER_ID}
+    known = settings.cluster_ids()
     # 12: a delivery holds its inbox row and needs a second connection for the incident.
     pool = make_pool(settings, max_size=12, open_wait_s=None, name="alert-receiver")
     spool = PgSpool(pool, names.inbox, config.retry_base_s, config.retry_max_s, config.max_attempts)

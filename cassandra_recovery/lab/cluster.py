@@ -14,7 +14,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cassandra_recovery.clients.nodetool import Nodetool
-from cassandra_recovery.clients.parsers.status import StatusRow, parse_status
 from cassandra_recovery.clients.probe import probe_node
 from cassandra_recovery.errors import CommandError, ConfigError, LabError, ParseError
 from cassandra_recovery.lab import layout, procs, users
@@ -23,6 +22,7 @@ from cassandra_recovery.lab.logs import LogWatcher
 from cassandra_recovery.lab.registry import LabState, lab_cluster_config, load_state, save_state, state_path
 from cassandra_recovery.lab.runtime import build_nodetool_archive, ensure_runtime, existing_archive
 from cassandra_recovery.logic.durations import parse_duration_ms
+from cassandra_recovery.parsers.status import StatusRow, parse_status
 from cassandra_recovery.settings import LabConfig
 
 log = logging.getLogger(__name__)

@@ -73,6 +73,11 @@ def parse_lsclusters(text: str) -> list[PgCluster]:
     return clusters
 
 
+def lab_password_for(settings: Settings) -> str:
+    """The lab's PostgreSQL password source (registered as `lab`, see plugins.py)."""
+    return lab_password(settings.lab)
+
+
 def lab_password(lab: LabConfig) -> str:
     """The lab's generated PostgreSQL password (file mode 0600), created on first call and reused afterwards."""
     path = lab.base_dir / "postgres.password"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from cassandra_recovery.lab.layout import LabSpec, NodeSpec, nodetool_prefix, plan_lab
 from cassandra_recovery.lab.runtime import existing_archive
-from cassandra_recovery.settings import LAB_CLUSTER_ID, ClusterConfig, LabConfig, NodeAccess
+from cassandra_recovery.settings import LAB_CLUSTER_ID, ClusterConfig, LabConfig, NodeAccess, Settings
 
 STATE_FILE = "lab.json"
 
@@ -86,4 +86,10 @@ def lab_cluster_config(lab: LabConfig) -> ClusterConfig:
         nodetool_command=prefix,
         nodetool_timeout_s=300.0,
         slack_channel="#cassandra-lab",
+        provisioner="lab",
     )
+
+
+def lab_clusters(settings: Settings) -> list[ClusterConfig]:
+    """The lab's cluster source (registered as `lab`, see plugins.py): the lab registers itself like any cluster."""
+    return [lab_cluster_config(settings.lab)]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from cassandra_recovery.clients.parsers.sjk import HintCounters
+from cassandra_recovery.parsers.sjk import HintCounters
 
 
 class HintThresholds(Protocol):

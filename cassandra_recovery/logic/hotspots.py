@@ -8,10 +8,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from cassandra_recovery.clients.parsers.status import StatusRow
-from cassandra_recovery.clients.parsers.tablehistograms import TableHistograms
-from cassandra_recovery.clients.parsers.toppartitions import PartitionSample, TopPartitions
 from cassandra_recovery.logic.murmur3 import token_of
+from cassandra_recovery.parsers.status import StatusRow
+from cassandra_recovery.parsers.tablehistograms import TableHistograms
+from cassandra_recovery.parsers.toppartitions import PartitionSample, TopPartitions
 
 Ring = Sequence[tuple[int, str]]  # (token, node address), any order
 

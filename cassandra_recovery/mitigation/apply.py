@@ -3,17 +3,40 @@ applies it first: the detector when it opens the incident, or the incident's run
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
-from cassandra_recovery.degraded.policy import Mode
-from cassandra_recovery.incident.store import Lease
+from cassandra_recovery.controls.killswitch import KillSwitch
+from cassandra_recovery.degraded.policy import Mode, PolicyStore
+from cassandra_recovery.incident.store import IncidentStore, Lease
 from cassandra_recovery.logic.automation import may_act
+from cassandra_recovery.mitigation.pauses import RepairPauses
 from cassandra_recovery.settings import ClusterConfig
-from cassandra_recovery.storage.facade import Storage
+
+
+class MitigationStores(Protocol):
+    """The stores mitigation reads and writes (the process's storage.facade.Storage has them all): named here so
+    that mitigation, and the detector and receiver that apply it, do not depend on the facade of every store."""
+
+    @property
+    def incidents(self) -> IncidentStore: ...
+
+    @property
+    def policy(self) -> PolicyStore: ...
+
+    @property
+    def pauses(self) -> RepairPauses: ...
+
+    @property
+    def kill_switch(self) -> KillSwitch: ...
 
 
 def apply_mitigation(
-    storage: Storage, cluster_id: str, incident_id: str, reason: str, actor: str, lease: Lease | None = None
+    storage: MitigationStores,
+    cluster_id: str,
+    incident_id: str,
+    reason: str,
+    actor: str,
+    lease: Lease | None = None,
 ) -> dict[str, Any]:
     """Critical reads from PostgreSQL, others at ONE, scheduled repairs paused; `mitigation_started` and
     `mitigated` on the timeline (fenced by the lease when the caller holds one)."""
@@ -31,7 +54,7 @@ def apply_mitigation(
 
 
 def mitigate_opened_incident(
-    storage: Storage, cluster: ClusterConfig, incident_id: str, nodes: list[str], actor: str
+    storage: MitigationStores, cluster: ClusterConfig, incident_id: str, nodes: list[str], actor: str
 ) -> str:
     """Mitigation first, by whoever confirms a failure and opens its incident (the detector, the receiver): in the
     same round, before any run exists (so nothing can race the restore of a run). Never below the `act` level or

@@ -12,9 +12,9 @@ from typing import Any
 from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.clients.jmx import JmxMetrics
 from cassandra_recovery.clients.nodetool import Nodetool
-from cassandra_recovery.clients.parsers.hints import parse_statushandoff
 from cassandra_recovery.errors import CommandError, NodeUnreachableError, ParseError
 from cassandra_recovery.logic.hint_drain import DrainState, DrainTracker
+from cassandra_recovery.parsers.hints import parse_statushandoff
 from cassandra_recovery.settings import ClusterConfig
 
 log = logging.getLogger(__name__)

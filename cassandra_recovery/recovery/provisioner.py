@@ -1,5 +1,6 @@
-"""Node provisioning behind the replacement step: the lab starts a real replacement node; other clusters need
-their own provisioner (cloud API, Kubernetes operator) and otherwise get a clear error, never a pretend success."""
+"""Node provisioning behind the replacement step, chosen per cluster by name (`clusters.<id>.provisioner`, see
+plugins.py): the lab's starts a real replacement node (lab/provisioner.py); other clusters need their own (cloud
+API, Kubernetes operator) and otherwise get a clear error, never a pretend success."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from cassandra_recovery.errors import ConfigError
-from cassandra_recovery.settings import Settings
+from cassandra_recovery.settings import ClusterConfig, Settings
 
 
 @dataclass(frozen=True)
@@ -24,23 +25,11 @@ class Provisioner(Protocol):
         ...
 
 
-class LabProvisioner:
-    def __init__(self, settings: Settings):
-        from cassandra_recovery.lab.cluster import Lab
-
-        self.lab = Lab(settings.lab)
-
-    def replace(self, dead_address: str) -> Replacement:
-        dead = self.lab.node(dead_address)
-        if self.lab.process(dead) is not None:  # wipe and replace of a node that came back: stop it first
-            self.lab.kill(dead.name)
-        new = self.lab.replace(dead.name)
-        return Replacement(dead_address, new.address, new.name)
-
-
 class NoProvisioner:
-    def __init__(self, cluster_id: str):
-        self.cluster_id = cluster_id
+    """Registered as `none`, every cluster's default: a person replaces the node."""
+
+    def __init__(self, settings: Settings, cluster: ClusterConfig):
+        self.cluster_id = cluster.id
 
     def replace(self, dead_address: str) -> Replacement:
         raise ConfigError(

@@ -17,12 +17,12 @@ from typing import Any
 
 from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.clients.nodetool import Nodetool
-from cassandra_recovery.clients.parsers.repair import parse_repair
 from cassandra_recovery.errors import CommandError, NodeUnreachableError, ParseError
 from cassandra_recovery.incident.fence import Fence
 from cassandra_recovery.incident.side_effects import Acting, SideEffectLog
 from cassandra_recovery.logic.repair_sessions import SessionMatch, SessionVerdict, busy_nodes, session_verdict
 from cassandra_recovery.logic.segments import Segment, SegmentState, after_failure
+from cassandra_recovery.parsers.repair import parse_repair
 from cassandra_recovery.recovery.checkpoints import RepairCheckpoints, SegmentRecord
 from cassandra_recovery.settings import ClusterConfig
 

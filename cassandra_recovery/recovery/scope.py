@@ -8,9 +8,9 @@ from typing import Any
 from cassandra_recovery.assessment.inputs import SYSTEM_KEYSPACES, ring
 from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.clients.nodetool import Nodetool
-from cassandra_recovery.clients.parsers.describecluster import parse_describecluster
 from cassandra_recovery.errors import ConfigError
 from cassandra_recovery.logic.replication import TokenRange, ranges_replicated_by, replication_from, token_ranges
+from cassandra_recovery.parsers.describecluster import parse_describecluster
 from cassandra_recovery.settings import ClusterConfig
 
 

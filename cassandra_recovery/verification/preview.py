@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from cassandra_recovery.clients.nodetool import Nodetool
-from cassandra_recovery.clients.parsers.repair import parse_repair
 from cassandra_recovery.errors import CommandError, ParseError
 from cassandra_recovery.logic.replication import TokenRange
 from cassandra_recovery.logic.segments import unwrap
+from cassandra_recovery.parsers.repair import parse_repair
 
 
 def _one(nodetool: Nodetool, node: str, keyspace: str, table: str, a: int, b: int) -> dict[str, Any]:

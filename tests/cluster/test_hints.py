@@ -10,9 +10,9 @@ from cassandra import ConsistencyLevel
 from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.clients.jmx import JmxMetrics
 from cassandra_recovery.clients.nodetool import Nodetool
-from cassandra_recovery.clients.parsers.hints import parse_listpendinghints
 from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.logic.murmur3 import MIN_TOKEN
+from cassandra_recovery.parsers.hints import parse_listpendinghints
 from cassandra_recovery.settings import ClusterConfig
 from cassandra_recovery.verification.replica import ReplicaReader
 from cassandra_recovery.verification.tables import generic_spec

@@ -6,10 +6,10 @@ import pytest
 
 from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.clients.nodetool import Nodetool
-from cassandra_recovery.clients.parsers.info import parse_info
 from cassandra_recovery.clients.probe import probe_node
 from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.lab.layout import JMX_BASE_PORT
+from cassandra_recovery.parsers.info import parse_info
 from cassandra_recovery.settings import ClusterConfig
 from tests import faults as F
 

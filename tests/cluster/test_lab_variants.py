@@ -7,15 +7,15 @@ import socket
 import pytest
 
 from cassandra_recovery.clients.nodetool import Nodetool
-from cassandra_recovery.clients.parsers.hints import parse_getmaxhintwindow
-from cassandra_recovery.clients.parsers.info import parse_info
-from cassandra_recovery.clients.parsers.status import parse_status
 from cassandra_recovery.errors import LabError
 from cassandra_recovery.lab import procs
 from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.lab.layout import node_address
 from cassandra_recovery.lab.registry import lab_cluster_config
 from cassandra_recovery.logic.tokens import balanced_tokens
+from cassandra_recovery.parsers.hints import parse_getmaxhintwindow
+from cassandra_recovery.parsers.info import parse_info
+from cassandra_recovery.parsers.status import parse_status
 from cassandra_recovery.settings import ClusterConfig
 from tests import faults as F
 from tests.migrated import migrated
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.area("lab")
 
 
 def _preview_in_sync(nt: Nodetool, node: str) -> bool | None:
-    from cassandra_recovery.clients.parsers.repair import parse_repair
+    from cassandra_recovery.parsers.repair import parse_repair
 
     proc = nt.run(node, "repair", "--preview", "--full", "rf2", timeout_s=120, check=False)
     return parse_repair(proc.stdout, proc.stderr).preview_in_sync

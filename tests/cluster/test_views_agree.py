@@ -6,14 +6,14 @@ import pytest
 
 from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.clients.nodetool import Nodetool
-from cassandra_recovery.clients.parsers.describecluster import parse_describecluster
-from cassandra_recovery.clients.parsers.hints import parse_getmaxhintwindow, parse_statushandoff
-from cassandra_recovery.clients.parsers.info import parse_info
-from cassandra_recovery.clients.parsers.status import parse_status
-from cassandra_recovery.clients.parsers.tpstats import parse_tpstats
 from cassandra_recovery.clients.probe import probe_node
 from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.logic.durations import parse_duration_ms
+from cassandra_recovery.parsers.describecluster import parse_describecluster
+from cassandra_recovery.parsers.hints import parse_getmaxhintwindow, parse_statushandoff
+from cassandra_recovery.parsers.info import parse_info
+from cassandra_recovery.parsers.status import parse_status
+from cassandra_recovery.parsers.tpstats import parse_tpstats
 from cassandra_recovery.settings import ClusterConfig
 
 pytestmark = pytest.mark.area("observation")

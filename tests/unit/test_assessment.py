@@ -9,9 +9,6 @@ from typing import Any
 
 import pytest
 
-from cassandra_recovery.clients.parsers.describecluster import parse_describecluster
-from cassandra_recovery.clients.parsers.hints import parse_getmaxhintwindow
-from cassandra_recovery.clients.parsers.status import parse_status
 from cassandra_recovery.logic.assessment import (
     AppImpact,
     AssessmentInput,
@@ -41,6 +38,9 @@ from cassandra_recovery.logic.replication import (
 )
 from cassandra_recovery.logic.schema_agreement import schema_agreement
 from cassandra_recovery.logic.tokens import balanced_tokens
+from cassandra_recovery.parsers.describecluster import parse_describecluster
+from cassandra_recovery.parsers.hints import parse_getmaxhintwindow
+from cassandra_recovery.parsers.status import parse_status
 from tests import faults as F
 from tests.unit.fixtures import load_fixture
 

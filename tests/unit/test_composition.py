@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+from pathlib import Path
 
 import pytest
 from prefect import Flow
@@ -64,3 +65,43 @@ def test_a_run_without_a_cluster_acts_on_the_default_one(monkeypatch: pytest.Mon
     monkeypatch.setenv("CASSANDRA_RECOVERY_DEFAULT_CLUSTER", "prod-eu")
     assert cluster_named(None) == "prod-eu" and cluster_named("") == "prod-eu"
     assert cluster_named("lab") == "lab" and cluster_named("other") == "other"
+
+
+def test_the_lab_is_a_cluster_source_like_any_other(tmp_path: Path) -> None:
+    lab = {"lab": {"base_dir": str(tmp_path / "lab")}}
+    assert Settings(**lab).cluster("lab").provisioner == "lab"  # type: ignore[arg-type]
+    assert "lab" in Settings(**lab).cluster_ids()  # type: ignore[arg-type]
+    without = Settings(cluster_sources=[], **lab)  # type: ignore[arg-type]
+    assert without.cluster_ids() == set()
+    with pytest.raises(ConfigError, match="unknown cluster 'lab'; registered clusters: $"):
+        without.cluster("lab")
+    with pytest.raises(ConfigError, match="unknown cluster source 'cloud': registered are lab"):
+        Settings(cluster_sources=["cloud"], **lab).cluster("prod")  # type: ignore[arg-type]
+
+
+def test_a_node_is_replaced_by_the_provisioner_its_cluster_names(tmp_path: Path) -> None:
+    from cassandra_recovery.lab.provisioner import LabProvisioner
+    from cassandra_recovery.wiring import provisioner_for
+
+    prod = {"id": "prod", "contact_points": ["10.0.0.1"], "local_datacenter": "dc1",
+            "nodes": [{"name": "n1", "address": "10.0.0.1"}]}  # fmt: skip
+    settings = Settings(lab={"base_dir": str(tmp_path / "lab")}, clusters={"prod": prod})  # type: ignore[arg-type]
+    assert isinstance(provisioner_for(settings, "lab"), LabProvisioner)
+    with pytest.raises(ConfigError, match="cluster prod has no node provisioner: replace 10.0.0.1 by hand"):
+        provisioner_for(settings, "prod").replace("10.0.0.1")
+    odd = Settings(clusters={"prod": {**prod, "provisioner": "k8s"}})  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="unknown node provisioner 'k8s': registered are lab, none"):
+        provisioner_for(odd, "prod")
+
+
+def test_the_postgres_password_comes_from_settings_or_its_named_source(tmp_path: Path) -> None:
+    from cassandra_recovery.lab.postgres import lab_password
+
+    lab = {"base_dir": str(tmp_path / "lab")}
+    (tmp_path / "lab").mkdir()
+    generated = lab_password(Settings(lab=lab).lab)  # type: ignore[arg-type]
+    assert f"password={generated}" in Settings(lab=lab).postgres_conninfo()  # type: ignore[arg-type]
+    given = Settings(lab=lab, postgres={"password": "s3cret"})  # type: ignore[arg-type]
+    assert "password=s3cret" in given.postgres_conninfo()
+    none = Settings(lab=lab, postgres={"password_source": None})  # type: ignore[arg-type]
+    assert "password" not in none.postgres_conninfo()

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from cassandra_recovery.clients.parsers.sjk import HintCounters
 from cassandra_recovery.logic.detector import (
     ClusterDetector,
     DetectorConfig,
@@ -29,6 +28,7 @@ from cassandra_recovery.logic.detector_counters import (
     hint_samples,
 )
 from cassandra_recovery.logic.probe_result import ProbeResult
+from cassandra_recovery.parsers.sjk import HintCounters
 from tests import faults as F
 
 pytestmark = pytest.mark.area("detection")

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from cassandra_recovery.clients.parsers.sjk import HintCounters
 from cassandra_recovery.detection import runner
 from cassandra_recovery.detection.observe import CounterSample
 from cassandra_recovery.detection.runner import DetectorLoop
 from cassandra_recovery.logic.probe_result import ProbeResult
+from cassandra_recovery.parsers.sjk import HintCounters
 from cassandra_recovery.settings import ClusterConfig, NodeAccess
 
 pytestmark = pytest.mark.area("detection")

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from cassandra_recovery.clients.parsers.describecluster import parse_describecluster
-from cassandra_recovery.clients.parsers.hints import parse_getmaxhintwindow, parse_listpendinghints, parse_statushandoff
-from cassandra_recovery.clients.parsers.info import parse_info
-from cassandra_recovery.clients.parsers.netstats import parse_netstats
-from cassandra_recovery.clients.parsers.repair import parse_repair
-from cassandra_recovery.clients.parsers.sjk import parse_sjk_mx
-from cassandra_recovery.clients.parsers.status import parse_status
-from cassandra_recovery.clients.parsers.tablehistograms import parse_tablehistograms
-from cassandra_recovery.clients.parsers.toppartitions import parse_toppartitions
-from cassandra_recovery.clients.parsers.tpstats import parse_tpstats
+from cassandra_recovery.parsers.describecluster import parse_describecluster
+from cassandra_recovery.parsers.hints import parse_getmaxhintwindow, parse_listpendinghints, parse_statushandoff
+from cassandra_recovery.parsers.info import parse_info
+from cassandra_recovery.parsers.netstats import parse_netstats
+from cassandra_recovery.parsers.repair import parse_repair
+from cassandra_recovery.parsers.sjk import parse_sjk_mx
+from cassandra_recovery.parsers.status import parse_status
+from cassandra_recovery.parsers.tablehistograms import parse_tablehistograms
+from cassandra_recovery.parsers.toppartitions import parse_toppartitions
+from cassandra_recovery.parsers.tpstats import parse_tpstats
 from tests.unit.fixtures import FIXTURE_DIR, Fixture, fixture_names, load_fixture
 
 pytestmark = pytest.mark.area("observation")

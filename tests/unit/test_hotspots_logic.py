@@ -8,9 +8,6 @@ from typing import Any
 
 import pytest
 
-from cassandra_recovery.clients.parsers.status import StatusRow, parse_status
-from cassandra_recovery.clients.parsers.tablehistograms import TableHistograms, parse_tablehistograms
-from cassandra_recovery.clients.parsers.toppartitions import TopPartitions, parse_toppartitions
 from cassandra_recovery.logic.hotspots import (
     HotspotReport,
     Thresholds,
@@ -23,6 +20,9 @@ from cassandra_recovery.logic.hotspots import (
 )
 from cassandra_recovery.logic.murmur3 import MAX_TOKEN, MIN_TOKEN, token_of
 from cassandra_recovery.logic.tokens import balanced_tokens
+from cassandra_recovery.parsers.status import StatusRow, parse_status
+from cassandra_recovery.parsers.tablehistograms import TableHistograms, parse_tablehistograms
+from cassandra_recovery.parsers.toppartitions import TopPartitions, parse_toppartitions
 from tests.unit.fixtures import load_fixture
 
 pytestmark = pytest.mark.area("observation")

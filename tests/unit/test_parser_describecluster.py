@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from cassandra_recovery.clients.parsers.describecluster import (
+from cassandra_recovery.errors import ParseError
+from cassandra_recovery.parsers.describecluster import (
     ClusterDescription,
     DatacenterSummary,
     KeyspaceReplication,
     parse_describecluster,
 )
-from cassandra_recovery.errors import ParseError
 from tests.unit.fixtures import load_fixture
 
 pytestmark = pytest.mark.area("observation")

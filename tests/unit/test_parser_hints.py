@@ -6,13 +6,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cassandra_recovery.clients.parsers.hints import (
+from cassandra_recovery.errors import ParseError
+from cassandra_recovery.parsers.hints import (
     PendingHints,
     parse_getmaxhintwindow,
     parse_listpendinghints,
     parse_statushandoff,
 )
-from cassandra_recovery.errors import ParseError
 from tests.unit.fixtures import load_fixture
 
 pytestmark = pytest.mark.area("observation")

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from cassandra_recovery.clients.parsers.info import parse_info
 from cassandra_recovery.errors import ParseError
+from cassandra_recovery.parsers.info import parse_info
 from tests.unit.fixtures import load_fixture
 
 pytestmark = pytest.mark.area("observation")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cassandra_recovery.clients.parsers.netstats import MessagePool, ReadRepairStats, parse_netstats
 from cassandra_recovery.errors import ParseError
+from cassandra_recovery.parsers.netstats import MessagePool, ReadRepairStats, parse_netstats
 from tests.unit.fixtures import load_fixture
 
 pytestmark = pytest.mark.area("observation")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cassandra_recovery.clients.parsers.repair import parse_repair
 from cassandra_recovery.errors import ParseError
+from cassandra_recovery.parsers.repair import parse_repair
 from tests.unit.fixtures import load_fixture
 
 pytestmark = pytest.mark.area("observation")

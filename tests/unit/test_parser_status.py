@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cassandra_recovery.clients.parsers.status import parse_status
 from cassandra_recovery.errors import ParseError
+from cassandra_recovery.parsers.status import parse_status
 from tests.unit.fixtures import load_fixture
 
 pytestmark = pytest.mark.area("observation")

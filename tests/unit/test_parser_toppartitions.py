@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from cassandra_recovery.clients.parsers.toppartitions import (
+from cassandra_recovery.errors import ParseError
+from cassandra_recovery.parsers.toppartitions import (
     PartitionSample,
     QueryTime,
     parse_toppartitions,
 )
-from cassandra_recovery.errors import ParseError
 from tests.unit.fixtures import load_fixture
 
 pytestmark = pytest.mark.area("observation")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cassandra_recovery.clients.parsers.tpstats import PoolStats, parse_tpstats
 from cassandra_recovery.errors import ParseError
+from cassandra_recovery.parsers.tpstats import PoolStats, parse_tpstats
 from tests.unit.fixtures import load_fixture
 
 pytestmark = pytest.mark.area("observation")

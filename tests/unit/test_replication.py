@@ -7,7 +7,6 @@ from collections import Counter
 
 import pytest
 
-from cassandra_recovery.clients.parsers.describecluster import parse_describecluster
 from cassandra_recovery.logic.hotspots import owner_of
 from cassandra_recovery.logic.murmur3 import MAX_TOKEN, token_of
 from cassandra_recovery.logic.replication import (
@@ -23,6 +22,7 @@ from cassandra_recovery.logic.replication import (
     token_ranges,
 )
 from cassandra_recovery.logic.tokens import MIN_TOKEN, RING_SIZE, balanced_tokens
+from cassandra_recovery.parsers.describecluster import parse_describecluster
 from tests.unit.fixtures import load_fixture
 
 pytestmark = pytest.mark.area("assessment")

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from cassandra_recovery.clients.parsers.sjk import dropped_messages, hint_counters, parse_sjk_mx
 from cassandra_recovery.errors import ParseError
+from cassandra_recovery.parsers.sjk import dropped_messages, hint_counters, parse_sjk_mx
 from tests.unit.fixtures import load_fixture
 
 pytestmark = pytest.mark.area("observation")
