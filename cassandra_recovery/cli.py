@@ -8,8 +8,10 @@ import json
 import logging
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn, TypeAlias, cast
 
 from cassandra_recovery.commands import (
     compare,
@@ -42,6 +44,8 @@ def _lab(settings: Settings) -> Lab:
 
 
 def cmd_lab(args: argparse.Namespace, settings: Settings) -> int:
+    if args.lab_verb == "load":
+        return load.run(args, settings)
     if args.lab_verb == "monitoring":
         from cassandra_recovery.lab import monitoring
 
@@ -64,7 +68,7 @@ def cmd_lab(args: argparse.Namespace, settings: Settings) -> int:
             from cassandra_recovery.lab.prefect_server import ensure_prefect_server
 
             ensure_prefect_server(settings, progress=_progress)
-        return _print_status(lab, as_json=False)
+        return _print_status(lab, as_json=args.json)
     if verb == "down":
         if args.drop_postgres and not args.postgres:
             raise ConfigError("--drop-postgres goes with --postgres")
@@ -82,7 +86,7 @@ def cmd_lab(args: argparse.Namespace, settings: Settings) -> int:
         return proc.returncode
     if verb == "split":
         lab.split(args.group_a, args.group_b, one_way=args.one_way)
-        return _print_status(lab, as_json=False)
+        return _print_status(lab, as_json=args.json)
     if verb == "unsplit":
         lab.unsplit()
         return 0
@@ -128,10 +132,7 @@ def _print_status(lab: Lab, as_json: bool) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="cassandra-recovery", description=__doc__)
-    p.add_argument("-v", "--verbose", action="store_true")
-    sub = p.add_subparsers(dest="command", required=True)
+def _add_lab(sub: SubParsers) -> None:
     lab = sub.add_parser("lab", help="the local real Cassandra 5.0 lab cluster (cluster id `lab`)")
     lsub = lab.add_subparsers(dest="lab_verb", required=True)
     up = lsub.add_parser("up", help="start the lab (idempotent)")
@@ -159,8 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     left = lsub.add_parser("leftovers", help="list the project's processes still running (exit 1 when any)")
     left.add_argument("--all", action="store_true", help="any lab's, not only this lab directory's")
     left.add_argument("--stop", action="store_true", help="stop them too (SIGTERM, then SIGKILL)")
-    st = lsub.add_parser("status", help="per node: address, state seen by a live peer, process")
-    st.add_argument("--json", action="store_true")
+    lsub.add_parser("status", help="per node: address, state seen by a live peer, process")
     lsub.add_parser(
         "postgres", help="install (when missing) and start PostgreSQL, create role and database, run the migrations"
     )
@@ -187,19 +187,70 @@ def build_parser() -> argparse.ArgumentParser:
     nt = lsub.add_parser("nodetool", help="run nodetool against a node")
     nt.add_argument("node")
     nt.add_argument("args", nargs=argparse.REMAINDER)
-    queue.add_parser(sub)
-    compare.add_parser(sub)
-    orchestration.add_parsers(sub)
-    detector.add_parser(sub)
-    regions.add_parser(sub)
-    silence.add_parser(sub)
-    hotspots.add_parser(sub)
-    repair.add_parser(sub)
-    verify.add_parser(sub)
-    receiver.add_parser(sub)
-    killswitch.add_parser(sub)
-    db.add_parser(sub)
-    demo.add_parser(sub)
+
+
+Run = Callable[[argparse.Namespace, Settings], int]
+SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"  # argparse names no public type
+
+
+@dataclass(frozen=True)
+class Verb:
+    """One row of the CLI's table of contents: the top-level commands a module adds, and what runs them."""
+
+    commands: tuple[str, ...]
+    add: Callable[[SubParsers], None]
+    run: Run
+
+
+VERBS: tuple[Verb, ...] = (
+    Verb(("lab",), _add_lab, cmd_lab),
+    Verb(("queue",), queue.add_parser, queue.run),
+    Verb(("compare",), compare.add_parser, compare.run),
+    Verb(("serve", "respond", "detect", "assess"), orchestration.add_parsers, orchestration.run),
+    Verb(("detector",), detector.add_parser, detector.run),
+    Verb(("regions",), regions.add_parser, regions.run),
+    Verb(("silence",), silence.add_parser, silence.run),
+    Verb(("hotspots",), hotspots.add_parser, hotspots.run),
+    Verb(("repair",), repair.add_parser, repair.run),
+    Verb(("verify",), verify.add_parser, verify.run),
+    Verb(("receiver",), receiver.add_parser, receiver.run),
+    Verb(("kill-switch",), killswitch.add_parser, killswitch.run),
+    Verb(("db",), db.add_parser, db.run),
+    Verb(("demo",), demo.add_parser, demo.run),
+)
+RUNS: dict[str, Run] = {command: verb.run for verb in VERBS for command in verb.commands}
+JSON_HELP = 'machine output on stdout; an error as {"error": {"code", "message"}, "exit_status"} too'
+RAW_OUTPUT = {"nodetool"}  # passes the tool's own output and arguments through: no options of ours after the node
+
+
+class _Parser(argparse.ArgumentParser):
+    json_errors = False  # set by main when --json is on the command line: bad input is reported as JSON too
+
+    def error(self, message: str) -> NoReturn:
+        if _Parser.json_errors:
+            print(json.dumps({"error": {"code": "bad_input", "message": message}, "exit_status": 2}))
+        super().error(message)
+
+
+def _leaves(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield parser
+    for action in subs:
+        for name, child in action.choices.items():
+            if name not in RAW_OUTPUT:
+                yield from _leaves(child)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="cassandra-recovery", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true")
+    # Every sub-parser is a _Parser too (argparse builds them with the parent's class); the verbs take the base type.
+    sub = cast(SubParsers, p.add_subparsers(dest="command", required=True))
+    for verb in VERBS:
+        verb.add(sub)
+    for leaf in _leaves(p):  # shared options, defined once
+        leaf.add_argument("--json", action="store_true", help=JSON_HELP)
     return p
 
 
@@ -216,6 +267,8 @@ def _one_line_driver_warnings(record: logging.LogRecord) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _Parser.json_errors = "--json" in argv
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
@@ -228,49 +281,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             handler.addFilter(_one_line_driver_warnings)
     try:
         settings = Settings()
-        if args.command == "lab" and args.lab_verb == "load":
-            return load.run(args, settings)
-        if args.command == "lab":
-            return cmd_lab(args, settings)
-        if args.command == "queue":
-            return queue.run(args, settings)
-        if args.command == "silence":
-            return silence.run(args, settings)
-        if args.command == "detector":
-            return detector.run(args, settings)
-        if args.command == "regions":
-            return regions.run(args, settings)
-        if args.command in ("serve", "respond", "detect", "assess"):
-            return orchestration.run(args, settings)
-        if args.command == "compare":
-            return compare.run(args, settings)
-        if args.command == "hotspots":
-            return hotspots.run(args, settings)
-        if args.command == "repair":
-            return repair.run(args, settings)
-        if args.command == "verify":
-            return verify.run(args, settings)
-        if args.command == "receiver":
-            return receiver.run(args, settings)
-        if args.command == "kill-switch":
-            return killswitch.run(args, settings)
-        if args.command == "db":
-            return db.run(args, settings)
-        if args.command == "demo":
-            return demo.run(args, settings)
+        return RUNS[args.command](args, settings)
     except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return _failed(args, "bad_input", 2, str(e))
     except ToolMissingError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 3
+        return _failed(args, "tool_missing", 3, str(e))
     except RecoveryError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+        return _failed(args, "failed", 1, str(e))
     except subprocess.TimeoutExpired as e:
-        print(f"error: timed out: {e}", file=sys.stderr)
-        return 1
-    return 2
+        return _failed(args, "timeout", 1, f"timed out: {e}")
+
+
+def _failed(args: argparse.Namespace, code: str, status: int, message: str) -> int:
+    """One line on stderr; with --json also the error as JSON on stdout, where a script reads the output."""
+    print(f"error: {message}", file=sys.stderr)
+    if getattr(args, "json", False):
+        print(json.dumps({"error": {"code": code, "message": message}, "exit_status": status}))
+    return status
 
 
 if __name__ == "__main__":

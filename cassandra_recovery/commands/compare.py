@@ -14,7 +14,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--cluster", default=None)
     p.add_argument("--chunks", type=int, default=64)
     p.add_argument("--consistency", default="LOCAL_QUORUM")
-    p.add_argument("--json", action="store_true")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

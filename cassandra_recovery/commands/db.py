@@ -14,7 +14,6 @@ from cassandra_recovery.settings import Settings
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("db", help="the PostgreSQL schema: upgrade it, or show/check its version")
     p.add_argument("action", choices=["upgrade", "current", "check"])
-    p.add_argument("--json", action="store_true")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

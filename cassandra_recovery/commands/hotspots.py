@@ -23,7 +23,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         action="store_true",
         help=f"spread of the order ids (first {KEY_LIMIT} of the PostgreSQL orders table) over the ring",
     )
-    p.add_argument("--json", action="store_true")
 
 
 def _keys_from_postgres(settings: Settings, cluster_id: str | None) -> list[str]:

@@ -15,7 +15,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("action", choices=["stop", "resume", "status"])
     p.add_argument("--cluster", default=None)
     p.add_argument("--reason", default=None, help="required for stop and resume")
-    p.add_argument("--json", action="store_true")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

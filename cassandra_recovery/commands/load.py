@@ -19,7 +19,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--read-ratio", type=float, default=0.8)
     p.add_argument("--consistency", default=None, help="read consistency level (default from settings)")
     p.add_argument("--no-relay", action="store_true", help="do not deliver the queue while running")
-    p.add_argument("--json", action="store_true")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

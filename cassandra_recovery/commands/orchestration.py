@@ -20,14 +20,12 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     r.add_argument("--cluster", default=None)
     r.add_argument("--dry-run", action="store_true", help="plan and report without acting")
     r.add_argument("--timeout", type=float, default=900.0)
-    r.add_argument("--json", action="store_true")
     for verb, text in [
         ("detect", "observe every node once: probes, peers' views, hints"),
         ("assess", "classify the failure and plan the recovery"),
     ]:
         p = sub.add_parser(verb, help=text)
         p.add_argument("--cluster", default=None)
-        p.add_argument("--json", action="store_true")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

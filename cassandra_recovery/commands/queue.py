@@ -23,7 +23,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     ]:
         p = qs.add_parser(verb, help=text)
         p.add_argument("--cluster", default=None)
-        p.add_argument("--json", action="store_true")
         if verb == "drain":
             p.add_argument("--timeout", type=float, default=300.0, help="seconds (default 300)")
 

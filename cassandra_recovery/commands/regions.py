@@ -27,7 +27,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     s.add_argument("--cluster", default=None)
     s.add_argument("--max-age", type=float, default=30.0, help="a published view older than this is no report")
     s.add_argument("--only-published", action="store_true", help="never observe a region from here")
-    s.add_argument("--json", action="store_true")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -25,7 +25,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--run-key", default=None, help="resume the run with this key (shown in the report)")
     p.add_argument("--start-token", type=int, default=None, help="repair only (START, END]: exclusive start")
     p.add_argument("--end-token", type=int, default=None, help="inclusive end (with --start-token)")
-    p.add_argument("--json", action="store_true")
 
 
 def validated(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:

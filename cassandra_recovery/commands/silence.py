@@ -17,7 +17,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--cluster", default=None)
     p.add_argument("--for", dest="duration", required=True, help="e.g. 30m, 2h")
     p.add_argument("--reason", required=True)
-    p.add_argument("--json", action="store_true")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -24,7 +24,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--no-preview", action="store_true", help="skip nodetool repair --preview --full")
     p.add_argument("--fix", action="store_true", help="fix differing keys (or repair their ranges), then verify again")
     p.add_argument("--max-fix-keys", type=int, default=100)
-    p.add_argument("--json", action="store_true")
 
 
 def summary(rep: Any) -> dict[str, Any]:
