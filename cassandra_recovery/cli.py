@@ -228,7 +228,7 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         if _Parser.json_errors:
-            print(json.dumps({"error": {"code": "bad_input", "message": message}, "exit_status": 2}))
+            _json_error("bad_input", 2, message)
         super().error(message)
 
 
@@ -296,8 +296,12 @@ def _failed(args: argparse.Namespace, code: str, status: int, message: str) -> i
     """One line on stderr; with --json also the error as JSON on stdout, where a script reads the output."""
     print(f"error: {message}", file=sys.stderr)
     if getattr(args, "json", False):
-        print(json.dumps({"error": {"code": code, "message": message}, "exit_status": status}))
+        _json_error(code, status, message)
     return status
+
+
+def _json_error(code: str, status: int, message: str) -> None:
+    print(json.dumps({"error": {"code": code, "message": message}, "exit_status": status}))
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
 The library never imports Prefect or the Prefect layer (flows, tasks, deployments; checked by `lint-imports`). What
 the CLI, the detector and the alert receiver need from the engine goes through `Orchestrator`, and the
 implementation is chosen by configuration (`orchestrator`, default `prefect`) among those the installed packages
-register under the `cassandra_recovery.orchestrators` entry-point group (see plugins.py) (the Prefect one lives in
-`deployments/orchestrator.py`).
+register under the `cassandra_recovery.orchestrators` entry-point group (see plugins.py); Prefect's lives in
+`deployments/orchestrator.py`.
 """
 
 from __future__ import annotations
