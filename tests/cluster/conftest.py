@@ -45,6 +45,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=_lab_order)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed cluster test carries the tails of the project's logs it wrote (CI keeps only the output)."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when == "call" and report.failed:
+        from tests.cluster.incident_env import recent_log_tails
+
+        for name, tail in recent_log_tails(call.start):
+            report.sections.append((f"{name} (last lines)", tail))
+
+
 def _lab_order(item: pytest.Item) -> tuple[int, int]:
     if item.get_closest_marker("first_run"):
         return -1, 0  # reports how the tier's lab came up

@@ -20,7 +20,7 @@ def close_open_incident(store: IncidentStore, cluster_id: str) -> None:
         return
     lease = store.acquire_lease(inc.id, "pytest", 30, run_key=f"pytest-{time.time()}")
     if lease is None:  # an earlier run still holds it: its lease must expire first
-        raise AssertionError(f"incident {inc.id} still leased by {inc.lease_holder}")
+        raise AssertionError(f"incident {inc.id} still leased by {inc.lease_holder}\n" + timeline_tail(store, inc.id))
     from cassandra_recovery.logic.incident_states import IncidentState
 
     state = IncidentState(inc.state)
@@ -70,15 +70,36 @@ def prefect_api(env: dict[str, str]) -> Any:
     return temporary_settings(updates={PREFECT_API_URL: env["PREFECT_API_URL"], PREFECT_API_AUTH_STRING: auth})
 
 
-def wait_for(cond: Any, timeout_s: float, what: str, every_s: float = 1.0) -> Any:
-    """cond()'s first truthy value, polled every `every_s`; fails the test naming `what` after the timeout."""
+def wait_for(cond: Any, timeout_s: float, what: str, every_s: float = 1.0, explain: Any = None) -> Any:
+    """cond()'s first truthy value, polled every `every_s`; fails the test naming `what` after the timeout, with
+    what `explain()` says of the state it was left in (a CI failure is read from its output alone)."""
     import time
 
     deadline = time.monotonic() + timeout_s
     while not (got := cond()):
-        assert time.monotonic() < deadline, f"timed out after {timeout_s:.0f}s waiting for {what}"
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}" + _explained(explain))
         time.sleep(every_s)
     return got
+
+
+def _explained(explain: Any) -> str:
+    if explain is None:
+        return ""
+    try:
+        return "\n" + str(explain())
+    except Exception as e:  # noqa: BLE001 - the timeout is the failure; a broken explanation must not hide it
+        return f"\n(could not explain: {type(e).__name__}: {e})"
+
+
+def timeline_tail(store: IncidentStore, incident_id: str, last: int = 25) -> str:
+    """The incident's state, lease and last timeline events, one line each: what a failed wait left behind."""
+    inc = store.get(incident_id)
+    lines = [f"incident {inc.id}: {inc.state.value}, lease {inc.lease_holder} token {inc.fencing_token} "
+             f"until {inc.lease_expires_at}"]  # fmt: skip
+    for e in store.events(incident_id)[-last:]:
+        lines.append(f"  {e.at:%H:%M:%S} {e.kind} by {e.actor} (token {e.fencing_token}): {str(e.data)[:200]}")
+    return "\n".join(lines)
 
 
 _ROOT = Path(__file__).resolve().parents[2]
@@ -89,6 +110,21 @@ def log_file(name: str) -> Path:
     shared one (shifted addresses) keeps its own, so neither truncates the other's."""
     offset = Settings().lab.address_offset
     return _ROOT / (f".pytest-{name}.log" if offset == 0 else f".pytest-{name}-lab{offset}.log")
+
+
+def recent_log_tails(since: float, lines: int = 80) -> list[tuple[str, str]]:
+    """(name, last lines) of this lab's project logs (serve, receiver, detector, demo) written since `since`
+    (epoch seconds): a failed cluster test shows them, since CI keeps nothing but its output."""
+    offset = Settings().lab.address_offset
+    mine = [p for p in _ROOT.glob(".pytest-*.log") if ("-lab" in p.stem) == (offset != 0)]
+    if offset:
+        mine = [p for p in mine if p.stem.endswith(f"-lab{offset}")]
+    out = []
+    for p in sorted(mine):
+        if p.stat().st_mtime >= since:
+            tail = p.read_text(errors="replace").splitlines()[-lines:]
+            out.append((p.name, "\n".join(tail)))
+    return out
 
 
 def capture_timeline(store: IncidentStore, incident_id: str, name: str) -> None:

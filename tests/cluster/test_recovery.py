@@ -37,7 +37,14 @@ from cassandra_recovery.verification.tables import orders_spec
 from cassandra_recovery.wiring import ServiceParts, service_parts
 from tests import faults as F
 from tests.cluster.conftest import restore
-from tests.cluster.incident_env import capture_timeline, close_open_incident, log_file, prefect_api, wait_for
+from tests.cluster.incident_env import (
+    capture_timeline,
+    close_open_incident,
+    log_file,
+    prefect_api,
+    timeline_tail,
+    wait_for,
+)
 from tests.cluster.previous_version import Served, previous_version
 from tests.fakes.slack_server import FakeSlackServer
 from tests.migrated import migrated
@@ -146,6 +153,17 @@ def _flow_run_state(env: dict[str, str], run_id: Any) -> str:
     with prefect_api(env), get_client(sync_client=True) as client:
         state = client.read_flow_run(run_id).state
         return state.type.value if state else "NONE"
+
+
+def _completed(env: dict[str, str], run_id: Any) -> bool:
+    """Whether the run COMPLETED; a run FAILED or CANCELLED will not, and fails the wait at once with its message."""
+    from prefect.client.orchestration import get_client
+
+    with prefect_api(env), get_client(sync_client=True) as client:
+        state = client.read_flow_run(run_id).state
+    if state is not None and state.type.value in ("FAILED", "CANCELLED"):
+        raise AssertionError(f"flow run {run_id} ended {state.type.value}: {state.message}")
+    return state is not None and state.type.value == "COMPLETED"
 
 
 def _incident_in(store: IncidentStore, cluster_id: str, state: str) -> str | None:
@@ -402,7 +420,7 @@ def _ends_resolved_and_converged(
     """The chaos matrix's common end: the run completed, the incident resolved on a converged verification of
     every replica, the queue drained, no row lost against PostgreSQL (compare equal, and `node`'s own copy
     counted by a read its trace proves it served), one run acting at a time on the fenced log."""
-    wait_for(lambda: _flow_run_state(served, run.id) == "COMPLETED", 420, "the incident run to finish", 2)
+    wait_for(lambda: _completed(served, run.id), 420, "the incident run to finish", 2)
     incident_id = next(e.incident_id for e in _events_of_run(store, cluster.id, str(run.id)))
     inc = store.get(incident_id)
     assert inc.state.value == "resolved", (inc.state, [e.kind for e in store.events(incident_id)][-15:])
@@ -663,9 +681,20 @@ def test_the_host_running_an_incident_dies_mid_recovery_and_another_serve_takes_
         died_at = time.monotonic()
         assert _flow_run_state(served, run.id) == "RUNNING"  # Prefect cannot tell yet
         _Serve.swap(ROOT, served, log_file("serve"))  # another host's serve
-        wait_for(lambda: store.get(incident_id).fencing_token > old_token, 180, "another serve to take the run over")
+        wait_for(
+            lambda: store.get(incident_id).fencing_token > old_token,
+            180,
+            "another serve to take the run over",
+            explain=lambda: timeline_tail(store, incident_id),
+        )
         took_over_s = time.monotonic() - died_at
-    wait_for(lambda: _flow_run_state(served, run.id) == "COMPLETED", 300, "the run taken over to finish", 2)
+    wait_for(
+        lambda: _completed(served, run.id),
+        300,
+        "the run taken over to finish",
+        2,
+        explain=lambda: timeline_tail(store, incident_id),
+    )
     inc = store.get(incident_id)
     assert inc.state.value == "resolved", inc.state
     events = store.events(incident_id)
@@ -722,7 +751,13 @@ def test_a_frozen_serve_host_is_taken_over_and_its_run_wakes_up_stale_and_change
                 _Serve.swap(ROOT, served, log_file("serve"))  # another host's serve, beside the frozen one
                 wait_for(lambda: store.get(incident_id).fencing_token > old_token, 180, "another serve to take over")
             # leaving the block wakes the old host (SIGCONT), its lease long taken over
-        wait_for(lambda: _flow_run_state(served, run.id) == "COMPLETED", 300, "the run taken over to finish", 2)
+        wait_for(
+            lambda: _completed(served, run.id),
+            300,
+            "the run taken over to finish",
+            2,
+            explain=lambda: timeline_tail(store, incident_id),
+        )
         inc = store.get(incident_id)
         assert inc.state.value == "resolved", inc.state
         events = store.events(incident_id)
@@ -866,7 +901,7 @@ def test_observe_reports_and_never_acts_and_propose_acts_only_after_a_person_app
     finally:
         lab.thaw("node3")
         proposing.close()
-    wait_for(lambda: _flow_run_state(served, run.id) == "COMPLETED", 300, "the approved run to finish", 2)
+    wait_for(lambda: _completed(served, run.id), 300, "the approved run to finish", 2)
     events = store.events(incident.id)
     kinds = [e.kind for e in events]
     decided = [e.data for e in events if e.kind == "approval_decided"]
@@ -924,7 +959,7 @@ def test_hint_window_exceeded_scoped_repair_survives_a_killed_flow_without_repea
         holder = _flow_run_pids(run.id)
         _signal_all(holder, signal.SIGKILL)
         at_kill = {r.seq: r.state.value for r in cp.segments(key)}
-        wait_for(lambda: _flow_run_state(served, run.id) == "COMPLETED", 480, "the resumed run to complete", every_s=2)
+        wait_for(lambda: _completed(served, run.id), 480, "the resumed run to complete", every_s=2)
     finally:
         p3 = lab.process(node3)
         if p3 is not None and p3.frozen:
@@ -1007,7 +1042,7 @@ def test_replacement_approval_that_expires_escalates(
 ) -> None:
     close_open_incident(store, cluster.id)
     run, incident_id = _kill_node3_and_wait_for_the_approval_request(lab, cluster, served, store, 10)
-    wait_for(lambda: _flow_run_state(served, run.id) == "COMPLETED", 120, "the expired approval to end the run", 2)
+    wait_for(lambda: _completed(served, run.id), 120, "the expired approval to end the run", 2)
     inc = store.get(incident_id)
     assert inc.state.value == "escalated"
     decided = [e.data for e in store.events(incident_id) if e.kind == "approval_decided"]
@@ -1072,7 +1107,7 @@ def _replace_after_approval(lab: Lab, served: dict[str, str], store: IncidentSto
 
         with prefect_api(served):
             resume_flow_run(run.id, run_input={"approved": True, "approver": "pytest-sre", "note": "dead disk"})
-        wait_for(lambda: _flow_run_state(served, run.id) == "COMPLETED", 600, "the replacement to finish", 3)
+        wait_for(lambda: _completed(served, run.id), 600, "the replacement to finish", 3)
         events = store.events(incident_id)
         decided = [e.data for e in events if e.kind == "approval_decided"]
         assert decided == [{"approved": True, "approver": "pytest-sre", "note": "dead disk", "level": "act"}]
