@@ -7,7 +7,6 @@ import json
 import signal
 import threading
 from dataclasses import asdict
-from typing import Any
 
 from cassandra_recovery.commands import progress
 from cassandra_recovery.orchestrator import load_orchestrator
@@ -35,6 +34,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from cassandra_recovery.detection.metrics import DetectorMetrics
     from cassandra_recovery.detection.runner import DetectorLoop
     from cassandra_recovery.errors import ConfigError
+    from cassandra_recovery.launch import incident_launcher
     from cassandra_recovery.logic.detector import DetectorConfig
     from cassandra_recovery.storage.facade import open_storage
 
@@ -58,12 +58,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.metrics_port:
         metrics.serve(args.metrics_port)
 
-    def start_run(parameters: dict[str, Any], key: str) -> None:
-        engine.start_incident(parameters, key)
-
-    handover = TriggerHandover(
-        storage, cluster, say, lambda: loop.detector.snapshot(), None if args.no_deployment else start_run
+    launcher = incident_launcher(
+        settings, storage, None if args.no_deployment else engine, "detector", say, cluster_of=lambda _: cluster
     )
+    handover = TriggerHandover(launcher, cluster, say, lambda: loop.detector.snapshot())
     loop = DetectorLoop(cluster, config=config, interval_s=args.interval, on_trigger=handover, metrics=metrics)
     stop = threading.Event()
     if args.metrics_port and args.repair_metrics_every > 0:

@@ -4,7 +4,6 @@ deliverer."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,15 +11,14 @@ from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
 from cassandra_recovery.clients.postgres import make_pool
-from cassandra_recovery.incident.store import IncidentStore
 from cassandra_recovery.intake.app import create_app
 from cassandra_recovery.intake.config import ReceiverConfig
 from cassandra_recovery.intake.metrics import ReceiverMetrics
 from cassandra_recovery.intake.ports import LauncherUnavailable, StoreUnavailable
 from cassandra_recovery.intake.service import Deliverer, Intake
 from cassandra_recovery.intake.spool import PgSpool
-from cassandra_recovery.mitigation.apply import mitigate_opened_incident
-from cassandra_recovery.orchestrator import Orchestrator, load_orchestrator
+from cassandra_recovery.launch import IncidentLauncher, incident_launcher
+from cassandra_recovery.orchestrator import load_orchestrator
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.storage.facade import Storage
 from cassandra_recovery.storage.migrate import DatabaseUnreachable, require_current
@@ -30,33 +28,33 @@ log = logging.getLogger(__name__)
 
 
 class EngineLauncher:
-    """The receiver's launcher port on the orchestrator: the incident deployment, as the detector starts it."""
+    """The receiver's launcher port on the incident launcher (launch.py): the deployment, as the detector starts it."""
 
-    def __init__(self, engine: Orchestrator):
-        self.engine = engine
+    def __init__(self, launcher: IncidentLauncher):
+        self.launcher = launcher
 
     def launch(self, cluster_id: str, trigger: dict[str, Any], idempotency_key: str) -> str:
         try:
-            run = self.engine.start_incident({"cluster_id": cluster_id, "trigger": trigger}, idempotency_key)
+            run_id = self.launcher.start(cluster_id, trigger, idempotency_key)
         except Exception as e:  # unreachable server, missing deployment, auth: all mean "not started, retry"
             raise LauncherUnavailable(f"incident deployment not started: {type(e).__name__}: {str(e)[:300]}") from e
-        return run.id
+        if run_id is None:
+            raise LauncherUnavailable("no orchestrator to start the incident deployment with")
+        return run_id
 
 
 class StoreIncidents:
-    """The IncidentStore seen through the receiver's Incidents port."""
+    """The receiver's Incidents port on the incident launcher: open or join (mitigating what it opens)."""
 
-    def __init__(self, store: IncidentStore, on_opened: Callable[[str, str, dict[str, Any]], None] | None = None):
-        self.store = store
-        self.on_opened = on_opened  # called with (cluster, incident, trigger) for an incident this call opened
+    def __init__(self, launcher: IncidentLauncher):
+        self.launcher = launcher
+        self.store = launcher.incidents
 
     def open_or_join(self, cluster_id: str, trigger: dict[str, Any], actor: str) -> str:
         try:
-            incident, created = self.store.open_or_join(cluster_id, trigger, actor)
+            incident, _ = self.launcher.open_or_join(cluster_id, trigger, actor)
         except Exception as e:  # psycopg errors and pool timeouts: PostgreSQL away
             raise StoreUnavailable(f"incident store: {type(e).__name__}: {str(e)[:300]}") from e
-        if created and self.on_opened is not None:
-            self.on_opened(cluster_id, incident.id, trigger)
         return incident.id
 
     def note_resolved(self, cluster_id: str, doc: dict[str, Any], actor: str) -> str | None:
@@ -100,29 +98,12 @@ def build_receiver(settings: Settings, config: ReceiverConfig, cluster: str | No
     # 12: a delivery holds its inbox row and needs a second connection for the incident.
     pool = make_pool(settings, max_size=12, open_wait_s=None, name="alert-receiver")
     spool = PgSpool(pool, names.inbox, config.retry_base_s, config.retry_max_s, config.max_attempts)
-    store = IncidentStore(pool, names.incident_prefix)
-    metrics = ReceiverMetrics()
     storage = Storage(settings, pool, names)
-
-    def mitigate_first(cluster_id: str, incident_id: str, trigger: dict[str, Any]) -> None:
-        """The receiver confirms a failure when it opens the incident: mitigation in the same request."""
-        nodes = [str(n) for n in trigger.get("nodes") or []]
-        try:
-            done = mitigate_opened_incident(storage, settings.cluster(cluster_id), incident_id, nodes, "receiver")
-            log.info("incident %s: %s", incident_id, done)
-        except Exception as e:  # the incident is open: its run applies the mitigation itself
-            log.warning(
-                "incident %s: mitigation not applied by the receiver (%s: %s)", incident_id, type(e).__name__, e
-            )
-
+    launcher = incident_launcher(settings, storage, engine, "receiver")
     intake = Intake(
-        spool,
-        StoreIncidents(store, on_opened=mitigate_first),
-        EngineLauncher(engine),
-        metrics,
-        config.inline_timeout_s,
+        spool, StoreIncidents(launcher), EngineLauncher(launcher), ReceiverMetrics(), config.inline_timeout_s,
         act_on=config.act_on,
-    )
+    )  # fmt: skip
     deliverer = _VersionFirstDeliverer(intake, config.deliver_interval_s, check)
 
     def health() -> dict[str, Any]:

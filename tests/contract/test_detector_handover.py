@@ -5,6 +5,7 @@ deployment's start is recorded here; Prefect away is the same path, shown in the
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from cassandra_recovery.chaos.injector import FaultInjector
 from cassandra_recovery.detection.handover import TriggerHandover
 from cassandra_recovery.detection.runner import DetectorLoop
 from cassandra_recovery.lab.postgres import ensure_postgres
+from cassandra_recovery.launch import incident_launcher
 from cassandra_recovery.logic.detector import IncidentKind, IncidentTrigger
 from cassandra_recovery.settings import ClusterConfig, NodeAccess, Settings
 from cassandra_recovery.storage.facade import open_storage
@@ -35,9 +37,14 @@ def test_the_detector_keeps_a_trigger_while_postgres_is_down_and_opens_its_incid
     said: list[str] = []
     started: list[tuple[dict[str, Any], str]] = []
     loop = DetectorLoop(cluster, on_trigger=None)
-    loop.on_trigger = TriggerHandover(
-        storage, cluster, said.append, loop.detector.snapshot, lambda params, key: started.append((params, key))
-    )
+
+    def start_run(params: Mapping[str, Any], key: str) -> str:
+        started.append((dict(params), key))
+        return f"run-{len(started)}"
+
+    launcher = incident_launcher(settings, storage, None, "detector", said.append, cluster_of=lambda _: cluster)
+    launcher.start_run = start_run
+    loop.on_trigger = TriggerHandover(launcher, cluster, said.append, loop.detector.snapshot)
     trigger = IncidentTrigger(IncidentKind.OPEN, ("node2",), ("probe failed x3",), 100.0, ("node2",))
     try:
         with FaultInjector(progress=said.append).postgres_down(deadline_s=120):

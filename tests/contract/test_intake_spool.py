@@ -26,6 +26,7 @@ from cassandra_recovery.intake.service import Intake
 from cassandra_recovery.intake.spool import PgSpool
 from cassandra_recovery.intake.wiring import StoreIncidents
 from cassandra_recovery.lab.postgres import _clusters, ensure_postgres
+from cassandra_recovery.launch import IncidentLauncher
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.storage.names import SchemaNames
 from tests import faults as F
@@ -211,7 +212,7 @@ def test_intake_end_to_end_on_postgres(spool: PgSpool, pool: ConnectionPool) -> 
     store = IncidentStore(pool, prefix=INC_PREFIX)
     cluster = f"e2e-{uuid.uuid4().hex[:8]}"
     launcher = RecordingLauncher(up=False)
-    intake = Intake(spool, StoreIncidents(store), launcher, ReceiverMetrics(), inline_timeout_s=10.0)
+    intake = Intake(spool, StoreIncidents(IncidentLauncher(store)), launcher, ReceiverMetrics(), inline_timeout_s=10.0)
     now = datetime.now(UTC)
     alert = Alert("alertmanager", "firing", cluster, "CassandraNodeDown", "fp1", now, None, ("node3",), "down")
     try:

@@ -23,6 +23,7 @@ from cassandra_recovery.intake.ports import Incidents, Outcome, Spool, SpoolItem
 from cassandra_recovery.intake.spool import PgSpool
 from cassandra_recovery.intake.wiring import StoreIncidents
 from cassandra_recovery.lab.postgres import _clusters, ensure_postgres
+from cassandra_recovery.launch import IncidentLauncher
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.storage.names import SchemaNames
 from tests import faults as F
@@ -93,8 +94,8 @@ def make_incidents(kind: str, request: pytest.FixtureRequest) -> Callable[[bool]
             dead = ConnectionPool(DEAD, open=False, timeout=0.3)  # refused at once; no need to wait long
             dead.open(wait=False)
             request.addfinalizer(dead.close)
-            return StoreIncidents(IncidentStore(dead, NAMES.incident_prefix))
-        return StoreIncidents(IncidentStore(request.getfixturevalue("pool"), NAMES.incident_prefix))
+            return StoreIncidents(IncidentLauncher(IncidentStore(dead, NAMES.incident_prefix)))
+        return StoreIncidents(IncidentLauncher(IncidentStore(request.getfixturevalue("pool"), NAMES.incident_prefix)))
 
     return make
 

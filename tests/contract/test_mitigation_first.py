@@ -14,6 +14,7 @@ from psycopg import sql
 from cassandra_recovery.degraded.policy import Mode, PolicyStore
 from cassandra_recovery.intake.wiring import StoreIncidents
 from cassandra_recovery.lab.postgres import ensure_postgres
+from cassandra_recovery.launch import IncidentLauncher
 from cassandra_recovery.logic.mitigation_state import mitigation_in_force
 from cassandra_recovery.mitigation.apply import mitigate_opened_incident
 from cassandra_recovery.settings import ClusterConfig, NodeAccess, Settings
@@ -90,7 +91,8 @@ def test_the_kill_switch_holds_the_openers_mitigation(storage: Storage) -> None:
 def test_the_receiver_mitigates_only_the_incident_it_opens(storage: Storage) -> None:
     cluster = _cluster()
     opened: list[tuple[str, str, list[str]]] = []
-    incidents = StoreIncidents(storage.incidents, on_opened=lambda c, i, t: opened.append((c, i, t["nodes"])))
+    launcher = IncidentLauncher(storage.incidents, on_opened=lambda c, i, t: opened.append((c, i, t["nodes"])))
+    incidents = StoreIncidents(launcher)
     first = incidents.open_or_join(cluster.id, {"source": "alert:alertmanager", "nodes": ["node1"]}, "receiver")
     again = incidents.open_or_join(cluster.id, {"source": "alert:grafana", "nodes": ["node1"]}, "receiver")
     assert first == again and opened == [(cluster.id, first, ["node1"])]
