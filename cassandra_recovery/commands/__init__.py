@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
+from cassandra_recovery.commands.output import Reporter
+from cassandra_recovery.progress import Progress
 
-Progress = Callable[[str], None]
+__all__ = ["Progress", "Reporter", "progress"]
 
 
-def progress(prefix: str) -> Progress:
-    """Progress lines on stderr, so --json output on stdout stays machine-readable."""
-
-    def say(msg: str) -> None:
-        print(f"[{prefix}] {msg}", file=sys.stderr, flush=True)
-
-    return say
+def progress(prefix: str) -> Reporter:
+    """Progress on stderr (lines, and bars for counted work on a terminal), so --json output on stdout stays
+    machine-readable."""
+    return Reporter(prefix)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
-from cassandra_recovery.commands import progress
+from cassandra_recovery.commands import Progress, progress
 from cassandra_recovery.errors import ConfigError
+from cassandra_recovery.progress import counted
 from cassandra_recovery.settings import Settings
 
 
@@ -38,6 +40,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as e:
         raise ConfigError(str(e)) from e
     say = progress("load")
+    planned = spec.operations if spec.operations is not None else int(spec.rate * (spec.duration_s or 0)) or None
     # The service must not wait for Cassandra: writes go to PostgreSQL, reads fall back to it until the cache
     # connects in the background (every node down or frozen included).
     parts = service_parts(settings, args.cluster, background=True)
@@ -46,14 +49,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             parts.service,
             spec,
             relay=None if args.no_relay else parts.relay,
-            progress=(
-                None
-                if args.json
-                else lambda r: say(
-                    f"{r.duration_s:5.1f}s writes={r.writes} reads={r.reads} cassandra={r.cassandra_share:.1%} "
-                    f"errors={r.write_errors + r.read_errors}"
-                )
-            ),
+            progress=None if args.json else lambda r: _tell(say, r, planned),
         )
         # Deliver what the last moments queued, so no stale entry is left behind; with Cassandra away the queue
         # keeps it for the relay (`queue drain`, the incident's recovery) instead of waiting here.
@@ -62,7 +58,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             parts.relay.deliver_committed_before(parts.pg.outbox.watermark(), timeout_s=30)
         queued = parts.pg.outbox.stats().queued
     finally:
+        say.close()
         parts.close()
     doc = {"cluster": parts.cluster.id, **rep.as_dict(), "cache_connected": connected, "queued": queued}
     print(json.dumps(doc) if args.json else "  ".join(f"{k}={v}" for k, v in doc.items() if k != "errors"))
     return 0
+
+
+def _tell(say: Progress, r: Any, planned: int | None) -> None:
+    """A second's progress: a bar of operations done when their number is known, and the running figures."""
+    line = (f"{r.duration_s:5.1f}s writes={r.writes} reads={r.reads} cassandra={r.cassandra_share:.1%} "
+            f"errors={r.write_errors + r.read_errors}")  # fmt: skip
+    if planned:
+        counted(say, "load: operations", r.writes + r.reads, planned, line=line)
+    else:
+        say(line)

@@ -23,6 +23,7 @@ from cassandra_recovery.lab.registry import LabState, lab_cluster_config, load_s
 from cassandra_recovery.lab.runtime import build_nodetool_archive, ensure_runtime, existing_archive
 from cassandra_recovery.logic.durations import parse_duration_ms
 from cassandra_recovery.parsers.status import StatusRow, parse_status
+from cassandra_recovery.progress import counted
 from cassandra_recovery.settings import LabConfig
 
 log = logging.getLogger(__name__)
@@ -111,10 +112,13 @@ class Lab:
         save_state(self.config, state)
         seed, *rest = spec.nodes
         started = time.monotonic()
+        total = len(spec.nodes)
         self._start(state, seed)
+        counted(self.progress, "lab up: nodes ready for CQL", 1, total, line="")  # each node says so itself
         with ThreadPoolExecutor(max_workers=max(1, len(rest))) as pool:
-            for f in [pool.submit(self._start, state, n) for n in rest]:
+            for i, f in enumerate([pool.submit(self._start, state, n) for n in rest], start=2):
                 f.result()
+                counted(self.progress, "lab up: nodes ready for CQL", i, total, line="")
         self.wait_all_up(timeout_s=SEEN_TIMEOUT_S)
         self.progress(f"lab up: {len(spec.nodes)} nodes UN in {time.monotonic() - started:.1f}s")
         if existing_archive(rt.lib_dir) is None:

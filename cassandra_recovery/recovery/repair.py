@@ -23,6 +23,7 @@ from cassandra_recovery.incident.side_effects import Acting, SideEffectLog
 from cassandra_recovery.logic.repair_sessions import SessionMatch, SessionVerdict, busy_nodes, session_verdict
 from cassandra_recovery.logic.segments import Segment, SegmentState, after_failure
 from cassandra_recovery.parsers.repair import parse_repair
+from cassandra_recovery.progress import counted
 from cassandra_recovery.recovery.checkpoints import RepairCheckpoints, SegmentRecord
 from cassandra_recovery.settings import ClusterConfig
 
@@ -101,6 +102,7 @@ class RepairEngine:
         if rep.resumed:
             self.progress(f"resuming repair run {run_key}: {rep.already_done}/{len(recs)} segments already done")
         last: float | None = None
+        done = rep.already_done
         for rec in recs:
             if rec.state is SegmentState.DONE:
                 continue
@@ -116,6 +118,8 @@ class RepairEngine:
                 rep.escalated = True
                 break
             last = time.monotonic() - began
+            done += 1  # the segment's own line said it; a bar moves on
+            counted(self.progress, f"repair {run_key}: segments", done, len(recs), line="")
         self.checkpoints.finish(run_key, "escalated" if rep.escalated else "done", self.fence)
         rep.elapsed_s = round(time.monotonic() - t0, 1)
         return rep

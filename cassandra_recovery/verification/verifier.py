@@ -22,6 +22,7 @@ from cassandra_recovery.logic.narrowing import Range, Side, Summary, narrow
 from cassandra_recovery.logic.pacing import RowPacer
 from cassandra_recovery.logic.replication import TokenRange, replication_from, token_ranges
 from cassandra_recovery.logic.verify_plan import Chunk, plan_chunks, reference
+from cassandra_recovery.progress import counted
 from cassandra_recovery.settings import ClusterConfig
 from cassandra_recovery.settings import VerificationConfig as VerificationSettings
 from cassandra_recovery.verification.preview import preview
@@ -226,7 +227,8 @@ class Verifier:
             for i, (chunk, (sums, why, c)) in enumerate(zip(chunks, results, strict=True)):
                 self._judge_chunk(chunk, sums, why, c, live, rep, truth_map, per_replica)
                 if (i + 1) % 16 == 0 or i + 1 == len(chunks):
-                    self.progress(f"verify {self.spec.name}: {i + 1}/{len(chunks)} chunks read")
+                    line = f"verify {self.spec.name}: {i + 1}/{len(chunks)} chunks read"
+                    counted(self.progress, f"verify {self.spec.name}: chunks read", i + 1, len(chunks), line)
         verdict = judge(truth_map, per_replica, down=rep.down)
         rep.rows_compared = verdict.rows_compared
         rep.reasons += verdict.reasons
