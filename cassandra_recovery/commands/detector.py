@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import threading
 from dataclasses import asdict
 
 from cassandra_recovery.commands import progress
+from cassandra_recovery.commands.output import emit
 from cassandra_recovery.orchestrator import load_orchestrator
 from cassandra_recovery.settings import Settings
 
@@ -86,15 +86,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         snapshot = asdict(loop.detector.snapshot())
         loop.close()
         pool.close()
-    print(
-        json.dumps(
-            {
-                "cluster": cluster.id,
-                "rounds": rounds,
-                "triggers": len(loop.triggers),
-                "states": {n: s["state"] for n, s in snapshot["nodes"].items()},
-            },
-            default=str,
-        )
-    )
+    doc = {
+        "cluster": cluster.id,
+        "rounds": rounds,
+        "triggers": len(loop.triggers),
+        "states": {n: s["state"] for n, s in snapshot["nodes"].items()},
+    }
+    emit(doc, args.json)
     return 0

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from cassandra_recovery.commands import Progress, progress
+from cassandra_recovery.commands.output import emit
 from cassandra_recovery.errors import ConfigError
 from cassandra_recovery.progress import counted
 from cassandra_recovery.settings import Settings
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         say.close()
         parts.close()
     doc = {"cluster": parts.cluster.id, **rep.as_dict(), "cache_connected": connected, "queued": queued}
-    print(json.dumps(doc) if args.json else "  ".join(f"{k}={v}" for k, v in doc.items() if k != "errors"))
+    emit(doc, args.json)
     return 0
 
 

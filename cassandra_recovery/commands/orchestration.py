@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from cassandra_recovery.commands import progress
+from cassandra_recovery.commands.output import emit
 from cassandra_recovery.orchestrator import DeploymentMissing, Orchestrator, load_orchestrator
 from cassandra_recovery.settings import Settings
 
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "respond":
         return _respond(engine, cluster_id, args, say)
     result = engine.run_detect(cluster_id) if args.command == "detect" else engine.run_assess(cluster_id)
-    print(json.dumps(result, default=str) if args.json else json.dumps(result, indent=2, default=str))
+    emit(result, args.json)
     return 0
 
 
@@ -72,5 +72,5 @@ def _respond(engine: Orchestrator, cluster_id: str, args: argparse.Namespace, sa
         doc["result"] = end.result
     else:
         doc["message"] = end.message
-    print(json.dumps(doc, default=str) if args.json else json.dumps(doc, indent=2, default=str))
+    emit(doc, args.json)
     return 0 if end.state == "COMPLETED" else 1

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -29,12 +30,12 @@ def table_of(doc: Any) -> Any:
     """A list of records as rows and columns; a record as field/value rows (nested values as compact JSON)."""
     if isinstance(doc, list) and doc and all(isinstance(r, Mapping) for r in doc):
         columns = list(dict.fromkeys(k for r in doc for k in r))
-        t = Table(*columns, show_edge=False, header_style="bold")
+        t = Table(*columns, box=box.SIMPLE_HEAD, show_edge=False, header_style="bold")
         for r in doc:
             t.add_row(*(_cell(r.get(c)) for c in columns))
         return t
     if isinstance(doc, Mapping):
-        t = Table("field", "value", show_edge=False, show_header=False)
+        t = Table("field", "value", box=None, show_header=False)
         for k, v in doc.items():
             t.add_row(str(k), _cell(v))
         return t

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 import threading
 
 from cassandra_recovery.commands import progress
+from cassandra_recovery.commands.output import emit
 from cassandra_recovery.settings import Settings
 
 
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             pg.close()
         doc = {"cluster": pg.cluster_id, **counts, **({"replayed": replayed} if replayed is not None else {})}
-        print(json.dumps(doc) if args.json else "  ".join(f"{k}={v}" for k, v in doc.items()))
+        emit(doc, args.json)
         return 0
     parts = service_parts(settings, args.cluster)
     try:
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
             stats, rep = parts.relay.drain(timeout_s=args.timeout, progress=None if args.json else show)
             doc = {"cluster": parts.cluster.id, "drained": stats.queued == 0, **stats.as_dict(), "run": rep.as_dict()}
-            print(json.dumps(doc) if args.json else "  ".join(f"{k}={v}" for k, v in doc.items() if k != "run"))
+            emit(doc, args.json)
             return 0 if stats.queued == 0 else 1
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from cassandra_recovery.commands import progress
+from cassandra_recovery.commands.output import emit
 from cassandra_recovery.errors import ConfigError
 from cassandra_recovery.orchestrator import load_orchestrator
 from cassandra_recovery.settings import Settings
@@ -62,5 +62,5 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     engine = load_orchestrator(settings)
     ensure_prefect_server(settings, progress=say)
     report: Any = engine.run_repair(params)
-    print(json.dumps(report, default=str) if args.json else json.dumps(report, indent=2, default=str))
+    emit(report, args.json)
     return 1 if report["escalated"] else 0

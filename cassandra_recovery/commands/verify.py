@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from cassandra_recovery.commands import progress
+from cassandra_recovery.commands.output import emit
 from cassandra_recovery.errors import ConfigError
 from cassandra_recovery.settings import Settings
 
@@ -64,5 +64,5 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
         out["fix"] = fix(settings, cluster.id, rep, f"verify-fix/{int(time.time())}", args.max_fix_keys, say)
         out |= summary(verify(settings, cluster.id, args.keyspace, args.table, config=cfg, progress=say))
-    print(json.dumps(out, default=str) if args.json else json.dumps(out, indent=2, default=str))
+    emit(out, args.json)
     return 0 if out["converged"] else 1
