@@ -14,6 +14,8 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from prefect.states import Failed, Scheduled
+
 from cassandra_recovery.clients.slack import IncidentThread, SlackNotifier
 from cassandra_recovery.errors import RecoveryError
 from cassandra_recovery.incident.store import Incident, IncidentStore
@@ -21,6 +23,7 @@ from cassandra_recovery.logic.incident_states import IncidentState
 from cassandra_recovery.logic.runbook import decide
 from cassandra_recovery.logic.runbook_model import Controls, IncidentFacts, Observation, RunFacts, RunStatus, Step
 from cassandra_recovery.settings import Settings
+from deployments.run_queries import runs_in_state
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +82,6 @@ def retry_failed_once(
 ) -> dict[str, list[str]]:
     """One pass over FAILED deployed runs of the incident flow whose incident is open, not escalated and not held:
     retry or escalate each (the newest such run per incident). Returns the run ids per outcome."""
-    from prefect.states import Failed, Scheduled
-
-    from deployments.run_queries import runs_in_state
 
     now = now or datetime.now(UTC)
     failed = runs_in_state(client, "FAILED", flow_name, newest_first=True)

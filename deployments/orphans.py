@@ -19,8 +19,13 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from prefect.deployments import run_deployment
+from prefect.states import Crashed
+
 from cassandra_recovery.incident.store import Incident, IncidentStore
 from cassandra_recovery.logic.incident_states import IncidentState
+from deployments.names import INCIDENT_DEPLOYMENT
+from deployments.run_queries import runs_in_state
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +49,6 @@ def take_over_orphans_once(
 ) -> list[str]:
     """One pass over RUNNING deployed incident runs: each whose holder is gone is marked CRASHED (the crash
     resumer runs it again) and the takeover goes on the incident's timeline. Returns the flow run ids."""
-    from prefect.states import Crashed
-
-    from deployments.run_queries import runs_in_state
 
     now = now or datetime.now(UTC)
     running = runs_in_state(client, "RUNNING", flow_name)
@@ -93,9 +95,6 @@ def start_runs_for_unheld_once(
 ) -> list[str]:
     """One pass over open incidents: each that needs a run, has had none for `grace_s` and has no run alive in
     Prefect gets one (idempotent per incident and fencing token). Returns the incident ids started for."""
-    from prefect.deployments import run_deployment
-
-    from deployments.run_queries import runs_in_state
 
     now = now or datetime.now(UTC)
     waiting = [(inc, idle) for inc in store.open_incidents() if (idle := unheld_for(inc, now)) is not None]
@@ -124,7 +123,6 @@ def start_runs_for_unheld_once(
 def watch_incident_runs(client: Any, store: IncidentStore, settings: Any) -> dict[str, list[str]]:
     """The watchdog's pass: runs whose holder is gone crashed (to be resumed), incidents left with no run at all
     given one. Run by the resumer in every `serve` and by the `run-watchdog` deployment."""
-    from deployments.names import INCIDENT_DEPLOYMENT
 
     crashed = take_over_orphans_once(client, store, grace_s=settings.runbook.lease_ttl_s)
     started = start_runs_for_unheld_once(client, store, settings.runbook.watchdog_grace_s, INCIDENT_DEPLOYMENT)

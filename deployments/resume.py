@@ -15,6 +15,16 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
+from prefect.client.orchestration import get_client
+from prefect.states import Cancelled, Failed, Scheduled
+
+from cassandra_recovery.settings import Settings
+from cassandra_recovery.storage.facade import process_storage
+from deployments.failed_runs import retry_failed_once
+from deployments.orphans import INCIDENT_FLOW, watch_incident_runs
+from deployments.run_queries import runs_in_state
+from flows.replacement import EXPIRED
+
 log = logging.getLogger(__name__)
 
 
@@ -27,9 +37,6 @@ def resume_crashed_once(
 ) -> dict[str, list[str]]:
     """One pass over crashed runs of deployed flows: resume or escalate each; returns what was done.
     `not_wanted(flow_run)`: why a crashed run must not run again (None: resume it); such a run is cancelled."""
-    from prefect.states import Cancelled, Failed, Scheduled
-
-    from deployments.run_queries import runs_in_state
 
     crashed = runs_in_state(client, "CRASHED")
     done: dict[str, list[str]] = {"resumed": [], "escalated": [], "cancelled": []}
@@ -62,8 +69,6 @@ def incident_closed_meanwhile(client: Any, flow_run: Any) -> str | None:
     """A crashed incident run when no incident of its cluster is open any more (Prefect's zombie automation can
     crash a run long after its incident closed): resumed, it would open a new incident for an outage that is
     over. With an incident open the run is resumed: it joins it, and acts only if it gets the lease."""
-    from cassandra_recovery.storage.facade import process_storage
-    from deployments.orphans import INCIDENT_FLOW
 
     cluster_id = (flow_run.parameters or {}).get("cluster_id")
     if not cluster_id or client.read_flow(flow_run.flow_id).name != INCIDENT_FLOW:
@@ -75,7 +80,6 @@ def incident_closed_meanwhile(client: Any, flow_run: Any) -> str | None:
 
 def escalate_incident(flow_run: Any, crashes: int) -> None:
     """Record the escalation on the cluster's open incident (no lease needed to append an event)."""
-    from cassandra_recovery.storage.facade import process_storage
 
     cluster_id = (flow_run.parameters or {}).get("cluster_id")
     if not cluster_id:
@@ -97,7 +101,6 @@ def escalate_incident(flow_run: Any, crashes: int) -> None:
 
 def open_approval_request(cluster_id: str, flow_run_id: str) -> dict[str, Any] | None:
     """The undecided approval request this suspended run is waiting on (from the incident timeline)."""
-    from cassandra_recovery.storage.facade import process_storage
 
     store = process_storage().incidents
     inc = store.open_for(cluster_id)
@@ -111,8 +114,6 @@ def open_approval_request(cluster_id: str, flow_run_id: str) -> dict[str, Any] |
 def expire_approvals_once(client: Any, now: datetime | None = None) -> list[str]:
     """Resume suspended incident runs whose approval deadline passed with a refusal, so the run itself
     escalates the incident (it holds the lease; the resumer does not). Returns the resumed run ids."""
-    from deployments.run_queries import runs_in_state
-    from flows.replacement import EXPIRED
 
     now = now or datetime.now(UTC)
     paused = runs_in_state(client, "PAUSED")
@@ -133,12 +134,6 @@ def expire_approvals_once(client: Any, now: datetime | None = None) -> list[str]
 
 def start_resumer(max_resumes: int = 2, interval_s: float = 5.0) -> threading.Event:
     """Background thread of `serve`; set the returned event to stop it."""
-    from prefect.client.orchestration import get_client
-
-    from cassandra_recovery.settings import Settings
-    from cassandra_recovery.storage.facade import process_storage
-    from deployments.failed_runs import retry_failed_once
-    from deployments.orphans import watch_incident_runs
 
     stop = threading.Event()
 

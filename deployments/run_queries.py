@@ -5,20 +5,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from prefect.client.schemas.filters import (
+    FlowFilter,
+    FlowFilterName,
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.sorting import FlowRunSort
+
 
 def runs_in_state(
     client: Any, state: str | list[str], flow_name: str | None = None, newest_first: bool = False
 ) -> list[Any]:
     """Flow runs whose state type is `state` (RUNNING, FAILED, CRASHED, PAUSED, ...) or one of several."""
-    from prefect.client.schemas.filters import (
-        FlowFilter,
-        FlowFilterName,
-        FlowRunFilter,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-    )
-    from prefect.client.schemas.objects import StateType
-    from prefect.client.schemas.sorting import FlowRunSort
 
     flows = FlowFilter(name=FlowFilterName(any_=[flow_name])) if flow_name else None
     in_state = FlowRunFilter(

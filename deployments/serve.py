@@ -2,28 +2,35 @@
 
 from __future__ import annotations
 
+import functools
+import importlib
 import logging
 import os
+import time
 from typing import Any
 
+import httpx
+from prefect import serve
+from prefect.schedules import Cron, Interval
+
+from cassandra_recovery.lab.prefect_server import ready
+from cassandra_recovery.settings import Settings
 from deployments import names
+from deployments.resume import start_resumer
+from deployments.zombies import ensure_zombie_automation
+from flows.assess import assess
+from flows.detect import detect
+from flows.incident import incident_response
+from flows.queue import drain_write_queue
+from flows.recover import repair
+from flows.scheduled_repair import scheduled_repair
+from flows.verify import follow_up_verification, verify
+from flows.watchdog import run_watchdog
 
 log = logging.getLogger(__name__)
 
 
 def build_deployments() -> list[Any]:
-    from prefect.schedules import Interval
-
-    from cassandra_recovery.settings import Settings
-    from flows.assess import assess
-    from flows.detect import detect
-    from flows.incident import incident_response
-    from flows.queue import drain_write_queue
-    from flows.recover import repair
-    from flows.scheduled_repair import scheduled_repair
-    from flows.verify import follow_up_verification, verify
-    from flows.watchdog import run_watchdog
-
     every_s = Settings().runbook.watchdog_every_s
     tags = names.TAGS
     return [
@@ -45,9 +52,6 @@ def build_deployments() -> list[Any]:
 def repair_schedules() -> list[Any]:
     """The routine repairs from settings (daily incremental at 03:00, weekly full on Sunday at 02:00 by default),
     each a schedule of the one `scheduled-repair` deployment with its own parameters: editable in the UI."""
-    from prefect.schedules import Cron, Interval
-
-    from cassandra_recovery.settings import Settings
 
     out = []
     for s in Settings().repair_schedules:
@@ -72,12 +76,6 @@ def repair_schedules() -> list[Any]:
 
 
 def serve_all(limit: int = 4, max_resumes: int = 2) -> None:
-    from prefect import serve
-
-    from cassandra_recovery.settings import Settings
-    from deployments.resume import start_resumer
-    from deployments.zombies import ensure_zombie_automation
-
     settings = Settings()
     poll_s = settings.prefect.runner_poll_s
     # The served runs (child processes) inherit it: they emit heartbeat events this often.
@@ -110,7 +108,6 @@ def ride_out_api_outages() -> bool:
     error: after three failed polls Prefect's runner gives up, and its teardown kills every flow run it started
     (an incident run in the middle of its recovery). Prefect has no setting for this; the wrapper is narrow (only
     5xx and connection errors are skipped). False, with a warning, when the installed Prefect has no such poll."""
-    import importlib
 
     try:
         poller: Any = importlib.import_module("prefect.runner._scheduled_run_poller").ScheduledRunPoller
@@ -127,9 +124,6 @@ def ride_out_api_outages() -> bool:
 
 def skip_api_outages(poll: Any) -> Any:
     """`poll` (an async method) returning None instead of raising when the API is away (5xx, no connection)."""
-    import functools
-
-    import httpx
 
     @functools.wraps(poll)
     async def polled(*args: Any, **kwargs: Any) -> Any:
@@ -148,7 +142,6 @@ def skip_api_outages(poll: Any) -> Any:
 def api_gave_up(exc: BaseException) -> bool:
     """Whether `exc` (or an exception inside it: the runner's task groups wrap it) is the Prefect API being away:
     the runner giving up after failed polls, or the deployments' registration failing (5xx or no connection)."""
-    import httpx
 
     seen: list[BaseException] = [exc]
     while seen:
@@ -168,9 +161,6 @@ def api_gave_up(exc: BaseException) -> bool:
 
 def wait_for_api(settings: Any, every_s: float = 2.0) -> None:
     """Until the project's Prefect server answers and reaches its database (however long the outage lasts)."""
-    import time
-
-    from cassandra_recovery.lab.prefect_server import ready
 
     waited = 0.0
     while not ready(settings):

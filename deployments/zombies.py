@@ -9,6 +9,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from prefect.automations import Automation
+from prefect.client.schemas.objects import StateType
+from prefect.events.actions import ChangeFlowRunState
+from prefect.events.schemas.automations import EventTrigger, Posture
+from prefect.events.schemas.events import ResourceSpecification
+
 AUTOMATION = "cassandra-recovery: crash flow runs whose heartbeat stopped"
 # After a heartbeat, one of these within the window: another heartbeat, a terminal state, or a state that
 # legitimately stops heartbeats.
@@ -20,12 +26,6 @@ EXPECTED = frozenset(
 
 
 def zombie_automation(window_s: int) -> Any:
-    from prefect.automations import Automation
-    from prefect.client.schemas.objects import StateType
-    from prefect.events.actions import ChangeFlowRunState
-    from prefect.events.schemas.automations import EventTrigger, Posture
-    from prefect.events.schemas.events import ResourceSpecification
-
     return Automation(
         name=AUTOMATION,
         description="Marks a flow run Crashed when its heartbeats stop (host or process gone); managed by `serve`.",
@@ -51,7 +51,6 @@ def zombie_automation(window_s: int) -> Any:
 
 def ensure_zombie_automation(window_s: int) -> str:
     """Create the automation, or update it when its window changed; what was done."""
-    from prefect.automations import Automation
 
     wanted = zombie_automation(window_s)
     try:

@@ -10,14 +10,11 @@ pytestmark = pytest.mark.area("incident")
 
 
 def test_serve_polls_at_the_configured_interval(monkeypatch: pytest.MonkeyPatch) -> None:
-    import prefect
 
-    import deployments.resume as resume
     import deployments.serve as served
-    import deployments.zombies as zombies
 
     seen: dict[str, Any] = {}
-    monkeypatch.setattr(zombies, "ensure_zombie_automation", lambda window_s: "unchanged")
+    monkeypatch.setattr(served, "ensure_zombie_automation", lambda window_s: "unchanged")
 
     def fake_serve(*deployments: Any, **kwargs: Any) -> None:
         seen.update(kwargs, count=len(deployments))
@@ -27,8 +24,8 @@ def test_serve_polls_at_the_configured_interval(monkeypatch: pytest.MonkeyPatch)
             seen["resumer_stopped"] = True
 
     monkeypatch.setenv("CASSANDRA_RECOVERY_PREFECT__RUNNER_POLL_S", "3")
-    monkeypatch.setattr(prefect, "serve", fake_serve)
-    monkeypatch.setattr(resume, "start_resumer", lambda max_resumes: _Stop())
+    monkeypatch.setattr(served, "serve", fake_serve)
+    monkeypatch.setattr(served, "start_resumer", lambda max_resumes: _Stop())
     monkeypatch.setattr(served, "build_deployments", lambda: ["a", "b"])
     served.serve_all(limit=4)
     assert seen == {"limit": 4, "pause_on_shutdown": False, "query_seconds": 3, "count": 2, "resumer_stopped": True}
@@ -46,11 +43,8 @@ def test_serve_rides_out_the_api_going_away_and_raises_anything_else(monkeypatch
     """Prefect's runner gives up after three failed polls (a PostgreSQL restart takes the API with it): `serve`
     waits for the API and serves again instead of exiting and leaving incidents without a resumer."""
     import httpx
-    import prefect
 
-    import deployments.resume as resume
     import deployments.serve as served
-    import deployments.zombies as zombies
 
     outcomes: list[BaseException | None] = [
         ExceptionGroup("task group", [RuntimeError("Service exceeded error threshold.")]),
@@ -65,9 +59,9 @@ def test_serve_rides_out_the_api_going_away_and_raises_anything_else(monkeypatch
         if outcome is not None:
             raise outcome
 
-    monkeypatch.setattr(zombies, "ensure_zombie_automation", lambda window_s: "unchanged")
-    monkeypatch.setattr(prefect, "serve", fake_serve)
-    monkeypatch.setattr(resume, "start_resumer", lambda max_resumes: type("S", (), {"set": lambda self: None})())
+    monkeypatch.setattr(served, "ensure_zombie_automation", lambda window_s: "unchanged")
+    monkeypatch.setattr(served, "serve", fake_serve)
+    monkeypatch.setattr(served, "start_resumer", lambda max_resumes: type("S", (), {"set": lambda self: None})())
     monkeypatch.setattr(served, "build_deployments", lambda: [])
     monkeypatch.setattr(served, "wait_for_api", lambda settings: calls.append("waited"))
     served.serve_all()
