@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from cassandra_recovery.assessment.inputs import gather
-from cassandra_recovery.logic.assessment import AppImpact, decide_plan, live_schema_agreement, with_jmx
+from cassandra_recovery.contracts import Detection, PlanDoc
+from cassandra_recovery.logic.assessment import AppImpact, AssessmentInput, decide_plan, live_schema_agreement, with_jmx
 from cassandra_recovery.logic.regions import regions_assessment
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.storage.facade import process_storage
@@ -25,12 +25,12 @@ from tasks.observe import jmx_alive
 @task(name="gather-assessment-input", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def gather_input(
     cluster_id: str,
-    detected: dict[str, Any],
+    detected: Detection,
     jmx: dict[str, bool | None],
     outage_started: str | None,
     known_condition: str | None,
     reported_down: list[str] | None = None,
-) -> Any:
+) -> AssessmentInput:
     now = datetime.now(UTC)
     started = datetime.fromisoformat(outage_started) if outage_started else now
     known_condition = known_condition or maintenance(cluster_id, now)
@@ -88,13 +88,13 @@ def app_impact(cluster_id: str) -> AppImpact:
 @flow(name=names.ASSESS, result_serializer="json")
 def assess(
     cluster_id: str | None = None,
-    detected: dict[str, Any] | None = None,
+    detected: Detection | None = None,
     outage_started: str | None = None,
     known_condition: str | None = None,
     settle_attempts: int = 4,
     settle_wait_s: float = 5.0,
     reported_down: list[str] | None = None,
-) -> dict[str, Any]:
+) -> PlanDoc:
     """A plan (wait for hints, repair a scope, wipe and replace, escalate, or no action) with its reasons.
     reported_down: nodes (names or addresses) the incident's triggers reported down; one that is back already
     still gets hint replay and verification."""
@@ -102,12 +102,12 @@ def assess(
     log = get_run_logger()
     for attempt in range(1, settle_attempts + 1):
         detected = detected or detect(cluster_id)
-        observed: dict[str, Any] = detected
+        observed: Detection = detected
         down = list(detected["down"])
         # JMX of a hung node answers only by timing out (seconds): asked beside the other reads, not before them.
         pending = jmx_alive.submit(cluster_id, down) if down else None
         jmx: dict[str, bool | None] = {n: True for n in detected["nodes"] if n not in down}
-        inp: Any = gather_input(cluster_id, detected, jmx, outage_started, known_condition, reported_down)
+        inp = gather_input(cluster_id, detected, jmx, outage_started, known_condition, reported_down)
         if pending is not None:
             jmx.update(pending.result())
             addresses = {n: d["address"] for n, d in detected["nodes"].items()}
@@ -123,8 +123,8 @@ def assess(
         time.sleep(settle_wait_s)
         detected = None
     doc = plan.as_dict()
-    if observed.get("regions"):
-        section = regions_assessment(observed["regions"], inp.ring, inp.keyspaces, source_of_truth_reachable())
+    if regions := observed.get("regions"):
+        section = regions_assessment(regions, inp.ring, inp.keyspaces, source_of_truth_reachable())
         doc["regions"] = section
         doc["reasons"] = [*section["reasons"], *doc["reasons"]]
     log.info("plan: %s for %s; reasons: %s", doc["action"], doc.get("targets"), "; ".join(doc.get("reasons", [])))

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import flow, get_run_logger
 
+from cassandra_recovery.contracts import DetectedNode, Detection
 from deployments import names
 from flows.clusters import cluster_named
 from tasks.observe import counters, observe_regions, peer_views, probe_nodes, schema_versions
 
 
 @flow(name=names.DETECT, result_serializer="json")
-def detect(cluster_id: str | None = None) -> dict[str, Any]:
+def detect(cluster_id: str | None = None) -> Detection:
     cluster_id = cluster_named(cluster_id)
     log = get_run_logger()
     probes = probe_nodes(cluster_id)
     reachable = [n for n, p in probes.items() if p["ok"]]
     views = peer_views(cluster_id, reachable)
-    nodes: dict[str, Any] = {}
+    nodes: dict[str, DetectedNode] = {}
     from cassandra_recovery.settings import Settings
 
     cluster = Settings().cluster(cluster_id)

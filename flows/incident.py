@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
+from cassandra_recovery.contracts import IncidentResult, Trigger
 from cassandra_recovery.incident.lease_keeper import LeaseKeeper
 from cassandra_recovery.incident.store import Lease
 from cassandra_recovery.logic.incident_states import IncidentState as S
@@ -34,12 +34,12 @@ def _closed(incident_id: str) -> bool:
 @flow(name=names.INCIDENT_RESPONSE, persist_result=True, result_serializer="json")
 def incident_response(
     cluster_id: str | None = None,
-    trigger: dict[str, Any] | None = None,
+    trigger: Trigger | None = None,
     dry_run: bool = False,
     heal_timeout_s: float = 900.0,
     approval_timeout_s: float = 3600.0,
     follow_up_s: float | None = None,
-) -> dict[str, Any]:
+) -> IncidentResult:
     """heal_timeout_s: how long recovery waits for a down node to come back before a dead one is proposed for
     replacement; approval_timeout_s: how long that replacement waits for a human before escalating;
     follow_up_s: when the follow-up verification runs (settings' verification.follow_up_s by default; 0 closes
@@ -55,7 +55,7 @@ def incident_response(
         return {"cluster": cluster_id, "dry_run": True, "plan": plan}
     run_id = str(flow_run.id or "local")
     actor = f"flow-run/{run_id}"
-    named = str((trigger or {}).get("incident_id") or "")
+    named = str(trigger.get("incident_id") or "") if trigger else ""
     if named and _closed(named):
         # The receiver opened or joined `named` for this alert and it was closed before this run started: the
         # outage it reported was handled. A new failure is a new alert episode, which opens its own incident.

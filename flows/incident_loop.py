@@ -7,7 +7,7 @@ next decision reads it back from there, so a resumed run, the crash resumer and 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +15,19 @@ from typing import Any
 from prefect import get_run_logger
 from prefect.cache_policies import NO_CACHE
 
+from cassandra_recovery.contracts import (
+    Detection,
+    EventView,
+    Evidence,
+    KillSwitchDoc,
+    PlanDoc,
+    RecoveryDoc,
+    SlackPostDoc,
+    Trigger,
+    VerifyDoc,
+)
 from cassandra_recovery.incident.lease_keeper import LeaseKeeper
+from cassandra_recovery.incident.store import Lease
 from cassandra_recovery.logic.approvals import PLAN, REPLACE, open_request, plan_approved
 from cassandra_recovery.logic.automation import held_back, proposed_steps
 from cassandra_recovery.logic.incident_facts import TimelineView, read_timeline
@@ -35,7 +47,7 @@ from flows.assess import assess
 from flows.detect import detect
 from flows.proposal import ask_plan_approval, refusal
 from flows.recover import drain_and_compare, recover
-from flows.replacement import EXPIRED, ask_approval, replace_and_verify
+from flows.replacement import EXPIRED, ReplacementApproval, ask_approval, replace_and_verify
 from tasks.incident import get_incident, incident_events, slack_reply, slack_thread, store_plan, transition
 from tasks.observe import probe_nodes
 from tasks.recovery import (
@@ -61,22 +73,22 @@ class IncidentRun:
 
     cluster_id: str
     incident_id: str
-    lease: Any
-    trigger: dict[str, Any]
+    lease: Lease
+    trigger: Trigger
     outage_started: str
     heal_timeout_s: float
     approval_timeout_s: float
     follow_up_s: float
     addresses: dict[str, str]
-    plan: dict[str, Any] | None = None  # the newest plan
-    plans: list[dict[str, Any]] = field(default_factory=list)  # the plans this run made, in order
-    recovery: dict[str, Any] | None = None
-    verification: dict[str, Any] | None = None
-    restored: dict[str, Any] = field(default_factory=dict)
+    plan: PlanDoc | None = None  # the newest plan
+    plans: list[PlanDoc] = field(default_factory=list)  # the plans this run made, in order
+    recovery: RecoveryDoc | None = None
+    verification: VerifyDoc | None = None
+    restored: dict[str, object] = field(default_factory=dict)  # the normal policy's restoration
     blocked: str | None = None  # why a step of this run could not finish: the next decision escalates
-    detected: dict[str, Any] | None = None  # a detection taken before its mitigation, for the assessment after it
+    detected: Detection | None = None  # a detection taken before its mitigation, for the assessment after it
     probed: bool = False
-    slack: dict[str, Any] | None = None
+    slack: SlackPostDoc | None = None
     steps: list[str] = field(default_factory=list)
     keeper: LeaseKeeper | None = None  # the lease's heartbeat; stopped while the run waits for a person
 
@@ -100,7 +112,7 @@ class IncidentRun:
         return f"Cassandra incident on {self.cluster_id}"
 
     def fields(self) -> dict[str, str]:
-        plan = self.plan or {}
+        plan: Mapping[str, Any] = self.plan or {}
         return {
             "cluster": self.cluster_id,
             "plan": str(plan.get("action", "none yet")),
@@ -141,7 +153,7 @@ def run_runbook(run: IncidentRun) -> str:
         if d.execution is Execution.ASK and d.step is not Step.REPLACE_ASK_APPROVAL and plan_approved(events):
             d = replace(d, execution=Execution.RUN)  # a person approved the plan this step belongs to
         log.info("runbook step %d: %s (%s) %s", number, d.step, d.execution, d.reason)
-        doc: dict[str, Any] = {"n": number, "step": d.step.value, "execution": d.execution.value, "reason": d.reason}
+        doc: dict[str, object] = {"n": number, "step": d.step.value, "execution": d.execution.value, "reason": d.reason}
         doc |= {"targets": list(d.targets), "level": level.value}
         record_event(run.incident_id, "runbook_step", doc, run.lease)
         if d.step is Step.NOTHING:
@@ -154,9 +166,9 @@ def run_runbook(run: IncidentRun) -> str:
     return escalate(run, S(get_incident(run.incident_id)["state"]), why)
 
 
-def _execute(run: IncidentRun, d: Decision, state: S, view: TimelineView, stop: dict[str, Any] | None) -> S:
+def _execute(run: IncidentRun, d: Decision, state: S, view: TimelineView, stop: KillSwitchDoc | None) -> S:
     if d.step is Step.ESCALATE:
-        data: dict[str, Any] = {"kill_switch": stop} if d.proposed is not None and stop else {}
+        data: dict[str, object] = {"kill_switch": stop} if d.proposed is not None and stop else {}
         if view.plan is not None and view.plan.known_condition:  # the person owns it: lift what this run applied
             lift_mitigation(run.cluster_id, run.incident_id, d.reason, run.lease)
         return escalate(run, state, d.reason, data)
@@ -223,18 +235,19 @@ def _recover(run: IncidentRun, d: Decision, state: S, view: TimelineView) -> S:
         every = sorted(set(run.addresses.values()))
         hints = drain_hints(run.cluster_id, every, lease=run.lease)
         record_event(run.incident_id, "hints_drained", hints, run.lease)
-        out: dict[str, Any] = {"targets": [], "action": "reverify", "hints": hints}
+        out: RecoveryDoc = {"targets": [], "action": "reverify", "hints": hints, "steps": []}
         out["steps"] = [f"hints to every node {hints['state']} in {hints['elapsed_s']}s"]
         return _recovered(run, drain_and_compare(run.cluster_id, out), state)
     action = "repair" if d.step is Step.REPAIR else "wait_for_hints"
-    sub = {**(run.plan or {}), "action": action, "targets": list(d.targets)}
+    base: PlanDoc = run.plan or {"action": action, "targets": []}
+    sub: PlanDoc = {**base, "action": action, "targets": list(d.targets)}
     result = recover(run.cluster_id, run.incident_id, sub, heal_timeout_s=run.heal_timeout_s, lease=run.lease)
     if result.get("escalate"):
         run.blocked = result["escalate"]  # a repair that escalated, or a node gone again: a person decides
     return _recovered(run, result, state)
 
 
-def _recovered(run: IncidentRun, result: dict[str, Any], state: S) -> S:
+def _recovered(run: IncidentRun, result: RecoveryDoc, state: S) -> S:
     record_event(run.incident_id, "recovery_finished", {k: v for k, v in result.items() if k != "compare"}, run.lease)
     run.recovery = result
     run.steps += result.get("steps", [])
@@ -244,7 +257,7 @@ def _recovered(run: IncidentRun, result: dict[str, Any], state: S) -> S:
 def _replace(run: IncidentRun, d: Decision, state: S, view: TimelineView) -> S:
     """A dead node past the heal timeout (or past gc_grace) is replaced only after a person approves."""
     state = walk(run, state, S.RECOVERING, d)
-    plan = run.plan or {}
+    plan: Mapping[str, Any] = run.plan or {}
     why = "wipe_and_replace" if plan.get("action") == "wipe_and_replace" else "node failed and did not come back"
     dead = list(d.targets)
     approval = run.asking(
@@ -253,14 +266,14 @@ def _replace(run: IncidentRun, d: Decision, state: S, view: TimelineView) -> S:
     return _replacement_answered(run, state, list(d.targets), approval)
 
 
-def _replacement_answered(run: IncidentRun, state: S, dead: list[str], approval: Any) -> S:
+def _replacement_answered(run: IncidentRun, state: S, dead: list[str], approval: ReplacementApproval) -> S:
     decision = {"approved": approval.approved, "approver": approval.approver, "note": approval.note}
     record_event(run.incident_id, "approval_decided", decision, run.lease)
     if not approval.approved:
         expired = approval.approver == EXPIRED
         why = "approval expired" if expired else f"replacement rejected by {approval.approver}"
         run.blocked = f"{why}: {', '.join(dead)} not replaced"
-        result: dict[str, Any] = {"escalate": run.blocked, "steps": []}
+        result: RecoveryDoc = {"escalate": run.blocked, "steps": []}
     else:
         result = replace_and_verify(run.cluster_id, run.incident_id, dead, approval, run.lease)
         if result.get("escalate"):
@@ -305,9 +318,13 @@ def _aware(at: str | datetime) -> datetime:
 
 def _restore(run: IncidentRun, d: Decision, state: S, view: TimelineView) -> S:
     """The normal policy back and the repair pause lifted, only with a converged verification in hand."""
-    passes = (run.verification or {}).get("passes", [])
-    evidence = {"equal": True, "verification": passes, "why": d.reason}  # the runbook's: nothing left unproven
-    run.restored = restore_normal(run.cluster_id, run.incident_id, evidence, run.lease)
+    passes = run.verification["passes"] if run.verification is not None else []
+    evidence: Evidence = {
+        "equal": True,
+        "verification": passes,
+        "why": d.reason,
+    }  # the runbook's: nothing left unproven
+    run.restored = dict(restore_normal(run.cluster_id, run.incident_id, evidence, run.lease))
     return state
 
 
@@ -315,7 +332,8 @@ def _monitor(run: IncidentRun, d: Decision, state: S, view: TimelineView) -> S:
     """Verified: monitored until the follow-up verification, which closes it."""
     from tasks.verification import schedule_follow_up
 
-    data = {"verification": (run.verification or {}).get("passes", []), **run.restored}
+    passes = run.verification["passes"] if run.verification is not None else []
+    data = {"verification": passes, **run.restored}
     state = walk(run, state, S.MONITORING, d, data)
     sched = schedule_follow_up(run.cluster_id, run.incident_id, run.follow_up_s, run.lease)
     slack_thread(run.cluster_id, run.incident_id, run.title, run.fields(), run.lease, status=S.MONITORING)
@@ -363,7 +381,7 @@ _STEPS = {
 
 
 def _proposal(run: IncidentRun, d: Decision) -> tuple[list[str], bool]:
-    plan = run.plan or {}
+    plan: Mapping[str, Any] = run.plan or {}
     reverify = d.step is Step.WATCH_HINTS and not d.targets
     return proposed_steps(str(plan.get("action", d.step)), plan.get("targets") or list(d.targets), reverify), reverify
 
@@ -388,18 +406,18 @@ def _ask_for_plan(run: IncidentRun, d: Decision, state: S, view: TimelineView) -
     return _plan_answered(run, state, approval, steps)
 
 
-def _plan_answered(run: IncidentRun, state: S, approval: Any, steps: list[str]) -> S:
+def _plan_answered(run: IncidentRun, state: S, approval: ReplacementApproval, steps: list[str]) -> S:
     if approval.approved:
         return state  # the next decisions run the plan's steps (plan_approved)
     level = automation_level(run.cluster_id)
     return escalate(run, state, refusal(approval, steps), {"level": level})
 
 
-def _answer_pending_approval(run: IncidentRun, state: S, events: list[dict[str, Any]]) -> S | None:
+def _answer_pending_approval(run: IncidentRun, state: S, events: list[EventView]) -> S | None:
     """A run resumed from its suspension takes the person's answer (asking again returns it); None when no
     question is open."""
     if (asked := open_request(events, PLAN)) is not None:
-        plan = run.plan or {}
+        plan: Mapping[str, Any] = run.plan or {}
         reverify = bool(asked.get("reverify"))
         steps = proposed_steps(str(plan.get("action", "")), plan.get("targets") or [], reverify)
         down = list(asked.get("down") or [])
@@ -422,7 +440,7 @@ def _answer_pending_approval(run: IncidentRun, state: S, events: list[dict[str, 
 # --- moving the incident ---------------------------------------------------------------------------------------------
 
 
-def walk(run: IncidentRun, state: S, target: S, d: Decision, data: dict[str, Any] | None = None) -> S:
+def walk(run: IncidentRun, state: S, target: S, d: Decision, data: Mapping[str, object] | None = None) -> S:
     """Along the allowed transitions to the step's state, each with the decision's reason. Recovery under a
     mitigation in force passes through `mitigating`, which announces the mitigation in the incident's thread."""
     path = transitions_to(state, target)
@@ -446,7 +464,7 @@ def walk(run: IncidentRun, state: S, target: S, d: Decision, data: dict[str, Any
     return state
 
 
-def escalate(run: IncidentRun, state: S, why: str, data: dict[str, Any] | None = None) -> S:
+def escalate(run: IncidentRun, state: S, why: str, data: Mapping[str, object] | None = None) -> S:
     """To a person, wherever the run stands: the reason on the timeline and in the Slack thread, the post-mortem
     written (an escalated incident is as much a story to tell as a resolved one)."""
     _move(run.incident_id, state, S.ESCALATED, run.lease, {"reason": why, **(data or {})})
@@ -472,10 +490,10 @@ def _address(run: IncidentRun, ref: str) -> str | None:
     return run.addresses.get(ref) or (ref if ref in run.addresses.values() else None)
 
 
-def _recovery_doc(run: IncidentRun) -> dict[str, Any]:
+def _recovery_doc(run: IncidentRun) -> dict[str, object]:
     if run.recovery is None:
         return {}
-    doc: dict[str, Any] = {"steps": run.recovery.get("steps", [])}
+    doc: dict[str, object] = {"steps": run.recovery.get("steps", [])}
     if "compare" in run.recovery:
         doc["compare"] = run.recovery["compare"]
     return doc

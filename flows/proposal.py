@@ -4,6 +4,7 @@ it there, decides on the plan that was shown (not a new assessment), and records
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,13 +12,14 @@ from prefect import get_run_logger
 from prefect.flow_runs import suspend_flow_run
 from prefect.runtime import flow_run
 
+from cassandra_recovery.incident.store import Lease
 from cassandra_recovery.logic.approvals import PLAN, open_request
 from flows.replacement import EXPIRED, ReplacementApproval
 from tasks.incident import incident_events, slack_reply
 from tasks.recovery import record_event, renew_lease
 
 
-def pending_request(incident_id: str, action: str) -> dict[str, Any] | None:
+def pending_request(incident_id: str, action: str) -> dict[str, object] | None:
     """The undecided approval request of this kind on the incident's timeline, if any."""
     return open_request(incident_events(incident_id), action)
 
@@ -25,12 +27,12 @@ def pending_request(incident_id: str, action: str) -> dict[str, Any] | None:
 def ask_plan_approval(
     cluster_id: str,
     incident_id: str,
-    plan: dict[str, Any],
+    plan: Mapping[str, Any],
     down: list[str],
     steps: list[str],
     reverify: bool,
     timeout_s: float,
-    lease: Any,
+    lease: Lease,
 ) -> ReplacementApproval:
     """Record the proposal and the request (deadline included) once, then suspend until a person (or the
     expiry) answers; the answer is recorded as `approval_decided`."""

@@ -5,17 +5,16 @@ keep arriving meanwhile are the relay's ordinary work, so sustained traffic cann
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import flow, get_run_logger
 
+from cassandra_recovery.contracts import QueueDrainDoc
 from deployments import names
 from flows.clusters import cluster_named
 from tasks.queue import drain_queue, queue_status, queue_watermark
 
 
 @flow(name=names.DRAIN_WRITE_QUEUE, result_serializer="json")
-def drain_write_queue(cluster_id: str | None = None, timeout_s: float = 300.0) -> dict[str, Any]:
+def drain_write_queue(cluster_id: str | None = None, timeout_s: float = 300.0) -> QueueDrainDoc:
     cluster_id = cluster_named(cluster_id)
     log = get_run_logger()
     mark = queue_watermark(cluster_id)

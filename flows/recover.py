@@ -3,11 +3,10 @@ deliver the degraded-mode write queue, and compare the cache with the source of 
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import flow, get_run_logger
 from pydantic import BaseModel, Field
 
+from cassandra_recovery.contracts import PlanDoc, RecoveryDoc, RepairReportDoc, ScopeEntry
 from cassandra_recovery.incident.store import Lease
 from cassandra_recovery.logic.tokens import MAX_TOKEN, MIN_TOKEN
 from deployments import names
@@ -32,13 +31,13 @@ def repair(
     keyspaces: list[str] | None = None,
     kind: str = "full",
     segments_per_range: int = 1,
-    plan_scope: list[dict[str, Any]] | None = None,
+    plan_scope: list[ScopeEntry] | None = None,
     segment_timeout_s: float = 600.0,
     max_attempts: int = 3,
     inflight_wait_s: float = 300.0,
     token_range: TokenRangeParam | None = None,
     lease: Lease | None = None,
-) -> dict[str, Any]:
+) -> RepairReportDoc:
     """Segmented, checkpointed repair of the ranges the targets replicate (all ranges without targets), or of
     one token range (`token_range`) cut at the ring's replica sets.
 
@@ -74,18 +73,18 @@ def repair(
 def recover(
     cluster_id: str,
     incident_id: str,
-    plan: dict[str, Any],
+    plan: PlanDoc,
     heal_timeout_s: float = 900.0,
     hint_quiet_s: float = 25.0,
     hint_stall_s: float = 120.0,
     segments_per_range: int = 1,
     lease: Lease | None = None,
-) -> dict[str, Any]:
+) -> RecoveryDoc:
     """What ran and why; `escalate` set with the reason when recovery cannot finish on its own. With the
     incident's lease, the timeline events are fenced: a superseded run is stopped at the first one."""
     log = get_run_logger()
     targets = list(plan["targets"])
-    out: dict[str, Any] = {"targets": targets, "action": plan["action"], "steps": []}
+    out: RecoveryDoc = {"targets": targets, "action": plan["action"], "steps": []}
     up = wait_until_up(cluster_id, targets, heal_timeout_s)
     out["heal"] = up
     if up["up"]:
@@ -121,7 +120,7 @@ def recover(
     return drain_and_compare(cluster_id, out)
 
 
-def drain_and_compare(cluster_id: str, out: dict[str, Any]) -> dict[str, Any]:
+def drain_and_compare(cluster_id: str, out: RecoveryDoc) -> RecoveryDoc:
     """The tail of every recovery: deliver the write queue, then compare the cache with the source of truth
     (at the read consistency level; the verification phase then proves every replica's copy)."""
     queue = drain_write_queue(cluster_id)

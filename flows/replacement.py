@@ -5,13 +5,14 @@ restarts the incident run from the top, which comes back here through the timeli
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from prefect import get_run_logger
 from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run
 
+from cassandra_recovery.contracts import RecoveryDoc, ReplacementDoc
+from cassandra_recovery.incident.store import Lease
 from cassandra_recovery.logic.approvals import REPLACE, open_request
 from flows.recover import drain_and_compare, repair
 from tasks.incident import incident_events, slack_reply
@@ -28,13 +29,13 @@ class ReplacementApproval(RunInput):
     note: str = ""
 
 
-def pending_replacement(incident_id: str) -> dict[str, Any] | None:
+def pending_replacement(incident_id: str) -> dict[str, object] | None:
     """The replacement request this incident is waiting on (a run resumed after suspension), if any."""
     return open_request(incident_events(incident_id), REPLACE)
 
 
 def ask_approval(
-    cluster_id: str, incident_id: str, dead: list[str], reason: str, timeout_s: float, lease: Any
+    cluster_id: str, incident_id: str, dead: list[str], reason: str, timeout_s: float, lease: Lease
 ) -> ReplacementApproval:
     """Record the request (deadline included) once, then suspend until a human (or the expiry) answers."""
     if pending_replacement(incident_id) is None:
@@ -54,15 +55,16 @@ def ask_approval(
 
 
 def replace_and_verify(
-    cluster_id: str, incident_id: str, dead: list[str], approval: ReplacementApproval, lease: Any
-) -> dict[str, Any]:
+    cluster_id: str, incident_id: str, dead: list[str], approval: ReplacementApproval, lease: Lease
+) -> RecoveryDoc:
     """Replace each dead node, repair what the new nodes replicate, drain the queue, compare."""
-    out: dict[str, Any] = {"replaced": [], "steps": []}
+    replaced: list[ReplacementDoc] = []
+    out: RecoveryDoc = {"replaced": replaced, "steps": []}
     for address in dead:
-        rep = replace_node(cluster_id, incident_id, address, approval.approver, lease)
-        out["replaced"].append(rep)
-        out["steps"].append(f"{rep['dead_address']} replaced by {rep['new_address']} in {rep['elapsed_s']}s")
-    new = [r["new_address"] for r in out["replaced"]]
+        done = replace_node(cluster_id, incident_id, address, approval.approver, lease)
+        replaced.append(done)
+        out["steps"].append(f"{done['dead_address']} replaced by {done['new_address']} in {done['elapsed_s']}s")
+    new = [r["new_address"] for r in replaced]
     rep = repair(cluster_id, run_key=f"incident/{incident_id}/after-replacement", targets=new)
     out["repair"] = rep
     out["steps"].append(f"repair after bootstrap: {rep['segments']} segment(s), escalated={rep['escalated']}")

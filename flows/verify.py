@@ -4,11 +4,12 @@ follow-up verification that closes a monitored incident."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import cast
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
+from cassandra_recovery.contracts import FollowUpResult, VerificationReportDoc, VerifyDoc, VerifyPassDoc
 from cassandra_recovery.incident.store import Lease
 from cassandra_recovery.logic.incident_states import IncidentState as S
 from deployments import names
@@ -17,12 +18,15 @@ from tasks.recovery import automation_stopped
 from tasks.verification import fix_divergence, verify_table
 
 
-def _brief(report: dict[str, Any], stage: str) -> dict[str, Any]:
+def _brief(report: VerificationReportDoc, stage: str) -> VerifyPassDoc:
     keys = {k: len(v) for k, v in report["keys"].items()}
     scope = report.get("scope") or {}
     kind = "outage-scoped" if scope.get("scoped") else "full"
-    brief = {"pass": stage, "verdict": report["verdict"], "rows_compared": report["rows_compared"], "keys": keys}
-    return brief | {"kind": kind, **({"changed_keys": scope["changed_keys"]} if scope.get("scoped") else {})}
+    brief: VerifyPassDoc = {"pass": stage, "verdict": report["verdict"], "rows_compared": report["rows_compared"]}
+    brief |= {"keys": keys, "kind": kind}
+    if scope.get("scoped"):
+        brief["changed_keys"] = cast(int, scope["changed_keys"])  # a scoped plan counts them (verification/scoped.py)
+    return brief
 
 
 @flow(name=names.VERIFY, persist_result=True, result_serializer="json")
@@ -37,7 +41,7 @@ def verify(
     unproven_retries: int = 2,
     retry_after_s: float = 20.0,
     missed_since: str | None = None,
-) -> dict[str, Any]:
+) -> VerifyDoc:
     """Converged, diverged or cannot verify; a divergence is fixed (keys in place, or a repair) and verified
     again when `fix`; `escalate` says why when the table is not proven converged in the end. `missed_since`
     (ISO 8601, when the outage was first seen): the outage-scoped proof, reading only the keys changed since."""
@@ -52,12 +56,12 @@ def verify(
         log.info("verification could not prove every read (%s); again in %.0fs", first["reasons"][:2], retry_after_s)
         time.sleep(retry_after_s)
         first = verify_table(cluster_id, keyspace, table, stage, incident_id, lease, missed_since=missed_since)
-    out: dict[str, Any] = {
+    out: VerifyDoc = {
         "converged": first["converged"],
         "verdict": first["verdict"],
         "passes": [_brief(first, stage)],
+        "report": first,
     }
-    out["report"] = first
     stop = automation_stopped(cluster_id) if first["verdict"] == "diverged" and fix else None
     if stop:
         out["fix_skipped"] = f"automation stopped for {cluster_id} by {stop['set_by']} ({stop['reason']})"
@@ -77,7 +81,7 @@ def verify(
     return out
 
 
-def _missed_by_the_incident_pass(ver: dict[str, Any]) -> str:
+def _missed_by_the_incident_pass(ver: VerifyDoc) -> str:
     """Why a follow-up that found differences must not close the incident even once they are fixed: the pass that
     verified it (usually the outage-scoped proof) did not see them, so a person looks at how they came."""
     first = ver["passes"][0]
@@ -94,7 +98,7 @@ def _missed_by_the_incident_pass(ver: dict[str, Any]) -> str:
 @flow(name=names.FOLLOW_UP_VERIFICATION, persist_result=True, result_serializer="json")
 def follow_up_verification(
     cluster_id: str | None = None, incident_id: str = "", keyspace: str | None = None, table: str | None = None
-) -> dict[str, Any]:
+) -> FollowUpResult:
     """Closes a monitored incident when verification passes again after the monitoring period; escalates it
     otherwise. Anything but a monitored incident is left alone."""
     cluster_id = cluster_named(cluster_id)

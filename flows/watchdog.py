@@ -4,15 +4,13 @@ that only runs deployments)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import flow, get_run_logger
 
 from deployments import names
 
 
 @flow(name=names.RUN_WATCHDOG, persist_result=False, result_serializer="json")
-def run_watchdog() -> dict[str, Any]:
+def run_watchdog() -> dict[str, list[str]]:
     from prefect.client.orchestration import get_client
 
     from cassandra_recovery.settings import Settings

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict
-from typing import Any
+from typing import Any, cast
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from cassandra_recovery.clients.slack import IncidentThread, SlackNotifier
-from cassandra_recovery.incident.store import IncidentStore, Lease
+from cassandra_recovery.contracts import EventView, IncidentView, PlanDoc, SlackPostDoc, Trigger
+from cassandra_recovery.incident.store import Event, Incident, IncidentStore, Lease
 from cassandra_recovery.logic.incident_states import IncidentState
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.storage.facade import process_storage
 from tasks.pg_retry import PG_RETRIES
+
+# A timeline event's data: free-form, any JSON-able mapping (a TypedDict report included, which JsonObject is not
+# for mypy: TypedDicts are Mapping[str, object], not dict[str, JsonValue]).
+EventData = Mapping[str, object]
 
 
 def _store() -> IncidentStore:
@@ -21,9 +27,17 @@ def _store() -> IncidentStore:
     return process_storage().incidents
 
 
-def _incident_dict(inc: Any) -> dict[str, Any]:
-    d = asdict(inc)
+def _plain(row: Incident | Event) -> dict[str, Any]:
+    d = asdict(row)
     return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in d.items()}
+
+
+def _incident_dict(inc: Incident) -> IncidentView:
+    return cast(IncidentView, _plain(inc))  # built field by field from the dataclass: asdict is untyped
+
+
+def _event_dict(event: Event) -> EventView:
+    return cast(EventView, _plain(event))  # as above
 
 
 # Side-effecting steps keep Prefect's default cache (inputs + flow run): a resumed run of the same flow run
@@ -31,7 +45,7 @@ def _incident_dict(inc: Any) -> dict[str, Any]:
 @task(
     name="open-or-join-incident", retries=2, retry_delay_seconds=[2, 10], persist_result=True, result_serializer="json"
 )
-def open_or_join(cluster_id: str, trigger: dict[str, Any], actor: str) -> dict[str, Any]:
+def open_or_join(cluster_id: str, trigger: Trigger, actor: str) -> IncidentView:
     store = _store()
     inc, created = store.open_or_join(cluster_id, trigger, actor)
     return {**_incident_dict(inc), "created": created}
@@ -60,7 +74,7 @@ def release_lease(lease: Lease) -> bool:
 
 
 @task(name="incident-transition", **PG_RETRIES, persist_result=True, result_serializer="json")
-def transition(incident_id: str, expected: str, new: str, lease: Lease, data: dict[str, Any]) -> dict[str, Any]:
+def transition(incident_id: str, expected: str, new: str, lease: Lease, data: EventData) -> IncidentView:
     store = _store()
     current = store.get(incident_id)
     if current.state == new:  # a retried step that already moved it: idempotent
@@ -69,7 +83,7 @@ def transition(incident_id: str, expected: str, new: str, lease: Lease, data: di
     return _incident_dict(store.transition(incident_id, IncidentState(expected), IncidentState(new), lease, data))
 
 
-def with_level(cluster_id: str, data: dict[str, Any]) -> dict[str, Any]:
+def with_level(cluster_id: str, data: EventData) -> EventData:
     """Every step on the timeline says how much the automation was allowed to do when it was taken."""
     if "level" in data:
         return data
@@ -81,7 +95,7 @@ def with_level(cluster_id: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 @task(name="store-plan", **PG_RETRIES, persist_result=True, result_serializer="json")
-def store_plan(incident_id: str, plan: dict[str, Any], lease: Lease) -> None:
+def store_plan(incident_id: str, plan: PlanDoc, lease: Lease) -> None:
     store = _store()
     store.set_plan(incident_id, plan, lease)
 
@@ -89,7 +103,7 @@ def store_plan(incident_id: str, plan: dict[str, Any], lease: Lease) -> None:
 @task(name="slack-incident-thread", **PG_RETRIES, persist_result=True, result_serializer="json")
 def slack_thread(
     cluster_id: str, incident_id: str, title: str, fields: dict[str, str], lease: Lease, status: str = "open"
-) -> dict[str, Any]:
+) -> SlackPostDoc:
     """Open the incident's thread once, update it on a retry (the thread id is stored on the incident);
     Slack trouble is recorded on the timeline and never fails the pipeline."""
     settings = Settings()
@@ -114,7 +128,7 @@ def slack_thread(
 
 
 @task(name="slack-incident-reply", **PG_RETRIES, persist_result=True, result_serializer="json")
-def slack_reply(cluster_id: str, incident_id: str, text: str, lease: Lease) -> dict[str, Any]:
+def slack_reply(cluster_id: str, incident_id: str, text: str, lease: Lease) -> SlackPostDoc:
     """A reply in the incident's thread (or the log without Slack); never fails the pipeline."""
     settings = Settings()
     cluster = settings.cluster(cluster_id)
@@ -129,12 +143,12 @@ def slack_reply(cluster_id: str, incident_id: str, text: str, lease: Lease) -> d
 
 
 @task(name="get-incident", **PG_RETRIES, cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
-def get_incident(incident_id: str) -> dict[str, Any]:
+def get_incident(incident_id: str) -> IncidentView:
     store = _store()
     return _incident_dict(store.get(incident_id))
 
 
 @task(name="incident-events", **PG_RETRIES, cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
-def incident_events(incident_id: str) -> list[dict[str, Any]]:
+def incident_events(incident_id: str) -> list[EventView]:
     store = _store()
-    return [_incident_dict(e) for e in store.events(incident_id)]
+    return [_event_dict(e) for e in store.events(incident_id)]

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 from uuid import UUID
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 
+from cassandra_recovery.contracts import PostmortemDoc, SlackPostDoc
 from cassandra_recovery.incident.store import Lease
-from cassandra_recovery.logic.postmortem import build_postmortem, progress_table, render_markdown, render_slack_summary
+from cassandra_recovery.logic.postmortem import (
+    PostMortem,
+    build_postmortem,
+    progress_table,
+    render_markdown,
+    render_slack_summary,
+)
 from tasks.incident import _store, slack_reply
 
 
@@ -20,7 +26,7 @@ def artifact_key(prefix: str, incident_id: str) -> str:
     return f"{prefix}-" + re.sub(r"[^a-z0-9-]+", "-", incident_id.lower()).strip("-")
 
 
-def _postmortem(incident_id: str) -> Any:
+def _postmortem(incident_id: str) -> PostMortem:
     store = _store()
     inc = store.get(incident_id)
     incident = {
@@ -59,7 +65,7 @@ def incident_progress(incident_id: str, artifact_id: str | None = None) -> str |
 
 
 @task(name="write-postmortem", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
-def write_postmortem(cluster_id: str, incident_id: str, lease: Lease | None) -> dict[str, Any]:
+def write_postmortem(cluster_id: str, incident_id: str, lease: Lease | None) -> PostmortemDoc:
     """Markdown artifact + a new report version in PostgreSQL + a summary in the incident's Slack thread."""
     pm = _postmortem(incident_id)
     markdown = render_markdown(pm)
@@ -67,7 +73,7 @@ def write_postmortem(cluster_id: str, incident_id: str, lease: Lease | None) -> 
         markdown, key=artifact_key("postmortem", incident_id), description=f"Post-mortem of incident {incident_id}"
     )
     version = _store().save_report(incident_id, markdown)
-    posted: dict[str, Any] = {"posted": False, "error": "no lease"}
+    posted: SlackPostDoc = {"posted": False, "error": "no lease"}
     if lease is not None:
         posted = slack_reply.fn(cluster_id, incident_id, render_slack_summary(pm), lease)
     return {"version": version, "state": pm.state, "chars": len(markdown), "slack": posted}

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from cassandra_recovery.contracts import BacklogDoc, CompareWithQueueDoc, QueueDrainDoc, QueueStatusDoc
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.storage.facade import process_storage
 from cassandra_recovery.wiring import PgParts, ServiceParts, pg_parts, service_parts
@@ -23,7 +22,7 @@ def _service(cluster_id: str) -> ServiceParts:
 
 
 @task(name="queue-status", retries=2, retry_delay_seconds=[2, 10], result_serializer="json")
-def queue_status(cluster_id: str) -> dict[str, Any]:
+def queue_status(cluster_id: str) -> QueueStatusDoc:
     pg = _pg(cluster_id)
     try:
         return {"cluster": cluster_id, **pg.outbox.stats().as_dict()}
@@ -42,14 +41,14 @@ def queue_watermark(cluster_id: str) -> str:
 
 
 @task(name="drain-write-queue", retries=2, retry_delay_seconds=[5, 30], result_serializer="json")
-def drain_queue(cluster_id: str, timeout_s: float, watermark: str) -> dict[str, Any]:
+def drain_queue(cluster_id: str, timeout_s: float, watermark: str) -> QueueDrainDoc:
     """Deliver every cache update committed before `watermark`, even while new writes keep coming; idempotent
     (versioned writes), so a retry is always safe. `drained`: none of them is left queued (dead ones are counted)."""
     parts = _service(cluster_id)
     try:
         left, report = parts.relay.deliver_committed_before(watermark, timeout_s=timeout_s)
         stats = parts.pg.outbox.stats()
-        backlog = {"queued": left.queued, "dead": left.dead}
+        backlog: BacklogDoc = {"queued": left.queued, "dead": left.dead}
         return {"cluster": cluster_id, "drained": left.queued == 0, "backlog": backlog, **stats.as_dict(),
                 "run": report.as_dict()}  # fmt: skip
     finally:
@@ -64,7 +63,7 @@ def drain_queue(cluster_id: str, timeout_s: float, watermark: str) -> dict[str, 
     persist_result=False,
     result_serializer="json",
 )
-def compare_with_source(cluster_id: str, chunks: int = 64) -> dict[str, Any]:
+def compare_with_source(cluster_id: str, chunks: int = 64) -> CompareWithQueueDoc:
     """The Cassandra cache against PostgreSQL (LOCAL_QUORUM reads), with the queue's state."""
     from cassandra_recovery.degraded.compare import Comparer
 

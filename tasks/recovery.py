@@ -7,12 +7,24 @@ Every side effect on shared state is preceded by a fenced timeline event: a run 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import cast
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from cassandra_recovery.clients.cql import CqlClient
+from cassandra_recovery.contracts import (
+    Evidence,
+    HealDoc,
+    HintDrainDoc,
+    KillSwitchDoc,
+    MitigationDoc,
+    PolicyChangeDoc,
+    RepairReportDoc,
+    ReplacementDoc,
+    ScopeEntry,
+    SegmentDoc,
+)
 from cassandra_recovery.degraded.policy import Mode
 from cassandra_recovery.detection.observe import probe_all, status_views
 from cassandra_recovery.incident.store import Lease
@@ -24,14 +36,28 @@ from cassandra_recovery.recovery.repair import EngineConfig, RepairEngine
 from cassandra_recovery.recovery.scope import current_scope, scope_from_plan
 from cassandra_recovery.settings import ClusterConfig, Settings
 from cassandra_recovery.storage.facade import process_storage
-from tasks.incident import with_level
+from tasks.incident import EventData, with_level
 from tasks.pg_retry import PG_RETRIES
 
 
-def _event(incident_id: str, kind: str, data: dict[str, Any], lease: Lease | None) -> None:
+def _event(incident_id: str, kind: str, data: EventData, lease: Lease | None) -> None:
     incidents = process_storage().incidents
     data = with_level(incidents.get(incident_id).cluster_id, data)
     incidents.append_event(incident_id, kind, lease.holder if lease else "pipeline", data, lease)
+
+
+def segment_doc(s: Segment) -> SegmentDoc:
+    return {
+        "keyspace": s.keyspace,
+        "start": s.start,
+        "end": s.end,
+        "replicas": list(s.replicas),
+        "coordinator": s.coordinator,
+    }
+
+
+def segment_of(d: SegmentDoc) -> Segment:
+    return Segment(d["keyspace"], int(d["start"]), int(d["end"]), tuple(d["replicas"]), d["coordinator"])
 
 
 @task(name="renew-incident-lease", **PG_RETRIES, cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
@@ -41,12 +67,12 @@ def renew_lease(lease: Lease, ttl_s: float = 1800.0) -> Lease:
 
 
 @task(name="record-event", **PG_RETRIES, cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
-def record_event(incident_id: str, kind: str, data: dict[str, Any], lease: Lease | None) -> None:
+def record_event(incident_id: str, kind: str, data: EventData, lease: Lease | None) -> None:
     _event(incident_id, kind, data, lease)
 
 
 @task(name="mitigate", **PG_RETRIES, persist_result=True, result_serializer="json")
-def mitigate(cluster_id: str, incident_id: str, reason: str, lease: Lease) -> dict[str, Any]:
+def mitigate(cluster_id: str, incident_id: str, reason: str, lease: Lease) -> MitigationDoc:
     """Degraded policy (critical reads from PostgreSQL, others at ONE) and scheduled repairs paused."""
     return apply_mitigation(process_storage(), cluster_id, incident_id, reason, lease.holder, lease)
 
@@ -58,14 +84,15 @@ def automation_level(cluster_id: str) -> str:
 
 
 @task(name="mitigation-in-force", **PG_RETRIES, cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
-def mitigation_on(incident_id: str) -> dict[str, Any] | None:
+def mitigation_on(incident_id: str) -> MitigationDoc | None:
     """The mitigation this incident applied and nothing has lifted yet (its `mitigated` data), or None."""
     events = process_storage().incidents.events(incident_id)
-    return mitigation_in_force({"kind": e.kind, "data": e.data} for e in events)
+    doc = mitigation_in_force({"kind": e.kind, "data": e.data} for e in events)
+    return cast(MitigationDoc | None, doc)  # a `mitigated` event's data, written by mitigate (apply_mitigation)
 
 
 @task(name="lift-mitigation", **PG_RETRIES, cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
-def lift_mitigation(cluster_id: str, incident_id: str, reason: str, lease: Lease) -> dict[str, Any] | None:
+def lift_mitigation(cluster_id: str, incident_id: str, reason: str, lease: Lease) -> PolicyChangeDoc | None:
     """The assessment decided the incident is not the automation's to act on: the policy and the repair pause
     this incident applied are lifted, with the reason. None when it had applied none."""
     if mitigation_on.fn(incident_id) is None:
@@ -74,13 +101,13 @@ def lift_mitigation(cluster_id: str, incident_id: str, reason: str, lease: Lease
     fence, why = storage.incidents.fence(lease), f"lifted by incident {incident_id}: {reason}"
     policy = storage.policy.set(cluster_id, Mode.NORMAL, why, lease.holder, fence=fence)
     lifted = storage.pauses.resume(cluster_id, incident_id, fence)
-    doc = {"policy": policy.mode.value, "repairs_resumed": lifted, "reason": reason}
+    doc: PolicyChangeDoc = {"policy": policy.mode.value, "repairs_resumed": lifted, "reason": reason}
     _event(incident_id, "mitigation_lifted", doc, lease)
     return doc
 
 
 @task(name="restore-normal", **PG_RETRIES, persist_result=True, result_serializer="json")
-def restore_normal(cluster_id: str, incident_id: str, evidence: dict[str, Any], lease: Lease) -> dict[str, Any]:
+def restore_normal(cluster_id: str, incident_id: str, evidence: Evidence, lease: Lease) -> PolicyChangeDoc:
     """Normal policy back and the repair pause lifted, only with verification evidence in hand."""
     if not evidence.get("equal"):
         raise ValueError(f"refusing to restore the normal policy without a passing comparison: {evidence}")
@@ -89,13 +116,13 @@ def restore_normal(cluster_id: str, incident_id: str, evidence: dict[str, Any], 
     fence, why = storage.incidents.fence(lease), f"verified after incident {incident_id}"
     policy = storage.policy.set(cluster_id, Mode.NORMAL, why, lease.holder, fence=fence)
     lifted = storage.pauses.resume(cluster_id, incident_id, fence)
-    doc = {"policy": policy.mode.value, "repairs_resumed": lifted}
+    doc: PolicyChangeDoc = {"policy": policy.mode.value, "repairs_resumed": lifted}
     _event(incident_id, "policy_restored", doc, lease)
     return doc
 
 
 @task(name="wait-until-up", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
-def wait_until_up(cluster_id: str, targets: list[str], timeout_s: float = 900.0, poll_s: float = 2.0) -> dict[str, Any]:
+def wait_until_up(cluster_id: str, targets: list[str], timeout_s: float = 900.0, poll_s: float = 2.0) -> HealDoc:
     """Until every target answers the client and no node that answers sees a target down (the partition healed,
     the node is back), or the timeout. A split leaves every node answering the client: gossip tells."""
     log = get_run_logger()
@@ -132,7 +159,7 @@ def drain_hints(
     stall_s: float = 120.0,
     timeout_s: float = 900.0,
     lease: Lease | None = None,
-) -> dict[str, Any]:
+) -> HintDrainDoc:
     """Hint handoff resumed on every coordinator and its delivery watched: an action on the fenced log."""
     log = get_run_logger()
     cluster = Settings().cluster(cluster_id)
@@ -149,10 +176,10 @@ def plan_repair(
     cluster_id: str,
     targets: list[str],
     keyspaces: list[str] | None,
-    plan_scope: list[dict[str, Any]] | None,
+    plan_scope: list[ScopeEntry] | None,
     segments_per_range: int,
     token_range: tuple[int, int] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[SegmentDoc]:
     """Segments of the planned scope (or, without one, the ranges the targets replicate on the current ring),
     cut to `token_range` (start exclusive, end inclusive) when one is given."""
     cluster = Settings().cluster(cluster_id)
@@ -166,28 +193,26 @@ def plan_repair(
     if token_range is not None:
         scope = [(ks, part) for ks, r in scope for part in clip([r], *token_range)]
     segs = plan_segments(scope, segments_per_range, avoid=targets)
-    return [s.__dict__ | {"replicas": list(s.replicas)} for s in segs]
+    return [segment_doc(s) for s in segs]
 
 
 @task(name="run-repair", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def run_repair(
     cluster_id: str,
     run_key: str,
-    segments: list[dict[str, Any]],
+    segments: list[SegmentDoc],
     kind: str,
     segment_timeout_s: float,
     max_attempts: int,
     inflight_wait_s: float,
     lease: Lease | None = None,
-) -> dict[str, Any]:
+) -> RepairReportDoc:
     """Checkpointed in PostgreSQL under run_key: a rerun (same key) resumes, never repeats a done segment. With
     the incident's lease, every checkpoint write and every repair started is fenced by it."""
     log = get_run_logger()
     settings = Settings()
     cluster = settings.cluster(cluster_id)
-    segs = [
-        Segment(d["keyspace"], int(d["start"]), int(d["end"]), tuple(d["replicas"]), d["coordinator"]) for d in segments
-    ]
+    segs = [segment_of(d) for d in segments]
     storage = process_storage(settings)
     fence = storage.fence(lease, holder=f"repair/{run_key}")
     cfg = EngineConfig(kind, segment_timeout_s, max_attempts, inflight_wait_s)
@@ -198,7 +223,7 @@ def run_repair(
 
 
 @task(name="replace-node", persist_result=True, result_serializer="json")
-def replace_node(cluster_id: str, incident_id: str, dead_address: str, approver: str, lease: Lease) -> dict[str, Any]:
+def replace_node(cluster_id: str, incident_id: str, dead_address: str, approver: str, lease: Lease) -> ReplacementDoc:
     """Through the cluster's provisioner; fenced first, so a stale run never provisions anything."""
     from cassandra_recovery.wiring import provisioner_for
 
@@ -208,13 +233,19 @@ def replace_node(cluster_id: str, incident_id: str, dead_address: str, approver:
     target = {"dead": dead_address, "approved_by": approver}
     with storage.side_effects.acting(storage.incidents.fence(lease), "replace_node", target):
         rep = provisioner_for(Settings(), cluster_id).replace(dead_address)
-    doc = {**rep.__dict__, "elapsed_s": round(time.monotonic() - t0, 1), "approved_by": approver}
+    doc: ReplacementDoc = {
+        "dead_address": rep.dead_address,
+        "new_address": rep.new_address,
+        "new_name": rep.new_name,
+        "elapsed_s": round(time.monotonic() - t0, 1),
+        "approved_by": approver,
+    }
     _event(incident_id, "node_replaced", doc, lease)
     return doc
 
 
 @task(name="kill-switch", **PG_RETRIES, cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
-def automation_stopped(cluster_id: str) -> dict[str, Any] | None:
+def automation_stopped(cluster_id: str) -> KillSwitchDoc | None:
     """The cluster's kill switch when automation is stopped (reason, who, since), else None."""
     s = process_storage().kill_switch.stopped(cluster_id)
     return None if s is None else {"reason": s.reason, "set_by": s.set_by, "since": s.since.isoformat()}

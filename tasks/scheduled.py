@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import cast
 from uuid import UUID
 
 from prefect import get_run_logger, task
@@ -12,11 +13,13 @@ from prefect.cache_policies import NO_CACHE
 
 from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.clients.slack import SlackNotifier
+from cassandra_recovery.contracts import Pacing, RepairReportDoc, SegmentDoc
 from cassandra_recovery.logic import repair_windows as rw
 from cassandra_recovery.logic.segments import Segment
 from cassandra_recovery.recovery.repair import EngineConfig, RepairEngine
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.storage.facade import process_storage
+from tasks.recovery import segment_of
 
 
 def _skip_reason(cluster_id: str) -> str | None:
@@ -43,7 +46,7 @@ def skip_reason(cluster_id: str) -> str | None:
 @task(name="repair-schedule-log", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def log_schedule(
     schedule: str, cluster_id: str, kind: str, run_key: str | None, outcome: str, reason: str = "",
-    detail: dict[str, Any] | None = None,
+    detail: Mapping[str, object] | None = None,
 ) -> None:  # fmt: skip
     process_storage().schedule_log.record(schedule, cluster_id, kind, run_key, outcome, reason, detail)
 
@@ -52,12 +55,12 @@ def log_schedule(
 def paced_repair(
     cluster_id: str,
     run_key: str,
-    segments: list[dict[str, Any]],
+    segments: list[SegmentDoc],
     kind: str,
-    pacing: dict[str, Any],
+    pacing: Pacing,
     segment_timeout_s: float,
     max_attempts: int,
-) -> dict[str, Any]:
+) -> RepairReportDoc:
     """The checkpointed engine with a gate before each segment: the intensity pause after the previous one,
     then no start inside a blackout or outside the windows (it waits, saying until when)."""
     from prefect.artifacts import create_progress_artifact, update_progress_artifact
@@ -67,9 +70,7 @@ def paced_repair(
     cluster = settings.cluster(cluster_id)
     tz = pacing["timezone"]
     blackouts, windows = rw.parse_blackouts(pacing["blackouts"]), rw.parse_windows(pacing["windows"])
-    segs = [
-        Segment(d["keyspace"], int(d["start"]), int(d["end"]), tuple(d["replicas"]), d["coordinator"]) for d in segments
-    ]
+    segs = [segment_of(d) for d in segments]
     art = cast(UUID, create_progress_artifact(0.0, description=f"repair {run_key}: segments started"))  # sync call
     started = {"n": 0, "held_s": 0.0, "paused_s": 0.0}
 
@@ -112,7 +113,7 @@ def paced_repair(
         except Interrupted as e:
             log.warning("routine repair interrupted before segment %d: %s", started["n"] + 1, e)
             return {"interrupted": str(e), "escalated": False, "reasons": [str(e)], "segments": len(segs),
-                    "ran": started["n"], "already_done": 0, "reconciled": 0, "retries": 0,
+                    "ran": int(started["n"]), "already_done": 0, "reconciled": 0, "retries": 0,
                     "held_s": round(started["held_s"], 1), "paused_s": round(started["paused_s"], 1)}  # fmt: skip
     update_progress_artifact(art, 100.0 if not rep.escalated else 100.0 * started["n"] / max(len(segs), 1))
     return rep.as_dict() | {"held_s": round(started["held_s"], 1), "paused_s": round(started["paused_s"], 1)}

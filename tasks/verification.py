@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from cassandra_recovery.contracts import FixDoc, FollowUpDoc, FollowUpTable, VerificationReportDoc
 from cassandra_recovery.detection.clock import max_spread_ms
 from cassandra_recovery.incident.store import Lease
 from cassandra_recovery.settings import Settings
@@ -16,7 +15,7 @@ from tasks.recovery import _event
 KEYS_IN_EVENT = 50
 
 
-def event_doc(report: dict[str, Any], stage: str) -> dict[str, Any]:
+def event_doc(report: VerificationReportDoc, stage: str) -> dict[str, object]:
     """What the timeline keeps of a verification pass (the full report is the task's result)."""
     return {
         "verdict": report["verdict"],
@@ -38,6 +37,11 @@ def event_doc(report: dict[str, Any], stage: str) -> dict[str, Any]:
     }
 
 
+def _timeline(doc: FollowUpDoc) -> dict[str, object]:
+    """What the timeline keeps of a follow-up scheduled: the result without its flag (the event's kind says it)."""
+    return {k: v for k, v in doc.items() if k != "scheduled"}
+
+
 @task(name="verify-table", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def verify_table(
     cluster_id: str,
@@ -46,9 +50,9 @@ def verify_table(
     stage: str = "initial",
     incident_id: str | None = None,
     lease: Lease | None = None,
-    fixed: dict[str, Any] | None = None,
+    fixed: FixDoc | None = None,
     missed_since: str | None = None,
-) -> dict[str, Any]:
+) -> VerificationReportDoc:
     """One read-only pass: every replica's copy against the source of truth; recorded on the incident (with the
     fix that preceded it, if any). `missed_since` (ISO 8601): when the outage was first seen; the pass then reads
     only the keys changed since (the outage-scoped proof) when it can. The follow-up's full pass is paced."""
@@ -77,17 +81,26 @@ def verify_table(
     if incident_id:
         doc = event_doc(report, stage)
         if fixed:
-            doc["fixed"] = {"method": fixed.get("method"), "keys": fixed.get("keys"), "why": fixed.get("why")}
-            if isinstance(doc["fixed"]["keys"], list):
-                doc["fixed"]["keys"] = len(doc["fixed"]["keys"])
+            kept: dict[str, object] = {
+                "method": fixed.get("method"),
+                "keys": fixed.get("keys"),
+                "why": fixed.get("why"),
+            }
+            if isinstance(kept["keys"], list):
+                kept["keys"] = len(kept["keys"])
+            doc["fixed"] = kept
         _event(incident_id, "verified", doc, lease)
     return report
 
 
 @task(name="fix-divergence", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def fix_divergence(
-    cluster_id: str, report: dict[str, Any], run_key: str, incident_id: str | None = None, lease: Lease | None = None
-) -> dict[str, Any]:
+    cluster_id: str,
+    report: VerificationReportDoc,
+    run_key: str,
+    incident_id: str | None = None,
+    lease: Lease | None = None,
+) -> FixDoc:
     """The named keys fixed in place, or their ranges repaired: whichever is cheaper (the reason is recorded)."""
     from cassandra_recovery.verification.service import fix
     from cassandra_recovery.verification.verifier import VerificationReport
@@ -96,7 +109,7 @@ def fix_divergence(
     settings = Settings()
     if incident_id:
         _event(incident_id, "fix_started", {"mismatches": report["mismatches"]}, lease)
-    done = fix(
+    done = fix(  # its result is the FixDoc shape (verification/service.py)
         settings,
         cluster_id,
         VerificationReport.from_dict(report),
@@ -112,7 +125,7 @@ def fix_divergence(
 
 
 @task(name="schedule-follow-up", persist_result=True, result_serializer="json")
-def schedule_follow_up(cluster_id: str, incident_id: str, after_s: float, lease: Lease) -> dict[str, Any]:
+def schedule_follow_up(cluster_id: str, incident_id: str, after_s: float, lease: Lease) -> FollowUpDoc:
     """The runbook's "monitor for 24 hours": a follow-up verification run of the served deployment, `after_s`
     from now; one per monitoring period (the key holds the lease's fencing token)."""
     from datetime import UTC, datetime, timedelta
@@ -132,18 +145,18 @@ def schedule_follow_up(cluster_id: str, incident_id: str, after_s: float, lease:
             idempotency_key=f"follow-up/{incident_id}/{lease.token}",
         )
     except Exception as e:  # no served deployment: the incident stays open and says why
-        doc = {"error": f"{type(e).__name__}: {e}"[:500], "at": at.isoformat()}
-        _event(incident_id, "follow_up_not_scheduled", doc, lease)
-        return {"scheduled": False, **doc}
-    doc = {"at": at.isoformat(), "flow_run_id": str(run.id)}  # type: ignore[union-attr]  # sync call
-    _event(incident_id, "follow_up_scheduled", doc, lease)
-    return {"scheduled": True, **doc}
+        failed: FollowUpDoc = {"scheduled": False, "error": f"{type(e).__name__}: {e}"[:500], "at": at.isoformat()}
+        _event(incident_id, "follow_up_not_scheduled", _timeline(failed), lease)
+        return failed
+    done: FollowUpDoc = {"scheduled": True, "at": at.isoformat(), "flow_run_id": str(run.id)}  # type: ignore[union-attr]  # sync call
+    _event(incident_id, "follow_up_scheduled", _timeline(done), lease)
+    return done
 
 
 @task(name="defer-follow-up", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def defer_follow_up(
-    cluster_id: str, incident_id: str, after_s: float, params: dict[str, Any], deferred_by: str
-) -> dict[str, Any]:
+    cluster_id: str, incident_id: str, after_s: float, params: FollowUpTable, deferred_by: str
+) -> FollowUpDoc:
     """The follow-up found the incident held by another run: schedule another follow-up `after_s` from now (one per
     deferring run) and say so on the timeline, instead of failing while the incident is being handled."""
     from datetime import UTC, datetime, timedelta
@@ -153,7 +166,11 @@ def defer_follow_up(
     from deployments.names import FOLLOW_UP_DEPLOYMENT
 
     at = datetime.now(UTC) + timedelta(seconds=after_s)
-    doc: dict[str, Any] = {"reason": "the incident's lease is held by another run", "at": at.isoformat()}
+    doc: FollowUpDoc = {
+        "scheduled": False,
+        "reason": "the incident's lease is held by another run",
+        "at": at.isoformat(),
+    }
     try:
         run = run_deployment(
             FOLLOW_UP_DEPLOYMENT,
@@ -165,8 +182,9 @@ def defer_follow_up(
         )
     except Exception as e:  # no served deployment: the timeline says so; the holder's run goes on
         doc["error"] = f"{type(e).__name__}: {e}"[:500]
-        _event(incident_id, "follow_up_not_scheduled", doc, None)
-        return {"scheduled": False, **doc}
+        _event(incident_id, "follow_up_not_scheduled", _timeline(doc), None)
+        return doc
+    doc["scheduled"] = True
     doc["flow_run_id"] = str(run.id)  # type: ignore[union-attr]  # sync call
-    _event(incident_id, "follow_up_deferred", doc, None)
-    return {"scheduled": True, **doc}
+    _event(incident_id, "follow_up_deferred", _timeline(doc), None)
+    return doc

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -37,7 +37,7 @@ def min_gc_grace_s(cql: CqlClient, observer: str) -> float:
 
 def gather(
     cluster: ClusterConfig,
-    detected: dict[str, Any],
+    detected: Mapping[str, Any],
     now: datetime,
     outage_started: datetime,
     jmx: dict[str, bool | None],

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from cassandra import ConsistencyLevel
 from cassandra.query import SimpleStatement
@@ -13,6 +12,7 @@ from psycopg_pool import ConnectionPool
 
 from cassandra_recovery.clients.cql import CqlClient, release_page
 from cassandra_recovery.clients.postgres import fetch_all, fetch_one
+from cassandra_recovery.contracts import CompareDoc
 from cassandra_recovery.logic.checksum import (
     ChunkSum,
     KeyDiff,
@@ -44,7 +44,7 @@ class CompareResult:
     different: list[str] = field(default_factory=list)
     consistency: str = "LOCAL_QUORUM"
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> CompareDoc:
         return {
             "equal": self.equal,
             "chunks": self.chunks,

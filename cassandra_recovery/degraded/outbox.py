@@ -10,6 +10,7 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from cassandra_recovery.clients.postgres import fetch_all, fetch_one
+from cassandra_recovery.contracts import QueueStatsDoc
 from cassandra_recovery.settings import DomainConfig
 
 # Claiming commits the attempt before delivery: a relay killed mid-delivery leaves the attempt counted,
@@ -87,8 +88,15 @@ class QueueStats:
     oldest_queued_age_s: float
     oldest_dead_age_s: float
 
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+    def as_dict(self) -> QueueStatsDoc:
+        return {
+            "queued": self.queued,
+            "delivered": self.delivered,
+            "dead": self.dead,
+            "in_flight": self.in_flight,
+            "oldest_queued_age_s": self.oldest_queued_age_s,
+            "oldest_dead_age_s": self.oldest_dead_age_s,
+        }
 
 
 @dataclass(frozen=True)

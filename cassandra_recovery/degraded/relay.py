@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from cassandra_recovery.contracts import RelayRunDoc
 from cassandra_recovery.degraded.outbox import Backlog, Outbox, OutboxEntry, QueueStats
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ class RelayReport:
         self.dead += other.dead
         self.errors = (self.errors + other.errors)[-20:]
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> RelayRunDoc:
         return {
             "claimed": self.claimed,
             "delivered": self.delivered,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -174,7 +174,7 @@ class IncidentStore:
         assert r is not None  # noqa: S101 - INSERT ... RETURNING returns the row
         return Event(**{f: r[f] for f in Event.__dataclass_fields__})
 
-    def open_or_join(self, cluster_id: str, trigger: JSON, actor: str) -> tuple[Incident, bool]:
+    def open_or_join(self, cluster_id: str, trigger: Mapping[str, Any], actor: str) -> tuple[Incident, bool]:
         """The cluster's open incident, created when there is none (True) or joined (False); both are events.
         INSERT ... ON CONFLICT on the partial unique index: concurrent openers wait for the first, then join."""
         for _ in range(10):  # a retry only when the open incident was resolved between our two statements
@@ -265,7 +265,12 @@ class IncidentStore:
         return _incident(row)
 
     def transition(
-        self, incident_id: str, expected_state: IncidentState, new_state: IncidentState, lease: Lease, data: JSON
+        self,
+        incident_id: str,
+        expected_state: IncidentState,
+        new_state: IncidentState,
+        lease: Lease,
+        data: Mapping[str, Any],
     ) -> Incident:
         """Compare-and-set on state and fencing token; event `transition` {from, to, data}; resolved closes it."""
         check_transition(expected_state, new_state)
@@ -274,13 +279,15 @@ class IncidentStore:
         params = {"old": old.value, "new": new.value, "close": new is IncidentState.RESOLVED}
         return self._write(incident_id, lease, sets, params, ("transition", {"from": old, "to": new, "data": data}))
 
-    def append_event(self, incident_id: str, kind: str, actor: str, data: JSON, lease: Lease | None = None) -> Event:
+    def append_event(
+        self, incident_id: str, kind: str, actor: str, data: Mapping[str, Any], lease: Lease | None = None
+    ) -> Event:
         """Add to the timeline; with a lease, refused (StaleFencingToken) unless it is the current one."""
         with self._tx() as conn:
             self._lock(conn, incident_id, fence=lease)
             return self._event(conn, incident_id, kind, actor, None if lease is None else lease.token, data)
 
-    def set_plan(self, incident_id: str, plan: JSON, lease: Lease) -> Incident:
+    def set_plan(self, incident_id: str, plan: Mapping[str, Any], lease: Lease) -> Incident:
         return self._write(incident_id, lease, "plan = %(plan)s", {"plan": Jsonb(plan)}, ("plan_set", {"plan": plan}))
 
     def set_slack_thread(self, incident_id: str, channel: str, ts: str, lease: Lease) -> Incident:

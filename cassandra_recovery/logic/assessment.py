@@ -9,8 +9,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import cast
 
+from cassandra_recovery.contracts import PlanDoc
 from cassandra_recovery.logic.replication import ConsistencyLevel as ConsistencyLevel  # re-exported
 from cassandra_recovery.logic.replication import Replication, TokenRange, ranges_replicated_by, rf_by_dc, token_ranges
 from cassandra_recovery.logic.replication import Requirement as Requirement
@@ -232,8 +233,8 @@ class Plan:
     app: AppImpact
     held_action: PlanAction | None = None  # what the evidence calls for, held back by an escalation or known condition
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def as_dict(self) -> PlanDoc:
+        return cast(PlanDoc, asdict(self))  # asdict is untyped; the fields above are the doc's
 
 
 def decide_plan(inp: AssessmentInput) -> Plan:

@@ -3,8 +3,9 @@ applies it first: the detector when it opens the incident, or the incident's run
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
+from cassandra_recovery.contracts import MitigationDoc
 from cassandra_recovery.controls.killswitch import KillSwitch
 from cassandra_recovery.degraded.policy import Mode, PolicyStore
 from cassandra_recovery.incident.store import IncidentStore, Lease
@@ -37,7 +38,7 @@ def apply_mitigation(
     reason: str,
     actor: str,
     lease: Lease | None = None,
-) -> dict[str, Any]:
+) -> MitigationDoc:
     """Critical reads from PostgreSQL, others at ONE, scheduled repairs paused; `mitigation_started` and
     `mitigated` on the timeline (fenced by the lease when the caller holds one)."""
     incidents = storage.incidents
@@ -47,8 +48,8 @@ def apply_mitigation(
         cluster_id, Mode.DEGRADED, reason, f"incident/{incident_id}", "ONE", True, incident_id=incident_id, fence=fence
     )
     pause = storage.pauses.pause(cluster_id, f"incident {incident_id}: {reason}", actor, incident_id, fence)
-    doc: dict[str, Any] = {"policy": policy.mode.value, "read_consistency": policy.read_consistency}
-    doc |= {"repairs_paused": True, "pause_owner": pause.incident_id, "by": actor}
+    doc: MitigationDoc = {"policy": policy.mode.value, "read_consistency": policy.read_consistency,
+                          "repairs_paused": True, "pause_owner": pause.incident_id, "by": actor}  # fmt: skip
     incidents.append_event(incident_id, "mitigated", actor, doc, lease)
     return doc
 

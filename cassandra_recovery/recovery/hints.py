@@ -7,11 +7,12 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import cast
 
 from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.clients.jmx import JmxMetrics
 from cassandra_recovery.clients.nodetool import Nodetool
+from cassandra_recovery.contracts import HintDrainDoc
 from cassandra_recovery.errors import CommandError, NodeUnreachableError, ParseError
 from cassandra_recovery.logic.hint_drain import DrainState, DrainTracker
 from cassandra_recovery.parsers.hints import parse_statushandoff
@@ -29,8 +30,8 @@ class DrainReport:
     samples: list[tuple[float, int]] = field(default_factory=list)  # (seconds since start, pending files)
     reason: str = ""
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def as_dict(self) -> HintDrainDoc:
+        return cast(HintDrainDoc, asdict(self))  # asdict is untyped; the fields above are the doc's
 
 
 def ensure_handoff(cluster: ClusterConfig, coordinators: Sequence[str], nodetool: Nodetool) -> dict[str, list[str]]:

@@ -13,10 +13,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.clients.nodetool import Nodetool
+from cassandra_recovery.contracts import RepairReportDoc
 from cassandra_recovery.errors import CommandError, NodeUnreachableError, ParseError
 from cassandra_recovery.incident.fence import Fence
 from cassandra_recovery.incident.side_effects import Acting, SideEffectLog
@@ -61,8 +62,8 @@ class RepairReport:
     parent_ids: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def as_dict(self) -> RepairReportDoc:
+        return cast(RepairReportDoc, asdict(self))  # asdict is untyped; the fields above are the doc's
 
 
 class RepairEngine:

@@ -3,6 +3,7 @@ repair-age metrics read (the last successful run covering each keyspace)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,7 +40,7 @@ class ScheduleLog:
 
     def record(
         self, schedule: str, cluster_id: str, kind: str, run_key: str | None, outcome: str, reason: str = "",
-        detail: dict[str, Any] | None = None,
+        detail: Mapping[str, object] | None = None,
     ) -> None:  # fmt: skip
         with self.pool.connection() as conn:
             conn.execute(

@@ -6,13 +6,14 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
 from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.clients.postgres import make_pool
+from cassandra_recovery.contracts import FixDoc
 from cassandra_recovery.detection.clock import clock_skew
 from cassandra_recovery.detection.observe import probe_all
 from cassandra_recovery.incident.fence import Fence
@@ -142,7 +143,7 @@ def fix(
     max_keys: int = 100,
     progress: Callable[[str], None] = log.info,
     fence: Fence | None = None,
-) -> dict[str, Any]:
+) -> FixDoc:
     """The cheaper of an in-place fix of the named keys and a full repair of the differing chunks' ranges;
     the caller verifies again afterwards. The fix is on the fenced log under `fence` (an incident's lease):
     refused before it starts when the run no longer holds the incident."""
@@ -162,14 +163,14 @@ def fix(
     with CqlClient(cluster) as cql:
         spec = spec_for(settings, cql, report.keyspace, report.table)
         if choice.method == FixMethod.REPAIR:  # each repair segment is an action of its own on the log
-            return out | _repair(cluster, cql, storage, spec, report, run_key, progress, fence)
+            return cast(FixDoc, out | _repair(cluster, cql, storage, spec, report, run_key, progress, fence))
         with storage.side_effects.acting(fence, "verification_fix", target | {"keys": len(keys)}) as act:
             if choice.method == FixMethod.REWRITE_FROM_SOURCE:
                 out |= rewrite_from_source(storage.pool, cql, settings.domain, keys)
             else:
                 out |= read_at_all(cql, spec, [leaf for d in report.diffs for leaf in d.leaves])
             act.detail = {k: v for k, v in out.items() if isinstance(v, int | str)}
-    return out
+    return cast(FixDoc, out)  # method, why and keys, with what the fix adds (its own counts)
 
 
 def _repair(

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from cassandra_recovery.assessment.inputs import ring
 from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.clients.nodetool import Nodetool
+from cassandra_recovery.contracts import VerificationReportDoc
 from cassandra_recovery.detection.observe import probe_all
 from cassandra_recovery.errors import ConfigError
 from cassandra_recovery.logic.checksum import ChunkSum, diff_keys
@@ -122,7 +123,7 @@ class VerificationReport:
         return sorted({k for d in self.diffs for k in getattr(d, kind)})
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> VerificationReport:
+    def from_dict(cls, d: Mapping[str, Any]) -> VerificationReport:
         """Back from as_dict (through a Prefect result): what a fix needs, key lists as far as they were kept."""
         fields = {k: d[k] for k in cls.__dataclass_fields__ if k in d and k != "diffs"}
         diffs = [
@@ -142,7 +143,7 @@ class VerificationReport:
         ]
         return cls(**fields, diffs=diffs)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> VerificationReportDoc:
         d = asdict(self)
         d["converged"] = self.converged
         d["mismatches"] = len(self.diffs)
@@ -153,7 +154,7 @@ class VerificationReport:
             x["leaves"] = [[str(a), str(b)] for a, b in x["leaves"]][:50]
             for k in ("missing", "extra", "different"):
                 x[k] = x[k][:MAX_KEYS_LISTED]
-        return d
+        return cast(VerificationReportDoc, d)  # asdict is untyped; the fields above and the ones added
 
 
 class Verifier:

@@ -3,6 +3,7 @@ version of the tool load in the next (an incident open for a day, an approval su
 
 from __future__ import annotations
 
+import collections.abc
 import importlib
 import pkgutil
 import types
@@ -11,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typing_extensions
 from prefect import Flow
 from prefect.tasks import Task
+from pydantic import JsonValue
 
 import flows
 import tasks
@@ -35,10 +38,16 @@ def _decorated() -> list[tuple[str, Flow[Any, Any] | Task[Any, Any]]]:
 
 
 def _json_plain(tp: Any) -> bool:
-    """A return type made of JSON's own values: str, numbers, bool, None, dict with str keys, list; Any counts."""
-    if tp is Any or tp in _PLAIN:
+    """A return type made of JSON's own values: str, numbers, bool, None, dict with str keys, list; Any counts, and
+    so do pydantic's JsonValue and TypedDicts of such values (plain dicts at runtime: cassandra_recovery/contracts.py).
+    A Sequence is a list or a tuple, which JSON keeps as a list."""
+    if tp is Any or tp in _PLAIN or tp is JsonValue:
         return True
+    if typing_extensions.is_typeddict(tp):
+        return all(_json_plain(t) for t in typing.get_type_hints(tp).values())
     origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is collections.abc.Sequence:
+        return _json_plain(args[0])
     if origin in (typing.Union, types.UnionType):
         return all(_json_plain(a) for a in args)
     if origin is dict:
