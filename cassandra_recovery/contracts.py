@@ -372,6 +372,14 @@ class ReplacementDoc(TypedDict):
     approved_by: str
 
 
+class ReadLimits(TypedDict, total=False):
+    """A verification's read settings for one run, over settings' `verification` (the CLI's options)."""
+
+    target_rows_per_chunk: int
+    rows_per_s: float  # 0: no ceiling
+    preview: bool  # nodetool repair --preview --full as a second opinion
+
+
 @with_config(_OPEN)
 class VerificationReportDoc(TypedDict, total=False):
     """One verification pass (verification/verifier.py VerificationReport.as_dict)."""

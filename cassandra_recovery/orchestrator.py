@@ -53,6 +53,9 @@ class Orchestrator(Protocol):
     def run_repair(self, params: Mapping[str, Any]) -> Any:
         """The repair flow, run here and now with `params`; its report."""
 
+    def run_verify(self, params: Mapping[str, Any]) -> Any:
+        """The verify flow (retries of an unproven pass, the fix and the pass after it), run here with `params`."""
+
     def incident_ready(self) -> bool:
         """Whether the incident-response deployment is registered (a `serve` process has started)."""
 

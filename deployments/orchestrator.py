@@ -43,6 +43,11 @@ class PrefectOrchestrator:
 
         return repair(**params)
 
+    def run_verify(self, params: Mapping[str, Any]) -> Any:
+        from flows.verify import verify
+
+        return verify(**params)
+
     def incident_ready(self) -> bool:
         from prefect.client.orchestration import get_client
 

@@ -9,7 +9,7 @@ from typing import cast
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from cassandra_recovery.contracts import FollowUpResult, VerificationReportDoc, VerifyDoc, VerifyPassDoc
+from cassandra_recovery.contracts import FollowUpResult, ReadLimits, VerificationReportDoc, VerifyDoc, VerifyPassDoc
 from cassandra_recovery.incident.store import Lease
 from cassandra_recovery.logic.incident_states import IncidentState as S
 from deployments import names
@@ -41,13 +41,16 @@ def verify(
     unproven_retries: int = 2,
     retry_after_s: float = 20.0,
     missed_since: str | None = None,
+    limits: ReadLimits | None = None,
+    max_fix_keys: int | None = None,
 ) -> VerifyDoc:
     """Converged, diverged or cannot verify; a divergence is fixed (keys in place, or a repair) and verified
     again when `fix`; `escalate` says why when the table is not proven converged in the end. `missed_since`
-    (ISO 8601, when the outage was first seen): the outage-scoped proof, reading only the keys changed since."""
+    (ISO 8601, when the outage was first seen): the outage-scoped proof, reading only the keys changed since.
+    `limits` and `max_fix_keys`: this run's read settings and in-place fix ceiling, over settings'."""
     cluster_id = cluster_named(cluster_id)
     log = get_run_logger()
-    first = verify_table(cluster_id, keyspace, table, stage, incident_id, lease, missed_since=missed_since)
+    first = verify_table(cluster_id, keyspace, table, stage, incident_id, lease, None, missed_since, limits)
     for _ in range(unproven_retries):
         if first["verdict"] != "cannot_verify" or first["down"]:
             break
@@ -55,7 +58,7 @@ def verify(
         # latency samples recover): ask again a little later instead of calling it unverifiable at once.
         log.info("verification could not prove every read (%s); again in %.0fs", first["reasons"][:2], retry_after_s)
         time.sleep(retry_after_s)
-        first = verify_table(cluster_id, keyspace, table, stage, incident_id, lease, missed_since=missed_since)
+        first = verify_table(cluster_id, keyspace, table, stage, incident_id, lease, None, missed_since, limits)
     out: VerifyDoc = {
         "converged": first["converged"],
         "verdict": first["verdict"],
@@ -67,9 +70,11 @@ def verify(
         out["fix_skipped"] = f"automation stopped for {cluster_id} by {stop['set_by']} ({stop['reason']})"
     elif first["verdict"] == "diverged" and fix:
         key = f"verify-fix/{incident_id or flow_run.id}/{stage}"
-        out["fix"] = fix_divergence(cluster_id, first, key, incident_id, lease)
+        out["fix"] = fix_divergence(cluster_id, first, key, incident_id, lease, max_fix_keys)
         log.info("fixed by %s (%s); verifying again", out["fix"]["method"], out["fix"]["why"])
-        second = verify_table(cluster_id, keyspace, table, "after_fix", incident_id, lease, out["fix"], missed_since)
+        second = verify_table(
+            cluster_id, keyspace, table, "after_fix", incident_id, lease, out["fix"], missed_since, limits
+        )
         out |= {"converged": second["converged"], "verdict": second["verdict"], "report": second}
         out["passes"].append(_brief(second, "after_fix"))
     if not out["converged"]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from cassandra_recovery.contracts import FixDoc, FollowUpDoc, FollowUpTable, VerificationReportDoc
+from cassandra_recovery.contracts import FixDoc, FollowUpDoc, FollowUpTable, ReadLimits, VerificationReportDoc
 from cassandra_recovery.detection.clock import max_spread_ms
 from cassandra_recovery.incident.store import Lease
 from cassandra_recovery.settings import Settings
@@ -52,6 +52,7 @@ def verify_table(
     lease: Lease | None = None,
     fixed: FixDoc | None = None,
     missed_since: str | None = None,
+    limits: ReadLimits | None = None,
 ) -> VerificationReportDoc:
     """One read-only pass: every replica's copy against the source of truth; recorded on the incident (with the
     fix that preceded it, if any). `missed_since` (ISO 8601): when the outage was first seen; the pass then reads
@@ -66,7 +67,8 @@ def verify_table(
         _event(incident_id, "verification_started", {"pass": stage, "keyspace": keyspace, "table": table}, lease)
     settings = Settings()
     v = settings.verification
-    cfg = VerifyConfig.from_settings(v, **({"rows_per_s": v.follow_up_rows_per_s} if stage == "follow_up" else {}))
+    paced = {"rows_per_s": v.follow_up_rows_per_s} if stage == "follow_up" else {}
+    cfg = VerifyConfig.from_settings(v, **(paced | dict(limits or {})))
     since = datetime.fromisoformat(missed_since) if missed_since else None
     report = verify(settings, cluster_id, keyspace, table, config=cfg, progress=log.info, missed_since=since).as_dict()
     log.info(
@@ -100,8 +102,10 @@ def fix_divergence(
     run_key: str,
     incident_id: str | None = None,
     lease: Lease | None = None,
+    max_keys: int | None = None,
 ) -> FixDoc:
-    """The named keys fixed in place, or their ranges repaired: whichever is cheaper (the reason is recorded)."""
+    """The named keys fixed in place, or their ranges repaired: whichever is cheaper (the reason is recorded).
+    `max_keys`: fixed in place up to this many keys (settings' `verification.max_fix_keys` by default)."""
     from cassandra_recovery.verification.service import fix
     from cassandra_recovery.verification.verifier import VerificationReport
 
@@ -114,7 +118,7 @@ def fix_divergence(
         cluster_id,
         VerificationReport.from_dict(report),
         run_key,
-        settings.verification.max_fix_keys,
+        settings.verification.max_fix_keys if max_keys is None else max_keys,
         log.info,
         fence=None if lease is None else process_storage(settings).incidents.fence(lease),
     )

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from typing import Any
 
+from cassandra_recovery.clients.cql import identifier
 from cassandra_recovery.commands import progress
 from cassandra_recovery.commands.output import emit
 from cassandra_recovery.errors import ConfigError
+from cassandra_recovery.orchestrator import load_orchestrator
 from cassandra_recovery.settings import Settings
 
 
@@ -26,8 +29,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--max-fix-keys", type=int, default=100)
 
 
-def summary(rep: Any) -> dict[str, Any]:
-    d = rep.as_dict()
+def summary(d: Mapping[str, Any]) -> dict[str, Any]:
+    """What a person reads of a verification report: the verdict, what was compared, and each difference's first
+    keys (the report's full lists stay in the flow run's result)."""
     return {
         "converged": d["converged"],
         "verdict": d["verdict"],
@@ -43,26 +47,41 @@ def summary(rep: Any) -> dict[str, Any]:
     }
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    from cassandra_recovery.verification.service import fix, verify
-    from cassandra_recovery.verification.verifier import VerifyConfig
-
+def validated(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """The verify flow's parameters, or ConfigError (exit 2) before anything is contacted."""
     if (args.rows_per_chunk is not None and args.rows_per_chunk < 1) or args.max_fix_keys < 0:
         raise ConfigError("--rows-per-chunk must be >= 1 and --max-fix-keys >= 0")
     if args.rows_per_s is not None and args.rows_per_s < 0:
         raise ConfigError("--rows-per-s must be >= 0 (0: no ceiling)")
-    cluster = settings.cluster(args.cluster)
-    say = progress("verify")
+    for name in (args.keyspace, args.table):
+        if name is not None:
+            identifier(name)
     given = {"target_rows_per_chunk": args.rows_per_chunk, "rows_per_s": args.rows_per_s}
-    overrides = {k: v for k, v in given.items() if v is not None}
-    cfg = VerifyConfig.from_settings(settings.verification, preview=not args.no_preview, **overrides)
-    rep = verify(settings, cluster.id, args.keyspace, args.table, config=cfg, progress=say)
-    out: dict[str, Any] = summary(rep)
-    if args.fix and rep.verdict == "diverged":
-        out["first_pass"] = dict(out)
-        import time
+    limits = {k: v for k, v in given.items() if v is not None} | {"preview": not args.no_preview}
+    return {
+        "cluster_id": settings.cluster(args.cluster).id,
+        "keyspace": args.keyspace,
+        "table": args.table,
+        "fix": args.fix,
+        "limits": limits,
+        "max_fix_keys": args.max_fix_keys,
+    }
 
-        out["fix"] = fix(settings, cluster.id, rep, f"verify-fix/{int(time.time())}", args.max_fix_keys, say)
-        out |= summary(verify(settings, cluster.id, args.keyspace, args.table, config=cfg, progress=say))
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """The verify flow, run here (the same flow the incident runs, with its retries of an unproven pass)."""
+    from cassandra_recovery.lab.prefect_server import ensure_prefect_server
+
+    params = validated(args, settings)
+    say = progress("verify")
+    engine = load_orchestrator(settings)
+    ensure_prefect_server(settings, progress=say)
+    done: Any = engine.run_verify(params)
+    out = summary(done["report"])
+    if len(done["passes"]) > 1:  # fixed, then verified again
+        out["passes"] = done["passes"]
+    for k in ("fix", "fix_skipped", "escalate"):
+        if k in done:
+            out[k] = done[k]
     emit(out, args.json)
     return 0 if out["converged"] else 1

@@ -49,3 +49,28 @@ def test_up_is_idempotent(lab: Lab) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "already running" in proc.stderr
     assert {n.name: lab.process(n).pid for n in lab.state().spec.nodes} == pids  # type: ignore[union-attr]
+
+
+def test_verify_runs_the_verify_flow_and_prints_its_verdict(lab: Lab) -> None:
+    """`verify` is the flow the incident runs (its retries of an unproven pass included), run here: the verdict it
+    prints is that flow run's result, and the run is on the Prefect server like any other."""
+    from prefect.client.orchestration import get_client
+
+    from cassandra_recovery.lab.prefect_server import client_env
+    from cassandra_recovery.settings import Settings
+    from deployments import names
+    from deployments.run_queries import runs_in_state
+    from tests.cluster.incident_env import prefect_api
+
+    proc = _cli("verify", "--no-preview", "--rows-per-chunk", "500", "--json")
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    doc = json.loads(proc.stdout)
+    assert proc.returncode == (0 if doc["converged"] else 1), doc
+    assert doc["verdict"] in ("converged", "diverged", "cannot_verify") and (doc["keyspace"], doc["table"]) == (
+        Settings().domain.keyspace,
+        Settings().domain.cassandra_table,
+    )
+    assert doc["preview"] is None and doc["rows_compared"] > 0, doc  # --no-preview reached the flow
+    with prefect_api(client_env(Settings())), get_client(sync_client=True) as client:
+        runs = runs_in_state(client, "COMPLETED", names.VERIFY, newest_first=True)
+    assert runs and runs[0].parameters["limits"] == {"target_rows_per_chunk": 500, "preview": False}, runs[:1]
