@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 
 from cassandra_recovery.contracts import DetectedNode, Detection
+from cassandra_recovery.settings import Settings
 from deployments import names
 from flows.clusters import cluster_named
 from tasks.observe import counters, observe_regions, peer_views, probe_nodes, schema_versions
@@ -18,7 +19,6 @@ def detect(cluster_id: str | None = None) -> Detection:
     reachable = [n for n, p in probes.items() if p["ok"]]
     views = peer_views(cluster_id, reachable)
     nodes: dict[str, DetectedNode] = {}
-    from cassandra_recovery.settings import Settings
 
     cluster = Settings().cluster(cluster_id)
     for n in cluster.nodes:

@@ -6,14 +6,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
+from prefect.exceptions import Abort, Pause
 from prefect.runtime import flow_run
 
 from cassandra_recovery.contracts import IncidentResult, Trigger
 from cassandra_recovery.incident.lease_keeper import LeaseKeeper
-from cassandra_recovery.incident.store import Lease
+from cassandra_recovery.incident.store import IncidentNotFound, Lease, LeaseLost
 from cassandra_recovery.logic.incident_states import IncidentState as S
 from cassandra_recovery.logic.reported import episode_start
 from cassandra_recovery.settings import Settings
+from cassandra_recovery.storage.facade import process_storage
 from deployments import names
 from flows.assess import assess
 from flows.clusters import cluster_named
@@ -23,7 +25,6 @@ from tasks.incident import get_incident, open_or_join, release_lease, take_lease
 
 def _closed(incident_id: str) -> bool:
     """Whether the incident a trigger names is resolved or escalated (an unknown one is not)."""
-    from cassandra_recovery.incident.store import IncidentNotFound
 
     try:
         return get_incident(incident_id)["state"] in (S.RESOLVED, S.ESCALATED)
@@ -45,9 +46,6 @@ def incident_response(
     follow_up_s: when the follow-up verification runs (settings' verification.follow_up_s by default; 0 closes
     the incident right after the first passing verification)."""
     cluster_id = cluster_named(cluster_id)
-    from prefect.exceptions import Abort, Pause
-
-    from cassandra_recovery.incident.store import LeaseLost
 
     log = get_run_logger()
     if dry_run:  # plan and report without acting: no incident, no lease, no Slack
@@ -118,7 +116,6 @@ def incident_response(
 
 def _renew(lease: Lease, ttl_s: float) -> Lease:
     """The heartbeat's renewal: straight to the store from its thread (no Prefect task run per beat)."""
-    from cassandra_recovery.storage.facade import process_storage
 
     return process_storage().incidents.renew_lease(lease, ttl_s)
 

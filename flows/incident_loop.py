@@ -32,6 +32,7 @@ from cassandra_recovery.logic.approvals import PLAN, REPLACE, open_request, plan
 from cassandra_recovery.logic.automation import held_back, proposed_steps
 from cassandra_recovery.logic.incident_facts import TimelineView, read_timeline
 from cassandra_recovery.logic.incident_states import IncidentState as S
+from cassandra_recovery.logic.reported import episode_start
 from cassandra_recovery.logic.runbook import decide, remedied, transitions_to
 from cassandra_recovery.logic.runbook_model import (
     AutomationLevel,
@@ -43,13 +44,16 @@ from cassandra_recovery.logic.runbook_model import (
     RunStatus,
     Step,
 )
+from cassandra_recovery.settings import Settings
 from flows.assess import assess
 from flows.detect import detect
 from flows.proposal import ask_plan_approval, refusal
 from flows.recover import drain_and_compare, recover
 from flows.replacement import EXPIRED, ReplacementApproval, ask_approval, replace_and_verify
+from flows.verify import verify
 from tasks.incident import get_incident, incident_events, slack_reply, slack_thread, store_plan, transition
 from tasks.observe import probe_nodes
+from tasks.postmortem import incident_progress, write_postmortem
 from tasks.recovery import (
     automation_level,
     automation_stopped,
@@ -61,6 +65,7 @@ from tasks.recovery import (
     restore_normal,
     wait_until_up,
 )
+from tasks.verification import schedule_follow_up
 
 MAX_STEPS = 40  # decisions in one run before the loop gives the incident to a person (a runbook that never settles)
 # A transition repeated with the same inputs in one flow run (a second flap) must run, not come from the cache.
@@ -283,7 +288,6 @@ def _replacement_answered(run: IncidentRun, state: S, dead: list[str], approval:
 
 def _verify(run: IncidentRun, d: Decision, state: S, view: TimelineView) -> S:
     """Prove every replica converged with the source of truth; a divergence is fixed and verified again."""
-    from flows.verify import verify
 
     if state is not S.MONITORING:
         state = walk(run, state, S.VERIFYING, d, _recovery_doc(run))
@@ -302,8 +306,6 @@ def _outage_seen(run: IncidentRun, view: TimelineView) -> str | None:
     see): with no monitoring period the incident closes on this pass, so it must be the full one. The earliest of
     the run's outage start, the trigger's own start (an alert's startsAt, before it was confirmed) and every node's
     first sighting down on the timeline."""
-    from cassandra_recovery.logic.reported import episode_start
-    from cassandra_recovery.settings import Settings
 
     if run.follow_up_s <= 0 or not Settings().verification.scoped:
         return None
@@ -330,7 +332,6 @@ def _restore(run: IncidentRun, d: Decision, state: S, view: TimelineView) -> S:
 
 def _monitor(run: IncidentRun, d: Decision, state: S, view: TimelineView) -> S:
     """Verified: monitored until the follow-up verification, which closes it."""
-    from tasks.verification import schedule_follow_up
 
     passes = run.verification["passes"] if run.verification is not None else []
     data = {"verification": passes, **run.restored}
@@ -501,7 +502,6 @@ def _recovery_doc(run: IncidentRun) -> dict[str, object]:
 
 def _progress(incident_id: str) -> None:
     """Moves the incident's progress artifact to the phases its timeline shows done."""
-    from tasks.postmortem import incident_progress
 
     _PROGRESS[incident_id] = incident_progress(incident_id, _PROGRESS.get(incident_id))
 
@@ -510,7 +510,5 @@ _PROGRESS: dict[str, str | None] = {}  # incident -> its progress artifact, with
 
 
 def _postmortem(run: IncidentRun) -> None:
-    from tasks.postmortem import write_postmortem
-
     write_postmortem(run.cluster_id, run.incident_id, run.lease)
     _progress(run.incident_id)

@@ -4,6 +4,7 @@ deliver the degraded-mode write queue, and compare the cache with the source of 
 from __future__ import annotations
 
 from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
 from pydantic import BaseModel, Field
 
 from cassandra_recovery.contracts import PlanDoc, RecoveryDoc, RepairReportDoc, ScopeEntry
@@ -44,7 +45,6 @@ def repair(
     The same run_key resumes a crashed run; without one, this flow run's id is the key. An incident's repair
     carries its lease: the repair stops at its next write once another run has taken the incident over."""
     cluster_id = cluster_named(cluster_id)
-    from prefect.runtime import flow_run
 
     if kind not in ("full", "incremental"):
         raise ValueError(f"kind must be full or incremental, got {kind!r}")

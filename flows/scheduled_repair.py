@@ -9,6 +9,8 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from cassandra_recovery.contracts import Pacing, ScheduledRepairResult
+from cassandra_recovery.logic import repair_windows as rw
+from cassandra_recovery.settings import Settings
 from deployments import names
 from tasks.recovery import plan_repair
 from tasks.scheduled import escalate_to_slack, log_schedule, paced_repair, skip_reason
@@ -30,8 +32,6 @@ def scheduled_repair(
 ) -> ScheduledRepairResult:
     """One routine repair; the run key is this flow run's id, so a crashed run that is resumed skips what it
     finished. Blackouts/windows: "Mon-Fri 08:00-18:00" in `timezone`; intensity in (0, 1] (Reaper's)."""
-    from cassandra_recovery.logic import repair_windows as rw
-    from cassandra_recovery.settings import Settings
 
     log = get_run_logger()
     if kind not in ("full", "incremental"):

@@ -12,10 +12,13 @@ from prefect.runtime import flow_run
 from cassandra_recovery.contracts import FollowUpResult, ReadLimits, VerificationReportDoc, VerifyDoc, VerifyPassDoc
 from cassandra_recovery.incident.store import Lease
 from cassandra_recovery.logic.incident_states import IncidentState as S
+from cassandra_recovery.settings import Settings
 from deployments import names
 from flows.clusters import cluster_named
+from tasks.incident import get_incident, release_lease, slack_reply, slack_thread, take_lease, transition
+from tasks.postmortem import incident_progress, write_postmortem
 from tasks.recovery import automation_stopped
-from tasks.verification import fix_divergence, verify_table
+from tasks.verification import defer_follow_up, fix_divergence, verify_table
 
 
 def _brief(report: VerificationReportDoc, stage: str) -> VerifyPassDoc:
@@ -107,10 +110,6 @@ def follow_up_verification(
     """Closes a monitored incident when verification passes again after the monitoring period; escalates it
     otherwise. Anything but a monitored incident is left alone."""
     cluster_id = cluster_named(cluster_id)
-    from cassandra_recovery.settings import Settings
-    from tasks.incident import get_incident, release_lease, slack_reply, slack_thread, take_lease, transition
-    from tasks.postmortem import incident_progress, write_postmortem
-    from tasks.verification import defer_follow_up
 
     log = get_run_logger()
     state = get_incident(incident_id)["state"]

@@ -5,18 +5,16 @@ that only runs deployments)."""
 from __future__ import annotations
 
 from prefect import flow, get_run_logger
+from prefect.client.orchestration import get_client
 
+from cassandra_recovery.settings import Settings
+from cassandra_recovery.storage.facade import process_storage
 from deployments import names
+from deployments.orphans import watch_incident_runs
 
 
 @flow(name=names.RUN_WATCHDOG, persist_result=False, result_serializer="json")
 def run_watchdog() -> dict[str, list[str]]:
-    from prefect.client.orchestration import get_client
-
-    from cassandra_recovery.settings import Settings
-    from cassandra_recovery.storage.facade import process_storage
-    from deployments.orphans import watch_incident_runs
-
     settings = Settings()
     with get_client(sync_client=True) as client:
         done = watch_incident_runs(client, process_storage(settings).incidents, settings)

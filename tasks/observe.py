@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import cast
 
 from prefect import task
@@ -10,9 +11,12 @@ from prefect.cache_policies import NO_CACHE
 from cassandra_recovery.clients.nodetool import Nodetool
 from cassandra_recovery.contracts import NodeCountersDoc, ProbeDoc, RegionsDoc, SchemaVersionsDoc
 from cassandra_recovery.detection.observe import jmx_answers, jmx_counters, probe_all, status_views
+from cassandra_recovery.detection.regions import datacenters, observe_until_settled
 from cassandra_recovery.logic.probe_result import ProbeResult
 from cassandra_recovery.parsers.describecluster import parse_describecluster
 from cassandra_recovery.settings import Settings
+from cassandra_recovery.storage.facade import process_storage
+from cassandra_recovery.storage.migrate import SchemaNotCurrent
 
 
 def _probe_doc(p: ProbeResult) -> ProbeDoc:
@@ -29,9 +33,6 @@ def probe_nodes(cluster_id: str, timeout_s: float = 0.5) -> dict[str, ProbeDoc]:
 def observe_regions(cluster_id: str) -> RegionsDoc | None:
     """Each datacenter's view (its own nodes directly, the others through its nodes), observed until the
     verdict is stable: split, one-way, dead datacenter or node failure. None for a one-datacenter cluster."""
-    from cassandra_recovery.detection.regions import datacenters, observe_until_settled
-    from cassandra_recovery.storage.facade import process_storage
-    from cassandra_recovery.storage.migrate import SchemaNotCurrent
 
     settings = Settings()
     cluster = settings.cluster(cluster_id)
@@ -77,8 +78,6 @@ def schema_versions(cluster_id: str, observer: str) -> SchemaVersionsDoc:
 
 @task(name="jmx-answers", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def jmx_alive(cluster_id: str, nodes: list[str]) -> dict[str, bool | None]:
-    from concurrent.futures import ThreadPoolExecutor
-
     cluster = Settings().cluster(cluster_id)
     if not nodes:
         return {}

@@ -6,6 +6,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from cassandra_recovery.contracts import BacklogDoc, CompareWithQueueDoc, QueueDrainDoc, QueueStatusDoc
+from cassandra_recovery.degraded.compare import Comparer
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.storage.facade import process_storage
 from cassandra_recovery.wiring import PgParts, ServiceParts, pg_parts, service_parts
@@ -65,7 +66,6 @@ def drain_queue(cluster_id: str, timeout_s: float, watermark: str) -> QueueDrain
 )
 def compare_with_source(cluster_id: str, chunks: int = 64) -> CompareWithQueueDoc:
     """The Cassandra cache against PostgreSQL (LOCAL_QUORUM reads), with the queue's state."""
-    from cassandra_recovery.degraded.compare import Comparer
 
     parts = _service(cluster_id)
     try:

@@ -36,6 +36,7 @@ from cassandra_recovery.recovery.repair import EngineConfig, RepairEngine
 from cassandra_recovery.recovery.scope import current_scope, scope_from_plan
 from cassandra_recovery.settings import ClusterConfig, Settings
 from cassandra_recovery.storage.facade import process_storage
+from cassandra_recovery.wiring import provisioner_for
 from tasks.incident import EventData, with_level
 from tasks.pg_retry import PG_RETRIES
 
@@ -225,7 +226,6 @@ def run_repair(
 @task(name="replace-node", persist_result=True, result_serializer="json")
 def replace_node(cluster_id: str, incident_id: str, dead_address: str, approver: str, lease: Lease) -> ReplacementDoc:
     """Through the cluster's provisioner; fenced first, so a stale run never provisions anything."""
-    from cassandra_recovery.wiring import provisioner_for
 
     _event(incident_id, "replacement_started", {"dead": dead_address, "approved_by": approver}, lease)
     t0 = time.monotonic()

@@ -9,6 +9,7 @@ from typing import cast
 from uuid import UUID
 
 from prefect import get_run_logger, task
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 
 from cassandra_recovery.clients.cql import CqlClient
@@ -63,7 +64,6 @@ def paced_repair(
 ) -> RepairReportDoc:
     """The checkpointed engine with a gate before each segment: the intensity pause after the previous one,
     then no start inside a blackout or outside the windows (it waits, saying until when)."""
-    from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
     log = get_run_logger()
     settings = Settings()

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.deployments import run_deployment
 
 from cassandra_recovery.contracts import FixDoc, FollowUpDoc, FollowUpTable, ReadLimits, VerificationReportDoc
 from cassandra_recovery.detection.clock import max_spread_ms
 from cassandra_recovery.incident.store import Lease
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.storage.facade import process_storage
+from cassandra_recovery.verification.service import fix, verify
+from cassandra_recovery.verification.verifier import VerificationReport, VerifyConfig
+from deployments.names import FOLLOW_UP_DEPLOYMENT
 from tasks.recovery import _event
 
 KEYS_IN_EVENT = 50
@@ -57,10 +63,6 @@ def verify_table(
     """One read-only pass: every replica's copy against the source of truth; recorded on the incident (with the
     fix that preceded it, if any). `missed_since` (ISO 8601): when the outage was first seen; the pass then reads
     only the keys changed since (the outage-scoped proof) when it can. The follow-up's full pass is paced."""
-    from datetime import datetime
-
-    from cassandra_recovery.verification.service import verify
-    from cassandra_recovery.verification.verifier import VerifyConfig
 
     log = get_run_logger()
     if incident_id:  # fenced first: a superseded run reads nothing
@@ -106,8 +108,6 @@ def fix_divergence(
 ) -> FixDoc:
     """The named keys fixed in place, or their ranges repaired: whichever is cheaper (the reason is recorded).
     `max_keys`: fixed in place up to this many keys (settings' `verification.max_fix_keys` by default)."""
-    from cassandra_recovery.verification.service import fix
-    from cassandra_recovery.verification.verifier import VerificationReport
 
     log = get_run_logger()
     settings = Settings()
@@ -132,11 +132,6 @@ def fix_divergence(
 def schedule_follow_up(cluster_id: str, incident_id: str, after_s: float, lease: Lease) -> FollowUpDoc:
     """The runbook's "monitor for 24 hours": a follow-up verification run of the served deployment, `after_s`
     from now; one per monitoring period (the key holds the lease's fencing token)."""
-    from datetime import UTC, datetime, timedelta
-
-    from prefect.deployments import run_deployment
-
-    from deployments.names import FOLLOW_UP_DEPLOYMENT
 
     at = datetime.now(UTC) + timedelta(seconds=after_s)
     try:
@@ -163,11 +158,6 @@ def defer_follow_up(
 ) -> FollowUpDoc:
     """The follow-up found the incident held by another run: schedule another follow-up `after_s` from now (one per
     deferring run) and say so on the timeline, instead of failing while the incident is being handled."""
-    from datetime import UTC, datetime, timedelta
-
-    from prefect.deployments import run_deployment
-
-    from deployments.names import FOLLOW_UP_DEPLOYMENT
 
     at = datetime.now(UTC) + timedelta(seconds=after_s)
     doc: FollowUpDoc = {

@@ -82,6 +82,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> FakeIncident:
     def record(incident_id: str, kind: str, data: dict[str, Any], lease: Any) -> None:
         inc.add(kind, data)
 
+    follow_up = {"scheduled": True, "at": (datetime.now(UTC) + timedelta(days=1)).isoformat()}
     fakes: dict[str, Any] = {
         "get_run_logger": lambda: logging.getLogger("test"),
         "get_incident": lambda incident_id: {"state": inc.state, "plan": inc.plan},
@@ -104,19 +105,13 @@ def world(monkeypatch: pytest.MonkeyPatch) -> FakeIncident:
         "slack_reply": lambda *a, **kw: {"posted": False},
         "_progress": lambda incident_id: None,
         "_postmortem": lambda run: inc.add("postmortem_written", {}),
+        "verify": verify,
+        "schedule_follow_up": lambda c, i, after_s, lease: (
+            inc.add("follow_up_scheduled", {"at": follow_up["at"]}) or follow_up
+        ),
     }
     for name, fake in fakes.items():
         monkeypatch.setattr(loop, name, fake)
-    import flows.verify
-    import tasks.verification
-
-    monkeypatch.setattr(flows.verify, "verify", verify)
-    follow_up = {"scheduled": True, "at": (datetime.now(UTC) + timedelta(days=1)).isoformat()}
-    monkeypatch.setattr(
-        tasks.verification,
-        "schedule_follow_up",
-        lambda c, i, after_s, lease: inc.add("follow_up_scheduled", {"at": follow_up["at"]}) or follow_up,
-    )
     return inc
 
 
