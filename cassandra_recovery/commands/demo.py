@@ -10,10 +10,9 @@ import threading
 import time
 from typing import Any
 
-from cassandra_recovery.commands import progress
+from cassandra_recovery.commands import engine_here, progress
 from cassandra_recovery.errors import ConfigError, LabError
 from cassandra_recovery.logic.incident_states import TERMINAL, IncidentState
-from cassandra_recovery.orchestrator import load_orchestrator
 from cassandra_recovery.settings import Settings
 
 
@@ -32,7 +31,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from cassandra_recovery.lab.cluster import Lab
     from cassandra_recovery.lab.layout import find_node, plan_lab
     from cassandra_recovery.lab.postgres import ensure_postgres
-    from cassandra_recovery.lab.prefect_server import ensure_prefect_server, prefect_home
+    from cassandra_recovery.lab.prefect_server import prefect_home
     from cassandra_recovery.lab.stack import Stack
     from cassandra_recovery.storage.facade import open_storage
     from cassandra_recovery.storage.migrate import upgrade_for
@@ -47,8 +46,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     node = find_node(plan_lab(user_prefix=settings.lab.user_prefix, offset=settings.lab.address_offset), args.node)
     lab.up()
     ensure_postgres(settings)
-    engine = load_orchestrator(settings)
-    ensure_prefect_server(settings, progress=say)
+    engine = engine_here(settings, say)
     # The demo's own order tables, emptied at the start, so earlier runs (or a lab restarted without its data
     # while PostgreSQL kept its rows) cannot make the verdict about anything but this incident.
     settings = settings.model_copy(update={"domain": settings.domain.model_copy(update=DEMO_DOMAIN)})

@@ -7,9 +7,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from cassandra_recovery.commands import progress
+from cassandra_recovery.commands import engine_here, progress
 from cassandra_recovery.commands.output import emit
-from cassandra_recovery.orchestrator import DeploymentMissing, Orchestrator, load_orchestrator
+from cassandra_recovery.orchestrator import DeploymentMissing, Orchestrator
 from cassandra_recovery.settings import Settings
 
 
@@ -29,8 +29,6 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from cassandra_recovery.lab.prefect_server import ensure_prefect_server
-
     say = progress(args.command)
     # serve's flows need the core tables (the domain's are checked where they are used); detect and assess work
     # without PostgreSQL, and refuse an old schema when they meet one.
@@ -39,8 +37,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         from cassandra_recovery.storage.names import CORE, SchemaNames
 
         require_current(settings.postgres_conninfo(), SchemaNames.from_settings(settings), tracks=(CORE,))
-    engine = load_orchestrator(settings)
-    ensure_prefect_server(settings, progress=say)
+    engine = engine_here(settings, say)
     cluster_id = settings.cluster(getattr(args, "cluster", None)).id
     if args.command == "serve":
         say(f"serving deployments against {settings.prefect.api_url}; Ctrl-C to stop")

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from cassandra_recovery.commands import progress
+from cassandra_recovery.commands import engine_here, progress
 from cassandra_recovery.commands.output import emit
 from cassandra_recovery.errors import ConfigError
-from cassandra_recovery.orchestrator import load_orchestrator
 from cassandra_recovery.settings import Settings
 
 
@@ -55,12 +54,9 @@ def validated(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from cassandra_recovery.lab.prefect_server import ensure_prefect_server
-
     params = validated(args, settings)
     say = progress("repair")
-    engine = load_orchestrator(settings)
-    ensure_prefect_server(settings, progress=say)
+    engine = engine_here(settings, say)
     report: Any = engine.run_repair(params)
     emit(report, args.json)
     return 1 if report["escalated"] else 0

@@ -7,10 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from cassandra_recovery.clients.cql import identifier
-from cassandra_recovery.commands import progress
+from cassandra_recovery.commands import engine_here, progress
 from cassandra_recovery.commands.output import emit
 from cassandra_recovery.errors import ConfigError
-from cassandra_recovery.orchestrator import load_orchestrator
 from cassandra_recovery.settings import Settings
 
 
@@ -70,12 +69,9 @@ def validated(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """The verify flow, run here (the same flow the incident runs, with its retries of an unproven pass)."""
-    from cassandra_recovery.lab.prefect_server import ensure_prefect_server
-
     params = validated(args, settings)
     say = progress("verify")
-    engine = load_orchestrator(settings)
-    ensure_prefect_server(settings, progress=say)
+    engine = engine_here(settings, say)
     done: Any = engine.run_verify(params)
     out = summary(done["report"])
     if len(done["passes"]) > 1:  # fixed, then verified again
