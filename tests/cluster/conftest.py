@@ -50,6 +50,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """A failed cluster test carries the tails of the project's logs it wrote (CI keeps only the output)."""
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
+    setattr(item, f"rep_{report.when}", report)  # fixtures' teardown reads whether the test failed
     if report.when == "call" and report.failed:
         from tests.cluster.incident_env import recent_log_tails
 

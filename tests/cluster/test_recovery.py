@@ -122,6 +122,28 @@ def parts(served: dict[str, str]) -> Iterator[ServiceParts]:
     p.close()
 
 
+@pytest.fixture(autouse=True)
+def _no_run_left_acting(request: pytest.FixtureRequest, served: dict[str, str]) -> Iterator[None]:
+    """After a failed test, its incident runs are stopped and their processes killed, so the next test does not
+    find the incident still leased (one failure, not a cascade); the failure itself stands."""
+    yield
+    rep = getattr(request.node, "rep_call", None)
+    if rep is None or not rep.failed:
+        return
+    from prefect.client.orchestration import get_client
+    from prefect.states import Cancelled
+
+    from deployments.orphans import INCIDENT_FLOW
+    from deployments.run_queries import runs_in_state
+
+    with prefect_api(served), get_client(sync_client=True) as client:
+        for fr in runs_in_state(client, ["SCHEDULED", "PENDING", "RUNNING", "PAUSED"], INCIDENT_FLOW):
+            client.set_flow_run_state(fr.id, Cancelled(message="stopped after a failed test"), force=True)
+            _signal_all(_flow_run_pids(fr.id), signal.SIGKILL)
+            print(f"stopped incident run {fr.id} ({fr.state_name}) left by the failed test")
+    time.sleep(Settings().runbook.lease_ttl_s + 1)  # the killed holders' leases lapse
+
+
 # helpers ---------------------------------------------------------------------------------------
 def _deployment_exists(env: dict[str, str]) -> bool:
     from prefect.client.orchestration import get_client
