@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,9 +71,11 @@ class ServiceParts:
     relay: Relay
     service: OrderService
     breaker: CircuitBreaker
+    owns_cql: bool = True  # False: the process's shared client (process_cql), left open
 
     def close(self) -> None:
-        self.cql.close()
+        if self.owns_cql:
+            self.cql.close()
         self.pg.close()
 
     def empty(self, timeout_s: float = 60.0) -> None:
@@ -94,13 +99,15 @@ def service_parts(
     pg: PgParts | None = None,
     region: str | None = None,
     background: bool = False,
+    cql: CqlClient | None = None,
 ) -> ServiceParts:
     """The order service with its cache, relay and breaker; PostgreSQL's schema checked. With `region`, the cache
     reads and writes through that datacenter's nodes only (an application in that region).
 
     background=False (tools that need Cassandra: compare, queue drain, tests): connect now, cache schema made when
     missing; CacheUnavailable (one line) when Cassandra is away. background=True (the service, `lab load`): nothing
-    waits for Cassandra; writes and PostgreSQL reads work from the first moment, the cache once Cassandra answers."""
+    waits for Cassandra; writes and PostgreSQL reads work from the first moment, the cache once Cassandra answers.
+    `cql`: a client to use and leave open (the process's, process_cql); by default one of its own, closed by close()."""
     cluster = settings.cluster(cluster_id)
     if region is not None:
         local = [n.address for n in cluster.nodes if n.datacenter == region]
@@ -109,19 +116,49 @@ def service_parts(
         cluster = cluster.model_copy(update={"local_datacenter": region, "contact_points": local})
     pg_owned = pg is None
     pg = pg or pg_parts(settings, cluster.id)
-    cql = CqlClient(cluster)
+    owns_cql = cql is None
+    cql = cql or CqlClient(cluster)
     per_dc = Counter(n.datacenter or cluster.local_datacenter for n in cluster.nodes)
     nodes_by_dc = per_dc or {cluster.local_datacenter: settings.domain.replication_factor}
     try:
         cache = OrderCache(cql, settings.domain, nodes_by_dc, background=background)
     except BaseException:
-        cql.close()
+        if owns_cql:
+            cql.close()
         if pg_owned:
             pg.close()
         raise
     br = CircuitBreaker(breaker or BreakerConfig())
     service = OrderService(pg.store, cache, pg.outbox, pg.policy, br, settings.domain)
-    return ServiceParts(pg, cluster, cql, cache, Relay(pg.outbox, cache), service, br)
+    return ServiceParts(pg, cluster, cql, cache, Relay(pg.outbox, cache), service, br, owns_cql)
+
+
+_shared_cql: dict[tuple[int, str], CqlClient] = {}
+_shared_lock = threading.Lock()
+
+
+def process_cql(cluster: ClusterConfig) -> CqlClient:
+    """This process's client of `cluster`, opened on first use: a flow run's tasks (one process per run under
+    `serve`) share its sessions instead of connecting again per task. Keyed by pid (a forked child opens its own)
+    and by the cluster's whole configuration. Nodes coming back are picked up within the client's reconnection
+    delay (at most 10 s), and every proof probes which nodes answer with fresh sockets of its own."""
+    key = (os.getpid(), cluster.model_dump_json())
+    with _shared_lock:
+        found = _shared_cql.get(key)
+        if found is None:
+            if not _shared_cql:
+                atexit.register(close_process_cql)
+            found = _shared_cql[key] = CqlClient(cluster)
+        return found
+
+
+def close_process_cql() -> None:
+    """Close the clients process_cql opened in this process (tests, orderly shutdown)."""
+    with _shared_lock:
+        for key, cql in list(_shared_cql.items()):
+            if key[0] == os.getpid():
+                cql.close()
+            del _shared_cql[key]
 
 
 def provisioner_for(settings: Settings, cluster_id: str) -> Provisioner:

@@ -9,7 +9,7 @@ from cassandra_recovery.contracts import BacklogDoc, CompareWithQueueDoc, QueueD
 from cassandra_recovery.degraded.compare import Comparer
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.storage.facade import process_storage
-from cassandra_recovery.wiring import PgParts, ServiceParts, pg_parts, service_parts
+from cassandra_recovery.wiring import PgParts, ServiceParts, pg_parts, process_cql, service_parts
 
 
 def _pg(cluster_id: str) -> PgParts:
@@ -19,7 +19,10 @@ def _pg(cluster_id: str) -> PgParts:
 
 
 def _service(cluster_id: str) -> ServiceParts:
-    return service_parts(Settings(), cluster_id, pg=_pg(cluster_id))
+    """The order service over the process's pool and Cassandra client (closing it leaves both open)."""
+    settings = Settings()
+    cql = process_cql(settings.cluster(cluster_id))
+    return service_parts(settings, cluster_id, pg=_pg(cluster_id), cql=cql)
 
 
 @task(name="queue-status", retries=2, retry_delay_seconds=[2, 10], result_serializer="json")

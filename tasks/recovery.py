@@ -12,7 +12,6 @@ from typing import cast
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.contracts import (
     Evidence,
     HealDoc,
@@ -36,7 +35,7 @@ from cassandra_recovery.recovery.repair import EngineConfig, RepairEngine
 from cassandra_recovery.recovery.scope import current_scope, scope_from_plan
 from cassandra_recovery.settings import ClusterConfig, Settings
 from cassandra_recovery.storage.facade import process_storage
-from cassandra_recovery.wiring import provisioner_for
+from cassandra_recovery.wiring import process_cql, provisioner_for
 from tasks.incident import EventData, with_level
 from tasks.pg_retry import PG_RETRIES
 
@@ -166,8 +165,8 @@ def drain_hints(
     cluster = Settings().cluster(cluster_id)
     storage = process_storage()
     fence = storage.fence(lease, holder=f"hints/{cluster_id}")
-    with storage.side_effects.acting(fence, "hint_handoff", {"targets": targets}) as act, CqlClient(cluster) as cql:
-        report = watch_drain(cluster, cql, targets, quiet_s, stall_s, timeout_s, progress=log.info)
+    with storage.side_effects.acting(fence, "hint_handoff", {"targets": targets}) as act:
+        report = watch_drain(cluster, process_cql(cluster), targets, quiet_s, stall_s, timeout_s, progress=log.info)
         act.outcome, act.detail = report.state, {"elapsed_s": report.elapsed_s, "reason": report.reason}
     return report.as_dict()
 
@@ -187,10 +186,9 @@ def plan_repair(
     if plan_scope:
         scope = scope_from_plan(plan_scope, keyspaces)
     else:
-        with CqlClient(cluster) as cql:
-            probes = probe_all(cluster, timeout_s=1.0)
-            observer = next(n.name for n in cluster.nodes if probes[n.name].ok)
-            scope = current_scope(cluster, cql, observer, targets, keyspaces)
+        probes = probe_all(cluster, timeout_s=1.0)
+        observer = next(n.name for n in cluster.nodes if probes[n.name].ok)
+        scope = current_scope(cluster, process_cql(cluster), observer, targets, keyspaces)
     if token_range is not None:
         scope = [(ks, part) for ks, r in scope for part in clip([r], *token_range)]
     segs = plan_segments(scope, segments_per_range, avoid=targets)
@@ -217,10 +215,10 @@ def run_repair(
     storage = process_storage(settings)
     fence = storage.fence(lease, holder=f"repair/{run_key}")
     cfg = EngineConfig(kind, segment_timeout_s, max_attempts, inflight_wait_s)
-    with CqlClient(cluster) as cql:
-        effects = storage.side_effects
-        engine = RepairEngine(cluster, cql, storage.checkpoints, cfg, progress=log.info, fence=fence, effects=effects)
-        return engine.run(run_key, segs).as_dict()
+    effects = storage.side_effects
+    cql = process_cql(cluster)
+    engine = RepairEngine(cluster, cql, storage.checkpoints, cfg, progress=log.info, fence=fence, effects=effects)
+    return engine.run(run_key, segs).as_dict()
 
 
 @task(name="replace-node", persist_result=True, result_serializer="json")

@@ -12,7 +12,6 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 
-from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.clients.slack import SlackNotifier
 from cassandra_recovery.contracts import Pacing, RepairReportDoc, SegmentDoc
 from cassandra_recovery.logic import repair_windows as rw
@@ -20,6 +19,7 @@ from cassandra_recovery.logic.segments import Segment
 from cassandra_recovery.recovery.repair import EngineConfig, RepairEngine
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.storage.facade import process_storage
+from cassandra_recovery.wiring import process_cql
 from tasks.recovery import segment_of
 
 
@@ -97,24 +97,24 @@ def paced_repair(
     storage = process_storage(settings)
     fence = storage.fence(None, holder=f"schedule/{run_key}")
     cfg = EngineConfig(kind, segment_timeout_s, max_attempts)
-    with CqlClient(cluster) as cql:
-        engine = RepairEngine(
-            cluster,
-            cql,
-            storage.checkpoints,
-            cfg,
-            progress=log.info,
-            before_segment=gate,
-            fence=fence,
-            effects=storage.side_effects,
-        )
-        try:
-            rep = engine.run(run_key, segs)
-        except Interrupted as e:
-            log.warning("routine repair interrupted before segment %d: %s", started["n"] + 1, e)
-            return {"interrupted": str(e), "escalated": False, "reasons": [str(e)], "segments": len(segs),
-                    "ran": int(started["n"]), "already_done": 0, "reconciled": 0, "retries": 0,
-                    "held_s": round(started["held_s"], 1), "paused_s": round(started["paused_s"], 1)}  # fmt: skip
+    cql = process_cql(cluster)
+    engine = RepairEngine(
+        cluster,
+        cql,
+        storage.checkpoints,
+        cfg,
+        progress=log.info,
+        before_segment=gate,
+        fence=fence,
+        effects=storage.side_effects,
+    )
+    try:
+        rep = engine.run(run_key, segs)
+    except Interrupted as e:
+        log.warning("routine repair interrupted before segment %d: %s", started["n"] + 1, e)
+        return {"interrupted": str(e), "escalated": False, "reasons": [str(e)], "segments": len(segs),
+                "ran": int(started["n"]), "already_done": 0, "reconciled": 0, "retries": 0,
+                "held_s": round(started["held_s"], 1), "paused_s": round(started["paused_s"], 1)}  # fmt: skip
     update_progress_artifact(art, 100.0 if not rep.escalated else 100.0 * started["n"] / max(len(segs), 1))
     return rep.as_dict() | {"held_s": round(started["held_s"], 1), "paused_s": round(started["paused_s"], 1)}
 

@@ -15,6 +15,7 @@ from cassandra_recovery.settings import Settings
 from cassandra_recovery.storage.facade import process_storage
 from cassandra_recovery.verification.service import fix, verify
 from cassandra_recovery.verification.verifier import VerificationReport, VerifyConfig
+from cassandra_recovery.wiring import process_cql
 from deployments.names import FOLLOW_UP_DEPLOYMENT
 from tasks.recovery import _event
 
@@ -72,7 +73,9 @@ def verify_table(
     paced = {"rows_per_s": v.follow_up_rows_per_s} if stage == "follow_up" else {}
     cfg = VerifyConfig.from_settings(v, **(paced | dict(limits or {})))
     since = datetime.fromisoformat(missed_since) if missed_since else None
-    report = verify(settings, cluster_id, keyspace, table, config=cfg, progress=log.info, missed_since=since).as_dict()
+    cql = process_cql(settings.cluster(cluster_id))
+    done = verify(settings, cluster_id, keyspace, table, config=cfg, progress=log.info, missed_since=since, cql=cql)
+    report = done.as_dict()
     log.info(
         "verification (%s) of %s.%s: %s, %d rows compared, %d mismatching chunk(s)",
         stage,
@@ -121,6 +124,7 @@ def fix_divergence(
         settings.verification.max_fix_keys if max_keys is None else max_keys,
         log.info,
         fence=None if lease is None else process_storage(settings).incidents.fence(lease),
+        cql=process_cql(settings.cluster(cluster_id)),
     )
     if incident_id:
         keys = done.get("keys")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, cast
@@ -52,13 +53,15 @@ def verify(
     progress: Callable[[str], None] = log.info,
     missed_since: datetime | None = None,
     exact_window: bool = False,
+    cql: CqlClient | None = None,
 ) -> VerificationReport:
     """One verification pass; changes nothing. `missed_since`: when an outage was first seen; only the keys the
     source of truth changed since its window opened are read (the outage-scoped proof, verification/scoped.py),
     or the whole table when that is not possible or not cheaper (the report's `scope` says which and why).
-    `exact_window`: the window opens at `missed_since` itself, without the margins (tests)."""
+    `exact_window`: the window opens at `missed_since` itself, without the margins (tests). `cql`: a client to
+    use and leave open (a flow run's, wiring.process_cql); by default one of its own for this pass."""
     cluster = settings.cluster(cluster_id)
-    with CqlClient(cluster) as cql:
+    with _client(cluster, cql) as cql:
         spec = spec_for(settings, cql, keyspace, table)
         cfg = config or VerifyConfig()
         workers = max(cfg.workers, settings.verification.scoped_workers if missed_since is not None else 0)
@@ -135,6 +138,11 @@ def _truth_pool(settings: Settings, workers: int) -> tuple[ConnectionPool, bool]
     return make_pool(settings, max_size=workers), True
 
 
+def _client(cluster: ClusterConfig, cql: CqlClient | None) -> AbstractContextManager[CqlClient]:
+    """The caller's client, left open; or one of this call's own, closed after it."""
+    return nullcontext(cql) if cql is not None else CqlClient(cluster)
+
+
 def fix(
     settings: Settings,
     cluster_id: str | None,
@@ -143,10 +151,11 @@ def fix(
     max_keys: int = 100,
     progress: Callable[[str], None] = log.info,
     fence: Fence | None = None,
+    cql: CqlClient | None = None,
 ) -> FixDoc:
     """The cheaper of an in-place fix of the named keys and a full repair of the differing chunks' ranges;
     the caller verifies again afterwards. The fix is on the fenced log under `fence` (an incident's lease):
-    refused before it starts when the run no longer holds the incident."""
+    refused before it starts when the run no longer holds the incident. `cql`: as for verify."""
     storage = process_storage(settings)
     fence = fence or Fence.unfenced(f"fix/{run_key}")
     cluster = settings.cluster(cluster_id)
@@ -160,7 +169,7 @@ def fix(
     progress(f"fix: {choice.method}: {choice.why}")
     out: dict[str, Any] = {"method": str(choice.method), "why": choice.why, "keys": len(keys)}
     target = {"run_key": run_key, "table": f"{report.keyspace}.{report.table}", "method": str(choice.method)}
-    with CqlClient(cluster) as cql:
+    with _client(cluster, cql) as cql:
         spec = spec_for(settings, cql, report.keyspace, report.table)
         if choice.method == FixMethod.REPAIR:  # each repair segment is an action of its own on the log
             return cast(FixDoc, out | _repair(cluster, cql, storage, spec, report, run_key, progress, fence))

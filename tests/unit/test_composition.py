@@ -105,3 +105,18 @@ def test_the_postgres_password_comes_from_settings_or_its_named_source(tmp_path:
     assert "password=s3cret" in given.postgres_conninfo()
     none = Settings(lab=lab, postgres={"password_source": None})  # type: ignore[arg-type]
     assert "password" not in none.postgres_conninfo()
+
+
+def test_a_process_shares_one_cassandra_client_per_cluster_configuration() -> None:
+    """Tasks of one flow run share the process's client (no session per task); a changed configuration gets its
+    own. Nothing connects until a statement runs."""
+    from cassandra_recovery.settings import ClusterConfig, NodeAccess
+    from cassandra_recovery.wiring import close_process_cql, process_cql
+
+    nodes = [NodeAccess(name="n1", address="127.0.0.250", jmx_host="127.0.0.1", jmx_port=7199)]
+    prod = ClusterConfig(id="prod", contact_points=["127.0.0.250"], local_datacenter="dc1", nodes=nodes)
+    try:
+        assert process_cql(prod) is process_cql(prod.model_copy())
+        assert process_cql(prod) is not process_cql(prod.model_copy(update={"port": 9142}))
+    finally:
+        close_process_cql()
