@@ -55,6 +55,7 @@ def incident_launcher(
     actor: str,
     say: Callable[[str], None] = log.info,
     cluster_of: Callable[[str], ClusterConfig] | None = None,
+    warn: Callable[[str], None] = log.warning,
 ) -> IncidentLauncher:
     """The real launcher: the process's incident store, the mitigation policy of settings (or `cluster_of`, for a
     cluster the caller was given), the orchestrator."""

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         metrics.serve(args.metrics_port)
 
     launcher = incident_launcher(
-        settings, storage, None if args.no_deployment else engine, "detector", say, cluster_of=lambda _: cluster
+        settings, storage, None if args.no_deployment else engine, "detector", say, lambda _: cluster, warn=say
     )
     handover = TriggerHandover(launcher, cluster, say, lambda: loop.detector.snapshot())
     loop = DetectorLoop(cluster, config=config, interval_s=args.interval, on_trigger=handover, metrics=metrics)
