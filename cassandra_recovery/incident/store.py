@@ -211,6 +211,14 @@ class IncidentStore:
             rows = fetch_all(conn.execute(self._q("SELECT * FROM {inc} WHERE closed_at IS NULL ORDER BY opened_at")))
         return [_incident(r) for r in rows]
 
+    def recent(self, limit: int = 50, cluster_id: str | None = None, include_closed: bool = False) -> list[Incident]:
+        """Open incidents (closed ones too with `include_closed`), newest first, of one cluster or every one."""
+        where = "(%s::text IS NULL OR cluster_id = %s)" + ("" if include_closed else " AND closed_at IS NULL")
+        q = self._q("SELECT * FROM {inc} WHERE " + where + " ORDER BY opened_at DESC LIMIT %s")
+        with self._tx() as conn:
+            rows = fetch_all(conn.execute(q, (cluster_id, cluster_id, limit)))
+        return [_incident(r) for r in rows]
+
     def events(self, incident_id: str) -> list[Event]:
         with self._tx() as conn:
             q = self._q("SELECT * FROM {ev} WHERE incident_id = %s ORDER BY seq")

@@ -1,0 +1,65 @@
+"""`cassandra-recovery incident list|show`: the incidents as a person reads them (read-only, PostgreSQL only)."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from typing import Any
+
+from cassandra_recovery.commands.output import emit, table_of
+from cassandra_recovery.errors import ConfigError
+from cassandra_recovery.settings import Settings
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("incident", help="list incidents, or show one (timeline, lease, plan, what it owns)")
+    verbs = p.add_subparsers(dest="incident_command", required=True)
+    ls = verbs.add_parser("list", help="open incidents, newest first (--all: closed ones too)")
+    ls.add_argument("--cluster", default=None, help="only this cluster's (default: every cluster's)")
+    ls.add_argument("--all", action="store_true", help="closed incidents too")
+    ls.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    show = verbs.add_parser("show", help="one incident: state, lease, automation level, plan, what it owns, timeline")
+    show.add_argument("incident_id")
+    show.add_argument("--events", type=int, default=30, help="the last N timeline events (default 30)")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from cassandra_recovery.incident.store import IncidentNotFound
+    from cassandra_recovery.incident_view import incident_detail, incident_rows
+    from cassandra_recovery.storage.facade import open_storage
+
+    if args.incident_command == "list" and not 1 <= args.limit <= 10_000:
+        raise ConfigError("--limit must be between 1 and 10000")
+    if args.incident_command == "show" and not 1 <= args.events <= 100_000:
+        raise ConfigError("--events must be between 1 and 100000")
+    cluster_id = settings.cluster(args.cluster).id if getattr(args, "cluster", None) else None
+    storage = open_storage(settings, max_size=1)  # refuses with the command to run when the schema is old
+    now = datetime.now(UTC)
+    try:
+        if args.incident_command == "list":
+            rows = incident_rows(storage, now, cluster_id, include_closed=args.all, limit=args.limit)
+            emit(rows, args.json, None if rows else lambda: "no incident" + ("" if args.all else " open"))
+            return 0
+        try:
+            doc = incident_detail(storage, settings, args.incident_id, now, last=args.events)
+        except IncidentNotFound as e:
+            raise ConfigError(f"{e} (`cassandra-recovery incident list --all` lists them)") from e
+    finally:
+        storage.close()
+    emit(doc, args.json, lambda: _text(doc))
+    return 0
+
+
+def _text(doc: dict[str, Any]) -> str:
+    """The detail for a person: the head as field/value rows, then the timeline as a table."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    out = StringIO()
+    console = Console(file=out, width=160, soft_wrap=True)
+    head = {k: v for k, v in doc.items() if k not in ("timeline", "trigger")}
+    console.print(table_of(head))
+    console.print(f"\ntimeline (last {len(doc['timeline'])} of {doc['events']} events)")
+    console.print(table_of(doc["timeline"]))
+    return out.getvalue().rstrip("\n")
