@@ -1,4 +1,5 @@
-"""`cassandra-recovery incident list|show`: the incidents as a person reads them (read-only, PostgreSQL only)."""
+"""`cassandra-recovery incident list|show|ack|escalate`: the incidents as a person reads them (PostgreSQL only), and
+what a person does to one, on its timeline as OS user@host."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from typing import Any
 
 from cassandra_recovery.commands.output import emit, table_of
 from cassandra_recovery.errors import ConfigError
+from cassandra_recovery.incident.store import IncidentStore
 from cassandra_recovery.settings import Settings
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("incident", help="list incidents, or show one (timeline, lease, plan, what it owns)")
+    p = sub.add_parser("incident", help="list incidents, show one, acknowledge or escalate it")
     verbs = p.add_subparsers(dest="incident_command", required=True)
     ls = verbs.add_parser("list", help="open incidents, newest first (--all: closed ones too)")
     ls.add_argument("--cluster", default=None, help="only this cluster's (default: every cluster's)")
@@ -21,6 +23,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     show = verbs.add_parser("show", help="one incident: state, lease, automation level, plan, what it owns, timeline")
     show.add_argument("incident_id")
     show.add_argument("--events", type=int, default=30, help="the last N timeline events (default 30)")
+    ack = verbs.add_parser("ack", help="a person owns the incident (pages stop); the automation goes on")
+    ack.add_argument("incident_id")
+    ack.add_argument("--note", default="", help="what you are doing about it")
+    esc = verbs.add_parser("escalate", help="stop the automation acting on the incident now: people take it")
+    esc.add_argument("incident_id")
+    esc.add_argument("--reason", required=True, help="why (1 to 500 characters; on the timeline)")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -41,12 +49,29 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             emit(rows, args.json, None if rows else lambda: "no incident" + ("" if args.all else " open"))
             return 0
         try:
-            doc = incident_detail(storage, settings, args.incident_id, now, last=args.events)
+            if args.incident_command == "show":
+                doc = incident_detail(storage, settings, args.incident_id, now, last=args.events)
+                emit(doc, args.json, lambda: _text(doc))
+                return 0
+            return _act(args, storage.incidents)
         except IncidentNotFound as e:
             raise ConfigError(f"{e} (`cassandra-recovery incident list --all` lists them)") from e
     finally:
         storage.close()
-    emit(doc, args.json, lambda: _text(doc))
+
+
+def _act(args: argparse.Namespace, store: IncidentStore) -> int:
+    from cassandra_recovery.controls.incident_actions import acknowledge, cli_actor, escalate
+
+    actor = cli_actor()
+    if args.incident_command == "ack":
+        ev = acknowledge(store, args.incident_id, actor, args.note)
+        doc: dict[str, Any] = {"incident_id": args.incident_id, "acknowledged_by": actor, "at": ev.at.isoformat()}
+        emit(doc, args.json, lambda: f"incident {args.incident_id} acknowledged by {actor}")
+        return 0
+    inc = escalate(store, args.incident_id, actor, args.reason)
+    doc = {"incident_id": inc.id, "state": inc.state.value, "escalated_by": actor, "reason": args.reason.strip()}
+    emit(doc, args.json, lambda: f"incident {inc.id} escalated by {actor}: the automation no longer acts on it")
     return 0
 
 

@@ -240,6 +240,18 @@ class IncidentStore:
             self._event(conn, incident_id, "lease_acquired", holder, r["fencing_token"], data)
             return Lease(incident_id, holder, r["fencing_token"], r["lease_expires_at"])
 
+    def seize_lease(self, incident_id: str, holder: str, ttl_s: float, reason: str) -> Lease:
+        """A person takes the incident whoever holds it: a new fencing token, so the run that held it is refused at
+        its next write and stops acting (event `lease_seized` with the previous holder and the reason)."""
+        params = {"ttl": _ttl(ttl_s), "id": incident_id, "holder": holder, "run_key": None}
+        with self._tx() as conn:
+            cur = self._lock(conn, incident_id)
+            r = fetch_one(conn.execute(self._q(_ACQUIRE), params))
+            assert r is not None  # noqa: S101 - the row is locked
+            data = {"reason": reason, "previous_holder": cur["lease_holder"], "previous_token": cur["fencing_token"]}
+            self._event(conn, incident_id, "lease_seized", holder, r["fencing_token"], data)
+            return Lease(incident_id, holder, r["fencing_token"], r["lease_expires_at"])
+
     def renew_lease(self, lease: Lease, ttl_s: float) -> Lease:
         """Extend from now; LeaseLost when taken over or released (expired but not taken over still renews)."""
         params = {"ttl": _ttl(ttl_s), "id": lease.incident_id}

@@ -3,8 +3,10 @@ lease holder and what the incident owns included, as a table or as JSON."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
+import socket
 import subprocess
 import sys
 import uuid
@@ -14,6 +16,7 @@ from pathlib import Path
 import pytest
 from psycopg import sql
 
+from cassandra_recovery.incident.store import LeaseLost
 from cassandra_recovery.lab.postgres import ensure_postgres
 from cassandra_recovery.logic.incident_states import IncidentState as S
 from cassandra_recovery.mitigation.apply import apply_mitigation
@@ -99,3 +102,57 @@ def test_a_closed_incident_is_listed_only_with_all_and_an_unknown_one_is_bad_inp
     assert unknown.returncode == 2 and "no incident 'inc-nope'" in unknown.stderr
     assert json.loads(unknown.stdout)["error"]["code"] == "bad_input"
     assert _cli("list", "--limit", "0").returncode == 2
+
+
+def test_ack_records_who_and_escalate_fences_the_acting_run_out_at_once(storage: Storage) -> None:
+    """Issue 19: `ack` puts the person on the timeline and changes nothing else; `escalate` takes the incident from
+    the run acting on it (its next write is refused, so it stops) and leaves what it applied in force."""
+    cluster_id = f"cmd-test-{uuid.uuid4().hex[:8]}"
+    store = storage.incidents
+    inc, _ = store.open_or_join(cluster_id, {"source": "detector", "nodes": ["node3"]}, "detector")
+    run = store.acquire_lease(inc.id, "flow-run/abc", 600, run_key="abc")
+    assert run is not None
+    store.transition(inc.id, S.DETECTED, S.ASSESSING, run, {"by": run.holder})
+    apply_mitigation(storage, cluster_id, inc.id, "node3 seen down", run.holder, run)
+
+    acked = _cli("ack", inc.id, "--note", "looking at node3", "--json")
+    assert acked.returncode == 0, acked.stderr
+    who = json.loads(acked.stdout)["acknowledged_by"]
+    assert who == f"{getpass.getuser()}@{socket.gethostname()}"
+    (ack,) = [e for e in store.events(inc.id) if e.kind == "acknowledged"]
+    assert (ack.actor, ack.data["note"]) == (who, "looking at node3")
+    assert store.get(inc.id).state is S.ASSESSING and store.renew_lease(run, 600).token == run.token  # unchanged
+
+    assert _cli("escalate", inc.id, "--reason", "  ").returncode == 2  # a reason is required
+    escalated = _cli("escalate", inc.id, "--reason", "data team asked us to hold", "--json")
+    assert escalated.returncode == 0, escalated.stderr
+    assert json.loads(escalated.stdout)["state"] == "escalated"
+    after = store.get(inc.id)
+    assert after.state is S.ESCALATED and after.lease_holder is None and after.closed_at is None
+    with pytest.raises(LeaseLost):  # the run that was acting is refused at its next write, and stops
+        store.transition(inc.id, S.ASSESSING, S.RECOVERING, run, {"by": run.holder})
+    with pytest.raises(LeaseLost):
+        store.renew_lease(run, 600)
+    seized = next(e for e in store.events(inc.id) if e.kind == "lease_seized")
+    assert (seized.actor, seized.data["previous_holder"]) == (who, "flow-run/abc")
+    moved = [e.data for e in store.events(inc.id) if e.kind == "transition"][-1]
+    assert (moved["to"], moved["data"]["reason"], moved["data"]["by"]) == (
+        "escalated",
+        "data team asked us to hold",
+        who,
+    )
+    assert storage.pauses.get(cluster_id) is not None  # what it applied stays until someone hands it back or closes it
+
+    again = _cli("escalate", inc.id, "--reason", "twice", "--json")
+    assert again.returncode == 2 and json.loads(again.stdout)["error"]["message"].endswith("is already escalated")
+
+
+def test_ack_of_a_closed_incident_is_refused(storage: Storage) -> None:
+    cluster_id = f"cmd-test-{uuid.uuid4().hex[:8]}"
+    store = storage.incidents
+    inc, _ = store.open_or_join(cluster_id, {"source": "manual"}, "pytest")
+    lease = store.acquire_lease(inc.id, "pytest", 30, run_key="k")
+    assert lease is not None
+    store.transition(inc.id, S.DETECTED, S.RESOLVED, lease, {"reason": "test"})
+    refused = _cli("ack", inc.id)
+    assert refused.returncode == 2 and "is closed (resolved)" in refused.stderr
