@@ -53,24 +53,54 @@ def test_up_is_idempotent(lab: Lab) -> None:
 
 def test_verify_runs_the_verify_flow_and_prints_its_verdict(lab: Lab) -> None:
     """`verify` is the flow the incident runs (its retries of an unproven pass included), run here: the verdict it
-    prints is that flow run's result, and the run is on the Prefect server like any other."""
+    prints is that flow run's result, with the CLI's options, and the run is on the Prefect server like any other."""
+    import os
+
     from prefect.client.orchestration import get_client
 
+    from cassandra_recovery.degraded.model import Order
     from cassandra_recovery.lab.prefect_server import client_env
     from cassandra_recovery.settings import Settings
+    from cassandra_recovery.wiring import service_parts
     from deployments import names
     from deployments.run_queries import runs_in_state
+    from tests.cluster.degraded_env import DOMAIN, degraded_settings, domain_env
     from tests.cluster.incident_env import prefect_api
+    from tests.migrated import migrated
 
-    proc = _cli("verify", "--no-preview", "--rows-per-chunk", "500", "--json")
-    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    own = {"keyspace": "shop_cli_verify", "orders_table": "orders_clv", "outbox_table": "outbox_clv",
+           "policy_table": "policy_clv"}  # fmt: skip
+    parts = service_parts(migrated(degraded_settings(**own)))
+    try:
+        parts.empty()
+        for i in range(120):
+            parts.service.write(Order(id=f"v-{i:04d}", customer="c", status="new", amount_cents=i))
+        stats, _ = parts.relay.drain(timeout_s=60)
+        assert stats.queued == 0, stats
+    finally:
+        parts.close()
+    env = {**os.environ, **domain_env(keyspace="shop_cli_verify")}
+    argv = [
+        sys.executable,
+        "-m",
+        "cassandra_recovery.cli",
+        "verify",
+        "--no-preview",
+        "--rows-per-chunk",
+        "50",
+        "--json",
+    ]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads(proc.stdout)
-    assert proc.returncode == (0 if doc["converged"] else 1), doc
-    assert doc["verdict"] in ("converged", "diverged", "cannot_verify") and (doc["keyspace"], doc["table"]) == (
-        Settings().domain.keyspace,
-        Settings().domain.cassandra_table,
+    assert (doc["verdict"], doc["keyspace"], doc["table"]) == (
+        "converged",
+        "shop_cli_verify",
+        DOMAIN["cassandra_table"],
     )
-    assert doc["preview"] is None and doc["rows_compared"] > 0, doc  # --no-preview reached the flow
+    assert doc["rows_compared"] == 3 * 120 and doc["preview"] is None, doc  # every replica; --no-preview reached it
     with prefect_api(client_env(Settings())), get_client(sync_client=True) as client:
         runs = runs_in_state(client, "COMPLETED", names.VERIFY, newest_first=True)
-    assert runs and runs[0].parameters["limits"] == {"target_rows_per_chunk": 500, "preview": False}, runs[:1]
+    limits = {"target_rows_per_chunk": 50, "preview": False}
+    mine = [r for r in runs[:10] if (r.parameters or {}).get("limits") == limits]
+    assert mine, [r.parameters for r in runs[:3]]
