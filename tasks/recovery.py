@@ -29,7 +29,7 @@ from cassandra_recovery.detection.observe import probe_all, status_views
 from cassandra_recovery.incident.store import Lease
 from cassandra_recovery.logic.mitigation_state import mitigation_in_force
 from cassandra_recovery.logic.segments import Segment, clip, plan_segments
-from cassandra_recovery.mitigation.apply import apply_mitigation
+from cassandra_recovery.mitigation.apply import apply_mitigation, give_back
 from cassandra_recovery.recovery.hints import watch_drain
 from cassandra_recovery.recovery.repair import EngineConfig, RepairEngine
 from cassandra_recovery.recovery.scope import current_scope, scope_from_plan
@@ -97,11 +97,7 @@ def lift_mitigation(cluster_id: str, incident_id: str, reason: str, lease: Lease
     this incident applied are lifted, with the reason. None when it had applied none."""
     if mitigation_on.fn(incident_id) is None:
         return None
-    storage = process_storage()
-    fence, why = storage.incidents.fence(lease), f"lifted by incident {incident_id}: {reason}"
-    policy = storage.policy.set(cluster_id, Mode.NORMAL, why, lease.holder, fence=fence)
-    lifted = storage.pauses.resume(cluster_id, incident_id, fence)
-    doc: PolicyChangeDoc = {"policy": policy.mode.value, "repairs_resumed": lifted, "reason": reason}
+    doc = give_back(process_storage(), cluster_id, incident_id, reason, lease)
     _event(incident_id, "mitigation_lifted", doc, lease)
     return doc
 

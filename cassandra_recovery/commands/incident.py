@@ -1,5 +1,5 @@
-"""`cassandra-recovery incident list|show|ack|escalate`: the incidents as a person reads them (PostgreSQL only), and
-what a person does to one, on its timeline as OS user@host."""
+"""`cassandra-recovery incident list|show|ack|escalate|hand-back|resolve`: the incidents as a person reads them
+(PostgreSQL only), and what a person does to one, on its timeline as OS user@host."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ from typing import Any
 
 from cassandra_recovery.commands.output import emit, table_of
 from cassandra_recovery.errors import ConfigError
-from cassandra_recovery.incident.store import IncidentStore
+from cassandra_recovery.incident.store import Incident
 from cassandra_recovery.settings import Settings
+from cassandra_recovery.storage.facade import Storage
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("incident", help="list incidents, show one, acknowledge or escalate it")
+    p = sub.add_parser("incident", help="list incidents, show one; acknowledge, escalate, hand back or resolve one")
     verbs = p.add_subparsers(dest="incident_command", required=True)
     ls = verbs.add_parser("list", help="open incidents, newest first (--all: closed ones too)")
     ls.add_argument("--cluster", default=None, help="only this cluster's (default: every cluster's)")
@@ -29,6 +30,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     esc = verbs.add_parser("escalate", help="stop the automation acting on the incident now: people take it")
     esc.add_argument("incident_id")
     esc.add_argument("--reason", required=True, help="why (1 to 500 characters; on the timeline)")
+    back = verbs.add_parser("hand-back", help="an escalated incident back to the automation (a new run assesses it)")
+    back.add_argument("incident_id")
+    back.add_argument("--note", required=True, help="what was done meanwhile (1 to 500 characters)")
+    res = verbs.add_parser("resolve", help="close the incident and give back the policy and repair pause it applied")
+    res.add_argument("incident_id")
+    res.add_argument("--note", required=True, help="why it is over (1 to 500 characters)")
+    res.add_argument(
+        "--unverified", action="store_true", help="close it although its last verification did not converge"
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -53,25 +63,66 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 doc = incident_detail(storage, settings, args.incident_id, now, last=args.events)
                 emit(doc, args.json, lambda: _text(doc))
                 return 0
-            return _act(args, storage.incidents)
+            return _act(args, storage, settings)
         except IncidentNotFound as e:
             raise ConfigError(f"{e} (`cassandra-recovery incident list --all` lists them)") from e
     finally:
         storage.close()
 
 
-def _act(args: argparse.Namespace, store: IncidentStore) -> int:
-    from cassandra_recovery.controls.incident_actions import acknowledge, cli_actor, escalate
+def _act(args: argparse.Namespace, storage: Storage, settings: Settings) -> int:
+    from cassandra_recovery.incident_actions import acknowledge, cli_actor, escalate, hand_back, resolve
 
-    actor = cli_actor()
-    if args.incident_command == "ack":
-        ev = acknowledge(store, args.incident_id, actor, args.note)
-        doc: dict[str, Any] = {"incident_id": args.incident_id, "acknowledged_by": actor, "at": ev.at.isoformat()}
+    actor, store, verb = cli_actor(), storage.incidents, args.incident_command
+    doc: dict[str, Any] = {"incident_id": args.incident_id, "by": actor}
+    if verb == "ack":
+        doc["at"] = acknowledge(store, args.incident_id, actor, args.note).at.isoformat()
         emit(doc, args.json, lambda: f"incident {args.incident_id} acknowledged by {actor}")
         return 0
-    inc = escalate(store, args.incident_id, actor, args.reason)
-    doc = {"incident_id": inc.id, "state": inc.state.value, "escalated_by": actor, "reason": args.reason.strip()}
-    emit(doc, args.json, lambda: f"incident {inc.id} escalated by {actor}: the automation no longer acts on it")
+    if verb == "escalate":
+        doc["state"] = escalate(store, args.incident_id, actor, args.reason).state.value
+        emit(
+            doc,
+            args.json,
+            lambda: f"incident {args.incident_id} escalated by {actor}: the automation stops acting on it",
+        )
+        return 0
+    if verb == "resolve":
+        doc["state"] = resolve(storage, args.incident_id, actor, args.note, args.unverified).state.value
+        emit(doc, args.json, lambda: f"incident {args.incident_id} resolved by {actor}")
+        return 0
+    inc, lease = hand_back(store, args.incident_id, actor, args.note)
+    doc["state"] = inc.state.value
+    status = _start_run(settings, inc, lease.token, args.note, actor, doc)
+    emit(
+        doc,
+        args.json,
+        lambda: (
+            f"incident {inc.id} handed back by {actor}: "
+            + (
+                f"run {doc['flow_run_id']} started"
+                if "flow_run_id" in doc
+                else f"no run started ({doc['not_started']})"
+            )
+        ),
+    )
+    return status
+
+
+def _start_run(settings: Settings, inc: Incident, token: int, note: str, actor: str, doc: dict[str, Any]) -> int:
+    """The incident deployment's run for a handed-back incident; when it cannot be started now, the watchdog in a
+    running `serve` starts one after `runbook.watchdog_grace_s` (exit 1: someone should look)."""
+    from cassandra_recovery.commands import engine_here, progress
+
+    trigger = {"source": "operator", "incident_id": inc.id, "reason": note.strip(), "by": actor}
+    try:
+        engine = engine_here(settings, progress("incident"))
+        run = engine.start_incident({"cluster_id": inc.cluster_id, "trigger": trigger}, f"hand-back:{inc.id}:{token}")
+    except Exception as e:  # noqa: BLE001 - the incident is handed back either way; say what did not happen
+        grace = settings.runbook.watchdog_grace_s
+        doc["not_started"] = f"{type(e).__name__}: {str(e)[:300]}; a running `serve` starts one within {grace:.0f}s"
+        return 1
+    doc["flow_run_id"] = run.id
     return 0
 
 

@@ -33,7 +33,7 @@ ALLOWED: dict[IncidentState, set[IncidentState]] = {
     S.VERIFYING: {S.RESOLVED, S.MONITORING, S.RECOVERING, S.ESCALATED},
     # monitoring -> assessing: a new failure joined the incident before the follow-up passed
     S.MONITORING: {S.RESOLVED, S.ESCALATED, S.ASSESSING},
-    S.ESCALATED: {S.ASSESSING},  # a human hands it back
+    S.ESCALATED: {S.ASSESSING, S.RESOLVED},  # a human hands it back, or closes it
     S.RESOLVED: set(),
 }
 

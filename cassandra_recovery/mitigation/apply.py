@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from cassandra_recovery.contracts import MitigationDoc
+from cassandra_recovery.contracts import MitigationDoc, PolicyChangeDoc
 from cassandra_recovery.controls.killswitch import KillSwitch
 from cassandra_recovery.degraded.policy import Mode, PolicyStore
 from cassandra_recovery.incident.store import IncidentStore, Lease
@@ -68,3 +68,14 @@ def mitigate_opened_incident(
     reason = f"seen down: {', '.join(nodes) or 'unnamed nodes'}: reversible mitigation first ({actor})"
     doc = apply_mitigation(storage, cluster.id, incident_id, reason, actor)
     return f"mitigated ({doc['policy']} policy, scheduled repairs paused)"
+
+
+def give_back(
+    storage: MitigationStores, cluster_id: str, incident_id: str, reason: str, lease: Lease
+) -> PolicyChangeDoc:
+    """The normal policy back and the repair pause this incident set lifted (another owner's pause stays), fenced by
+    the lease; the caller records `mitigation_lifted` with what this returns."""
+    fence, why = storage.incidents.fence(lease), f"lifted by incident {incident_id}: {reason}"
+    policy = storage.policy.set(cluster_id, Mode.NORMAL, why, lease.holder, fence=fence)
+    lifted = storage.pauses.resume(cluster_id, incident_id, fence)
+    return {"policy": policy.mode.value, "repairs_resumed": lifted, "reason": reason}

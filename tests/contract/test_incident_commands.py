@@ -117,7 +117,7 @@ def test_ack_records_who_and_escalate_fences_the_acting_run_out_at_once(storage:
 
     acked = _cli("ack", inc.id, "--note", "looking at node3", "--json")
     assert acked.returncode == 0, acked.stderr
-    who = json.loads(acked.stdout)["acknowledged_by"]
+    who = json.loads(acked.stdout)["by"]
     assert who == f"{getpass.getuser()}@{socket.gethostname()}"
     (ack,) = [e for e in store.events(inc.id) if e.kind == "acknowledged"]
     assert (ack.actor, ack.data["note"]) == (who, "looking at node3")
@@ -156,3 +156,85 @@ def test_ack_of_a_closed_incident_is_refused(storage: Storage) -> None:
     store.transition(inc.id, S.DETECTED, S.RESOLVED, lease, {"reason": "test"})
     refused = _cli("ack", inc.id)
     assert refused.returncode == 2 and "is closed (resolved)" in refused.stderr
+
+
+def _escalated_with_mitigation(storage: Storage) -> tuple[str, str]:
+    """An incident that mitigated (degraded policy, repairs paused), was verified diverged, then was escalated."""
+    cluster_id = f"cmd-test-{uuid.uuid4().hex[:8]}"
+    store = storage.incidents
+    inc, _ = store.open_or_join(cluster_id, {"source": "detector", "nodes": ["node3"]}, "detector")
+    run = store.acquire_lease(inc.id, "flow-run/abc", 600, run_key="abc")
+    assert run is not None
+    store.transition(inc.id, S.DETECTED, S.ASSESSING, run, {"by": run.holder})
+    apply_mitigation(storage, cluster_id, inc.id, "node3 seen down", run.holder, run)
+    store.append_event(inc.id, "verified", run.holder, {"verdict": "diverged"}, run)
+    store.transition(inc.id, S.ASSESSING, S.ESCALATED, run, {"reason": "still diverged after the fix"})
+    store.release_lease(run)
+    return cluster_id, inc.id
+
+
+def test_hand_back_returns_an_escalated_incident_to_the_automation(storage: Storage) -> None:
+    """Issue 19: nothing could take an escalated incident back. `hand-back` moves it to assessing (recorded with who)
+    and starts its run; with no orchestrator to start one, it says so (exit 1) and the watchdog starts it."""
+    cluster_id, incident_id = _escalated_with_mitigation(storage)
+    env = {**os.environ, "CASSANDRA_RECOVERY_ORCHESTRATOR": "not-installed"}  # no engine here: the run is not started
+    cmd = [
+        sys.executable,
+        "-m",
+        "cassandra_recovery.cli",
+        "incident",
+        "hand-back",
+        incident_id,
+        "--note",
+        "node3 fixed",
+    ]
+    back = subprocess.run([*cmd, "--json"], capture_output=True, text=True, timeout=60, cwd=ROOT, env=env, check=False)
+    assert back.returncode == 1, back.stderr
+    doc = json.loads(back.stdout)
+    assert doc["state"] == "assessing" and "a running `serve` starts one" in doc["not_started"], doc
+    inc = storage.incidents.get(incident_id)
+    assert inc.state is S.ASSESSING and inc.lease_holder is None and inc.closed_at is None
+    moved = [e.data for e in storage.incidents.events(incident_id) if e.kind == "transition"][-1]
+    assert (moved["from"], moved["to"], moved["data"]["note"]) == ("escalated", "assessing", "node3 fixed")
+    assert storage.pauses.get(cluster_id) is not None  # the automation, back in charge, decides what to lift
+    again = _cli("hand-back", incident_id, "--note", "twice")
+    assert again.returncode == 2 and "only an escalated incident is handed back" in again.stderr
+
+
+def test_resolve_needs_a_converged_verification_or_says_unverified_and_gives_back_what_it_applied(
+    storage: Storage,
+) -> None:
+    """Issue 19: an escalated incident could not be closed. `resolve` closes it and lifts the degraded policy and the
+    repair pause it set; without a converged last verification it is refused unless --unverified (recorded)."""
+    cluster_id, incident_id = _escalated_with_mitigation(storage)
+    refused = _cli("resolve", incident_id, "--note", "data checked by hand", "--json")
+    assert refused.returncode == 2 and "last verification of" in refused.stderr and "diverged" in refused.stderr
+    assert storage.incidents.get(incident_id).state is S.ESCALATED  # nothing changed
+
+    done = _cli("resolve", incident_id, "--note", "data checked by hand", "--unverified", "--json")
+    assert done.returncode == 0, done.stderr
+    inc = storage.incidents.get(incident_id)
+    assert inc.state is S.RESOLVED and inc.closed_at is not None and inc.lease_holder is None
+    events = storage.incidents.events(incident_id)
+    lifted = next(e for e in events if e.kind == "mitigation_lifted")
+    assert lifted.data["policy"] == "normal" and lifted.data["repairs_resumed"] is True
+    closed = [e.data for e in events if e.kind == "transition"][-1]["data"]
+    assert (closed["note"], closed["last_verdict"], closed["unverified"]) == ("data checked by hand", "diverged", True)
+    assert storage.pauses.get(cluster_id) is None and storage.policy.get(cluster_id).mode.value == "normal"
+
+
+def test_resolving_mid_recovery_fences_the_run_and_passes_through_escalated(storage: Storage) -> None:
+    cluster_id = f"cmd-test-{uuid.uuid4().hex[:8]}"
+    store = storage.incidents
+    inc, _ = store.open_or_join(cluster_id, {"source": "detector", "nodes": ["node3"]}, "detector")
+    run = store.acquire_lease(inc.id, "flow-run/abc", 600, run_key="abc")
+    assert run is not None
+    store.transition(inc.id, S.DETECTED, S.ASSESSING, run, {"by": run.holder})
+    store.transition(inc.id, S.ASSESSING, S.RECOVERING, run, {"by": run.holder})  # recovering cannot go to resolved
+    store.append_event(inc.id, "verified", run.holder, {"verdict": "converged"}, run)
+    done = _cli("resolve", inc.id, "--note", "recovered by hand")
+    assert done.returncode == 0, done.stderr
+    moves = [(e.data["from"], e.data["to"]) for e in store.events(inc.id) if e.kind == "transition"]
+    assert moves[-2:] == [("recovering", "escalated"), ("escalated", "resolved")]
+    with pytest.raises(LeaseLost):
+        store.renew_lease(run, 600)

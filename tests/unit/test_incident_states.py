@@ -41,6 +41,7 @@ EXPECTED = {
     (S.MONITORING, S.ESCALATED),
     (S.MONITORING, S.ASSESSING),
     (S.ESCALATED, S.ASSESSING),
+    (S.ESCALATED, S.RESOLVED),
 }
 ALL_PAIRS = list(itertools.product(IncidentState, repeat=2))
 
@@ -85,11 +86,12 @@ def test_every_pair_is_covered() -> None:
     assert len(EXPECTED) + len(set(ALL_PAIRS) - EXPECTED) == 64
 
 
-def test_resolved_is_a_dead_end_and_escalated_only_goes_back_to_assessing() -> None:
+def test_resolved_is_a_dead_end_and_escalated_goes_back_to_assessing_or_is_closed_by_a_person() -> None:
+    """Issue 19: an escalated incident is handed back (assessing) or closed (resolved) by a person; nothing else."""
     for new in IncidentState:
         with pytest.raises(InvalidTransition, match="resolved may go to nothing"):
             check_transition(S.RESOLVED, new)
-    assert {n for n in IncidentState if (S.ESCALATED, n) in EXPECTED} == {S.ASSESSING}
+    assert {n for n in IncidentState if (S.ESCALATED, n) in EXPECTED} == {S.ASSESSING, S.RESOLVED}
 
 
 @pytest.mark.parametrize(("old", "new"), [("detected", "fixed"), ("nope", "assessing"), ("", "")])
