@@ -13,9 +13,15 @@ VERIFY = "verify"
 FOLLOW_UP_VERIFICATION = "follow-up-verification"
 SCHEDULED_REPAIR = "scheduled-repair"
 RUN_WATCHDOG = "run-watchdog"
+# What a person does to an incident from the UI (flows/operator.py).
+INCIDENT_ACK = "incident-ack"
+INCIDENT_ESCALATE = "incident-escalate"
+INCIDENT_HAND_BACK = "incident-hand-back"
+INCIDENT_RESOLVE = "incident-resolve"
 
 SERVED = (INCIDENT_RESPONSE, DETECT, ASSESS, DRAIN_WRITE_QUEUE, REPAIR, VERIFY, FOLLOW_UP_VERIFICATION,
-          SCHEDULED_REPAIR, RUN_WATCHDOG)  # fmt: skip
+          SCHEDULED_REPAIR, RUN_WATCHDOG, INCIDENT_ACK, INCIDENT_ESCALATE, INCIDENT_HAND_BACK,
+          INCIDENT_RESOLVE)  # fmt: skip
 TAGS = ["cassandra-recovery"]
 
 

@@ -21,6 +21,7 @@ from deployments.zombies import ensure_zombie_automation
 from flows.assess import assess
 from flows.detect import detect
 from flows.incident import incident_response
+from flows.operator import incident_ack, incident_escalate, incident_hand_back, incident_resolve
 from flows.queue import drain_write_queue
 from flows.recover import repair
 from flows.scheduled_repair import scheduled_repair
@@ -46,6 +47,10 @@ def build_deployments() -> list[Any]:
             name=names.SCHEDULED_REPAIR, tags=[*tags, "repair"], schedules=repair_schedules()
         ),
         run_watchdog.to_deployment(name=names.RUN_WATCHDOG, tags=tags, schedules=[Interval(every_s)]),
+        incident_ack.to_deployment(name=names.INCIDENT_ACK, tags=tags),
+        incident_escalate.to_deployment(name=names.INCIDENT_ESCALATE, tags=tags),
+        incident_hand_back.to_deployment(name=names.INCIDENT_HAND_BACK, tags=tags),
+        incident_resolve.to_deployment(name=names.INCIDENT_RESOLVE, tags=tags),
     ]
 
 

@@ -324,16 +324,44 @@ def test_respond_runs_through_the_served_deployment(
             text=True,
             timeout=300,
         )
+        acted = _ui_actions(prefect_server, store)
     finally:
         serve.terminate()
         serve.wait(timeout=30)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert acted == {"acknowledged": "alice (unverified: Prefect UI)", "state": "resolved"}, acted
     import json
 
     doc = json.loads(proc.stdout)
     assert doc["state"] == "COMPLETED"
     plan = doc["result"]["plan"]
     assert plan["action"] == "no_action" and doc["result"]["state"] == "resolved", plan["reasons"]
+
+
+def _ui_actions(prefect_server: dict[str, str], store: IncidentStore) -> dict[str, str]:
+    """Issue 19: the UI's forms are served deployments. An incident is acknowledged, escalated and resolved through
+    them; the timeline names the person as typed, marked unverified."""
+    import uuid
+
+    from prefect.deployments import run_deployment
+
+    from deployments import names
+    from tests.cluster.incident_env import prefect_api
+
+    inc, _ = store.open_or_join(f"ui-test-{uuid.uuid4().hex[:8]}", {"source": "manual"}, "pytest")
+    steps = [
+        (names.INCIDENT_ACK, {"note": "on it"}),
+        (names.INCIDENT_ESCALATE, {"reason": "holding the automation while we look"}),
+        (names.INCIDENT_RESOLVE, {"note": "checked by hand", "unverified": True}),
+    ]
+    with prefect_api(prefect_server):
+        for name, params in steps:
+            run: Any = run_deployment(
+                names.address(name), parameters={"incident_id": inc.id, "your_name": "alice", **params}, timeout=120
+            )
+            assert run.state is not None and run.state.is_completed(), (name, run.state)
+    ack = next(e for e in store.events(inc.id) if e.kind == "acknowledged")
+    return {"acknowledged": ack.actor, "state": store.get(inc.id).state.value}
 
 
 def _wait_for_deployment(prefect_server: dict[str, str]) -> None:
