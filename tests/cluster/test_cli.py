@@ -79,7 +79,7 @@ def test_verify_runs_the_verify_flow_and_prints_its_verdict(lab: Lab) -> None:
         assert stats.queued == 0, stats
     finally:
         parts.close()
-    env = {**os.environ, **domain_env(keyspace="shop_cli_verify")}
+    env = {**os.environ, **domain_env(**own)}
     argv = [
         sys.executable,
         "-m",
