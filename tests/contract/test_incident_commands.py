@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from psycopg import sql
 
-from cassandra_recovery.incident.store import LeaseLost
+from cassandra_recovery.incident.store import Incident, Lease, LeaseLost
 from cassandra_recovery.lab.postgres import ensure_postgres
 from cassandra_recovery.logic.incident_states import IncidentState as S
 from cassandra_recovery.mitigation.apply import apply_mitigation
@@ -50,13 +50,30 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=ROOT, check=False)
 
 
-def test_list_and_show_an_open_incident_with_its_lease_plan_timeline_and_what_it_owns(storage: Storage) -> None:
+def _assessing(storage: Storage) -> tuple[str, Incident, Lease]:
+    """A new cluster's incident, opened by the detector for node3 and being assessed by a run holding its lease."""
     cluster_id = f"cmd-test-{uuid.uuid4().hex[:8]}"
     store = storage.incidents
     inc, _ = store.open_or_join(cluster_id, {"source": "detector", "nodes": ["node3"]}, "detector")
-    lease = store.acquire_lease(inc.id, "flow-run/abc", 600, run_key="abc")
+    run = store.acquire_lease(inc.id, "flow-run/abc", 600, run_key="abc")
+    assert run is not None
+    return cluster_id, store.transition(inc.id, S.DETECTED, S.ASSESSING, run, {"by": run.holder}), run
+
+
+def _closed(storage: Storage) -> str:
+    """A new cluster's incident, resolved."""
+    store = storage.incidents
+    inc, _ = store.open_or_join(f"cmd-test-{uuid.uuid4().hex[:8]}", {"source": "manual"}, "pytest")
+    lease = store.acquire_lease(inc.id, "pytest", 30, run_key="k")
     assert lease is not None
-    store.transition(inc.id, S.DETECTED, S.ASSESSING, lease, {"by": "flow-run/abc"})
+    store.transition(inc.id, S.DETECTED, S.RESOLVED, lease, {"reason": "test"})
+    store.release_lease(lease)
+    return inc.id
+
+
+def test_list_and_show_an_open_incident_with_its_lease_plan_timeline_and_what_it_owns(storage: Storage) -> None:
+    cluster_id, inc, lease = _assessing(storage)
+    store = storage.incidents
     store.set_plan(inc.id, {"action": "wait_for_hints", "targets": ["127.0.0.4"]}, lease)
     apply_mitigation(storage, cluster_id, inc.id, "node3 seen down", lease.holder, lease)
 
@@ -86,16 +103,10 @@ def test_list_and_show_an_open_incident_with_its_lease_plan_timeline_and_what_it
 
 
 def test_a_closed_incident_is_listed_only_with_all_and_an_unknown_one_is_bad_input(storage: Storage) -> None:
-    cluster_id = f"cmd-test-{uuid.uuid4().hex[:8]}"
-    store = storage.incidents
-    inc, _ = store.open_or_join(cluster_id, {"source": "manual"}, "pytest")
-    lease = store.acquire_lease(inc.id, "pytest", 30, run_key="k")
-    assert lease is not None
-    store.transition(inc.id, S.DETECTED, S.RESOLVED, lease, {"reason": "test"})
-    store.release_lease(lease)
-    assert inc.id not in {r["id"] for r in json.loads(_cli("list", "--json").stdout)}
-    assert inc.id in {r["id"] for r in json.loads(_cli("list", "--all", "--json").stdout)}
-    shown = json.loads(_cli("show", inc.id, "--json").stdout)
+    incident_id = _closed(storage)
+    assert incident_id not in {r["id"] for r in json.loads(_cli("list", "--json").stdout)}
+    assert incident_id in {r["id"] for r in json.loads(_cli("list", "--all", "--json").stdout)}
+    shown = json.loads(_cli("show", incident_id, "--json").stdout)
     assert shown["state"] == "resolved" and shown["closed_at"] is not None and shown["lease"] is None
 
     unknown = _cli("show", "inc-nope", "--json")
@@ -107,12 +118,8 @@ def test_a_closed_incident_is_listed_only_with_all_and_an_unknown_one_is_bad_inp
 def test_ack_records_who_and_escalate_fences_the_acting_run_out_at_once(storage: Storage) -> None:
     """Issue 19: `ack` puts the person on the timeline and changes nothing else; `escalate` takes the incident from
     the run acting on it (its next write is refused, so it stops) and leaves what it applied in force."""
-    cluster_id = f"cmd-test-{uuid.uuid4().hex[:8]}"
+    cluster_id, inc, run = _assessing(storage)
     store = storage.incidents
-    inc, _ = store.open_or_join(cluster_id, {"source": "detector", "nodes": ["node3"]}, "detector")
-    run = store.acquire_lease(inc.id, "flow-run/abc", 600, run_key="abc")
-    assert run is not None
-    store.transition(inc.id, S.DETECTED, S.ASSESSING, run, {"by": run.holder})
     apply_mitigation(storage, cluster_id, inc.id, "node3 seen down", run.holder, run)
 
     acked = _cli("ack", inc.id, "--note", "looking at node3", "--json")
@@ -148,24 +155,14 @@ def test_ack_records_who_and_escalate_fences_the_acting_run_out_at_once(storage:
 
 
 def test_ack_of_a_closed_incident_is_refused(storage: Storage) -> None:
-    cluster_id = f"cmd-test-{uuid.uuid4().hex[:8]}"
-    store = storage.incidents
-    inc, _ = store.open_or_join(cluster_id, {"source": "manual"}, "pytest")
-    lease = store.acquire_lease(inc.id, "pytest", 30, run_key="k")
-    assert lease is not None
-    store.transition(inc.id, S.DETECTED, S.RESOLVED, lease, {"reason": "test"})
-    refused = _cli("ack", inc.id)
+    refused = _cli("ack", _closed(storage))
     assert refused.returncode == 2 and "is closed (resolved)" in refused.stderr
 
 
 def _escalated_with_mitigation(storage: Storage) -> tuple[str, str]:
     """An incident that mitigated (degraded policy, repairs paused), was verified diverged, then was escalated."""
-    cluster_id = f"cmd-test-{uuid.uuid4().hex[:8]}"
+    cluster_id, inc, run = _assessing(storage)
     store = storage.incidents
-    inc, _ = store.open_or_join(cluster_id, {"source": "detector", "nodes": ["node3"]}, "detector")
-    run = store.acquire_lease(inc.id, "flow-run/abc", 600, run_key="abc")
-    assert run is not None
-    store.transition(inc.id, S.DETECTED, S.ASSESSING, run, {"by": run.holder})
     apply_mitigation(storage, cluster_id, inc.id, "node3 seen down", run.holder, run)
     store.append_event(inc.id, "verified", run.holder, {"verdict": "diverged"}, run)
     store.transition(inc.id, S.ASSESSING, S.ESCALATED, run, {"reason": "still diverged after the fix"})
@@ -224,12 +221,8 @@ def test_resolve_needs_a_converged_verification_or_says_unverified_and_gives_bac
 
 
 def test_resolving_mid_recovery_fences_the_run_and_passes_through_escalated(storage: Storage) -> None:
-    cluster_id = f"cmd-test-{uuid.uuid4().hex[:8]}"
+    cluster_id, inc, run = _assessing(storage)
     store = storage.incidents
-    inc, _ = store.open_or_join(cluster_id, {"source": "detector", "nodes": ["node3"]}, "detector")
-    run = store.acquire_lease(inc.id, "flow-run/abc", 600, run_key="abc")
-    assert run is not None
-    store.transition(inc.id, S.DETECTED, S.ASSESSING, run, {"by": run.holder})
     store.transition(inc.id, S.ASSESSING, S.RECOVERING, run, {"by": run.holder})  # recovering cannot go to resolved
     store.append_event(inc.id, "verified", run.holder, {"verdict": "converged"}, run)
     done = _cli("resolve", inc.id, "--note", "recovered by hand")
