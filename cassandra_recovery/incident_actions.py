@@ -103,7 +103,9 @@ def resolve(storage: MitigationStores, incident_id: str, actor: str, note: str, 
         events = store.events(incident_id)
         if mitigation_in_force({"kind": e.kind, "data": e.data} for e in events) is not None:
             inc = store.get(incident_id)
-            lifted = give_back(storage, inc.cluster_id, incident_id, f"resolved by {actor}: {why}", lease)
+            lifted = give_back(
+                storage, inc.cluster_id, incident_id, f"resolved by {actor}: {why}", lease, by_person=True
+            )
             store.append_event(incident_id, "mitigation_lifted", actor, lifted, lease)
         closed: dict[str, object] = {"note": why, "by": actor, "level": "person", "last_verdict": verdict}
         closed["unverified"] = verdict != "converged"

@@ -308,6 +308,9 @@ class RunbookConfig(BaseModel):
     # for an open incident whose holder is gone and has no run left in Prefect, once it has sat so `watchdog_grace_s`.
     watchdog_grace_s: float = Field(default=60.0, ge=0, le=86400)
     watchdog_every_s: float = Field(default=300.0, ge=30, le=86400)
+    # A repair running when the kill switch is set is cancelled inside Cassandra within about this (it asks the
+    # switch this often); every other action reads the switch in the same transaction that records its start.
+    kill_switch_check_s: float = Field(default=5.0, gt=0, le=60)
 
     @model_validator(mode="after")
     def _heartbeat_fits(self) -> RunbookConfig:

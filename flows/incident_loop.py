@@ -26,6 +26,7 @@ from cassandra_recovery.contracts import (
     Trigger,
     VerifyDoc,
 )
+from cassandra_recovery.controls.killswitch import AutomationStopped
 from cassandra_recovery.incident.lease_keeper import LeaseKeeper
 from cassandra_recovery.incident.store import Lease
 from cassandra_recovery.logic.approvals import PLAN, REPLACE, open_request, plan_approved
@@ -127,7 +128,17 @@ class IncidentRun:
 
 
 def run_runbook(run: IncidentRun) -> str:
-    """Decide and execute until nothing is left for this run; the incident's state at the end."""
+    """Decide and execute until nothing is left for this run; the incident's state at the end. An action the kill
+    switch refused (or cancelled in flight) stops the run there: on the timeline, and escalated to a person."""
+    try:
+        return _decide_and_execute(run)
+    except AutomationStopped as e:
+        get_run_logger().warning("%s: escalating", e)
+        record_event(run.incident_id, "automation_stopped", e.as_doc(), run.lease)
+        return escalate(run, S(get_incident(run.incident_id)["state"]), f"{e}; a person decides", {"kill_switch": True})
+
+
+def _decide_and_execute(run: IncidentRun) -> str:
     log = get_run_logger()
     for number in range(1, MAX_STEPS + 1):
         run.check_lease()
@@ -175,7 +186,10 @@ def _execute(run: IncidentRun, d: Decision, state: S, view: TimelineView, stop: 
     if d.step is Step.ESCALATE:
         data: dict[str, object] = {"kill_switch": stop} if d.proposed is not None and stop else {}
         if view.plan is not None and view.plan.known_condition:  # the person owns it: lift what this run applied
-            lift_mitigation(run.cluster_id, run.incident_id, d.reason, run.lease)
+            try:
+                lift_mitigation(run.cluster_id, run.incident_id, d.reason, run.lease)
+            except AutomationStopped as e:  # the person finds the mitigation still in force, and why
+                record_event(run.incident_id, "automation_stopped", e.as_doc(), run.lease)
         return escalate(run, state, d.reason, data)
     if d.execution is Execution.RECORD:
         return _record_only(run, d, state, view)

@@ -10,6 +10,7 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from cassandra_recovery.contracts import FollowUpResult, ReadLimits, VerificationReportDoc, VerifyDoc, VerifyPassDoc
+from cassandra_recovery.controls.killswitch import AutomationStopped
 from cassandra_recovery.incident.store import Lease
 from cassandra_recovery.logic.incident_states import IncidentState as S
 from cassandra_recovery.settings import Settings
@@ -73,13 +74,22 @@ def verify(
         out["fix_skipped"] = f"automation stopped for {cluster_id} by {stop['set_by']} ({stop['reason']})"
     elif first["verdict"] == "diverged" and fix:
         key = f"verify-fix/{incident_id or flow_run.id}/{stage}"
-        out["fix"] = fix_divergence(cluster_id, first, key, incident_id, lease, max_fix_keys)
+        try:
+            out["fix"] = fix_divergence(cluster_id, first, key, incident_id, lease, max_fix_keys)
+        except AutomationStopped as e:  # set since the read above: the fix's fenced start refused it
+            out["fix_skipped"] = str(e)
+            return _unconverged(out)
         log.info("fixed by %s (%s); verifying again", out["fix"]["method"], out["fix"]["why"])
         second = verify_table(
             cluster_id, keyspace, table, "after_fix", incident_id, lease, out["fix"], missed_since, limits
         )
         out |= {"converged": second["converged"], "verdict": second["verdict"], "report": second}
         out["passes"].append(_brief(second, "after_fix"))
+    return _unconverged(out)
+
+
+def _unconverged(out: VerifyDoc) -> VerifyDoc:
+    """`escalate` set, with what was found, when the table did not converge."""
     if not out["converged"]:
         rep = out["report"]
         what = "still diverged after the fix" if "fix" in out else out["verdict"].replace("_", " ")

@@ -161,7 +161,7 @@ def drain_hints(
     cluster = Settings().cluster(cluster_id)
     storage = process_storage()
     fence = storage.fence(lease, holder=f"hints/{cluster_id}")
-    with storage.side_effects.acting(fence, "hint_handoff", {"targets": targets}) as act:
+    with storage.side_effects.acting(fence, "hint_handoff", {"targets": targets}, cluster_id) as act:
         report = watch_drain(cluster, process_cql(cluster), targets, quiet_s, stall_s, timeout_s, progress=log.info)
         act.outcome, act.detail = report.state, {"elapsed_s": report.elapsed_s, "reason": report.reason}
     return report.as_dict()
@@ -210,7 +210,9 @@ def run_repair(
     segs = [segment_of(d) for d in segments]
     storage = process_storage(settings)
     fence = storage.fence(lease, holder=f"repair/{run_key}")
-    cfg = EngineConfig(kind, segment_timeout_s, max_attempts, inflight_wait_s)
+    cfg = EngineConfig(
+        kind, segment_timeout_s, max_attempts, inflight_wait_s, halt_check_s=settings.runbook.kill_switch_check_s
+    )
     effects = storage.side_effects
     cql = process_cql(cluster)
     engine = RepairEngine(cluster, cql, storage.checkpoints, cfg, progress=log.info, fence=fence, effects=effects)
@@ -225,7 +227,7 @@ def replace_node(cluster_id: str, incident_id: str, dead_address: str, approver:
     t0 = time.monotonic()
     storage = process_storage()
     target = {"dead": dead_address, "approved_by": approver}
-    with storage.side_effects.acting(storage.incidents.fence(lease), "replace_node", target):
+    with storage.side_effects.acting(storage.incidents.fence(lease), "replace_node", target, cluster_id):
         rep = provisioner_for(Settings(), cluster_id).replace(dead_address)
     doc: ReplacementDoc = {
         "dead_address": rep.dead_address,

@@ -14,6 +14,7 @@ from prefect.cache_policies import NO_CACHE
 
 from cassandra_recovery.clients.slack import SlackNotifier
 from cassandra_recovery.contracts import Pacing, RepairReportDoc, SegmentDoc
+from cassandra_recovery.controls.killswitch import AutomationStopped
 from cassandra_recovery.logic import repair_windows as rw
 from cassandra_recovery.logic.segments import Segment
 from cassandra_recovery.recovery.repair import EngineConfig, RepairEngine
@@ -91,12 +92,14 @@ def paced_repair(
             wait = min(max((until - now).total_seconds(), 0.5), 60.0)
             time.sleep(wait)
             started["held_s"] += wait
+        if why := _skip_reason(cluster_id):  # and again after any wait: the switch or an incident may have come
+            raise Interrupted(why)
         started["n"] += 1
         update_progress_artifact(art, 100.0 * (started["n"] - 1) / max(len(segs), 1))
 
     storage = process_storage(settings)
     fence = storage.fence(None, holder=f"schedule/{run_key}")
-    cfg = EngineConfig(kind, segment_timeout_s, max_attempts)
+    cfg = EngineConfig(kind, segment_timeout_s, max_attempts, halt_check_s=settings.runbook.kill_switch_check_s)
     cql = process_cql(cluster)
     engine = RepairEngine(
         cluster,
@@ -110,7 +113,7 @@ def paced_repair(
     )
     try:
         rep = engine.run(run_key, segs)
-    except Interrupted as e:
+    except (Interrupted, AutomationStopped) as e:  # AutomationStopped: refused at the start, or cancelled in flight
         log.warning("routine repair interrupted before segment %d: %s", started["n"] + 1, e)
         return {"interrupted": str(e), "escalated": False, "reasons": [str(e)], "segments": len(segs),
                 "ran": int(started["n"]), "already_done": 0, "reconciled": 0, "retries": 0,

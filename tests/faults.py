@@ -67,6 +67,8 @@ SCHEMA_FROM_OLDER_VERSION = "PostgreSQL schema made by an older version of the t
 SUSTAINED_WRITES = "sustained writes (the queue never empties)"
 FLOW_RUN_FAILED = "flow run failed (raised)"
 MONITORED_INCIDENT_RETRIGGERED = "a new failure while the incident is monitored"
+KILL_SWITCH_SET = "kill switch set while automation acts"
+ESCALATED_INCIDENT_RETRIGGERED = "a new outage while the incident is escalated to a person"
 
 FAULTS: dict[str, str] = {
     NODE_FROZEN: "lab.freeze: the JVM is SIGSTOPped; peers and probes time out",
@@ -112,6 +114,8 @@ FAULTS: dict[str, str] = {
     SUSTAINED_WRITES: "writers keep committing while a waiter runs; transactions commit out of seq order",
     FLOW_RUN_FAILED: "the flow run raised and ended FAILED (not crashed), or a step inside it raised",
     MONITORED_INCIDENT_RETRIGGERED: "an outage, over by the time a trigger joins the incident awaiting its follow-up",
+    KILL_SWITCH_SET: "the cluster's kill switch set before an action starts, or while a repair session runs",
+    ESCALATED_INCIDENT_RETRIGGERED: "a new outage's trigger joins an incident a person owns (escalated)",
 }
 
 

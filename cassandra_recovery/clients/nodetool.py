@@ -6,7 +6,8 @@ import logging
 import os
 import subprocess
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 from cassandra_recovery.errors import CommandError
 from cassandra_recovery.settings import ClusterConfig, NodeAccess
@@ -29,9 +30,17 @@ class Nodetool:
         return argv + list(args)
 
     def run(
-        self, node: str | NodeAccess, *args: str, timeout_s: float | None = None, check: bool = True
+        self,
+        node: str | NodeAccess,
+        *args: str,
+        timeout_s: float | None = None,
+        check: bool = True,
+        interrupt: Callable[[], bool] | None = None,
+        check_every_s: float = 5.0,
     ) -> subprocess.CompletedProcess[str]:
-        """Run `nodetool ARGS` on the node (name, address or NodeAccess); CommandError on failure."""
+        """Run `nodetool ARGS` on the node (name, address or NodeAccess); CommandError on failure. `interrupt`,
+        asked every `check_every_s` while nodetool runs: True kills it (CommandInterrupted); what it started
+        inside Cassandra goes on, and stopping that is the caller's."""
         target = node if isinstance(node, NodeAccess) else self.cluster.node(node)
         env = {**os.environ, "LANG": "C", "LC_ALL": "C"}
         timeout = timeout_s or self.cluster.nodetool_timeout_s
@@ -45,14 +54,7 @@ class Nodetool:
             argv = self.argv(target, args, pwf)
             shown = [*args]
             log.debug("nodetool %s on %s", " ".join(shown), target.name)
-            try:
-                proc = subprocess.run(
-                    argv, capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL
-                )
-            except subprocess.TimeoutExpired as e:
-                raise CommandError(
-                    ["nodetool", *shown], None, _text(e.stdout), _text(e.stderr), host=target.name, reason="timed out"
-                ) from e
+            proc = _run(["nodetool", *shown], argv, env, timeout, target.name, interrupt, check_every_s)
         if check and proc.returncode != 0:
             raise CommandError(["nodetool", *shown], proc.returncode, proc.stdout, proc.stderr, host=target.name)
         return proc
@@ -61,7 +63,33 @@ class Nodetool:
         return self.run(node, *args, timeout_s=timeout_s).stdout
 
 
-def _text(b: bytes | str | None) -> str:
-    if b is None:
-        return ""
-    return b if isinstance(b, str) else b.decode(errors="replace")
+class CommandInterrupted(CommandError):
+    """The caller's `interrupt` said stop: nodetool was killed before it finished."""
+
+
+def _run(
+    shown: list[str],
+    argv: list[str],
+    env: dict[str, str],
+    timeout: float,
+    host: str,
+    interrupt: Callable[[], bool] | None,
+    every_s: float,
+) -> subprocess.CompletedProcess[str]:
+    deadline = time.monotonic() + timeout
+    with subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env
+    ) as p:
+        while True:
+            left = deadline - time.monotonic()
+            try:  # communicate() may be called again after a timeout without losing output
+                out, err = p.communicate(timeout=max(0.01, min(left, every_s) if interrupt else left))
+                return subprocess.CompletedProcess(argv, p.returncode, out, err)
+            except subprocess.TimeoutExpired:
+                pass
+            stop = interrupt is not None and interrupt()
+            if stop or time.monotonic() >= deadline:
+                p.kill()
+                out, err = p.communicate()
+                why = "interrupted" if stop else "timed out"
+                raise (CommandInterrupted if stop else CommandError)(shown, None, out, err, host=host, reason=why)

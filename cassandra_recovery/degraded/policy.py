@@ -13,6 +13,7 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from cassandra_recovery.clients.postgres import fetch_one
+from cassandra_recovery.controls.killswitch import AutomationStopped, stopped_in
 from cassandra_recovery.incident.fence import Fence
 from cassandra_recovery.settings import DomainConfig
 
@@ -96,8 +97,10 @@ class PolicyStore:
         fallback_enabled: bool = True,
         incident_id: str | None = None,
         fence: Fence | None = None,
+        stoppable: bool = False,
     ) -> DegradationPolicy:
-        """Set the cluster's policy; with `fence` (an incident's lease), only while it holds (StaleFencingToken)."""
+        """Set the cluster's policy; with `fence` (an incident's lease), only while it holds (StaleFencingToken);
+        `stoppable` (automation's change, not a person's): only while the kill switch is off (AutomationStopped)."""
         from cassandra import ConsistencyLevel
 
         cl = (read_consistency or self.cfg.read_consistency).upper()
@@ -113,6 +116,8 @@ class PolicyStore:
         with self.pool.connection() as conn, conn.transaction():
             if fence is not None:
                 fence.check(conn)
+            if stoppable and (switch := stopped_in(conn, cluster_id)) is not None:
+                raise AutomationStopped(switch, f"policy change to {mode.value}")
             conn.execute(q, (cluster_id, mode.value, cl, fallback_enabled, reason, set_by, incident_id))
         with self._lock:
             self._cache.pop(cluster_id, None)

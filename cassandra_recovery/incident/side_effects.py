@@ -21,6 +21,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from cassandra_recovery.clients.postgres import fetch_all, fetch_one
+from cassandra_recovery.controls.killswitch import AutomationStopped, stopped_in
 from cassandra_recovery.incident.fence import Fence
 from cassandra_recovery.logic.fenced_log import Interval
 
@@ -71,10 +72,14 @@ class SideEffectLog:
     def __init__(self, pool: ConnectionPool):
         self.pool = pool
 
-    def begin(self, fence: Fence, action: str, target: dict[str, Any]) -> int:
-        """The action's row, committed only while `fence` holds (StaleFencingToken otherwise)."""
+    def begin(self, fence: Fence, action: str, target: dict[str, Any], cluster_id: str | None = None) -> int:
+        """The action's row, committed only while `fence` holds (StaleFencingToken otherwise) and, with
+        `cluster_id`, only while that cluster's kill switch is off (AutomationStopped otherwise: nothing written).
+        Without it the action is not automation's to stop (cancelling a repair, a person's command)."""
         with self.pool.connection() as conn, conn.transaction():
             fence.check(conn)
+            if cluster_id is not None and (switch := stopped_in(conn, cluster_id)) is not None:
+                raise AutomationStopped(switch, action)
             if fence.incident_id is not None:
                 params = {"holder": fence.holder, "token": fence.token, "incident": fence.incident_id}
                 conn.execute(_CLOSE_PREDECESSORS, params)
@@ -97,9 +102,12 @@ class SideEffectLog:
             conn.execute(_END, (outcome[:500], Jsonb(detail or {}), effect_id))
 
     @contextmanager
-    def acting(self, fence: Fence, action: str, target: dict[str, Any]) -> Iterator[Acting]:
-        """Begin (fenced), run the block, end with its outcome; an exception ends it as `failed: ...`."""
-        rec = Acting(self.begin(fence, action, target))
+    def acting(
+        self, fence: Fence, action: str, target: dict[str, Any], cluster_id: str | None = None
+    ) -> Iterator[Acting]:
+        """Begin (fenced, and refused under `cluster_id`'s kill switch), run the block, end with its outcome; an
+        exception ends it as `failed: ...`."""
+        rec = Acting(self.begin(fence, action, target, cluster_id))
         try:
             yield rec
         except BaseException as e:

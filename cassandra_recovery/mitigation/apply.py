@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from cassandra_recovery.contracts import MitigationDoc, PolicyChangeDoc
-from cassandra_recovery.controls.killswitch import KillSwitch
+from cassandra_recovery.controls.killswitch import AutomationStopped, KillSwitch
 from cassandra_recovery.degraded.policy import Mode, PolicyStore
 from cassandra_recovery.incident.store import IncidentStore, Lease
 from cassandra_recovery.logic.automation import may_act
@@ -45,7 +45,7 @@ def apply_mitigation(
     fence = None if lease is None else incidents.fence(lease)
     incidents.append_event(incident_id, "mitigation_started", actor, {"reason": reason}, lease)
     policy = storage.policy.set(
-        cluster_id, Mode.DEGRADED, reason, f"incident/{incident_id}", "ONE", True, incident_id=incident_id, fence=fence
+        cluster_id, Mode.DEGRADED, reason, f"incident/{incident_id}", "ONE", True, incident_id, fence, stoppable=True
     )
     pause = storage.pauses.pause(cluster_id, f"incident {incident_id}: {reason}", actor, incident_id, fence)
     doc: MitigationDoc = {"policy": policy.mode.value, "read_consistency": policy.read_consistency,
@@ -66,16 +66,21 @@ def mitigate_opened_incident(
     if stop := storage.kill_switch.stopped(cluster.id):
         return f"automation stopped ({stop.reason}): no mitigation"
     reason = f"seen down: {', '.join(nodes) or 'unnamed nodes'}: reversible mitigation first ({actor})"
-    doc = apply_mitigation(storage, cluster.id, incident_id, reason, actor)
+    try:
+        doc = apply_mitigation(storage, cluster.id, incident_id, reason, actor)
+    except AutomationStopped as e:  # set since the read above: the fenced read in the policy change saw it
+        storage.incidents.append_event(incident_id, "automation_stopped", actor, dict(e.as_doc()))
+        return f"{e}: no mitigation"
     return f"mitigated ({doc['policy']} policy, scheduled repairs paused)"
 
 
 def give_back(
-    storage: MitigationStores, cluster_id: str, incident_id: str, reason: str, lease: Lease
+    storage: MitigationStores, cluster_id: str, incident_id: str, reason: str, lease: Lease, by_person: bool = False
 ) -> PolicyChangeDoc:
     """The normal policy back and the repair pause this incident set lifted (another owner's pause stays), fenced by
-    the lease; the caller records `mitigation_lifted` with what this returns."""
+    the lease, and refused under the kill switch unless a person does it; the caller records `mitigation_lifted`
+    with what this returns."""
     fence, why = storage.incidents.fence(lease), f"lifted by incident {incident_id}: {reason}"
-    policy = storage.policy.set(cluster_id, Mode.NORMAL, why, lease.holder, fence=fence)
+    policy = storage.policy.set(cluster_id, Mode.NORMAL, why, lease.holder, fence=fence, stoppable=not by_person)
     lifted = storage.pauses.resume(cluster_id, incident_id, fence)
     return {"policy": policy.mode.value, "repairs_resumed": lifted, "reason": reason}

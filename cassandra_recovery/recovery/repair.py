@@ -16,8 +16,9 @@ from datetime import datetime
 from typing import Any, cast
 
 from cassandra_recovery.clients.cql import CqlClient
-from cassandra_recovery.clients.nodetool import Nodetool
+from cassandra_recovery.clients.nodetool import CommandInterrupted, Nodetool
 from cassandra_recovery.contracts import RepairReportDoc
+from cassandra_recovery.controls.killswitch import AutomationStopped, KillSwitch, Switch
 from cassandra_recovery.errors import CommandError, NodeUnreachableError, ParseError
 from cassandra_recovery.incident.fence import Fence
 from cassandra_recovery.incident.side_effects import Acting, SideEffectLog
@@ -42,6 +43,7 @@ class EngineConfig:
     max_attempts: int = 3
     inflight_wait_s: float = 300.0  # how long an in-flight session found on resume (or a busy node) is waited for
     poll_s: float = 1.0
+    halt_check_s: float = 5.0  # how often a running repair asks the kill switch: it is cancelled within about this
 
 
 @dataclass
@@ -78,13 +80,20 @@ class RepairEngine:
         before_segment: Callable[[Segment, float | None], None] | None = None,
         fence: Fence = _UNFENCED,
         effects: SideEffectLog | None = None,
+        halt: Callable[[], Switch | None] | None = None,
     ):
         """before_segment(segment, seconds the previous segment took): called before each segment runs; the
         scheduled repair paces itself there (intensity) and waits out blackouts. `fence`: every checkpoint write
         and every repair started commits only while it holds; `effects`: where each repair and cancellation is
-        logged (fenced) with its interval."""
+        logged (fenced) with its interval, each start refused under the cluster's kill switch. `halt`: the kill
+        switch when it is on, asked while a repair runs (default with `effects`: the cluster's switch in the same
+        database); when it answers, the repair is cancelled inside Cassandra and the run raises AutomationStopped."""
         self.before_segment = before_segment
         self.fence, self.effects = fence, effects
+        if halt is None and effects is not None:
+            switches = KillSwitch(effects.pool)
+            halt = lambda: switches.stopped(cluster.id)  # noqa: E731 - the default watcher
+        self.halt = halt
         self.cluster = cluster
         self.cql = cql
         self.checkpoints = checkpoints
@@ -145,9 +154,14 @@ class RepairEngine:
             rep.ran += 1
             started = time.monotonic()
             self.progress(f"{label}: repairing on {seg.coordinator} (attempt {attempts})")
-            with self._acting("repair_segment", seg, seq=rec.seq, attempt=attempts) as act:
-                ok, parent, error = self._repair(seg, rec.started_at)
-                act.outcome, act.detail = ("done" if ok else "failed"), {"parent_id": parent, "error": error[:500]}
+            try:
+                with self._acting("repair_segment", seg, seq=rec.seq, attempt=attempts) as act:
+                    ok, parent, error = self._repair(seg, rec.started_at)
+                    act.outcome, act.detail = ("done" if ok else "failed"), {"parent_id": parent, "error": error[:500]}
+            except AutomationStopped as e:  # not started, or cancelled: pending again for the run after the switch
+                self.checkpoints.mark_failed(self._run_key, rec.seq, str(e), False, self.fence)
+                self.progress(f"{label}: {e}")
+                raise
             if ok:
                 self.checkpoints.mark_done(self._run_key, rec.seq, parent, self.fence)
                 if parent:
@@ -166,20 +180,35 @@ class RepairEngine:
                 self._cleanup_incremental(seg)
 
     @contextmanager
-    def _acting(self, action: str, seg: Segment, **extra: Any) -> Iterator[Acting]:
-        """The action on the fenced log (refused, before anything starts, when the fence no longer holds)."""
+    def _acting(self, action: str, seg: Segment, stoppable: bool = True, **extra: Any) -> Iterator[Acting]:
+        """The action on the fenced log (refused, before anything starts, when the fence no longer holds or, when
+        `stoppable`, while the kill switch is on: a cancellation is never stoppable)."""
         if self.effects is None:
             yield Acting(0)
             return
         target = {"run_key": self._run_key, "keyspace": seg.keyspace, "range": seg.range_text} | extra
-        with self.effects.acting(self.fence, action, target | {"coordinator": seg.coordinator}) as act:
+        halts_for = self.cluster.id if stoppable else None
+        with self.effects.acting(self.fence, action, target | {"coordinator": seg.coordinator}, halts_for) as act:
             yield act
 
     def _repair(self, seg: Segment, since: datetime | None) -> tuple[bool, str | None, str]:
         args = ["repair", *(["-full"] if self.config.kind == "full" else []), "-st", str(seg.start)]
         args += ["-et", str(seg.end), seg.keyspace]
+        switch: list[Switch] = []
         try:
-            proc = self.nodetool.run(seg.coordinator, *args, timeout_s=self.config.segment_timeout_s, check=False)
+            proc = self.nodetool.run(
+                seg.coordinator,
+                *args,
+                timeout_s=self.config.segment_timeout_s,
+                check=False,
+                interrupt=None if self.halt is None else lambda: self._halted(switch),
+                check_every_s=self.config.halt_check_s,
+            )
+        except CommandInterrupted:  # the kill switch: the session is stopped inside Cassandra, as Reaper's pause does
+            self._cancel(seg)
+            left = self._wait_in_flight(seg, since, wait_s=self.config.halt_check_s)
+            self.progress(f"{seg.key}: cancelled for the kill switch ({left.detail})")
+            raise AutomationStopped(switch[0], f"repair of {seg.keyspace} {seg.range_text}", cancelled=True) from None
         except CommandError:  # timed out: nodetool was killed, the session may still run inside Cassandra
             return self._ask_cassandra(seg, since, f"timed out after {self.config.segment_timeout_s:.0f}s", 0.0)
         try:
@@ -192,6 +221,13 @@ class RepairEngine:
             return True, out.parent_session_id, ""
         said = out.error or out.stderr_error or f"nodetool exit code {proc.returncode}"
         return self._ask_cassandra(seg, since, said, self.config.inflight_wait_s)
+
+    def _halted(self, found: list[Switch]) -> bool:
+        assert self.halt is not None  # noqa: S101 - only asked when set
+        switch = self.halt()
+        if switch is not None:
+            found.append(switch)
+        return switch is not None
 
     def _ask_cassandra(
         self, seg: Segment, since: datetime | None, said: str, wait_s: float
@@ -260,7 +296,7 @@ class RepairEngine:
     def _cancel(self, seg: Segment) -> None:
         """Stop repairs coordinated by the segment's coordinator (full and incremental), then clean up."""
         self.progress(f"{seg.key}: cancelling the repair still running on {seg.coordinator}")
-        with self._acting("repair_cancel", seg) as act:
+        with self._acting("repair_cancel", seg, stoppable=False) as act:
             try:
                 self.nodetool.run(seg.coordinator, *_TERMINATE, _TERMINATE_OP, timeout_s=60)
             except CommandError as e:

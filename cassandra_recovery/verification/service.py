@@ -172,8 +172,8 @@ def fix(
     with _client(cluster, cql) as cql:
         spec = spec_for(settings, cql, report.keyspace, report.table)
         if choice.method == FixMethod.REPAIR:  # each repair segment is an action of its own on the log
-            return cast(FixDoc, out | _repair(cluster, cql, storage, spec, report, run_key, progress, fence))
-        with storage.side_effects.acting(fence, "verification_fix", target | {"keys": len(keys)}) as act:
+            return cast(FixDoc, out | _repair(cluster, cql, storage, spec, report, run_key, progress, fence, settings))
+        with storage.side_effects.acting(fence, "verification_fix", target | {"keys": len(keys)}, cluster_id) as act:
             if choice.method == FixMethod.REWRITE_FROM_SOURCE:
                 out |= rewrite_from_source(storage.pool, cql, settings.domain, keys)
             else:
@@ -191,6 +191,7 @@ def _repair(
     run_key: str,
     progress: Callable[[str], None],
     fence: Fence,
+    settings: Settings,
 ) -> dict[str, Any]:
     """A full repair of the differing chunks (each inside one ring range, so one replica set)."""
     ranges = keyspace_ranges(cql, _live_observer(cluster), spec.keyspace)
@@ -199,7 +200,7 @@ def _repair(
         cluster,
         cql,
         storage.checkpoints,
-        EngineConfig("full"),
+        EngineConfig("full", halt_check_s=settings.runbook.kill_switch_check_s),
         progress=progress,
         fence=fence,
         effects=storage.side_effects,

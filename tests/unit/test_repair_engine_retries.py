@@ -4,12 +4,16 @@ then the run escalates; done segments are skipped on resume. The real-cluster be
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from cassandra_recovery.clients.nodetool import CommandInterrupted, _run
+from cassandra_recovery.controls.killswitch import AutomationStopped, Switch
+from cassandra_recovery.errors import CommandError
 from cassandra_recovery.logic.segments import Segment, SegmentState
 from cassandra_recovery.recovery.checkpoints import RepairRun, SegmentRecord
 from cassandra_recovery.recovery.repair import EngineConfig, RepairEngine
@@ -57,12 +61,24 @@ class MemoryCheckpoints:
 class ScriptedNodetool:
     """Answers `repair` with captured outputs in order (the last one repeats); records every call."""
 
-    def __init__(self, fixtures: list[str]):
-        self.fixtures = fixtures
+    def __init__(self, fixtures: list[str], hold: bool = False):
+        self.fixtures, self.hold = fixtures, hold
         self.calls: list[tuple[str, ...]] = []
 
-    def run(self, node: Any, *args: str, timeout_s: float | None = None, check: bool = True) -> Any:
+    def run(
+        self,
+        node: Any,
+        *args: str,
+        timeout_s: float | None = None,
+        check: bool = True,
+        interrupt: Callable[[], bool] | None = None,
+        check_every_s: float = 5.0,
+    ) -> Any:
         self.calls.append(args)
+        if args[0] == "repair" and self.hold and interrupt is not None:  # a repair still running when asked
+            while not interrupt():
+                pass
+            raise CommandInterrupted(["nodetool", *args], None, "", "", reason="interrupted")
         f = load_fixture(self.fixtures[min(len(self.calls) - 1, len(self.fixtures) - 1)])
         return subprocess.CompletedProcess(["nodetool", *args], f.exit_code, f.stdout, f.stderr)
 
@@ -158,3 +174,48 @@ def test_replicas_busy_past_the_wait_escalate_the_run_instead_of_raising() -> No
     assert "still repairing" in rep.reasons[0] and "not started" in rep.reasons[0]
     assert cp.outcome["k"] == "escalated"
     assert [r.state for r in cp.runs["k"]] == [SegmentState.PENDING] * 3  # never started: a later run tries again
+
+
+SWITCH = Switch("unit", True, "game day", "alice@host", datetime.now(UTC))
+
+
+@pytest.mark.fault(F.KILL_SWITCH_SET)
+def test_the_kill_switch_set_while_a_segment_repairs_cancels_it_in_cassandra_and_stops_the_run() -> None:
+    nt, cp = ScriptedNodetool(["repair_full_ok"], hold=True), MemoryCheckpoints()
+    asked: list[int] = []
+
+    def halt() -> Switch | None:  # off for three looks, then on
+        asked.append(1)
+        return SWITCH if len(asked) > 3 else None
+
+    nt.hold = False
+    cfg = EngineConfig(max_attempts=3, inflight_wait_s=0, poll_s=0)
+    engine = RepairEngine(CLUSTER, NoRepairsView(), cp, cfg, nodetool=nt, progress=lambda m: None, halt=halt)  # type: ignore[arg-type]
+    first = engine.run("k1", SEGS[:1])
+    assert first.ran == 1 and not first.escalated
+    nt.hold = True
+    with pytest.raises(AutomationStopped) as stopped:
+        engine.run("k2", SEGS)
+    assert stopped.value.cancelled and stopped.value.switch.set_by == "alice@host"
+    assert any("forceTerminateAllRepairSessions" in c for c in nt.calls)  # stopped inside Cassandra, not only nodetool
+    recs = cp.runs["k2"]
+    assert recs[0].state is SegmentState.PENDING and "automation stopped" in (recs[0].last_error or "")
+    assert [r.state for r in recs[1:]] == [SegmentState.PENDING, SegmentState.PENDING] and recs[1].attempts == 0
+    assert "k2" not in cp.outcome  # not finished: the run after the switch resumes it
+
+
+def test_nodetool_is_killed_when_the_interrupt_says_stop_and_when_its_deadline_passes() -> None:
+    looks: list[int] = []
+
+    def stop_on_third() -> bool:
+        looks.append(1)
+        return len(looks) >= 3
+
+    with pytest.raises(CommandInterrupted):
+        _run(["sleep"], ["sleep", "30"], {}, 60.0, "h", stop_on_third, 0.05)
+    assert len(looks) == 3
+    with pytest.raises(CommandError) as late:
+        _run(["sleep"], ["sleep", "30"], {}, 0.2, "h", None, 5.0)
+    assert late.value.reason == "timed out" and not isinstance(late.value, CommandInterrupted)
+    done = _run(["echo"], ["echo", "hi"], {}, 10.0, "h", lambda: False, 0.05)
+    assert done.returncode == 0 and done.stdout == "hi\n"
