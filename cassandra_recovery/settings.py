@@ -295,6 +295,18 @@ class RepairScheduleConfig(BaseModel):
     max_attempts: int = Field(default=3, ge=1, le=20)
 
 
+class PagingConfig(BaseModel):
+    """Pages to a person about an incident the automation handed over (escalated): Slack's channel with @here, and
+    an alert in Alertmanager (routed to the on-call pager like any other) when `alertmanager_url` is set."""
+
+    alertmanager_url: str | None = None  # e.g. http://127.0.0.1:9093; None: Slack only
+    # An escalated incident keeps routine repair from running; while a table's repair age is within this margin
+    # of its gc_grace_seconds, routine repair runs anyway (unless a person holds it) and a page goes out every...
+    repair_age_margin_s: float = Field(default=2 * 86400.0, ge=0)
+    every_s: float = Field(default=4 * 3600.0, ge=60)  # ...this often (Alertmanager's default repeat_interval)
+    alert_ttl_s: float = Field(default=4 * 3600.0, ge=60)  # the page alert's endsAt: it resolves unless re-sent
+
+
 class RunbookConfig(BaseModel):
     """The incident runbook's bounds."""
 
@@ -346,6 +358,7 @@ class Settings(BaseSettings):
     prefect: PrefectConfig = Field(default_factory=PrefectConfig)
     verification: VerificationConfig = Field(default_factory=VerificationConfig)
     runbook: RunbookConfig = Field(default_factory=RunbookConfig)
+    paging: PagingConfig = Field(default_factory=PagingConfig)
     repair_schedules: list[RepairScheduleConfig] = Field(default_factory=_default_schedules)
     # Slack Web API; without a token, notifications go to the log and the incident timeline.
     slack_token: SecretStr | None = None

@@ -217,6 +217,18 @@ class SlackNotifier:
         res = self._call("chat.update", text, {**where, "text": text, "blocks": blocks})
         return res if isinstance(res, Delivery) else Delivery(True)
 
+    def page(self, thread: IncidentThread | None, text: str) -> Delivery:
+        """A new message in the channel with @here (a thread reply notifies nobody who is not in it), linked to the
+        incident's thread when there is one."""
+        body = "<!here> " + truncate(escape(text), MAX_TEXT - 8)
+        if not self.configured:
+            return self._log_only(body, LOGGED_ONLY)
+        payload: dict[str, Any] = {"channel": self.channel, "text": body}
+        if thread is not None:  # in the thread and, broadcast, in the channel
+            payload |= {"channel": thread.channel, "thread_ts": thread.ts, "reply_broadcast": True}
+        res = self._call("chat.postMessage", body, payload)
+        return res if isinstance(res, Delivery) else Delivery(True)
+
     @staticmethod
     def _root(incident_id: str, title: str, fields: dict[str, str], status: str) -> tuple[str, list[Block]]:
         text = truncate(escape(f"[{incident_id}] {title} - {status}"), MAX_TEXT)

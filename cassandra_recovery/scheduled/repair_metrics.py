@@ -12,7 +12,7 @@ from psycopg_pool import ConnectionPool
 
 from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.clients.postgres import fetch_all
-from cassandra_recovery.logic.repair_age import gauge_rows, repair_ages
+from cassandra_recovery.logic.repair_age import RepairAge, gauge_rows, repair_ages
 from cassandra_recovery.scheduled.schedule_log import ScheduleLog
 
 log = logging.getLogger(__name__)
@@ -40,16 +40,12 @@ class RepairMetrics:
             conn.rollback()
         for state in ("pending", "running", "done", "failed"):
             self.segments.labels(self.cluster_id, state).set(counts.get(state, 0))
-        history = [{"keyspace": ks, "table": None, "finished_at": at, "ok": True} for ks, at in sl.last_success(
-            self.cluster_id).items()]  # fmt: skip
-        rows = cql.execute("SELECT keyspace_name, table_name, gc_grace_seconds FROM system_schema.tables")
-        gc = {(r["keyspace_name"], r["table_name"]): int(r["gc_grace_seconds"]) for r in rows
-              if not str(r["keyspace_name"]).startswith("system")}  # fmt: skip
-        for ks, table, last, age, ratio in gauge_rows(repair_ages(history, gc, now or datetime.now(UTC))):
+        ages = current_repair_ages(sl, cql, self.cluster_id, now or datetime.now(UTC))
+        for ks, table, last, age, ratio in gauge_rows(ages):
             self.last_success.labels(self.cluster_id, ks, table).set(last)
             self.age.labels(self.cluster_id, ks, table).set(age)
             self.ratio.labels(self.cluster_id, ks, table).set(ratio)
-        return len(gc)
+        return len(ages)
 
     def run_every(
         self, every_s: float, pool: ConnectionPool, cql: CqlClient, stop: threading.Event
@@ -65,3 +61,13 @@ class RepairMetrics:
         t = threading.Thread(target=loop, name="repair-metrics", daemon=True)
         t.start()
         return t
+
+
+def current_repair_ages(log: ScheduleLog, cql: CqlClient, cluster_id: str, now: datetime) -> list[RepairAge]:
+    """Every user table's repair age: the runs this tool finished (PostgreSQL) against gc_grace (the schema)."""
+    history = [{"keyspace": ks, "table": None, "finished_at": at, "ok": True} for ks, at in log.last_success(
+        cluster_id).items()]  # fmt: skip
+    rows = cql.execute("SELECT keyspace_name, table_name, gc_grace_seconds FROM system_schema.tables")
+    gc = {(r["keyspace_name"], r["table_name"]): int(r["gc_grace_seconds"]) for r in rows
+          if not str(r["keyspace_name"]).startswith("system")}  # fmt: skip
+    return repair_ages(history, gc, now)
