@@ -13,6 +13,7 @@ import socket
 
 from cassandra_recovery.errors import ConfigError
 from cassandra_recovery.incident.store import Event, Incident, IncidentStore, Lease
+from cassandra_recovery.logic.escalated import HELD, RELEASED
 from cassandra_recovery.logic.incident_states import ALLOWED, IncidentState
 from cassandra_recovery.logic.mitigation_state import mitigation_in_force
 from cassandra_recovery.mitigation.apply import MitigationStores, give_back
@@ -43,6 +44,14 @@ def acknowledge(store: IncidentStore, incident_id: str, actor: str, note: str = 
     """A person owns the incident from now on (pages about it stop); nothing about the automation changes."""
     _open(store, incident_id)
     return store.append_event(incident_id, "acknowledged", actor, {"note": note.strip()[:500]})
+
+
+def hold_repairs(store: IncidentStore, incident_id: str, actor: str, reason: str, release: bool = False) -> Event:
+    """A person's explicit hold on routine repair while the incident is open (or its release). Without one, an
+    escalated incident gives way to routine repair once repair age nears gc_grace_seconds."""
+    _open(store, incident_id)
+    why = _note(reason, "--reason")
+    return store.append_event(incident_id, RELEASED if release else HELD, actor, {"by": actor, "reason": why})
 
 
 def escalate(store: IncidentStore, incident_id: str, actor: str, reason: str) -> Incident:

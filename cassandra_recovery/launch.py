@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from cassandra_recovery.incident.store import Incident, IncidentStore
+from cassandra_recovery.logic.escalated import join_page_key
+from cassandra_recovery.logic.incident_states import IncidentState
 from cassandra_recovery.mitigation.apply import MitigationStores, mitigate_opened_incident
 from cassandra_recovery.orchestrator import Orchestrator
+from cassandra_recovery.paging import page
 from cassandra_recovery.settings import ClusterConfig, Settings
 
 log = logging.getLogger(__name__)
@@ -24,6 +27,8 @@ log = logging.getLogger(__name__)
 OnOpened = Callable[[str, str, Mapping[str, Any]], None]
 # Starts the incident deployment: (parameters, idempotency key) -> the run's id.
 StartRun = Callable[[Mapping[str, Any], str], str]
+# (incident, trigger) of an escalated incident a new outage just joined: a person is paged (no run acts on it).
+OnJoinedEscalated = Callable[[Incident, Mapping[str, Any]], None]
 
 
 @dataclass
@@ -31,6 +36,7 @@ class IncidentLauncher:
     incidents: IncidentStore
     on_opened: OnOpened | None = None  # mitigation first (incident_launcher wires it)
     start_run: StartRun | None = None  # None: record incidents only (the detector's --no-deployment)
+    on_joined_escalated: OnJoinedEscalated | None = None  # pages a person (incident_launcher wires it)
 
     def open_or_join(self, cluster_id: str, trigger: Mapping[str, Any], actor: str) -> tuple[Incident, bool]:
         """The cluster's open incident (joined) or a new one (opened, then mitigated); raises on PostgreSQL
@@ -38,6 +44,8 @@ class IncidentLauncher:
         incident, created = self.incidents.open_or_join(cluster_id, dict(trigger), actor)
         if created and self.on_opened is not None:
             self.on_opened(cluster_id, incident.id, trigger)
+        elif incident.state is IncidentState.ESCALATED and self.on_joined_escalated is not None:
+            self.on_joined_escalated(incident, trigger)
         return incident, created
 
     def start(self, cluster_id: str, trigger: Mapping[str, Any], key: str) -> str | None:
@@ -75,4 +83,13 @@ def incident_launcher(
         assert engine is not None  # noqa: S101 - only wired with an engine
         return engine.start_incident(parameters, key).id
 
-    return IncidentLauncher(storage.incidents, mitigate_first, None if engine is None else start_run)
+    def page_person(incident: Incident, trigger: Mapping[str, Any]) -> None:
+        nodes = ", ".join(str(n) for n in trigger.get("nodes") or []) or "unnamed nodes"
+        why = f"a new outage joined it while it is escalated ({nodes}, from {trigger.get('source', '?')})"
+        try:
+            cluster = config_of(incident.cluster_id)
+            page(settings, storage.incidents, cluster, incident.id, join_page_key(trigger), why, actor)
+        except Exception as e:  # noqa: BLE001 - the trigger is accepted whatever paging does; the error is logged
+            warn(f"incident {incident.id}: page not sent ({type(e).__name__}: {e})")
+
+    return IncidentLauncher(storage.incidents, mitigate_first, None if engine is None else start_run, page_person)

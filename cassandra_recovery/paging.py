@@ -14,7 +14,7 @@ import httpx
 from cassandra_recovery.clients.slack import IncidentThread, SlackNotifier
 from cassandra_recovery.incident.store import IncidentStore
 from cassandra_recovery.logic.escalated import already_paged
-from cassandra_recovery.settings import Settings
+from cassandra_recovery.settings import ClusterConfig, Settings
 
 log = logging.getLogger(__name__)
 PAGE_ALERT = "CassandraRecoveryNeedsPerson"
@@ -22,36 +22,48 @@ PAGE_SOURCE = "cassandra-recovery"  # the label a route (and the receiver) tells
 
 
 def page(
-    settings: Settings, incidents: IncidentStore, cluster_id: str, incident_id: str, key: str, why: str, actor: str
+    settings: Settings,
+    incidents: IncidentStore,
+    cluster: ClusterConfig,
+    incident_id: str,
+    key: str,
+    why: str,
+    actor: str,
 ) -> dict[str, Any] | None:
     """Page about the incident unless this key was paged already; what each channel answered, or None."""
+    cluster_id = cluster.id
     if already_paged(({"kind": e.kind, "data": e.data} for e in incidents.events(incident_id)), key):
         return None
     text = f"Incident {incident_id} on {cluster_id} needs a person: {why}"
     inc = incidents.get(incident_id)
     thread = IncidentThread(inc.slack_channel, inc.slack_ts) if inc.slack_channel and inc.slack_ts else None
-    cluster = settings.cluster(cluster_id)
     slack = SlackNotifier(settings.slack_token, cluster.slack_channel, base_url=settings.slack_base_url)
     posted = slack.page(thread, text)
     doc: dict[str, Any] = {"key": key, "why": why[:1000], "slack": "posted" if posted.ok else posted.error}
     if settings.paging.alertmanager_url:
-        doc["alert"] = _alert(settings, cluster_id, incident_id, text)
+        url, ttl = settings.paging.alertmanager_url, settings.paging.alert_ttl_s
+        doc["alert"] = post_page_alert(url, ttl, cluster_id, incident_id, text)
     incidents.append_event(incident_id, "paged", actor, doc)
     log.warning("paged: %s", text)
     return doc
 
 
-def _alert(settings: Settings, cluster_id: str, incident_id: str, text: str) -> str:
+def post_page_alert(base_url: str, ttl_s: float, cluster_id: str, incident_id: str, text: str) -> str:
     """POST /api/v2/alerts: one alert per incident (same labels), its endsAt pushed forward by every page."""
     now = datetime.now(UTC)
     alert = {
-        "labels": {"alertname": PAGE_ALERT, "cluster": cluster_id, "incident": incident_id, "severity": "page",
-                   "source": PAGE_SOURCE},  # fmt: skip
+        "labels": {
+            "alertname": PAGE_ALERT,
+            "cluster": cluster_id,
+            "incident": incident_id,
+            "severity": "page",
+            "source": PAGE_SOURCE,
+        },  # fmt: skip
         "annotations": {"summary": text[:1000]},
         "startsAt": now.isoformat(),
-        "endsAt": (now + timedelta(seconds=settings.paging.alert_ttl_s)).isoformat(),
+        "endsAt": (now + timedelta(seconds=ttl_s)).isoformat(),
     }
-    url = str(settings.paging.alertmanager_url).rstrip("/") + "/api/v2/alerts"
+    url = base_url.rstrip("/") + "/api/v2/alerts"
     try:
         resp = httpx.post(url, json=[alert], timeout=5.0)
     except httpx.HTTPError as e:

@@ -22,6 +22,7 @@ from cassandra_recovery.settings import Settings
 from cassandra_recovery.storage.facade import process_storage
 from deployments.failed_runs import retry_failed_once
 from deployments.orphans import INCIDENT_FLOW, watch_incident_runs
+from deployments.overdue import page_overdue_repairs_once
 from deployments.run_queries import runs_in_state
 from flows.replacement import EXPIRED
 
@@ -147,6 +148,7 @@ def start_resumer(max_resumes: int = 2, interval_s: float = 5.0) -> threading.Ev
                     settings = Settings()
                     incidents = process_storage(settings).incidents
                     watch_incident_runs(client, incidents, settings)
+                    page_overdue_repairs_once(process_storage(settings), settings)
                     retry_failed_once(client, incidents, settings)
                     expire_approvals_once(client)
             except Exception as e:  # the server may be restarting: try again next round

@@ -16,23 +16,49 @@ from cassandra_recovery.clients.slack import SlackNotifier
 from cassandra_recovery.contracts import Pacing, RepairReportDoc, SegmentDoc
 from cassandra_recovery.controls.killswitch import AutomationStopped
 from cassandra_recovery.logic import repair_windows as rw
+from cassandra_recovery.logic.escalated import near_gc_grace, overdue_summary, repairs_held
+from cassandra_recovery.logic.incident_states import IncidentState
 from cassandra_recovery.logic.segments import Segment
 from cassandra_recovery.recovery.repair import EngineConfig, RepairEngine
+from cassandra_recovery.scheduled.repair_metrics import current_repair_ages
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.storage.facade import process_storage
 from cassandra_recovery.wiring import process_cql
 from tasks.recovery import segment_of
 
 
-def _skip_reason(cluster_id: str) -> str | None:
+def _skip_reason(cluster_id: str, note: bool = False) -> str | None:
+    """Why routine repair must not run now, None when it may. An escalated incident (and the pause it owns) gives
+    way once a table's repair age nears gc_grace_seconds, unless a person holds repair for it: that incident waits
+    for a person, maybe for days, and deleted data must not resurrect meanwhile. `note`: say so on its timeline."""
     storage = process_storage()
     if (stop := storage.kill_switch.stopped(cluster_id)) is not None:
         return f"automation stopped by {stop.set_by}: {stop.reason}"
-    if (inc := storage.incidents.open_for(cluster_id)) is not None:
-        return f"incident {inc.id} is open ({inc.state.value})"
-    if (pause := storage.pauses.get(cluster_id)) is not None:
+    inc, pause = storage.incidents.open_for(cluster_id), storage.pauses.get(cluster_id)
+    if pause is not None and pause.incident_id is None:  # a person's pause always holds
         return f"repairs paused by {pause.set_by}: {pause.reason}"
+    if inc is None:
+        return None if pause is None else f"repairs paused by {pause.set_by}: {pause.reason}"
+    why = f"incident {inc.id} is open ({inc.state.value})"
+    if inc.state is not IncidentState.ESCALATED:
+        return why
+    events = [{"kind": e.kind, "data": e.data, "actor": e.actor} for e in storage.incidents.events(inc.id)]
+    if (held := repairs_held(events)) is not None:
+        return f"{why}; routine repair {held}"
+    settings = Settings()
+    ages = current_repair_ages(storage.schedule_log, process_cql(settings.cluster(cluster_id)), cluster_id, _now())
+    overdue = near_gc_grace(ages, settings.paging.repair_age_margin_s)
+    if not overdue:
+        return why
+    said = f"routine repair runs despite escalated incident {inc.id}: {overdue_summary(overdue)}"
+    get_run_logger().warning(said)
+    if note:
+        storage.incidents.append_event(inc.id, "routine_repair_overrides", "scheduled-repair", {"reason": said})
     return None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 class Interrupted(Exception):
@@ -42,7 +68,7 @@ class Interrupted(Exception):
 @task(name="repair-skip-reason", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
 def skip_reason(cluster_id: str) -> str | None:
     """Why routine repair must not run now: an open incident, a repair pause, or the kill switch."""
-    return _skip_reason(cluster_id)
+    return _skip_reason(cluster_id, note=True)
 
 
 @task(name="repair-schedule-log", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")

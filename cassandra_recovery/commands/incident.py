@@ -33,6 +33,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     back = verbs.add_parser("hand-back", help="an escalated incident back to the automation (a new run assesses it)")
     back.add_argument("incident_id")
     back.add_argument("--note", required=True, help="what was done meanwhile (1 to 500 characters)")
+    hold = verbs.add_parser(
+        "hold-repairs", help="hold routine repair while the incident is open, even when repair age nears gc_grace"
+    )
+    hold.add_argument("incident_id")
+    hold.add_argument("--reason", required=True, help="why (1 to 500 characters; on the timeline)")
+    hold.add_argument("--release", action="store_true", help="release the hold instead")
     res = verbs.add_parser("resolve", help="close the incident and give back the policy and repair pause it applied")
     res.add_argument("incident_id")
     res.add_argument("--note", required=True, help="why it is over (1 to 500 characters)")
@@ -71,7 +77,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _act(args: argparse.Namespace, storage: Storage, settings: Settings) -> int:
-    from cassandra_recovery.incident_actions import acknowledge, cli_actor, escalate, hand_back, resolve
+    from cassandra_recovery.incident_actions import acknowledge, cli_actor, escalate, hand_back, hold_repairs, resolve
 
     actor, store, verb = cli_actor(), storage.incidents, args.incident_command
     doc: dict[str, Any] = {"incident_id": args.incident_id, "by": actor}
@@ -86,6 +92,12 @@ def _act(args: argparse.Namespace, storage: Storage, settings: Settings) -> int:
             args.json,
             lambda: f"incident {args.incident_id} escalated by {actor}: the automation stops acting on it",
         )
+        return 0
+    if verb == "hold-repairs":
+        doc["at"] = hold_repairs(store, args.incident_id, actor, args.reason, args.release).at.isoformat()
+        doc["held"] = not args.release
+        what = "released its hold on" if args.release else "holds"
+        emit(doc, args.json, lambda: f"incident {args.incident_id}: {actor} {what} routine repair")
         return 0
     if verb == "resolve":
         doc["state"] = resolve(storage, args.incident_id, actor, args.note, args.unverified).state.value

@@ -21,6 +21,7 @@ import yaml
 
 from cassandra_recovery.errors import ConfigError, LabError, ToolMissingError
 from cassandra_recovery.lab import procs
+from cassandra_recovery.paging import PAGE_SOURCE
 
 Progress = Callable[[str], None]
 
@@ -96,8 +97,12 @@ def render_alertmanager(cfg: MonitoringConfig) -> str:
             "group_wait": "1s",
             "group_interval": cfg.group_interval,
             "repeat_interval": cfg.repeat_interval,
+            # The tool's own pages (paging.py) go to people, never back into the receiver as a new trigger. The lab
+            # has no pager: they wait in Alertmanager's API and UI (a real install routes them to its on-call).
+            "routes": [{"matchers": [f'source="{PAGE_SOURCE}"'], "receiver": "people"}],
         },
         "receivers": [
+            {"name": "people"},
             {
                 "name": "cassandra-recovery",
                 "webhook_configs": [
@@ -109,7 +114,7 @@ def render_alertmanager(cfg: MonitoringConfig) -> str:
                         },
                     }
                 ],
-            }
+            },
         ],
     }
     return yaml.safe_dump(doc, sort_keys=False)

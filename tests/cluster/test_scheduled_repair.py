@@ -166,3 +166,63 @@ def test_a_stuck_segment_hits_the_retry_cap_and_escalates_to_slack(
     assert log.entries("lab", "test-stuck")[-1].outcome == "escalated"
     roots = [m for m in slack.messages("C0LAB") if "Scheduled repair escalated" in m.get("text", "")]
     assert roots, slack.messages("C0LAB")
+
+
+@pytest.mark.fault(F.ESCALATED_INCIDENT_RETRIGGERED, F.OUTAGE_PAST_GC_GRACE)
+def test_an_escalated_incident_gives_way_to_routine_repair_near_gc_grace_unless_a_person_holds_it(
+    lab: Lab,
+    cql: CqlClient,
+    keyspace: str,
+    log: ScheduleLog,
+    store: IncidentStore,
+    prefect_server: dict[str, str],
+    slack: FakeSlackServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cassandra_recovery.incident.fence import Fence
+    from cassandra_recovery.incident_actions import escalate, hold_repairs
+    from cassandra_recovery.logic.segments import Segment
+    from cassandra_recovery.recovery.checkpoints import RepairCheckpoints
+    from cassandra_recovery.storage.facade import open_storage
+    from deployments.overdue import page_overdue_repairs_once
+    from flows.scheduled_repair import scheduled_repair
+
+    close_open_incident(store, "lab")
+    # sched_ks.t: gc_grace one hour, last repaired now, the margin the whole hour: it is due at once.
+    cql.execute(f"ALTER TABLE {table_name(KS, 't')} WITH gc_grace_seconds = 3600", timeout_s=30)
+    monkeypatch.setenv("CASSANDRA_RECOVERY_PAGING__REPAIR_AGE_MARGIN_S", "3600")
+    pool = make_pool(Settings(), max_size=1)
+    history = RepairCheckpoints(pool)
+    key = f"test-history-{int(time.time())}"
+    history.start_or_resume(key, "lab", "full", [Segment(KS, 0, 1, ("127.0.0.2",), "127.0.0.2")], Fence.unfenced("t"))
+    history.finish(key, "done", Fence.unfenced("t"))
+    pool.close()
+    inc, _ = store.open_or_join("lab", {"source": "test", "nodes": ["node3"]}, "pytest")
+    escalate(store, inc.id, "alice@lab", "left to a person")
+    try:
+        ran = run_flow(scheduled_repair, prefect_server, schedule="test-gc-grace", keyspaces=[keyspace], kind="full",
+                       segments_per_range=1, intensity=1.0)  # fmt: skip
+        assert ran["outcome"] == "done" and ran["ran"] == 3, ran  # not skipped: the incident gave way
+        overrides = [e for e in store.events(inc.id) if e.kind == "routine_repair_overrides"]
+        assert len(overrides) == 1 and "sched_ks.t" in overrides[0].data["reason"], overrides
+        storage = open_storage(Settings(), max_size=1)
+        try:  # the watchdog's pass pages once per period, whichever process runs it
+            assert page_overdue_repairs_once(storage, Settings()) == [inc.id]
+            assert (
+                page_overdue_repairs_once(
+                    storage,
+                    Settings(),
+                )
+                == []
+            )
+        finally:
+            storage.close()
+        pages = [m for m in slack.messages("C0LAB") if m["text"].startswith("<!here>")]
+        assert len(pages) == 1 and "repair age near gc_grace_seconds" in pages[0]["text"], pages
+
+        hold_repairs(store, inc.id, "bob@lab", "disks being replaced")
+        held = run_flow(scheduled_repair, prefect_server, schedule="test-gc-grace", keyspaces=[keyspace])
+        assert "routine repair held by bob@lab: disks being replaced" in held["skipped"], held
+    finally:
+        close_open_incident(store, "lab")
+        cql.execute(f"ALTER TABLE {table_name(KS, 't')} WITH gc_grace_seconds = 864000", timeout_s=30)

@@ -157,6 +157,21 @@ def test_ack_records_who_and_escalate_fences_the_acting_run_out_at_once(storage:
 def test_ack_of_a_closed_incident_is_refused(storage: Storage) -> None:
     refused = _cli("ack", _closed(storage))
     assert refused.returncode == 2 and "is closed (resolved)" in refused.stderr
+    held = _cli("hold-repairs", _closed(storage), "--reason", "x")
+    assert held.returncode == 2 and "is closed (resolved)" in held.stderr
+
+
+def test_hold_repairs_and_its_release_go_on_the_timeline_with_who(storage: Storage) -> None:
+    """Issue 19: a person's explicit hold keeps routine repair off while the incident is escalated, whatever the
+    repair age (tasks/scheduled.py reads it); released, the incident gives way again near gc_grace."""
+    _, inc, _ = _assessing(storage)
+    assert _cli("hold-repairs", inc.id, "--reason", " ").returncode == 2  # a reason is required
+    held = _cli("hold-repairs", inc.id, "--reason", "disks being replaced", "--json")
+    assert held.returncode == 0 and json.loads(held.stdout)["held"] is True, held.stderr
+    released = _cli("hold-repairs", inc.id, "--reason", "disks done", "--release")
+    assert released.returncode == 0 and "released its hold on routine repair" in released.stdout, released.stderr
+    kinds = [(e.kind, e.data["reason"]) for e in storage.incidents.events(inc.id) if e.kind.startswith("repairs_")]
+    assert kinds == [("repairs_held", "disks being replaced"), ("repairs_released", "disks done")]
 
 
 def _escalated_with_mitigation(storage: Storage) -> tuple[str, str]:

@@ -12,10 +12,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from cassandra_recovery.errors import ToolMissingError
 from cassandra_recovery.lab import monitoring
+from cassandra_recovery.paging import PAGE_ALERT, post_page_alert
 from tests import faults as F
 
 pytestmark = pytest.mark.area("monitoring")
@@ -137,6 +139,10 @@ def test_alerts_fire_resolve_and_dead_man_fires(
 ) -> None:
     cfg, fake, target = stack
     assert all(s.ready and s.pid for s in monitoring.status(cfg))
+    # The tool's own page about an escalated incident: taken by the real Alertmanager, routed to people, never
+    # back into the receiver (checked at the end, after the other alerts went through the same route tree).
+    am = f"http://127.0.0.1:{cfg.alertmanager_port}"
+    assert post_page_alert(am, 600, CLUSTER, "inc-page-test", "incident inc-page-test needs a person") == "posted"
 
     fake.confirmed = 1
     firing = _wait_for(
@@ -181,3 +187,6 @@ def test_alerts_fire_resolve_and_dead_man_fires(
         "job": monitoring.DETECTOR_JOB,
         "severity": "critical",
     }
+    pages = httpx.get(f"{am}/api/v2/alerts", params={"filter": f'alertname="{PAGE_ALERT}"'}, timeout=5).json()
+    assert [(p["labels"]["incident"], p["receivers"][0]["name"]) for p in pages] == [("inc-page-test", "people")]
+    assert not fake.received(PAGE_ALERT, "firing")
