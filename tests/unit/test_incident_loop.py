@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
+from cassandra_recovery.controls.killswitch import AutomationStopped, Switch
 from cassandra_recovery.logic.incident_states import ALLOWED, IncidentState
 from cassandra_recovery.logic.mitigation_state import mitigation_in_force
 from flows import incident_loop as loop
+from tests import faults as F
 
 pytestmark = pytest.mark.area("incident")
 
@@ -160,6 +162,27 @@ def test_the_kill_switch_set_while_the_node_is_away_stops_the_replay_and_pages_w
     assert escalation["reason"].startswith("automation stopped (for lab by alice: vendor upgrade): watch_hints not run")
     assert escalation["kill_switch"] == {"set_by": "alice", "reason": "vendor upgrade"}
     assert mitigation_in_force(world.events) is not None  # the degraded policy stays for the person
+
+
+@pytest.mark.fault(F.KILL_SWITCH_SET)
+def test_an_action_the_kill_switch_cancels_in_flight_stops_the_run_which_says_so_and_escalates(
+    world: FakeIncident, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    switch = Switch("lab", True, "vendor upgrade", "alice@host", datetime.now(UTC))
+
+    def recover(cluster_id: str, incident_id: str, plan: dict[str, Any], **kw: Any) -> dict[str, Any]:
+        raise AutomationStopped(switch, "repair of ks (0,10]", cancelled=True)  # set after the step was decided
+
+    monkeypatch.setattr(loop, "recover", recover)
+    state = loop.run_runbook(_run())
+    assert state is IncidentState.ESCALATED
+    (stopped,) = [e["data"] for e in world.events if e["kind"] == "automation_stopped"]
+    assert (stopped["action"], stopped["cancelled"], stopped["set_by"]) == ("repair of ks (0,10]", True, "alice@host")
+    (escalation,) = [
+        e["data"]["data"] for e in world.events if e["kind"] == "transition" and e["data"]["to"] == "escalated"
+    ]
+    assert "repair of ks (0,10] cancelled in flight" in escalation["reason"] and escalation["kill_switch"] is True
+    assert world.kinds()[-1] == "postmortem_written" and mitigation_in_force(world.events) is not None
 
 
 def test_a_node_reported_down_while_the_verification_runs_is_reassessed_replayed_and_verified_again(
