@@ -102,7 +102,6 @@ def render_alertmanager(cfg: MonitoringConfig) -> str:
             "routes": [{"matchers": [f'source="{PAGE_SOURCE}"'], "receiver": "people"}],
         },
         "receivers": [
-            {"name": "people"},
             {
                 "name": "cassandra-recovery",
                 "webhook_configs": [
