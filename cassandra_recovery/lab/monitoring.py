@@ -114,6 +114,7 @@ def render_alertmanager(cfg: MonitoringConfig) -> str:
                     }
                 ],
             },
+            {"name": "people"},
         ],
     }
     return yaml.safe_dump(doc, sort_keys=False)

@@ -49,7 +49,10 @@ def test_alertmanager_routes_to_the_receiver_with_a_credentials_file(tmp_path: P
         "group_wait": "1s",
         "group_interval": "2s",
         "repeat_interval": "1h",
+        # the tool's own pages go to people, never back into the receiver as a trigger
+        "routes": [{"matchers": ['source="cassandra-recovery"'], "receiver": "people"}],
     }
+    assert doc["receivers"][1] == {"name": "people"}
     (hook,) = doc["receivers"][0]["webhook_configs"]
     assert hook["url"] == "http://127.0.0.1:9095/alerts/alertmanager"
     assert hook["send_resolved"] is True
