@@ -7,7 +7,8 @@ statuses (5xx, 429 with Retry-After).
 
 Limits enforced as Slack documents them: message text <= 40,000 chars (`msg_too_long`); at most
 50 blocks, section text <= 3000, section fields <= 10 of <= 2000 each, header text <= 150,
-context <= 10 elements, block_id <= 255, text objects non-empty (`invalid_blocks`, with an
+context <= 10 elements, block_id <= 255, actions <= 25 buttons (plain_text <= 75, unique action_id
+<= 255, value <= 2000, style primary|danger), text objects non-empty (`invalid_blocks`, with an
 `errors` list naming the JSON pointer, like Slack). Stricter than Slack on one point: a reply
 whose `thread_ts` is not a message of the channel fails with `thread_not_found`.
 
@@ -35,6 +36,8 @@ MAX_FIELD_TEXT = 2000
 MAX_HEADER_TEXT = 150
 MAX_CONTEXT_ELEMENTS = 10
 MAX_BLOCK_ID = 255
+MAX_ACTIONS_ELEMENTS = 25
+MAX_BUTTON_TEXT, MAX_ACTION_ID, MAX_BUTTON_VALUE = 75, 255, 2000
 _KNOWN_BLOCKS = {"section", "header", "context", "divider", "actions", "image", "rich_text", "markdown"}
 DEFAULT_TOKEN = "xoxb-fake-0000-token"  # noqa: S105 - a fake token for the fake server
 
@@ -90,6 +93,9 @@ def _block_errors(blocks: Any) -> list[str]:
         elif limit is not None and len(text) > limit:
             errs.append(f"must be less than {limit + 1} characters [json-pointer:{ptr}/text]")
 
+    def button_errors(el: Any, ptr: str) -> None:
+        _button_errors(el, ptr, text_obj, errs)
+
     for i, b in enumerate(blocks):
         ptr = f"/blocks/{i}"
         if not isinstance(b, dict) or b.get("type") not in _KNOWN_BLOCKS:
@@ -122,7 +128,32 @@ def _block_errors(blocks: Any) -> list[str]:
                     if isinstance(el, dict) and el.get("type") == "image":
                         continue
                     text_obj(el, f"{ptr}/elements/{j}", None)
+        elif kind == "actions":
+            elements = b.get("elements")
+            if not isinstance(elements, list) or not elements or len(elements) > MAX_ACTIONS_ELEMENTS:
+                errs.append(f"must have 1 to {MAX_ACTIONS_ELEMENTS} items [json-pointer:{ptr}/elements]")
+            else:
+                ids = [el.get("action_id") for el in elements if isinstance(el, dict)]
+                if len(set(ids)) != len(ids):
+                    errs.append(f"action_id must be unique in a block [json-pointer:{ptr}/elements]")
+                for j, el in enumerate(elements):
+                    button_errors(el, f"{ptr}/elements/{j}")
     return errs
+
+
+def _button_errors(el: Any, ptr: str, text_obj: Any, errs: list[str]) -> None:
+    """Slack's checks on a button element (the only interactive element these messages use)."""
+    if not isinstance(el, dict) or el.get("type") != "button":
+        errs.append(f"unsupported type [json-pointer:{ptr}/type]")
+        return
+    text_obj(el.get("text"), f"{ptr}/text", MAX_BUTTON_TEXT, plain_only=True)
+    aid, value, style = el.get("action_id"), el.get("value"), el.get("style")
+    if aid is not None and (not isinstance(aid, str) or not aid or len(aid) > MAX_ACTION_ID):
+        errs.append(f"must be 1 to {MAX_ACTION_ID} characters [json-pointer:{ptr}/action_id]")
+    if value is not None and (not isinstance(value, str) or len(value) > MAX_BUTTON_VALUE):
+        errs.append(f"must be less than {MAX_BUTTON_VALUE + 1} characters [json-pointer:{ptr}/value]")
+    if style is not None and style not in ("primary", "danger"):
+        errs.append(f"must be primary or danger [json-pointer:{ptr}/style]")
 
 
 class _Handler(BaseHTTPRequestHandler):
