@@ -1,8 +1,8 @@
 """A local HTTP server that speaks enough of the Slack Web API for slack-sdk's WebClient.
 
-Methods: chat.postMessage, chat.update, auth.test, conversations.info. Bodies may be form-encoded
-or JSON (query-string parameters are merged in, as Slack does). Errors come back the way Slack
-sends them: HTTP 200 with `{"ok": false, "error": ...}`; only faults injected by a test use other
+Methods: chat.postMessage, chat.update, auth.test, conversations.info; response URLs under `/actions/`.
+Bodies may be form-encoded or JSON (query-string parameters are merged in, as Slack does). Errors come back
+the way Slack sends them: HTTP 200 with `{"ok": false, "error": ...}`; only faults injected by a test use other
 statuses (5xx, 429 with Retry-After).
 
 Limits enforced as Slack documents them: message text <= 40,000 chars (`msg_too_long`); at most
@@ -39,6 +39,7 @@ MAX_BLOCK_ID = 255
 MAX_ACTIONS_ELEMENTS = 25
 MAX_BUTTON_TEXT, MAX_ACTION_ID, MAX_BUTTON_VALUE = 75, 255, 2000
 _KNOWN_BLOCKS = {"section", "header", "context", "divider", "actions", "image", "rich_text", "markdown"}
+RESPONSE_PATH = "/actions/"  # response_url of clicks: {url_root}/actions/<anything>
 DEFAULT_TOKEN = "xoxb-fake-0000-token"  # noqa: S105 - a fake token for the fake server
 
 
@@ -67,6 +68,7 @@ class _State:
     channels: dict[str, str]  # id -> name
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
+    responses: list[dict[str, Any]] = field(default_factory=list)  # what was posted to response URLs
     faults: deque[_Fault] = field(default_factory=deque)
     seq: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -206,6 +208,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         st = self.server.state
+        if urlsplit(self.path).path.startswith(RESPONSE_PATH):
+            self._respond_url(st)
+            return
         method = urlsplit(self.path).path.rsplit("/", 1)[-1]
         params, parse_error = self._params()
         with st.lock:
@@ -227,6 +232,21 @@ class _Handler(BaseHTTPRequestHandler):
             result = self._dispatch(st, method, params, parse_error)
             st.calls.append(Call(method, params, 200, bool(result.get("ok")), result.get("error")))
         self._send(200, result)
+
+    def _respond_url(self, st: _State) -> None:
+        """A click's response_url: a JSON message (replace_original / response_type), answered `ok` as Slack does."""
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            self._send(400, "invalid_payload")
+            return
+        if not isinstance(doc, dict) or not (doc.get("text") or doc.get("blocks")):
+            self._send(400, "no_text")
+            return
+        with st.lock:
+            st.responses.append({"path": urlsplit(self.path).path, **doc})
+        self._send(200, "ok")
 
     def _dispatch(self, st: _State, method: str, params: dict[str, Any], parse_error: str | None) -> dict[str, Any]:
         if parse_error:
@@ -324,6 +344,16 @@ class FakeSlackServer:
             raise RuntimeError("FakeSlackServer is not running")
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}/api/"
+
+    @property
+    def response_url_root(self) -> str:
+        """Prefix of the response URLs this server answers (what Slack puts in a click's `response_url`)."""
+        return self.url.removesuffix("api/") + RESPONSE_PATH.strip("/") + "/"
+
+    @property
+    def responses(self) -> list[dict[str, Any]]:
+        with self._state.lock:
+            return copy.deepcopy(self._state.responses)
 
     # channels
     @property
