@@ -18,8 +18,8 @@ from pydantic import SecretStr
 from slack_sdk.signature import SignatureVerifier
 
 from cassandra_recovery.clients.slack_interactive import Responder, signature_valid
-from cassandra_recovery.intake.app import create_app
 from cassandra_recovery.errors import ConfigError
+from cassandra_recovery.intake.app import create_app
 from cassandra_recovery.intake.config import ReceiverConfig, load_receiver_config
 from cassandra_recovery.intake.memory import MemoryIncidents, MemorySpool, MemoryTimeline, RecordingLauncher
 from cassandra_recovery.intake.metrics import ReceiverMetrics
