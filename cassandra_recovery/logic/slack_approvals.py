@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 APPROVE, REJECT = "cr_approve", "cr_reject"  # the buttons' action_id
@@ -131,3 +132,22 @@ def settle(
     if approver in system:
         return Settled(approved, approver, note, False)
     return Settled(approved, ui_approver(approver), note, False, refused=ui == "refuse")
+
+
+def unapplied_answer(
+    events: Iterable[Mapping[str, Any]], flow_run_id: str, now: datetime, grace_s: float
+) -> dict[str, Any] | None:
+    """A verified answer to the newest request of this run that the run has not acted on (no `approval_decided`
+    yet) for `grace_s`: the receiver's resume failed, so the approval resumer resumes the run with it. The grace
+    keeps the resumer from racing the receiver's own resume."""
+    evs = list(events)
+    asked = [e for e in evs if e.get("kind") == REQUESTED and (e.get("data") or {}).get("flow_run_id") == flow_run_id]
+    if not asked:
+        return None
+    after = [e for e in evs if int(e["seq"]) > int(asked[-1]["seq"])]
+    if any(e.get("kind") in (DECIDED, REQUESTED) for e in after):
+        return None
+    answered = [e for e in after if e.get("kind") == ANSWERED]
+    if not answered or (now - answered[0]["at"]).total_seconds() < grace_s:
+        return None
+    return dict(answered[0].get("data") or {})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from cassandra_recovery.logic.slack_approvals import (
     settle,
     slack_approver,
     ui_approver,
+    unapplied_answer,
 )
 from tests.fakes.slack_server import FakeSlackServer
 
@@ -137,3 +139,18 @@ def test_the_fake_server_refuses_buttons_slack_refuses(slack: FakeSlackServer, e
     assert root is not None
     res = notifier.reply(IncidentThread(root.channel, root.ts), "t", [{"type": "actions", "elements": [element]}])
     assert res.error == "invalid_blocks"
+
+
+def test_an_answer_the_run_did_not_take_is_handed_to_the_resumer_after_a_grace() -> None:
+    t0 = datetime(2026, 12, 7, 16, 0, tzinfo=UTC)
+
+    def ev(seq: int, kind: str, at_s: float = 0, **data: Any) -> dict[str, Any]:
+        return {**_ev(seq, kind, **data), "at": t0 + timedelta(seconds=at_s)}
+
+    asked, answered = ev(4, "approval_requested", flow_run_id="fr-1"), ev(5, ANSWERED, 1, approved=True, approver="a")
+    assert unapplied_answer([asked, answered], "fr-1", t0 + timedelta(seconds=31), 30) == answered["data"]
+    assert unapplied_answer([asked, answered], "fr-1", t0 + timedelta(seconds=5), 30) is None  # the receiver's turn
+    assert unapplied_answer([asked, answered], "fr-2", t0 + timedelta(hours=1), 30) is None  # another run's request
+    decided = ev(6, "approval_decided", 2, approved=True)
+    assert unapplied_answer([asked, answered, decided], "fr-1", t0 + timedelta(hours=1), 30) is None  # taken
+    assert unapplied_answer([asked], "fr-1", t0 + timedelta(hours=1), 30) is None
