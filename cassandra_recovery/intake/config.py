@@ -85,8 +85,9 @@ class ReceiverConfig(BaseModel):
 
     @model_validator(mode="after")
     def _slack_has_approvers(self) -> ReceiverConfig:
-        if self.slack_signing_secret is not None and not self.slack_allowed_users:
-            raise ValueError("slack_allowed_users must name who may approve once a Slack signing secret is set")
+        slack = self.slack_signing_secret is not None or self.slack_app_token is not None
+        if slack and not self.slack_allowed_users:
+            raise ValueError("slack_allowed_users must name who may approve once Slack interactivity is set up")
         return self
 
     @property

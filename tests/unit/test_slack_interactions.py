@@ -16,6 +16,8 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from pydantic import SecretStr
 from slack_sdk.signature import SignatureVerifier
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
 
 from cassandra_recovery.clients.slack_interactive import Responder, signature_valid
 from cassandra_recovery.errors import ConfigError
@@ -25,6 +27,7 @@ from cassandra_recovery.intake.memory import MemoryIncidents, MemorySpool, Memor
 from cassandra_recovery.intake.metrics import ReceiverMetrics
 from cassandra_recovery.intake.service import Intake
 from cassandra_recovery.intake.slack_actions import SlackActions
+from cassandra_recovery.intake.slack_socket import interactive_listener
 from cassandra_recovery.logic.slack_approvals import ANSWERED, Button
 from tests.fakes.slack_server import FakeSlackServer
 
@@ -251,3 +254,32 @@ def test_a_signing_secret_without_an_allow_list_is_refused() -> None:
     with pytest.raises(ConfigError, match="slack_allowed_users") as e:
         load_receiver_config({"CASSANDRA_RECOVERY_RECEIVER__SLACK_SIGNING_SECRET": SIGNING_SECRET})
     assert SIGNING_SECRET not in str(e.value)
+
+
+class RecordingSocket:
+    """The part of slack-sdk's Socket Mode client a listener uses: acknowledgements."""
+
+    def __init__(self) -> None:
+        self.acked: list[str] = []
+
+    def send_socket_mode_response(self, response: SocketModeResponse) -> None:
+        self.acked.append(response.envelope_id)
+
+
+def test_socket_mode_acks_every_envelope_and_hands_clicks_to_the_same_handler(h: Harness) -> None:
+    listener = interactive_listener(h.actions)
+    socket = RecordingSocket()
+    b = Button("inc-1", 2, approve=True)
+    action = {"action_id": b.action_id, "value": b.value}
+    click = {"type": "block_actions", "user": {"id": ALICE}, "team": {"id": TEAM},
+             "response_url": h.slack.response_url_root + "x", "actions": [action]}  # fmt: skip
+    listener(socket, SocketModeRequest(type="events_api", envelope_id="e1", payload={"event": {}}))  # type: ignore[arg-type]
+    listener(socket, SocketModeRequest(type="interactive", envelope_id="e2", payload=click))  # type: ignore[arg-type]
+    assert socket.acked == ["e1", "e2"]
+    assert h.settle() == ["resumed"]  # h.actions.handle is the endpoint's handler: same pool, same rules
+    assert [a["actor"] for a in _answers(h)] == ["slack T0TEAM/U0ALICE"]
+
+
+def test_an_app_token_without_an_allow_list_is_refused() -> None:
+    with pytest.raises(ConfigError, match="slack_allowed_users"):
+        load_receiver_config({"CASSANDRA_RECOVERY_RECEIVER__SLACK_APP_TOKEN": "xapp-1-A0APP-0000-abcdef"})
