@@ -66,11 +66,12 @@ def wait_for_answer(cluster_id: str, incident_id: str, key: str, lease: Lease) -
             return answer
         why = "answers from the Prefect UI are not accepted here (approvals.prefect_ui: refuse)"
         record_event(incident_id, REFUSED, {"approver": answer.approver, "approved": given.approved, "why": why}, lease)
+        # The attempt number keeps the text distinct: slack_reply is cached on its inputs within a run.
         slack_reply(
             cluster_id,
             incident_id,
-            f"{answer.approver} answered in the Prefect UI, which is not accepted here: answer with the Approve or"
-            " Reject button of the request above (only allowed Slack users can).",
+            f"{answer.approver} answered in the Prefect UI (attempt {asked + 1}), which is not accepted here: answer"
+            " with the Approve or Reject button of the request above (only allowed Slack users can).",
             lease,
         )
         get_run_logger().warning("a Prefect UI answer by %s was refused; asking again", answer.approver)

@@ -221,6 +221,11 @@ def test_response_urls_outside_slack_are_never_called(h: Harness) -> None:
     assert h.settle() == ["resumed"] and h.slack.responses == []
 
 
+def test_the_endpoint_is_in_the_openapi_description(h: Harness) -> None:
+    spec = h.client.get("/openapi.json").json()
+    assert "post" in spec["paths"]["/slack/interactions"] and "/alerts/generic" in spec["paths"]
+
+
 def test_the_endpoint_exists_only_with_a_signing_secret() -> None:
     intake = Intake(MemorySpool(time.monotonic), MemoryIncidents(), RecordingLauncher(), ReceiverMetrics(), 1.0)
     with TestClient(create_app(ReceiverConfig(), intake, "lab")) as client:
