@@ -167,4 +167,6 @@ class MemoryTimeline:
         with self._lock:
             if not self.up:
                 raise StoreUnavailable("memory timeline is down")
-            return [dict(e) for e in self.incidents[incident_id]]  # KeyError: no such incident, like the store
+            return [
+                dict(e) for e in self.incidents.get(incident_id, [])
+            ]  # none for an unknown incident, like the store

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 class Timeline(Protocol):
     def events(self, incident_id: str) -> list[dict[str, Any]]:
-        """The incident's events in order (`seq`, `kind`, `data`); KeyError when there is no such incident."""
+        """The incident's events in order (`seq`, `kind`, `data`); none for an unknown incident."""
 
     def record(self, incident_id: str, kind: str, actor: str, data: Mapping[str, Any]) -> None:
         """Append an event (no lease: a person's action, like the CLI's)."""
@@ -110,8 +110,6 @@ class SlackActions:
                             "via": "slack", "request_seq": b.request_seq, "team_id": click.team_id,
                             "user_id": click.user_id}  # fmt: skip
                     self.timeline.record(b.incident_id, ANSWERED, who, data)
-        except KeyError:
-            return self._say(click, "This approval request is unknown here.", "unknown")
         except Exception as e:  # PostgreSQL away: nothing recorded, the person may click again
             log.warning("approval click not recorded: %s", type(e).__name__)
             return self._say(click, "The answer could not be recorded (the store is away); try again.", "unrecorded")
@@ -119,6 +117,8 @@ class SlackActions:
             if seen.why == "decided":
                 verb = "approved" if seen.decided_approved else "rejected"
                 return self._say(click, f"Already {verb} by {seen.decided_by}; nothing changed.", "already_decided")
+            if seen.why == "unknown":
+                return self._say(click, "This approval request is unknown here.", "unknown")
             return self._say(click, "This request is no longer open (a newer one replaced it).", seen.why)
         verb = "Approved" if b.approve else "Rejected"
         outcome, text = "resumed", f"{verb} by <@{click.user_id}>."

@@ -13,7 +13,7 @@ from psycopg_pool import ConnectionPool
 
 from cassandra_recovery.clients.postgres import make_pool
 from cassandra_recovery.clients.slack_interactive import Responder
-from cassandra_recovery.incident.store import IncidentNotFound, IncidentStore
+from cassandra_recovery.incident.store import IncidentStore
 from cassandra_recovery.intake.app import create_app
 from cassandra_recovery.intake.config import ReceiverConfig
 from cassandra_recovery.intake.metrics import ReceiverMetrics
@@ -80,10 +80,7 @@ class StoreTimeline:
         self.store = store
 
     def events(self, incident_id: str) -> list[dict[str, Any]]:
-        try:
-            return [{"seq": e.seq, "kind": e.kind, "data": e.data} for e in self.store.events(incident_id)]
-        except IncidentNotFound as e:
-            raise KeyError(incident_id) from e
+        return [{"seq": e.seq, "kind": e.kind, "data": e.data} for e in self.store.events(incident_id)]
 
     def record(self, incident_id: str, kind: str, actor: str, data: Mapping[str, Any]) -> None:
         self.store.append_event(incident_id, kind, actor, data)

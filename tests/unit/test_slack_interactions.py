@@ -193,6 +193,7 @@ def test_a_click_on_a_superseded_request_answers_nothing(h: Harness) -> None:
     h.pending.clear()
     h.click(seq=3)  # the `approval_decided` event's seq: not a request
     assert h.settle() == ["unknown"] and _answers(h) == []
+    assert h.slack.responses[-1]["text"] == "This approval request is unknown here."
 
 
 def test_a_failed_resume_keeps_the_answer_on_the_timeline(h: Harness) -> None:
