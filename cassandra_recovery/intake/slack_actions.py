@@ -14,6 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from cassandra_recovery.clients.slack import escape
 from cassandra_recovery.logic.slack_approvals import ANSWERED, Button, click_outcome, parse_button, slack_approver
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class Click:
     user_id: str
     button: Button
     response_url: str
+    message_text: str = ""  # the clicked message's text (ours, as Slack stored it): kept when it is replaced
 
 
 def parse_click(payload: Mapping[str, Any]) -> Click | None:
@@ -60,7 +62,9 @@ def parse_click(payload: Mapping[str, Any]) -> Click | None:
     url = payload.get("response_url")
     if button is None or not isinstance(user_id, str) or not isinstance(team_id, str) or not isinstance(url, str):
         return None
-    return Click(team_id, user_id, button, url)
+    message = payload.get("message")
+    text = message.get("text") if isinstance(message, dict) else None
+    return Click(team_id, user_id, button, url, text if isinstance(text, str) else "")
 
 
 class SlackActions:
@@ -116,7 +120,8 @@ class SlackActions:
         if not seen.answers:
             if seen.why == "decided":
                 verb = "approved" if seen.decided_approved else "rejected"
-                return self._say(click, f"Already {verb} by {seen.decided_by}; nothing changed.", "already_decided")
+                by = escape(seen.decided_by or "?")  # a Prefect UI name is typed text: it must not ping anyone
+                return self._say(click, f"Already {verb} by {by}; nothing changed.", "already_decided")
             if seen.why == "unknown":
                 return self._say(click, "This approval request is unknown here.", "unknown")
             return self._say(click, "This request is no longer open (a newer one replaced it).", seen.why)
@@ -129,5 +134,6 @@ class SlackActions:
             log.warning("run %s not resumed after a Slack answer: %s", run_id, e)
             later = "The run could not be resumed now; it takes this answer when it next runs."
             outcome, text = "recorded", f"{text} {later}"
-        self.responder.respond(click.response_url, text)
+        # The request stays readable, its buttons go (a replaced message keeps only what is sent).
+        self.responder.respond(click.response_url, f"{click.message_text}\n*{text}*" if click.message_text else text)
         return outcome

@@ -130,14 +130,14 @@ def test_an_allowed_click_is_recorded_verified_then_resumes_the_run_and_replaces
     assert (answer["data"]["team_id"], answer["data"]["user_id"], answer["data"]["request_seq"]) == (TEAM, ALICE, 2)
     assert h.resumer.resumed == [("fr-1", {"approved": True, "approver": "slack T0TEAM/U0ALICE", "note": ""})]
     [msg] = h.slack.responses
-    assert msg["replace_original"] is True and msg["text"].startswith("Approved by <@U0ALICE>")
+    assert msg["replace_original"] is True and msg["text"] == "Approval needed\n*Approved by <@U0ALICE>.*"
 
 
 def test_a_reject_is_recorded_and_resumes_with_approved_false(h: Harness) -> None:
     h.click(approve=False)
     assert h.settle() == ["resumed"]
     assert _answers(h)[0]["data"]["approved"] is False and h.resumer.resumed[0][1]["approved"] is False
-    assert h.slack.responses[0]["text"].startswith("Rejected by <@U0ALICE>")
+    assert h.slack.responses[0]["text"].endswith("*Rejected by <@U0ALICE>.*")
 
 
 @pytest.mark.parametrize(
@@ -183,6 +183,17 @@ def test_a_double_click_or_replayed_click_changes_nothing_and_says_who_decided(h
     assert len(_answers(h)) == 1 and len(h.resumer.resumed) == 1
     said = [m["text"] for m in h.slack.responses if m["replace_original"] is False]
     assert said == ["Already approved by slack T0TEAM/U0ALICE; nothing changed."]
+
+
+def test_who_decided_in_the_prefect_ui_is_escaped_when_a_late_click_is_told(h: Harness) -> None:
+    decided = {"approved": True, "approver": "<!channel> (unverified: Prefect UI)"}
+    h.timeline.record("inc-1", "approval_decided", "pipeline", decided)
+    h.click()
+    assert h.settle() == ["already_decided"] and h.resumer.resumed == []
+    assert (
+        h.slack.responses[-1]["text"]
+        == "Already approved by &lt;!channel&gt; (unverified: Prefect UI); nothing changed."
+    )
 
 
 def test_a_click_on_a_superseded_request_answers_nothing(h: Harness) -> None:
