@@ -19,7 +19,7 @@ from cassandra_recovery.intake.config import ReceiverConfig
 from cassandra_recovery.intake.metrics import ReceiverMetrics
 from cassandra_recovery.intake.ports import LauncherUnavailable, StoreUnavailable
 from cassandra_recovery.intake.service import Deliverer, Intake
-from cassandra_recovery.intake.slack_actions import SlackActions
+from cassandra_recovery.intake.slack_actions import Resumer, SlackActions
 from cassandra_recovery.intake.spool import PgSpool
 from cassandra_recovery.launch import IncidentLauncher, incident_launcher
 from cassandra_recovery.orchestrator import load_orchestrator
@@ -86,7 +86,7 @@ class StoreTimeline:
         self.store.append_event(incident_id, kind, actor, data)
 
 
-def slack_actions(config: ReceiverConfig, store: IncidentStore, engine: Any) -> SlackActions | None:
+def slack_actions(config: ReceiverConfig, store: IncidentStore, engine: Resumer) -> SlackActions | None:
     """The Approve/Reject handler when Slack interactivity is configured (a signing secret or an app token)."""
     if config.slack_signing_secret is None and config.slack_app_token is None:
         return None

@@ -28,6 +28,7 @@ from cassandra_recovery.intake.metrics import ReceiverMetrics
 from cassandra_recovery.intake.service import Intake
 from cassandra_recovery.intake.slack_actions import SlackActions
 from cassandra_recovery.intake.slack_socket import interactive_listener
+from cassandra_recovery.intake.wiring import slack_actions
 from cassandra_recovery.logic.slack_approvals import ANSWERED, Button
 from tests.fakes.slack_server import FakeSlackServer
 
@@ -300,3 +301,12 @@ def test_socket_mode_acks_every_envelope_and_hands_clicks_to_the_same_handler(h:
 def test_an_app_token_without_an_allow_list_is_refused() -> None:
     with pytest.raises(ConfigError, match="slack_allowed_users"):
         load_receiver_config({"CASSANDRA_RECOVERY_RECEIVER__SLACK_APP_TOKEN": "xapp-1-A0APP-0000-abcdef"})
+
+
+def test_the_receiver_wires_slack_actions_only_when_slack_is_set_up() -> None:
+    store: Any = object()  # never called while wiring
+    assert slack_actions(ReceiverConfig(), store, RecordingResumer()) is None
+    config = ReceiverConfig(slack_app_token=SecretStr("xapp-1-A0APP-0000-abcdef"), slack_allowed_users=[ALICE])
+    actions = slack_actions(config, store, RecordingResumer())
+    assert actions is not None and actions.allowed_users == {ALICE} and actions.team_id is None
+    actions.close()
