@@ -295,14 +295,6 @@ class RepairScheduleConfig(BaseModel):
     max_attempts: int = Field(default=3, ge=1, le=20)
 
 
-class ApprovalsConfig(BaseModel):
-    """How a person answers an approval request (a node replacement; a plan at automation level `propose`)."""
-
-    # An answer given in the Prefect UI form (a typed name nobody verified): `accept` records it as unverified;
-    # `refuse` records the refusal and asks again, pointing to the Slack buttons (whose clickers are verified).
-    prefect_ui: Literal["accept", "refuse"] = "accept"
-
-
 class RunbookConfig(BaseModel):
     """The incident runbook's bounds."""
 
@@ -333,6 +325,14 @@ def _default_schedules() -> list[RepairScheduleConfig]:
     ]
 
 
+class ApprovalsConfig(BaseModel):
+    """How a person answers an approval request (a node replacement; a plan at automation level `propose`)."""
+
+    # An answer given in the Prefect UI form (a typed name nobody verified): `accept` records it as unverified;
+    # `refuse` records the refusal and asks again, pointing to the Slack buttons (whose clickers are verified).
+    prefect_ui: Literal["accept", "refuse"] = "accept"
+
+
 class Settings(BaseSettings):
     """All settings; env (CASSANDRA_RECOVERY_*, nested with __) wins over the YAML file."""
 
@@ -351,11 +351,11 @@ class Settings(BaseSettings):
     prefect: PrefectConfig = Field(default_factory=PrefectConfig)
     verification: VerificationConfig = Field(default_factory=VerificationConfig)
     runbook: RunbookConfig = Field(default_factory=RunbookConfig)
-    approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
     repair_schedules: list[RepairScheduleConfig] = Field(default_factory=_default_schedules)
     # Slack Web API; without a token, notifications go to the log and the incident timeline.
     slack_token: SecretStr | None = None
     slack_base_url: str | None = None
+    approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
 
     @classmethod
     def settings_customise_sources(
