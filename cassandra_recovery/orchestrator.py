@@ -65,6 +65,10 @@ class Orchestrator(Protocol):
         """A run of the incident-response deployment, not waited for. Raises DeploymentMissing or
         EngineUnavailable."""
 
+    def resume_run(self, run_id: str, run_input: Mapping[str, Any]) -> None:
+        """Resume a suspended run with the answer it waits for. Raises EngineUnavailable when it could not (the
+        server away, or the run not suspended any more)."""
+
     def follow(self, run: StartedRun, timeout_s: float, say: Callable[[str], None]) -> FinishedRun | None:
         """Wait for the run to end, saying each new state; None when `timeout_s` passed first."""
 

@@ -340,6 +340,14 @@ def _default_schedules() -> list[RepairScheduleConfig]:
     ]
 
 
+class ApprovalsConfig(BaseModel):
+    """How a person answers an approval request (a node replacement; a plan at automation level `propose`)."""
+
+    # An answer given in the Prefect UI form (a typed name nobody verified): `accept` records it as unverified;
+    # `refuse` records the refusal and asks again, pointing to the Slack buttons (whose clickers are verified).
+    prefect_ui: Literal["accept", "refuse"] = "accept"
+
+
 class Settings(BaseSettings):
     """All settings; env (CASSANDRA_RECOVERY_*, nested with __) wins over the YAML file."""
 
@@ -363,6 +371,7 @@ class Settings(BaseSettings):
     # Slack Web API; without a token, notifications go to the log and the incident timeline.
     slack_token: SecretStr | None = None
     slack_base_url: str | None = None
+    approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
 
     @classmethod
     def settings_customise_sources(

@@ -48,6 +48,14 @@ class PrefectOrchestrator:
 
         return verify(**params)
 
+    def resume_run(self, run_id: str, run_input: Mapping[str, Any]) -> None:
+        from prefect.flow_runs import resume_flow_run
+
+        try:
+            resume_flow_run(uuid.UUID(run_id), run_input=dict(run_input))
+        except Exception as e:  # not paused any more, server away, refused: the caller keeps its record and says so
+            raise EngineUnavailable(f"run {run_id} not resumed: {type(e).__name__}: {str(e)[:300]}") from e
+
     def incident_ready(self) -> bool:
         from prefect.client.orchestration import get_client
 

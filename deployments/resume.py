@@ -1,7 +1,7 @@
 """Resumes crashed incident runs a capped number of times, then escalates; marks incident runs whose holder is
 gone (their lease lapsed) as crashed so they are resumed (`orphans.py`); retries FAILED incident runs that
 left their incident open (`failed_runs.py`); resumes suspended runs whose approval expired so they escalate
-(runs inside `serve`).
+(runs inside `serve`), and those answered from Slack whose resume by the receiver failed.
 
 A crashed run is put back to Scheduled in the same flow run id: completed steps come back from
 persisted results, the lease comes back at once (same run key), and side-effecting steps are idempotent.
@@ -18,6 +18,7 @@ from typing import Any
 from prefect.client.orchestration import get_client
 from prefect.states import Cancelled, Failed, Scheduled
 
+from cassandra_recovery.logic.slack_approvals import unapplied_answer
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.storage.facade import process_storage
 from deployments.failed_runs import retry_failed_once
@@ -112,9 +113,23 @@ def open_approval_request(cluster_id: str, flow_run_id: str) -> dict[str, Any] |
     return dict(asked[-1].data)
 
 
+ANSWER_GRACE_S = 30.0  # the receiver resumes a run right after recording a Slack answer: leave it that long
+
+
+def slack_answer(cluster_id: str, flow_run_id: str, now: datetime) -> dict[str, Any] | None:
+    """A verified Slack answer this suspended run has not taken yet (the receiver could not resume it)."""
+
+    store = process_storage().incidents
+    inc = store.open_for(cluster_id)
+    events = store.events(inc.id) if inc else []
+    views = ({"seq": e.seq, "kind": e.kind, "data": e.data, "at": e.at} for e in events)
+    return unapplied_answer(views, flow_run_id, now, ANSWER_GRACE_S)
+
+
 def expire_approvals_once(client: Any, now: datetime | None = None) -> list[str]:
     """Resume suspended incident runs whose approval deadline passed with a refusal, so the run itself
-    escalates the incident (it holds the lease; the resumer does not). Returns the resumed run ids."""
+    escalates the incident (it holds the lease; the resumer does not); and runs answered from Slack that the
+    receiver could not resume (the run takes the answer from the timeline). Returns the resumed run ids."""
 
     now = now or datetime.now(UTC)
     paused = runs_in_state(client, "PAUSED")
@@ -124,7 +139,15 @@ def expire_approvals_once(client: Any, now: datetime | None = None) -> list[str]
         if fr.deployment_id is None or not cluster_id:
             continue
         req = open_approval_request(cluster_id, str(fr.id))
-        if req is None or datetime.fromisoformat(req["deadline"]) > now:
+        if req is None:
+            continue
+        if (answer := slack_answer(cluster_id, str(fr.id), now)) is not None:
+            given = {"approved": bool(answer.get("approved")), "approver": str(answer.get("approver")), "note": ""}
+            client.resume_flow_run(fr.id, run_input=given)
+            log.warning("flow run %s answered in Slack but not resumed: resumed now", fr.id)
+            done.append(str(fr.id))
+            continue
+        if datetime.fromisoformat(req["deadline"]) > now:
             continue
         note = f"no decision before {req['deadline']}"
         client.resume_flow_run(fr.id, run_input={"approved": False, "approver": EXPIRED, "note": note})

@@ -45,12 +45,13 @@ from cassandra_recovery.logic.runbook_model import (
     RunStatus,
     Step,
 )
+from cassandra_recovery.logic.slack_approvals import Settled
 from cassandra_recovery.settings import Settings
 from flows.assess import assess
 from flows.detect import detect
 from flows.proposal import ask_plan_approval, refusal
 from flows.recover import drain_and_compare, recover
-from flows.replacement import EXPIRED, ReplacementApproval, ask_approval, replace_and_verify
+from flows.replacement import EXPIRED, ask_approval, replace_and_verify
 from flows.verify import verify
 from tasks.incident import get_incident, incident_events, slack_reply, slack_thread, store_plan, transition
 from tasks.observe import probe_nodes
@@ -285,9 +286,8 @@ def _replace(run: IncidentRun, d: Decision, state: S, view: TimelineView) -> S:
     return _replacement_answered(run, state, list(d.targets), approval)
 
 
-def _replacement_answered(run: IncidentRun, state: S, dead: list[str], approval: ReplacementApproval) -> S:
-    decision = {"approved": approval.approved, "approver": approval.approver, "note": approval.note}
-    record_event(run.incident_id, "approval_decided", decision, run.lease)
+def _replacement_answered(run: IncidentRun, state: S, dead: list[str], approval: Settled) -> S:
+    record_event(run.incident_id, "approval_decided", approval.decision(), run.lease)
     if not approval.approved:
         expired = approval.approver == EXPIRED
         why = "approval expired" if expired else f"replacement rejected by {approval.approver}"
@@ -421,7 +421,7 @@ def _ask_for_plan(run: IncidentRun, d: Decision, state: S, view: TimelineView) -
     return _plan_answered(run, state, approval, steps)
 
 
-def _plan_answered(run: IncidentRun, state: S, approval: ReplacementApproval, steps: list[str]) -> S:
+def _plan_answered(run: IncidentRun, state: S, approval: Settled, steps: list[str]) -> S:
     if approval.approved:
         return state  # the next decisions run the plan's steps (plan_approved)
     level = automation_level(run.cluster_id)

@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prefect import get_run_logger
-from prefect.flow_runs import suspend_flow_run
 from prefect.runtime import flow_run
 
 from cassandra_recovery.incident.store import Lease
 from cassandra_recovery.logic.approvals import PLAN, open_request
-from flows.replacement import EXPIRED, ReplacementApproval
-from tasks.incident import incident_events, slack_reply
+from cassandra_recovery.logic.slack_approvals import Settled
+from flows.approval_answer import EXPIRED, ReplacementApproval, how_to_answer, request_approval, wait_for_answer
+from tasks.incident import incident_events
 from tasks.recovery import record_event, renew_lease
 
 
@@ -33,7 +33,7 @@ def ask_plan_approval(
     reverify: bool,
     timeout_s: float,
     lease: Lease,
-) -> ReplacementApproval:
+) -> Settled:
     """Record the proposal and the request (deadline included) once, then suspend until a person (or the
     expiry) answers; the answer is recorded as `approval_decided`."""
     if pending_request(incident_id, PLAN) is None:
@@ -48,26 +48,18 @@ def ask_plan_approval(
             "deadline": deadline.isoformat(),
             "flow_run_id": str(flow_run.id),
         }
-        record_event(incident_id, "approval_requested", data, lease)
-        slack_reply(
-            cluster_id,
-            incident_id,
-            f"Approval needed (automation level propose): {'; '.join(steps)}. Resume the incident run in the"
-            f" Prefect UI with approved=true and your name before {deadline:%Y-%m-%d %H:%M:%SZ}; otherwise it"
-            " escalates.",
-            lease,
-        )
+        text = f"Approval needed (automation level propose): {'; '.join(steps)}. {how_to_answer(deadline)}"
+        request_approval(cluster_id, incident_id, data, text, lease)
     asked = sum(1 for e in incident_events(incident_id) if e["kind"] == "approval_requested")
     renew_lease(lease, ttl_s=timeout_s + 900)  # the lease outlives the wait: no rival run takes the incident
     get_run_logger().info("waiting for approval of the plan %s (up to %.0fs)", plan["action"], timeout_s)
     # One key per request: a later proposal on the same incident must not be answered by an earlier decision.
-    approval = suspend_flow_run(wait_for_input=ReplacementApproval, key=f"plan-{incident_id}-{asked}")
-    decision = {"approved": approval.approved, "approver": approval.approver, "note": approval.note}
-    record_event(incident_id, "approval_decided", decision, lease)
+    approval = wait_for_answer(cluster_id, incident_id, f"plan-{incident_id}-{asked}", lease)
+    record_event(incident_id, "approval_decided", approval.decision(), lease)
     return approval
 
 
-def refusal(approval: ReplacementApproval, steps: list[str]) -> str:
+def refusal(approval: Settled | ReplacementApproval, steps: list[str]) -> str:
     """The escalation reason for a proposal that was not approved."""
     who = "expired (nobody decided)" if approval.approver == EXPIRED else f"rejected by {approval.approver}"
     return f"proposed plan {who}: " + "; ".join(steps)

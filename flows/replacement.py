@@ -1,32 +1,25 @@
 """Node replacement behind a human approval, run inside the top-level incident flow (Prefect refuses to
-suspend a subflow). Suspending frees the process; resuming (Prefect UI or API, with the approval form)
-restarts the incident run from the top, which comes back here through the timeline."""
+suspend a subflow). Suspending frees the process; resuming (a Slack button through the receiver, or the Prefect
+UI's approval form; see approval_answer.py) restarts the incident run from the top, which comes back here
+through the timeline."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 from prefect import get_run_logger
-from prefect.flow_runs import suspend_flow_run
-from prefect.input import RunInput
 from prefect.runtime import flow_run
 
 from cassandra_recovery.contracts import RecoveryDoc, ReplacementDoc
 from cassandra_recovery.incident.store import Lease
 from cassandra_recovery.logic.approvals import REPLACE, open_request
+from cassandra_recovery.logic.slack_approvals import Settled
+from flows.approval_answer import EXPIRED, ReplacementApproval, how_to_answer, request_approval, wait_for_answer
 from flows.recover import drain_and_compare, repair
-from tasks.incident import incident_events, slack_reply
-from tasks.recovery import record_event, renew_lease, replace_node
+from tasks.incident import incident_events
+from tasks.recovery import renew_lease, replace_node
 
-EXPIRED = "approval-timeout"  # the approver recorded when nobody decided in time
-
-
-class ReplacementApproval(RunInput):
-    """The form shown in the Prefect UI when the suspended incident run is resumed."""
-
-    approved: bool
-    approver: str
-    note: str = ""
+__all__ = ["EXPIRED", "ReplacementApproval", "ask_approval", "pending_replacement", "replace_and_verify"]
 
 
 def pending_replacement(incident_id: str) -> dict[str, object] | None:
@@ -36,26 +29,20 @@ def pending_replacement(incident_id: str) -> dict[str, object] | None:
 
 def ask_approval(
     cluster_id: str, incident_id: str, dead: list[str], reason: str, timeout_s: float, lease: Lease
-) -> ReplacementApproval:
-    """Record the request (deadline included) once, then suspend until a human (or the expiry) answers."""
+) -> Settled:
+    """Record the request (deadline included) once, then suspend until a person (or the expiry) answers."""
     if pending_replacement(incident_id) is None:
         deadline = datetime.now(UTC) + timedelta(seconds=timeout_s)
         data = {"action": "replace", "nodes": dead, "reason": reason, "deadline": deadline.isoformat()}
-        record_event(incident_id, "approval_requested", {**data, "flow_run_id": str(flow_run.id)}, lease)
-        slack_reply(
-            cluster_id,
-            incident_id,
-            f"Approval needed: replace {', '.join(dead)} ({reason}). Resume the incident run in the Prefect UI"
-            f" with approved=true and your name before {deadline:%Y-%m-%d %H:%M:%SZ}; otherwise it escalates.",
-            lease,
-        )
+        text = f"Approval needed: replace {', '.join(dead)} ({reason}). {how_to_answer(deadline)}"
+        request_approval(cluster_id, incident_id, {**data, "flow_run_id": str(flow_run.id)}, text, lease)
     renew_lease(lease, ttl_s=timeout_s + 900)  # the lease outlives the wait: no rival run takes the incident
     get_run_logger().info("waiting for approval to replace %s (up to %.0fs)", dead, timeout_s)
-    return suspend_flow_run(wait_for_input=ReplacementApproval, key=f"replace-{incident_id}")
+    return wait_for_answer(cluster_id, incident_id, f"replace-{incident_id}", lease)
 
 
 def replace_and_verify(
-    cluster_id: str, incident_id: str, dead: list[str], approval: ReplacementApproval, lease: Lease
+    cluster_id: str, incident_id: str, dead: list[str], approval: Settled, lease: Lease
 ) -> RecoveryDoc:
     """Replace each dead node, repair what the new nodes replicate, drain the queue, compare."""
     replaced: list[ReplacementDoc] = []

@@ -10,6 +10,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from cassandra_recovery.clients.slack import IncidentThread, SlackNotifier
+from cassandra_recovery.clients.slack_interactive import approval_blocks
 from cassandra_recovery.contracts import EventView, IncidentView, PlanDoc, SlackPostDoc, Trigger
 from cassandra_recovery.incident.store import Event, Incident, IncidentStore, Lease
 from cassandra_recovery.logic.incident_states import IncidentState
@@ -128,15 +129,19 @@ def slack_thread(
 
 
 @task(name="slack-incident-reply", **PG_RETRIES, persist_result=True, result_serializer="json")
-def slack_reply(cluster_id: str, incident_id: str, text: str, lease: Lease) -> SlackPostDoc:
-    """A reply in the incident's thread (or the log without Slack); never fails the pipeline."""
+def slack_reply(
+    cluster_id: str, incident_id: str, text: str, lease: Lease, buttons_for: int | None = None
+) -> SlackPostDoc:
+    """A reply in the incident's thread (or the log without Slack); never fails the pipeline. `buttons_for`: the
+    seq of the approval request the reply asks about, answered with its Approve and Reject buttons."""
     settings = Settings()
     cluster = settings.cluster(cluster_id)
     store = _store()
     inc = store.get(incident_id)
     thread = IncidentThread(inc.slack_channel, inc.slack_ts) if inc.slack_channel and inc.slack_ts else None
     slack = SlackNotifier(settings.slack_token, cluster.slack_channel, base_url=settings.slack_base_url)
-    res = slack.reply(thread, text)
+    blocks = None if buttons_for is None else approval_blocks(text, incident_id, buttons_for)
+    res = slack.reply(thread, text, blocks)
     if not res.ok:
         store.append_event(incident_id, "slack_not_posted", "pipeline", {"reason": res.error, "text": text}, lease)
     return {"posted": res.ok, "error": res.error}

@@ -1,4 +1,5 @@
-"""`cassandra-recovery receiver`: the alert receiver (Alertmanager, Grafana, signed generic alerts) over HTTP(S)."""
+"""`cassandra-recovery receiver`: the alert receiver (Alertmanager, Grafana, signed generic alerts) over HTTP(S), and
+Slack's Approve/Reject clicks (its interactivity endpoint, or Socket Mode when an app-level token is set)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="receive Alertmanager/Grafana/generic alert webhooks and start the incident deployment",
         description="Tokens and secrets come from CASSANDRA_RECOVERY_RECEIVER__TOKENS and "
         "CASSANDRA_RECOVERY_RECEIVER__HMAC_SECRETS (comma-separated or a JSON list); every other "
-        "ReceiverConfig field from CASSANDRA_RECOVERY_RECEIVER__<FIELD>.",
+        "ReceiverConfig field from CASSANDRA_RECOVERY_RECEIVER__<FIELD> (Slack approvals: SLACK_SIGNING_SECRET_FILE, "
+        "SLACK_ALLOWED_USERS, SLACK_TEAM_ID, and SLACK_APP_TOKEN_FILE for Socket Mode).",
     )
     p.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="listen port (default 9095)")
@@ -54,6 +56,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     receiver.deliverer.start()
     scheme = "https" if config.tls else "http"
     say(f"listening on {scheme}://{config.host}:{config.port} (docs at /docs, metrics at /metrics)")
+    socket = None
+    if receiver.slack is not None:
+        who = f"{len(config.slack_allowed_users)} allowed Slack user(s)"
+        if config.slack_signing_secret is not None:
+            say(f"Slack approvals at {scheme}://{config.host}:{config.port}/slack/interactions ({who})")
+        if config.slack_app_token is not None:
+            from cassandra_recovery.intake.slack_socket import start_socket_mode
+
+            socket = start_socket_mode(config.slack_app_token, receiver.slack, settings.slack_base_url)
+            say(f"Slack approvals over Socket Mode ({who})")
     try:
         uvicorn.run(
             receiver.app,
@@ -65,5 +77,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             # The size limit is ours (413 with a reason); uvicorn's own limits stay as they are.
         )
     finally:
+        if socket is not None:
+            socket.close()
         receiver.close()
     return 0

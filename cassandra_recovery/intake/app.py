@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -13,18 +14,32 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from cassandra_recovery.clients.slack_interactive import signature_valid
 from cassandra_recovery.intake.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, check_bearer, check_signature
 from cassandra_recovery.intake.config import ReceiverConfig
 from cassandra_recovery.intake.payload import SOURCES, PayloadError, parse
 from cassandra_recovery.intake.ratelimit import RateLimiter
 from cassandra_recovery.intake.service import Intake
+from cassandra_recovery.intake.slack_actions import SlackActions
 
 _DOC = """Alert receiver of cassandra-recovery. `POST /alerts/alertmanager` (webhook version 4) and
 `POST /alerts/grafana` (version 1) take `Authorization: Bearer <token>`; `POST /alerts/generic` takes
 `X-CR-Timestamp: <unix seconds>` and `X-CR-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>`,
 valid for 5 minutes. Answers: 200 taken (each alert: delivered, recorded, spooled, direct or duplicate),
 400 malformed JSON, 401 credentials, 413 too large, 422 invalid field (named), 429 rate limited,
-503 neither PostgreSQL nor Prefect could take an alert (retry)."""
+503 neither PostgreSQL nor Prefect could take an alert (retry). `POST /slack/interactions` (when a Slack signing
+secret is set) takes Slack's interactivity requests, signed by Slack (`X-Slack-Signature`, 5 minutes): 200 at
+once, the click handled in the background; 401 bad or stale signature."""
+
+
+def slack_payload(body: bytes) -> dict[str, Any] | None:
+    """The JSON `payload` field of Slack's form-encoded interactivity body, or None when it has none."""
+    try:
+        fields = parse_qs(body.decode("utf-8"), strict_parsing=True)
+        doc = json.loads(fields["payload"][-1])
+    except (UnicodeDecodeError, ValueError, KeyError, RecursionError):
+        return None
+    return doc if isinstance(doc, dict) else None
 
 
 class _Reject(Exception):
@@ -40,6 +55,7 @@ def create_app(
     clock: Callable[[], float] = time.monotonic,
     wall_clock: Callable[[], float] = time.time,
     health: Callable[[], dict[str, Any]] = dict,
+    slack: SlackActions | None = None,
 ) -> FastAPI:
     """The app; every outside party comes in as an argument, so tests pass fakes and a fake clock."""
     app = FastAPI(title="cassandra-recovery alert receiver", description=_DOC, version="1")
@@ -114,6 +130,28 @@ def create_app(
 
     for source in SOURCES:
         route(source)
+
+    secret = config.slack_signing_secret
+    if slack is not None and secret is not None:
+
+        @app.post("/slack/interactions", summary="Slack interactivity (Approve/Reject buttons)")
+        async def slack_interactions(request: Request) -> Response:
+            try:
+                wait = limiter.check(request.client.host if request.client else "unknown")
+                if wait > 0:
+                    raise _Reject(429, "rate_limited", "too many requests", {"Retry-After": str(max(1, round(wait)))})
+                body = await read_body(request)
+                ts, sig = request.headers.get("x-slack-request-timestamp"), request.headers.get("x-slack-signature")
+                if not signature_valid(secret.get_secret_value(), body, ts, sig, wall_clock):
+                    raise _Reject(401, "auth", "bad or stale Slack signature")
+                payload = slack_payload(body)
+                if payload is None:
+                    raise _Reject(400, "malformed", "expected a form body with a JSON `payload`")
+            except _Reject as r:
+                metrics.rejected.labels(r.reason).inc()
+                return JSONResponse({"detail": r.detail}, status_code=r.status, headers=r.headers)
+            slack.handle(payload)  # returns at once: the work runs on the actions' pool
+            return Response(status_code=200)
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:

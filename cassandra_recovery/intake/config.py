@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validat
 from cassandra_recovery.errors import ConfigError
 
 ENV_PREFIX = "CASSANDRA_RECOVERY_RECEIVER__"
-_LIST_FIELDS = ("tokens", "hmac_secrets", "token_files", "act_on")
+_LIST_FIELDS = ("tokens", "hmac_secrets", "token_files", "act_on", "slack_allowed_users")
 
 
 class ReceiverConfig(BaseModel):
@@ -57,6 +57,18 @@ class ReceiverConfig(BaseModel):
     retry_max_s: float = Field(default=30.0, gt=0)
     max_attempts: int = Field(default=2880, ge=1)  # ~24 h at retry_max_s before an alert is marked dead
     table: str = "alert_inbox"
+    # Slack interactivity (Approve/Reject buttons): the app's signing secret, or a 0600 file holding it; without
+    # one, /slack/interactions does not exist. Only these user ids may answer (and only from `slack_team_id`, when
+    # set). Socket Mode (`receiver --slack-socket`) also needs the app-level token (xapp-...).
+    slack_signing_secret: SecretStr | None = None
+    slack_signing_secret_file: Path | None = None
+    slack_allowed_users: list[str] = Field(default_factory=list)
+    slack_team_id: str | None = None
+    slack_app_token: SecretStr | None = None
+    slack_app_token_file: Path | None = None
+    # Clicks are answered through their response_url only under this prefix (Slack's): a payload cannot send the
+    # receiver elsewhere. Tests point it at a local fake.
+    slack_response_url_prefix: str = "https://hooks.slack.com/"
 
     @field_validator("tokens", "hmac_secrets")
     @classmethod
@@ -69,6 +81,13 @@ class ReceiverConfig(BaseModel):
     def _tls_pair(self) -> ReceiverConfig:
         if (self.tls_certfile is None) != (self.tls_keyfile is None):
             raise ValueError("tls_certfile and tls_keyfile go together")
+        return self
+
+    @model_validator(mode="after")
+    def _slack_has_approvers(self) -> ReceiverConfig:
+        slack = self.slack_signing_secret is not None or self.slack_app_token is not None
+        if slack and not self.slack_allowed_users:
+            raise ValueError("slack_allowed_users must name who may approve once Slack interactivity is set up")
         return self
 
     @property
@@ -114,10 +133,14 @@ def load_receiver_config(environ: Mapping[str, str] | None = None, **overrides: 
     data.update({k: v for k, v in overrides.items() if v is not None})
     try:
         config = ReceiverConfig.model_validate(data)
+        extra: dict[str, Any] = {}
         if config.token_files:
-            tokens = [*config.tokens, *(SecretStr(read_token_file(p)) for p in config.token_files)]
-            config = ReceiverConfig.model_validate({**config.model_dump(), "tokens": tokens})
-        return config
+            extra["tokens"] = [*config.tokens, *(SecretStr(read_token_file(p)) for p in config.token_files)]
+        if config.slack_signing_secret_file is not None:
+            extra["slack_signing_secret"] = SecretStr(read_token_file(config.slack_signing_secret_file))
+        if config.slack_app_token_file is not None:
+            extra["slack_app_token"] = SecretStr(read_token_file(config.slack_app_token_file))
+        return ReceiverConfig.model_validate({**config.model_dump(), **extra}) if extra else config
     except ValidationError as e:
         # Names the fields only: pydantic's message would echo the rejected (secret) input.
         fields = ", ".join(".".join(str(p) for p in err["loc"]) + f": {err['msg']}" for err in e.errors())

@@ -145,3 +145,28 @@ class MemoryIncidents:
 
     def close(self, cluster_id: str) -> None:
         self.open.pop(cluster_id, None)
+
+
+class MemoryTimeline:
+    """The Slack actions' Timeline port in a dict of lists; `up=False` makes every call raise (PostgreSQL down)."""
+
+    def __init__(self) -> None:
+        self.up = True
+        self.incidents: dict[str, list[dict[str, Any]]] = {}
+        self._seq = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def record(self, incident_id: str, kind: str, actor: str, data: Any) -> None:
+        with self._lock:
+            if not self.up:
+                raise StoreUnavailable("memory timeline is down")
+            evs = self.incidents.setdefault(incident_id, [])
+            evs.append({"seq": next(self._seq), "kind": kind, "actor": actor, "data": dict(data)})
+
+    def events(self, incident_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            if not self.up:
+                raise StoreUnavailable("memory timeline is down")
+            return [
+                dict(e) for e in self.incidents.get(incident_id, [])
+            ]  # none for an unknown incident, like the store

@@ -4,6 +4,7 @@ deliverer."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,11 +12,14 @@ from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
 from cassandra_recovery.clients.postgres import make_pool
+from cassandra_recovery.clients.slack_interactive import Responder
+from cassandra_recovery.incident.store import IncidentStore
 from cassandra_recovery.intake.app import create_app
 from cassandra_recovery.intake.config import ReceiverConfig
 from cassandra_recovery.intake.metrics import ReceiverMetrics
 from cassandra_recovery.intake.ports import LauncherUnavailable, StoreUnavailable
 from cassandra_recovery.intake.service import Deliverer, Intake
+from cassandra_recovery.intake.slack_actions import Resumer, SlackActions
 from cassandra_recovery.intake.spool import PgSpool
 from cassandra_recovery.launch import IncidentLauncher, incident_launcher
 from cassandra_recovery.orchestrator import load_orchestrator
@@ -69,16 +73,41 @@ class StoreIncidents:
         return incident.id
 
 
+class StoreTimeline:
+    """The Slack actions' Timeline port on the incident store (no lease: a person's answer, like the CLI's)."""
+
+    def __init__(self, store: IncidentStore):
+        self.store = store
+
+    def events(self, incident_id: str) -> list[dict[str, Any]]:
+        return [{"seq": e.seq, "kind": e.kind, "data": e.data} for e in self.store.events(incident_id)]
+
+    def record(self, incident_id: str, kind: str, actor: str, data: Mapping[str, Any]) -> None:
+        self.store.append_event(incident_id, kind, actor, data)
+
+
+def slack_actions(config: ReceiverConfig, store: IncidentStore, engine: Resumer) -> SlackActions | None:
+    """The Approve/Reject handler when Slack interactivity is configured (a signing secret or an app token)."""
+    if config.slack_signing_secret is None and config.slack_app_token is None:
+        return None
+    responder = Responder(config.slack_response_url_prefix)
+    users = frozenset(config.slack_allowed_users)
+    return SlackActions(StoreTimeline(store), engine, responder, users, config.slack_team_id)
+
+
 @dataclass
 class Receiver:
     app: FastAPI
     intake: Intake
     deliverer: Deliverer
     pool: ConnectionPool
+    slack: SlackActions | None = None
 
     def close(self) -> None:
         self.deliverer.stop()
         self.intake.close()
+        if self.slack is not None:
+            self.slack.close()
         self.pool.close()
 
 
@@ -110,8 +139,9 @@ def build_receiver(settings: Settings, config: ReceiverConfig, cluster: str | No
         return {"store": "ok" if deliverer.last_error is None else "unavailable", "deliverer_rounds": deliverer.rounds}
 
     deliverer.run_once()  # leftovers now when PostgreSQL is up; otherwise the thread keeps trying
-    app = create_app(config, intake, default, known_cluster=known.__contains__, health=health)
-    return Receiver(app, intake, deliverer, pool)
+    slack = slack_actions(config, launcher.incidents, engine)
+    app = create_app(config, intake, default, known_cluster=known.__contains__, health=health, slack=slack)
+    return Receiver(app, intake, deliverer, pool, slack)
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,14 @@
 """A local HTTP server that speaks enough of the Slack Web API for slack-sdk's WebClient.
 
-Methods: chat.postMessage, chat.update, auth.test, conversations.info. Bodies may be form-encoded
-or JSON (query-string parameters are merged in, as Slack does). Errors come back the way Slack
-sends them: HTTP 200 with `{"ok": false, "error": ...}`; only faults injected by a test use other
+Methods: chat.postMessage, chat.update, auth.test, conversations.info; response URLs under `/actions/`.
+Bodies may be form-encoded or JSON (query-string parameters are merged in, as Slack does). Errors come back
+the way Slack sends them: HTTP 200 with `{"ok": false, "error": ...}`; only faults injected by a test use other
 statuses (5xx, 429 with Retry-After).
 
 Limits enforced as Slack documents them: message text <= 40,000 chars (`msg_too_long`); at most
 50 blocks, section text <= 3000, section fields <= 10 of <= 2000 each, header text <= 150,
-context <= 10 elements, block_id <= 255, text objects non-empty (`invalid_blocks`, with an
+context <= 10 elements, block_id <= 255, actions <= 25 buttons (plain_text <= 75, unique action_id
+<= 255, value <= 2000, style primary|danger), text objects non-empty (`invalid_blocks`, with an
 `errors` list naming the JSON pointer, like Slack). Stricter than Slack on one point: a reply
 whose `thread_ts` is not a message of the channel fails with `thread_not_found`.
 
@@ -35,7 +36,10 @@ MAX_FIELD_TEXT = 2000
 MAX_HEADER_TEXT = 150
 MAX_CONTEXT_ELEMENTS = 10
 MAX_BLOCK_ID = 255
+MAX_ACTIONS_ELEMENTS = 25
+MAX_BUTTON_TEXT, MAX_ACTION_ID, MAX_BUTTON_VALUE = 75, 255, 2000
 _KNOWN_BLOCKS = {"section", "header", "context", "divider", "actions", "image", "rich_text", "markdown"}
+RESPONSE_PATH = "/actions/"  # response_url of clicks: {url_root}/actions/<anything>
 DEFAULT_TOKEN = "xoxb-fake-0000-token"  # noqa: S105 - a fake token for the fake server
 
 
@@ -64,6 +68,7 @@ class _State:
     channels: dict[str, str]  # id -> name
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
+    responses: list[dict[str, Any]] = field(default_factory=list)  # what was posted to response URLs
     faults: deque[_Fault] = field(default_factory=deque)
     seq: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -89,6 +94,9 @@ def _block_errors(blocks: Any) -> list[str]:
             errs.append(f"must be more than 0 characters [json-pointer:{ptr}/text]")
         elif limit is not None and len(text) > limit:
             errs.append(f"must be less than {limit + 1} characters [json-pointer:{ptr}/text]")
+
+    def button_errors(el: Any, ptr: str) -> None:
+        _button_errors(el, ptr, text_obj, errs)
 
     for i, b in enumerate(blocks):
         ptr = f"/blocks/{i}"
@@ -122,7 +130,32 @@ def _block_errors(blocks: Any) -> list[str]:
                     if isinstance(el, dict) and el.get("type") == "image":
                         continue
                     text_obj(el, f"{ptr}/elements/{j}", None)
+        elif kind == "actions":
+            elements = b.get("elements")
+            if not isinstance(elements, list) or not elements or len(elements) > MAX_ACTIONS_ELEMENTS:
+                errs.append(f"must have 1 to {MAX_ACTIONS_ELEMENTS} items [json-pointer:{ptr}/elements]")
+            else:
+                ids = [el.get("action_id") for el in elements if isinstance(el, dict)]
+                if len(set(ids)) != len(ids):
+                    errs.append(f"action_id must be unique in a block [json-pointer:{ptr}/elements]")
+                for j, el in enumerate(elements):
+                    button_errors(el, f"{ptr}/elements/{j}")
     return errs
+
+
+def _button_errors(el: Any, ptr: str, text_obj: Any, errs: list[str]) -> None:
+    """Slack's checks on a button element (the only interactive element these messages use)."""
+    if not isinstance(el, dict) or el.get("type") != "button":
+        errs.append(f"unsupported type [json-pointer:{ptr}/type]")
+        return
+    text_obj(el.get("text"), f"{ptr}/text", MAX_BUTTON_TEXT, plain_only=True)
+    aid, value, style = el.get("action_id"), el.get("value"), el.get("style")
+    if aid is not None and (not isinstance(aid, str) or not aid or len(aid) > MAX_ACTION_ID):
+        errs.append(f"must be 1 to {MAX_ACTION_ID} characters [json-pointer:{ptr}/action_id]")
+    if value is not None and (not isinstance(value, str) or len(value) > MAX_BUTTON_VALUE):
+        errs.append(f"must be less than {MAX_BUTTON_VALUE + 1} characters [json-pointer:{ptr}/value]")
+    if style is not None and style not in ("primary", "danger"):
+        errs.append(f"must be primary or danger [json-pointer:{ptr}/style]")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -175,6 +208,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         st = self.server.state
+        if urlsplit(self.path).path.startswith(RESPONSE_PATH):
+            self._respond_url(st)
+            return
         method = urlsplit(self.path).path.rsplit("/", 1)[-1]
         params, parse_error = self._params()
         with st.lock:
@@ -196,6 +232,21 @@ class _Handler(BaseHTTPRequestHandler):
             result = self._dispatch(st, method, params, parse_error)
             st.calls.append(Call(method, params, 200, bool(result.get("ok")), result.get("error")))
         self._send(200, result)
+
+    def _respond_url(self, st: _State) -> None:
+        """A click's response_url: a JSON message (replace_original / response_type), answered `ok` as Slack does."""
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            self._send(400, "invalid_payload")
+            return
+        if not isinstance(doc, dict) or not (doc.get("text") or doc.get("blocks")):
+            self._send(400, "no_text")
+            return
+        with st.lock:
+            st.responses.append({"path": urlsplit(self.path).path, **doc})
+        self._send(200, "ok")
 
     def _dispatch(self, st: _State, method: str, params: dict[str, Any], parse_error: str | None) -> dict[str, Any]:
         if parse_error:
@@ -293,6 +344,16 @@ class FakeSlackServer:
             raise RuntimeError("FakeSlackServer is not running")
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}/api/"
+
+    @property
+    def response_url_root(self) -> str:
+        """Prefix of the response URLs this server answers (what Slack puts in a click's `response_url`)."""
+        return self.url.removesuffix("api/") + RESPONSE_PATH.strip("/") + "/"
+
+    @property
+    def responses(self) -> list[dict[str, Any]]:
+        with self._state.lock:
+            return copy.deepcopy(self._state.responses)
 
     # channels
     @property
