@@ -9,24 +9,28 @@ import pytest
 
 from cassandra_recovery.incident.store import IncidentStore
 from cassandra_recovery.launch import IncidentLauncher
+from cassandra_recovery.logic.incident_states import IncidentState as S
+from tests import faults as F
 
 pytestmark = pytest.mark.area("incident")
 
 
 class _Incident:
-    def __init__(self, id: str) -> None:
-        self.id = id
+    def __init__(self, id: str, state: S) -> None:
+        self.id, self.state = id, state
 
 
 class _Incidents:
-    """Opens the first call's incident, joins it after."""
+    """Opens the first call's incident, joins it after (in `state`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, state: S = S.ASSESSING) -> None:
         self.calls: list[tuple[str, dict[str, Any], str]] = []
+        self.state = state
 
     def open_or_join(self, cluster_id: str, trigger: dict[str, Any], actor: str) -> tuple[_Incident, bool]:
         self.calls.append((cluster_id, trigger, actor))
-        return _Incident("inc-1"), len(self.calls) == 1
+        first = len(self.calls) == 1
+        return _Incident("inc-1", S.DETECTED if first else self.state), first
 
 
 def test_only_the_call_that_opens_the_incident_mitigates() -> None:
@@ -57,3 +61,15 @@ def test_the_deployment_is_started_with_the_cluster_and_trigger_under_the_caller
 def test_without_an_engine_the_incident_is_only_recorded() -> None:
     launcher = IncidentLauncher(cast(IncidentStore, _Incidents()))
     assert launcher.start("prod", {"source": "detector"}, "key-1") is None
+
+
+@pytest.mark.fault(F.ESCALATED_INCIDENT_RETRIGGERED)
+@pytest.mark.parametrize(("state", "pages"), [(S.ESCALATED, 1), (S.ASSESSING, 0), (S.MONITORING, 0)])
+def test_only_a_trigger_joining_an_escalated_incident_pages_a_person(state: S, pages: int) -> None:
+    paged: list[tuple[str, list[str]]] = []
+    launcher = IncidentLauncher(
+        cast(IncidentStore, _Incidents(state)), on_joined_escalated=lambda i, t: paged.append((i.id, t["nodes"]))
+    )
+    launcher.open_or_join("prod", {"source": "detector", "nodes": ["node3"]}, "detector")  # opens: its run acts
+    launcher.open_or_join("prod", {"source": "detector", "nodes": ["node2"]}, "detector")
+    assert paged == [("inc-1", ["node2"])] * pages
