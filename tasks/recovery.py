@@ -223,11 +223,11 @@ def run_repair(
 def replace_node(cluster_id: str, incident_id: str, dead_address: str, approver: str, lease: Lease) -> ReplacementDoc:
     """Through the cluster's provisioner; fenced first, so a stale run never provisions anything."""
 
-    _event(incident_id, "replacement_started", {"dead": dead_address, "approved_by": approver}, lease)
     t0 = time.monotonic()
     storage = process_storage()
     target = {"dead": dead_address, "approved_by": approver}
     with storage.side_effects.acting(storage.incidents.fence(lease), "replace_node", target, cluster_id):
+        _event(incident_id, "replacement_started", {"dead": dead_address, "approved_by": approver}, lease)
         rep = provisioner_for(Settings(), cluster_id).replace(dead_address)
     doc: ReplacementDoc = {
         "dead_address": rep.dead_address,

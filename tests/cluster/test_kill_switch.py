@@ -110,6 +110,33 @@ def test_a_repair_running_when_the_switch_is_set_is_cancelled_in_cassandra_and_n
     assert not refused.value.cancelled and not _running(cql, node1.address)
     assert len(_effects(pool, holder)) == 2
     assert [s.state.value for s in RepairCheckpoints(pool).segments(f"{holder}/2")] == ["pending"]
+    _an_incidents_actions_are_refused_too(lab, cluster, pool)
+
+
+def _an_incidents_actions_are_refused_too(lab: Lab, cluster: ClusterConfig, pool: ConnectionPool) -> None:
+    """The switch still on: an approved replacement of a dead node and the detector's mitigation start nothing."""
+    from cassandra_recovery.mitigation.apply import mitigate_opened_incident
+    from cassandra_recovery.storage.facade import open_storage
+    from tasks.recovery import replace_node
+
+    storage = open_storage(Settings(), max_size=2)
+    store = storage.incidents
+    try:
+        close_open_incident(store, "lab")
+        inc, _ = store.open_or_join("lab", {"source": "pytest", "nodes": ["node3"]}, "pytest")
+        lease = store.acquire_lease(inc.id, "pytest-run", 60, run_key="pytest-run")
+        assert lease is not None
+        said = mitigate_opened_incident(storage, cluster, inc.id, ["node3"], "detector")
+        assert said.startswith("automation stopped") and storage.policy.get("lab").mode.value == "normal", said
+        node3 = cluster.node("node3")
+        with pytest.raises(AutomationStopped):  # approved, but nothing is provisioned while the switch is on
+            replace_node.fn("lab", inc.id, node3.address, "alice@lab", lease)
+        assert not [e for e in store.events(inc.id) if e.kind == "replacement_started"]
+        assert [n.address for n in lab.state().spec.nodes] == [n.address for n in cluster.nodes]  # none added
+        store.release_lease(lease)
+    finally:
+        close_open_incident(store, "lab")
+        storage.close()
 
 
 @pytest.mark.fault(F.KILL_SWITCH_SET)
