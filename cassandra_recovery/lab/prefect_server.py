@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import ipaddress
 import os
 import secrets
 import signal
@@ -17,6 +18,7 @@ from urllib.parse import quote
 
 from cassandra_recovery.errors import LabError
 from cassandra_recovery.lab import procs
+from cassandra_recovery.lab.listeners import ProcStat, listening_inodes, pids_holding, proc_stat
 from cassandra_recovery.settings import Settings
 
 Progress = Callable[[str], None]
@@ -73,6 +75,11 @@ def ready(settings: Settings, timeout_s: float = 2.0) -> bool:
 
 
 def healthy(settings: Settings, timeout_s: float = 2.0, path: str = "/health") -> bool:
+    """The project's server answers, authenticated. Its credential goes only to a port held by the server the lab
+    started (verified by pid, start time, command line and session): Prefect answers `/api/health` without
+    authentication, so any process on the port would otherwise pass for it and receive the credential."""
+    if _loopback(settings) is not None and (foreign_listener(settings) is not None or our_server(settings) is None):
+        return False
     token = base64.b64encode(api_auth(settings).encode()).decode()
     url = settings.prefect.api_url + path  # http(s) from settings, never user input
     req = urllib.request.Request(url, headers={"Authorization": f"Basic {token}"})  # noqa: S310
@@ -87,12 +94,61 @@ def _pidfile(settings: Settings) -> Path:
     return prefect_home(settings) / "server.pid"
 
 
+def our_server(settings: Settings) -> ProcStat | None:
+    """The server process the lab started, when the pid in its file still names it: same start time (pids are
+    reused) and `prefect server start` on the configured port; None otherwise."""
+    try:
+        recorded = [int(v) for v in _pidfile(settings).read_text().split()]
+    except (OSError, ValueError):
+        return None
+    if not recorded:
+        return None
+    stat = proc_stat(recorded[0])
+    argv = procs.cmdline(recorded[0])
+    port = str(settings.prefect.port)
+    is_server = any(a.endswith("prefect") for a in argv[:2]) and "server" in argv and "start" in argv
+    if stat is None or not is_server or port not in argv:
+        return None
+    if len(recorded) == 1:  # written by an earlier version (pid only): the command line decides, once
+        _pidfile(settings).write_text(f"{stat.pid} {stat.start_ticks}\n")
+    elif stat.start_ticks != recorded[1]:
+        return None
+    return stat
+
+
+def _loopback(settings: Settings) -> str | None:
+    """The server's address when it is on this host's loopback (the lab's), else None."""
+    host = "127.0.0.1" if settings.prefect.host == "localhost" else settings.prefect.host
+    try:
+        return host if ipaddress.ip_address(host).is_loopback else None
+    except ValueError:
+        return None  # a host name: remote
+
+
+def foreign_listener(settings: Settings) -> str | None:
+    """A process listening on the server's port that is not the lab's server (nor one of its children): who."""
+    host = _loopback(settings)
+    if host is None:
+        return None  # a remote server: not this host's to inspect (reach it over TLS)
+    ours = our_server(settings)
+    pids = pids_holding(listening_inodes(host, settings.prefect.port))
+    strangers = sorted(p for p in pids if ours is None or (s := proc_stat(p)) is None or s.session != ours.pid)
+    if not strangers:
+        return None
+    return ", ".join(f"pid {p} ({' '.join(procs.cmdline(p))[:200]})" for p in strangers)
+
+
 def ensure_prefect_server(settings: Settings, progress: Progress | None = None) -> None:
     """Start the server in the background unless one already answers; wait until /api/health is OK."""
     say = progress or (lambda m: None)
     if healthy(settings):
         say(f"prefect: server already up at {settings.prefect.api_url}")
         return
+    if (who := foreign_listener(settings)) is not None:
+        raise LabError(
+            f"port {settings.prefect.port} is taken by {who}, which is not the Prefect server the lab started; the"
+            " credential is not sent there: stop it, or set prefect.port (CASSANDRA_RECOVERY_PREFECT__PORT)"
+        )
     home = prefect_home(settings)
     home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **client_env(settings), "PREFECT_SERVER_DATABASE_CONNECTION_URL": _db_url(settings)}
@@ -112,7 +168,8 @@ def ensure_prefect_server(settings: Settings, progress: Progress | None = None) 
             start_new_session=True,
             cwd=home,
         )
-    _pidfile(settings).write_text(str(proc.pid))
+    stat = proc_stat(proc.pid)
+    _pidfile(settings).write_text(f"{proc.pid} {stat.start_ticks if stat else 0}\n")
     deadline = time.monotonic() + START_TIMEOUT_S
     while not healthy(settings):
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -128,7 +185,12 @@ def stop_prefect_server(settings: Settings, progress: Progress | None = None) ->
     if not pidfile.exists():
         say("prefect: no server started by the lab")
         return
-    pid = int(pidfile.read_text())
+    ours = our_server(settings)
+    if ours is None:  # never signal a pid the file names unless it is still the server the lab started
+        say(f"prefect: {pidfile} names no server the lab started (it exited, or the pid was reused); nothing stopped")
+        pidfile.unlink(missing_ok=True)
+        return
+    pid = ours.pid
     try:
         os.killpg(pid, signal.SIGTERM)  # the server runs uvicorn workers in its own session
     except ProcessLookupError:
