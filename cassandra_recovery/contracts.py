@@ -99,6 +99,7 @@ class PlanDoc(TypedDict, total=False):
     held_action: str | None
     regions: JsonObject
     down: list[str]
+    foreign_repairs: list[ForeignRepairDoc]
 
 
 @with_config(_OPEN)
@@ -218,6 +219,22 @@ class Detection(TypedDict):
 
 
 @with_config(_OPEN)
+class ForeignRepairDoc(TypedDict):
+    """A repair someone else started (Reaper, cron, an operator), as one node showed it
+    (logic/foreign_repairs.py RunningRepair.as_doc)."""
+
+    id: str
+    seen_on: str
+    source: str
+    kind: str
+    coordinator: str | None
+    keyspace: str | None
+    ranges: list[str]
+    started_at: str | None
+    participants: list[str]
+    described: str
+
+
 class RepairReportDoc(TypedDict, total=False):
     """A repair run (recovery/repair.py RepairReport.as_dict); a routine repair adds its pacing figures, an
     interrupted one why."""
@@ -236,6 +253,7 @@ class RepairReportDoc(TypedDict, total=False):
     escalated: bool
     reasons: list[str]
     parent_ids: list[str]
+    foreign_repairs: list[ForeignRepairDoc]
     elapsed_s: float
     held_s: float
     paused_s: float

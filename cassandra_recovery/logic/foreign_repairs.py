@@ -12,11 +12,12 @@ replica in a foreign repair.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from cassandra_recovery.contracts import ForeignRepairDoc
 from cassandra_recovery.parsers.compactionstats import CompactionStats
 from cassandra_recovery.parsers.repair_admin import ConsistentSession, address
 
@@ -51,11 +52,20 @@ class RunningRepair:
         parts += [f"started {self.started_at.isoformat(timespec='seconds')}"] if self.started_at else []
         return ", ".join(parts) + f" (seen on {self.seen_on} in {self.source})"
 
-    def as_doc(self) -> dict[str, Any]:
-        doc = asdict(self)
-        doc["ranges"], doc["participants"] = list(self.ranges), list(self.participants)
-        doc["started_at"] = self.started_at.isoformat() if self.started_at else None
-        return doc | {"described": self.describe()}
+    def as_doc(self) -> ForeignRepairDoc:
+        started = self.started_at.isoformat() if self.started_at else None
+        return {
+            "id": self.id,
+            "seen_on": self.seen_on,
+            "source": self.source,
+            "kind": self.kind,
+            "coordinator": self.coordinator,
+            "keyspace": self.keyspace,
+            "ranges": list(self.ranges),
+            "started_at": started,
+            "participants": list(self.participants),
+            "described": self.describe(),
+        }
 
 
 @dataclass(frozen=True)
