@@ -9,7 +9,7 @@ shapes allow extra keys: validation must not drop what a newer sender adds. A le
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Required  # pydantic needs typing_extensions' TypedDict before 3.12
+from typing import NotRequired, Required  # pydantic needs typing_extensions' TypedDict before 3.12
 
 from pydantic import ConfigDict, JsonValue, with_config
 from typing_extensions import TypedDict
@@ -350,6 +350,16 @@ class KillSwitchDoc(TypedDict):
     since: str
 
 
+class ReaperStepDoc(TypedDict):
+    """What pausing or resuming Reaper did (mitigation/reaper.py): the schedule and run ids Reaper changed, those
+    already in that state, and the errors (Reaper unreachable or refusing)."""
+
+    schedules: list[str]
+    runs: list[str]
+    unchanged: list[str]
+    errors: list[str]
+
+
 @with_config(_OPEN)
 class MitigationDoc(TypedDict):
     """The mitigation an incident applied (mitigation/apply.py), as its `mitigated` event keeps it."""
@@ -359,6 +369,7 @@ class MitigationDoc(TypedDict):
     repairs_paused: bool
     pause_owner: str | None
     by: str
+    reaper: NotRequired[ReaperStepDoc]  # only for a cluster with a Reaper in the registry
 
 
 @with_config(_OPEN)
@@ -368,6 +379,7 @@ class PolicyChangeDoc(TypedDict, total=False):
     policy: Required[str]
     repairs_resumed: Required[bool]
     reason: str
+    reaper: ReaperStepDoc
 
 
 @with_config(_OPEN)
