@@ -2,7 +2,8 @@
 
 Usage: .venv/bin/python scripts/capture_foreign_repairs.py  (needs a 2-node lab: `cassandra-recovery lab up --nodes 2`)
 Writes tests/fixtures/nodetool/{repair_admin,compactionstats}_*.txt and tests/fixtures/system_views/*.json.
-Validation is throttled (`setcompactionthroughput 1`) so that a running repair can be seen at all.
+Such a repair lasts seconds and each nodetool call is a JVM of its own: nodetool is polled while the repair runs,
+and an output is kept only once it shows the repair (compaction is throttled meanwhile; validation is not).
 """
 
 from __future__ import annotations
