@@ -215,7 +215,8 @@ def run_repair(
     cfg = EngineConfig(kind, segment_timeout_s, max_attempts, inflight_wait_s)
     effects = storage.side_effects
     cql = process_cql(cluster)
-    engine = RepairEngine(cluster, cql, storage.checkpoints, cfg, progress=log.info, fence=fence, effects=effects)
+    engine = RepairEngine(cluster, cql, storage.checkpoints, cfg, progress=log.info, fence=fence, effects=effects,
+                          own_elsewhere=lambda: storage.checkpoints.in_flight(cluster.id))  # fmt: skip
     return engine.run(run_key, segs).as_dict()
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -82,12 +82,14 @@ class RepairEngine:
         fence: Fence = _UNFENCED,
         effects: SideEffectLog | None = None,
         activity: RepairActivity | None = None,
+        own_elsewhere: Callable[[], Iterable[Segment]] | None = None,
     ):
         """before_segment(segment, seconds the previous segment took): called before each segment runs; the
         scheduled repair paces itself there (intensity) and waits out blackouts. `fence`: every checkpoint write
         and every repair started commits only while it holds; `effects`: where each repair and cancellation is
         logged (fenced) with its interval; `activity`: how the repairs replicas take part in are read before each
-        segment (default: the system_views repair tables, no nodetool)."""
+        segment (default: the system_views repair tables, no nodetool); `own_elsewhere`: this tool's segments in
+        flight in other runs (checkpoints), so that none is taken for another tool's repair."""
         self.before_segment = before_segment
         self.fence, self.effects = fence, effects
         self.cluster = cluster
@@ -97,7 +99,7 @@ class RepairEngine:
         self.nodetool = nodetool or Nodetool(cluster)
         self.progress = progress
         self._run_key = ""
-        self._gate = SegmentGate(activity or RepairActivity(cql))
+        self._gate = SegmentGate(activity or RepairActivity(cql), own_elsewhere)
 
     def run(self, run_key: str, segments: Sequence[Segment]) -> RepairReport:
         t0 = time.monotonic()

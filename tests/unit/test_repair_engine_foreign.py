@@ -41,7 +41,7 @@ class CapturedViews:
         self.scenes, self.looks = scenes, 0
 
     def _doc(self, address: str) -> dict[str, Any]:
-        scene = self.scenes[min(self.looks, len(self.scenes) - 1)]
+        scene = self.scenes[min(max(self.looks - 1, 0), len(self.scenes) - 1)]  # node1 is read first
         return views(scene[address]) if address in scene else {}
 
     def repairs(self, address: str) -> list[dict[str, Any]]:
@@ -155,3 +155,28 @@ def test_the_assessments_reading_asks_nodetool_too_and_keeps_going_past_a_failed
     assert seen[0].error is None
     assert seen[1].running == () and seen[1].error is not None and "nodetool compactionstats" in seen[1].error
     assert (N2, "repair_admin", "list") in nt.calls and (N2, "compactionstats") in nt.calls
+
+
+WHOLE = (Segment("foreign", -(2**63), 0, (N1, N2), N1), Segment("foreign", 0, -(2**63), (N1, N2), N1))
+
+
+def test_a_segment_of_another_run_of_this_tool_is_not_foreign() -> None:
+    """The captured repair covers exactly two segments that the checkpoints show in flight (a scheduled run's)."""
+    view, nt = CapturedViews(RUNNING, IDLE), ScriptedNodetool(["repair_full_ok"])
+    cfg = EngineConfig(max_attempts=1, inflight_wait_s=3600, poll_s=0)
+    engine = RepairEngine(CLUSTER, view, MemoryCheckpoints(), cfg, nodetool=nt, progress=lambda m: None,  # type: ignore[arg-type]
+                          own_elsewhere=lambda: WHOLE)  # fmt: skip
+    rep = engine.run("k", SEGS)
+    assert rep.ran == 2 and rep.foreign_repairs == []
+
+
+def test_checkpoints_unreadable_leave_the_repair_named_foreign_and_waited_for() -> None:
+    def broken() -> list[Segment]:
+        raise OSError("PostgreSQL gone")
+
+    view, nt = CapturedViews(RUNNING, IDLE), ScriptedNodetool(["repair_full_ok"])
+    cfg = EngineConfig(max_attempts=1, inflight_wait_s=3600, poll_s=0)
+    engine = RepairEngine(CLUSTER, view, MemoryCheckpoints(), cfg, nodetool=nt, progress=lambda m: None,  # type: ignore[arg-type]
+                          own_elsewhere=broken)  # fmt: skip
+    rep = engine.run("k", SEGS)
+    assert rep.ran == 2 and [d["id"] for d in rep.foreign_repairs] == [FULL_ID]
