@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from cassandra_recovery.assessment.foreign import foreign_repairs_now
 from cassandra_recovery.clients.repair_activity import RepairActivity
 from cassandra_recovery.errors import CommandError, NodeUnreachableError
+from cassandra_recovery.logic.foreign_repairs import OwnRepairs
 from cassandra_recovery.logic.segments import Segment, SegmentState
 from cassandra_recovery.recovery.repair import EngineConfig, RepairEngine
 from cassandra_recovery.settings import ClusterConfig, NodeAccess
@@ -180,3 +182,12 @@ def test_checkpoints_unreadable_leave_the_repair_named_foreign_and_waited_for() 
                           own_elsewhere=broken)  # fmt: skip
     rep = engine.run("k", SEGS)
     assert rep.ran == 2 and [d["id"] for d in rep.foreign_repairs] == [FULL_ID]
+
+
+def test_the_assessment_names_every_foreign_repair_once_and_leaves_the_tools_own_out() -> None:
+    activity = RepairActivity(CapturedViews({N1: "incremental_running_node1", N2: "incremental_running_node2"}))
+    (theirs,) = foreign_repairs_now(CLUSTER, ["node1", "node2"], activity=activity)
+    assert (theirs["id"], theirs["kind"], theirs["coordinator"]) == (INC_ID, "incremental", N2)
+    ours = OwnRepairs(ranges=frozenset(("foreign", s.range_text) for s in WHOLE))
+    assert foreign_repairs_now(CLUSTER, ["node1", "node2"], ours, activity) == []
+    assert foreign_repairs_now(CLUSTER, [], activity=activity) == []
