@@ -21,6 +21,7 @@ from cassandra_recovery.logic.foreign_repairs import (
 )
 from cassandra_recovery.parsers.compactionstats import parse_compactionstats
 from cassandra_recovery.parsers.repair_admin import parse_repair_admin_list
+from tests import faults as F
 from tests.unit.fixtures import load_fixture
 
 pytestmark = pytest.mark.area("repair")
@@ -42,6 +43,7 @@ def seen(node: str, name: str) -> NodeRepairs:
     return NodeRepairs(node, tuple(from_views(node, views(name))))
 
 
+@pytest.mark.fault(F.FOREIGN_REPAIR_RUNNING)
 def test_a_full_repair_started_by_hand_is_foreign_and_named() -> None:
     observed = [seen(N1, "full_running_node1"), seen(N2, "full_running_node2")]
     verdict = replicas_verdict(observed, (N1, N2), OwnRepairs())
@@ -85,6 +87,7 @@ def test_completed_repairs_leave_the_replicas_free(name: str) -> None:
     assert verdict.busy is Busy.FREE and verdict.reason() == "replicas free"
 
 
+@pytest.mark.fault(F.FOREIGN_REPAIR_RUNNING)
 def test_an_incremental_session_seen_three_ways_on_a_participant_is_one_foreign_repair() -> None:
     """Node1 takes part in node2's incremental repair: the views, repair_admin and a Validation task."""
     node1 = [

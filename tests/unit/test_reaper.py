@@ -20,6 +20,7 @@ from cassandra_recovery.mitigation.reaper import (
     resume_reaper,
 )
 from cassandra_recovery.settings import ReaperConfig
+from tests import faults as F
 from tests.fakes.reaper_server import CLUSTER, TOKEN, FakeReaper
 
 pytestmark = pytest.mark.area("incident")
@@ -72,12 +73,14 @@ def test_login_then_list_and_change_states_without_the_secret_in_any_url(bearer_
         assert c._bearer == TOKEN
 
 
+@pytest.mark.fault(F.REAPER_FAILING)
 def test_bad_credentials_are_refused_without_echoing_the_password() -> None:
     with FakeReaper(schedules(), auth=("admin", "other")) as fake, pytest.raises(ReaperError) as e:
         client(fake, auth=True).schedules()
     assert "refused (401)" in str(e.value) and SECRET not in str(e.value)
 
 
+@pytest.mark.fault(F.REAPER_FAILING)
 def test_a_refused_transition_and_an_unknown_id_raise_with_the_status() -> None:
     with FakeReaper(schedules(), runs()) as fake:
         c = client(fake)
@@ -118,6 +121,7 @@ def test_a_second_mitigation_of_the_same_incident_keeps_the_first_ids() -> None:
         assert paused_by_incident(timeline.events()) == (["s-active"], ["r-running"])
 
 
+@pytest.mark.fault(F.REAPER_FAILING)
 def test_reaper_unreachable_is_reported_not_raised() -> None:
     c = ReaperClient(ReaperConfig(url=_closed_port(), cluster_name=CLUSTER, timeout_s=2))
     timeline = Timeline()

@@ -66,7 +66,7 @@ def _engine(view: CapturedViews, nt: ScriptedNodetool, wait_s: float) -> tuple[R
     return engine, said
 
 
-@pytest.mark.fault(F.REPAIR_SEGMENT_STUCK)
+@pytest.mark.fault(F.FOREIGN_REPAIR_RUNNING, F.REPAIR_SEGMENT_STUCK)
 def test_a_foreign_repair_that_never_ends_escalates_naming_it_and_nothing_starts() -> None:
     nt = ScriptedNodetool(["repair_full_ok"])
     engine, _ = _engine(CapturedViews(RUNNING), nt, wait_s=0)
@@ -80,6 +80,7 @@ def test_a_foreign_repair_that_never_ends_escalates_naming_it_and_nothing_starts
     assert rep.as_dict()["foreign_repairs"][0]["described"].startswith(f"full repair {FULL_ID}")
 
 
+@pytest.mark.fault(F.FOREIGN_REPAIR_RUNNING)
 def test_a_foreign_repair_that_ends_is_waited_for_then_the_segments_run() -> None:
     nt = ScriptedNodetool(["repair_full_ok"])
     engine, said = _engine(CapturedViews(RUNNING, RUNNING, IDLE), nt, wait_s=3600)
