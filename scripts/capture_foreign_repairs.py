@@ -42,6 +42,17 @@ def _plain(v: Any) -> Any:
     return v
 
 
+def _one_row_per_line(doc: dict[str, Any]) -> str:
+    """JSON with one row per line: diffs of a recapture stay readable."""
+    views = [k for k in sorted(doc) if k != "source"]
+    lines = ["{", f' "source": {json.dumps(doc["source"])},']
+    for i, view in enumerate(views):
+        rows = [json.dumps(r, sort_keys=True) for r in doc[view]]
+        lines += [f" {json.dumps(view)}: [", *(f"  {r}," for r in rows[:-1]), *(f"  {r}" for r in rows[-1:])]
+        lines.append(" ]," if i < len(views) - 1 else " ]")
+    return "\n".join([*lines, "}"]) + "\n"
+
+
 def main() -> int:  # noqa: PLR0915 - one scenario script, read top to bottom
     settings = Settings()
     lab = Lab(settings.lab, progress=lambda m: print("[lab]", m, file=sys.stderr))
@@ -72,7 +83,7 @@ def main() -> int:  # noqa: PLR0915 - one scenario script, read top to bottom
         for view in VIEWS:
             rows = cql.execute_on(addr[node], f"SELECT * FROM system_views.{view}")  # noqa: S608 - constant names
             doc[view] = [{k: _plain(v) for k, v in r.items()} for r in rows]
-        (ROOT / "system_views" / f"{name}.json").write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+        (ROOT / "system_views" / f"{name}.json").write_text(_one_row_per_line(doc))
         print(f"captured {name}: {[len(doc[v]) for v in VIEWS]}", file=sys.stderr)
         return doc
 
