@@ -9,7 +9,7 @@ shapes allow extra keys: validation must not drop what a newer sender adds. A le
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Required  # pydantic needs typing_extensions' TypedDict before 3.12
+from typing import NotRequired, Required  # pydantic needs typing_extensions' TypedDict before 3.12
 
 from pydantic import ConfigDict, JsonValue, with_config
 from typing_extensions import TypedDict
@@ -99,6 +99,7 @@ class PlanDoc(TypedDict, total=False):
     held_action: str | None
     regions: JsonObject
     down: list[str]
+    foreign_repairs: list[ForeignRepairDoc]
 
 
 @with_config(_OPEN)
@@ -218,6 +219,22 @@ class Detection(TypedDict):
 
 
 @with_config(_OPEN)
+class ForeignRepairDoc(TypedDict):
+    """A repair someone else started (Reaper, cron, an operator), as one node showed it
+    (logic/foreign_repairs.py RunningRepair.as_doc)."""
+
+    id: str
+    seen_on: str
+    source: str
+    kind: str
+    coordinator: str | None
+    keyspace: str | None
+    ranges: list[str]
+    started_at: str | None
+    participants: list[str]
+    described: str
+
+
 class RepairReportDoc(TypedDict, total=False):
     """A repair run (recovery/repair.py RepairReport.as_dict); a routine repair adds its pacing figures, an
     interrupted one why."""
@@ -236,6 +253,7 @@ class RepairReportDoc(TypedDict, total=False):
     escalated: bool
     reasons: list[str]
     parent_ids: list[str]
+    foreign_repairs: list[ForeignRepairDoc]
     elapsed_s: float
     held_s: float
     paused_s: float
@@ -332,6 +350,16 @@ class KillSwitchDoc(TypedDict):
     since: str
 
 
+class ReaperStepDoc(TypedDict):
+    """What pausing or resuming Reaper did (mitigation/reaper.py): the schedule and run ids Reaper changed, those
+    already in that state, and the errors (Reaper unreachable or refusing)."""
+
+    schedules: list[str]
+    runs: list[str]
+    unchanged: list[str]
+    errors: list[str]
+
+
 @with_config(_OPEN)
 class MitigationDoc(TypedDict):
     """The mitigation an incident applied (mitigation/apply.py), as its `mitigated` event keeps it."""
@@ -341,6 +369,7 @@ class MitigationDoc(TypedDict):
     repairs_paused: bool
     pause_owner: str | None
     by: str
+    reaper: NotRequired[ReaperStepDoc]  # only for a cluster with a Reaper in the registry
 
 
 @with_config(_OPEN)
@@ -350,6 +379,7 @@ class PolicyChangeDoc(TypedDict, total=False):
     policy: Required[str]
     repairs_resumed: Required[bool]
     reason: str
+    reaper: ReaperStepDoc
 
 
 @with_config(_OPEN)

@@ -42,6 +42,26 @@ class NodeAccess(BaseModel):
         return v
 
 
+class ReaperConfig(BaseModel):
+    """A Cassandra Reaper that repairs this cluster: mitigation pauses its schedules and running repair runs while an
+    incident owns the cluster, and resumes exactly those afterwards."""
+
+    model_config = {"frozen": True, "hide_input_in_errors": True}  # a URL given with credentials is not echoed
+
+    url: str  # its REST API's base, e.g. http://reaper:8080
+    cluster_name: str  # the cluster's name in Reaper
+    username: str | None = None
+    password: SecretStr | None = None
+    timeout_s: float = Field(default=10.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _url_ok(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/@\s]+(/\S*)?$", v):  # credentials belong in username/password, never the URL
+            raise ValueError("invalid Reaper URL: http(s)://host[:port][/path], without credentials")
+        return v.rstrip("/")
+
+
 class ClusterConfig(BaseModel):
     """One cluster of the registry; every flow, lock, policy and schedule is keyed by its id."""
 
@@ -66,6 +86,8 @@ class ClusterConfig(BaseModel):
     # Who replaces a dead node once a person approved it: a registered provisioner by name (see plugins.py); `none`
     # fails the step with a clear error and the incident escalates. The lab's own is `lab`.
     provisioner: str = "none"
+    # Optional: the Reaper whose schedules the incident mitigation pauses (and gives back).
+    reaper: ReaperConfig | None = None
 
     @field_validator("id")
     @classmethod

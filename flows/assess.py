@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from cassandra_recovery.assessment.foreign import foreign_repairs_now
 from cassandra_recovery.assessment.inputs import gather
-from cassandra_recovery.contracts import Detection, PlanDoc
+from cassandra_recovery.contracts import Detection, ForeignRepairDoc, PlanDoc
 from cassandra_recovery.logic.assessment import AppImpact, AssessmentInput, decide_plan, live_schema_agreement, with_jmx
+from cassandra_recovery.logic.foreign_repairs import OwnRepairs
 from cassandra_recovery.logic.regions import regions_assessment
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.storage.facade import process_storage
@@ -44,6 +46,27 @@ def gather_input(
         app=app_impact(cluster_id),
         reported=reported_down or (),
     )
+
+
+@task(name="observe-foreign-repairs", cache_policy=NO_CACHE, persist_result=False, result_serializer="json")
+def observe_foreign_repairs(cluster_id: str, nodes: list[str]) -> list[ForeignRepairDoc]:
+    """Repairs running now that this tool did not start (Reaper, cron, an operator): one read per answering node."""
+    try:
+        return foreign_repairs_now(Settings().cluster(cluster_id), nodes, own_in_flight(cluster_id))
+    except Exception as e:  # naming other tools' repairs is never worth a failed assessment
+        get_run_logger().warning("repairs started elsewhere not observed: %s", e)
+        return []
+
+
+def own_in_flight(cluster_id: str) -> OwnRepairs:
+    """This tool's segments still in flight (a scheduled repair's), from the checkpoints: not another tool's."""
+    try:
+        segments = process_storage().checkpoints.in_flight(cluster_id)
+    except SchemaNotCurrent:
+        raise
+    except Exception:  # no PostgreSQL: every running repair is named
+        return OwnRepairs()
+    return OwnRepairs(ranges=frozenset((s.keyspace, s.range_text) for s in segments))
 
 
 def maintenance(cluster_id: str, now: datetime) -> str | None:
@@ -123,6 +146,11 @@ def assess(
         time.sleep(settle_wait_s)
         detected = None
     doc = plan.as_dict()
+    answering = [n for n, d in observed["nodes"].items() if d["probe"]["ok"]]
+    if foreign := observe_foreign_repairs(cluster_id, answering):
+        doc["foreign_repairs"] = foreign
+        doc["reasons"] = [*doc["reasons"], *(f"repair started outside this tool running: {f['described']}"
+                                             for f in foreign)]  # fmt: skip
     if regions := observed.get("regions"):
         section = regions_assessment(regions, inp.ring, inp.keyspaces, source_of_truth_reachable())
         doc["regions"] = section

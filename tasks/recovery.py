@@ -29,7 +29,7 @@ from cassandra_recovery.detection.observe import probe_all, status_views
 from cassandra_recovery.incident.store import Lease
 from cassandra_recovery.logic.mitigation_state import mitigation_in_force
 from cassandra_recovery.logic.segments import Segment, clip, plan_segments
-from cassandra_recovery.mitigation.apply import apply_mitigation, give_back
+from cassandra_recovery.mitigation.apply import apply_mitigation, give_back, give_back_reaper
 from cassandra_recovery.recovery.hints import watch_drain
 from cassandra_recovery.recovery.repair import EngineConfig, RepairEngine
 from cassandra_recovery.recovery.scope import current_scope, scope_from_plan
@@ -113,6 +113,8 @@ def restore_normal(cluster_id: str, incident_id: str, evidence: Evidence, lease:
     policy = storage.policy.set(cluster_id, Mode.NORMAL, why, lease.holder, fence=fence)
     lifted = storage.pauses.resume(cluster_id, incident_id, fence)
     doc: PolicyChangeDoc = {"policy": policy.mode.value, "repairs_resumed": lifted}
+    if (reaper := give_back_reaper(storage, cluster_id, incident_id, lease)) is not None:
+        doc["reaper"] = reaper  # what this incident paused in Reaper, resumed
     _event(incident_id, "policy_restored", doc, lease)
     return doc
 
@@ -215,7 +217,8 @@ def run_repair(
     )
     effects = storage.side_effects
     cql = process_cql(cluster)
-    engine = RepairEngine(cluster, cql, storage.checkpoints, cfg, progress=log.info, fence=fence, effects=effects)
+    engine = RepairEngine(cluster, cql, storage.checkpoints, cfg, progress=log.info, fence=fence, effects=effects,
+                          own_elsewhere=lambda: storage.checkpoints.in_flight(cluster.id))  # fmt: skip
     return engine.run(run_key, segs).as_dict()
 
 

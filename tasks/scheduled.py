@@ -136,6 +136,7 @@ def paced_repair(
         before_segment=gate,
         fence=fence,
         effects=storage.side_effects,
+        own_elsewhere=lambda: storage.checkpoints.in_flight(cluster.id),  # an incident's segment is not foreign
     )
     try:
         rep = engine.run(run_key, segs)

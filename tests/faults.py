@@ -59,6 +59,8 @@ SERVE_HOST_DIED = "the host running serve died (serve and its flow runs SIGKILLe
 SERVE_HOST_FROZEN = "the host running serve froze past the lease TTL, then woke (SIGSTOP, SIGCONT)"
 REPAIR_SESSION_ORPHANED = "repair session orphaned (nodetool killed)"
 REPAIR_SEGMENT_STUCK = "repair segment stuck or failing"
+FOREIGN_REPAIR_RUNNING = "a repair started outside the tool (Reaper, cron, an operator) on a replica"
+REAPER_FAILING = "Reaper's REST API unreachable or refusing"
 APPROVAL_TIMED_OUT = "approval timed out"
 ALERT_FLOOD = "alert receiver flood (re-sent or excessive alerts)"
 DETECTOR_DOWN = "detector down (silent)"
@@ -106,6 +108,8 @@ FAULTS: dict[str, str] = {
     SERVE_HOST_FROZEN: "serve and its flow run SIGSTOPped past the lease TTL, another serve takes over, SIGCONT",
     REPAIR_SESSION_ORPHANED: "nodetool killed while its repair session goes on inside Cassandra",
     REPAIR_SEGMENT_STUCK: "a segment that times out or fails every attempt",
+    FOREIGN_REPAIR_RUNNING: "system_views/nodetool output captured while `nodetool repair` started by hand ran",
+    REAPER_FAILING: "the Reaper client pointed at a closed port, refused credentials or transitions",
     APPROVAL_TIMED_OUT: "nobody approves a replacement within its timeout",
     ALERT_FLOOD: "Alertmanager re-sends, duplicates, or more requests than the rate limit",
     DETECTOR_DOWN: "a detector's metrics endpoint or published region view goes silent",

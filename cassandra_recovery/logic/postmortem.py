@@ -81,6 +81,7 @@ class PostMortem:
     escalations: tuple[tuple[datetime, str], ...]  # (first seen, reason), one per reason
     follow_up: FollowUp | None
     timeline: tuple[tuple[int, datetime, str, str, str], ...]  # every event: (seq, at, kind, actor, data summary)
+    foreign_repairs: tuple[str, ...] = ()  # repairs started elsewhere (Reaper, cron, an operator), one line each
 
 
 def _dt(value: Any) -> datetime | None:
@@ -134,6 +135,16 @@ def _verification(at: datetime, d: Mapping[str, Any]) -> Verification:
         details.append(f"node clocks within {d['clock_spread_ms']} ms of each other")
     r, m, u = (_int(d.get(k)) for k in ("rows_compared", "mismatches", "unverified"))
     return Verification(at, str(d.get("pass", "")), str(d.get("verdict", "")), r, m, u, named, tuple(details))
+
+
+def _foreign(plan: Mapping[str, Any], data: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The foreign repairs the assessment (its plan) and the repair reports (`repaired` events) named, once each."""
+    named: dict[str, str] = {}
+    for source in (plan, *data):
+        for f in source.get("foreign_repairs") or ():
+            if isinstance(f, Mapping) and f.get("id"):
+                named.setdefault(str(f["id"]), str(f.get("described") or f["id"]))
+    return tuple(named.values())
 
 
 def _to_step(at: datetime, d: Mapping[str, Any], repair: bool) -> Step:
@@ -213,6 +224,7 @@ def build_postmortem(incident: Mapping[str, Any], events: Iterable[Mapping[str, 
         tuple(phases), _secs(detected, closed[0]), _secs(detected, evs[-1][0] if evs else None), hints, repairs,
         verifications, tuple(approvals), tuple(escalations.values()), follow_up,
         tuple((int(e["seq"]), at, k, str(e.get("actor", "")), _summary(k, d)) for at, k, d, e in evs),
+        _foreign(plan, (d for _, d in of("repaired"))),
     )  # fmt: skip
 
 
@@ -288,6 +300,8 @@ def render_markdown(pm: PostMortem) -> str:
         out.append(_row(p.name, format_time(p.at), *durations, note))
     for title, steps in (("Hints", pm.hints), ("Repair", pm.repairs)):
         out += ["", f"## {title}", "", *([_step(s) for s in steps] or [f"_No {title.lower()} recorded._"])]
+    if pm.foreign_repairs:  # Reaper, cron, an operator: the repair waited for them, or escalated because of them
+        out += ["", "## Repairs started elsewhere", "", *(f"- {line}" for line in pm.foreign_repairs)]
     out += ["", "## Verification", ""] + ([] if pm.verifications else ["_No verification recorded._"])
     for v in pm.verifications:
         out.append(f"- {format_time(v.at)}: {_pass(v)}")
@@ -317,6 +331,8 @@ def render_slack_summary(pm: PostMortem) -> str:
     lines.append(f"Verification: *{pm.phases[PHASES.index('verified')].note or 'none yet'}*")
     lines += [f"Approval: {a.request}: {_decision(a)}" for a in pm.approvals]
     lines += [f"Escalated: {why[:300]}" for _, why in pm.escalations]
+    if pm.foreign_repairs:
+        lines.append(f"Repairs started elsewhere: {len(pm.foreign_repairs)}; {pm.foreign_repairs[0][:300]}")
     if f := pm.follow_up:
         lines.append(f"Follow-up verification {format_time(f.due_at)}: {f.result.verdict if f.result else 'pending'}")
     text = "\n".join(lines).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from cassandra_recovery.contracts import MitigationDoc, PolicyChangeDoc
+from cassandra_recovery.contracts import MitigationDoc, PolicyChangeDoc, ReaperStepDoc
 from cassandra_recovery.controls.killswitch import AutomationStopped, KillSwitch
 from cassandra_recovery.degraded.policy import Mode, PolicyStore
 from cassandra_recovery.incident.store import IncidentStore, Lease
 from cassandra_recovery.logic.automation import may_act
 from cassandra_recovery.mitigation.pauses import RepairPauses
+from cassandra_recovery.mitigation.reaper import Reaper, configured_reaper, pause_reaper, resume_reaper
 from cassandra_recovery.settings import ClusterConfig
 
 
@@ -38,9 +39,11 @@ def apply_mitigation(
     reason: str,
     actor: str,
     lease: Lease | None = None,
+    reaper: Reaper | None = None,
 ) -> MitigationDoc:
-    """Critical reads from PostgreSQL, others at ONE, scheduled repairs paused; `mitigation_started` and
-    `mitigated` on the timeline (fenced by the lease when the caller holds one)."""
+    """Critical reads from PostgreSQL, others at ONE, scheduled repairs paused, and the cluster's Reaper (`reaper`,
+    else the registry's) paused too; `mitigation_started`, the Reaper steps and `mitigated` on the timeline (fenced
+    by the lease when the caller holds one). Reaper failing is reported in the doc, never raised."""
     incidents = storage.incidents
     fence = None if lease is None else incidents.fence(lease)
     incidents.append_event(incident_id, "mitigation_started", actor, {"reason": reason}, lease)
@@ -50,6 +53,8 @@ def apply_mitigation(
     pause = storage.pauses.pause(cluster_id, f"incident {incident_id}: {reason}", actor, incident_id, fence)
     doc: MitigationDoc = {"policy": policy.mode.value, "read_consistency": policy.read_consistency,
                           "repairs_paused": True, "pause_owner": pause.incident_id, "by": actor}  # fmt: skip
+    if (reaper := reaper or configured_reaper(cluster_id)) is not None:
+        doc["reaper"] = pause_reaper(reaper, lambda k, d: incidents.append_event(incident_id, k, actor, d, lease))
     incidents.append_event(incident_id, "mitigated", actor, doc, lease)
     return doc
 
@@ -75,12 +80,32 @@ def mitigate_opened_incident(
 
 
 def give_back(
-    storage: MitigationStores, cluster_id: str, incident_id: str, reason: str, lease: Lease, by_person: bool = False
+    storage: MitigationStores,
+    cluster_id: str,
+    incident_id: str,
+    reason: str,
+    lease: Lease,
+    reaper: Reaper | None = None,
+    by_person: bool = False,
 ) -> PolicyChangeDoc:
-    """The normal policy back and the repair pause this incident set lifted (another owner's pause stays), fenced by
-    the lease, and refused under the kill switch unless a person does it; the caller records `mitigation_lifted`
-    with what this returns."""
+    """The normal policy back and the repair pause this incident set lifted (another owner's pause stays), and what
+    it paused in Reaper resumed, fenced by the lease, and refused under the kill switch unless a person does it; the
+    caller records `mitigation_lifted` with what this returns."""
     fence, why = storage.incidents.fence(lease), f"lifted by incident {incident_id}: {reason}"
     policy = storage.policy.set(cluster_id, Mode.NORMAL, why, lease.holder, fence=fence, stoppable=not by_person)
     lifted = storage.pauses.resume(cluster_id, incident_id, fence)
-    return {"policy": policy.mode.value, "repairs_resumed": lifted, "reason": reason}
+    doc: PolicyChangeDoc = {"policy": policy.mode.value, "repairs_resumed": lifted, "reason": reason}
+    if (step := give_back_reaper(storage, cluster_id, incident_id, lease, reaper)) is not None:
+        doc["reaper"] = step
+    return doc
+
+
+def give_back_reaper(
+    storage: MitigationStores, cluster_id: str, incident_id: str, lease: Lease, reaper: Reaper | None = None
+) -> ReaperStepDoc | None:
+    """Resume the Reaper schedules and runs this incident paused (its timeline names them); None without a Reaper."""
+    if (reaper := reaper or configured_reaper(cluster_id)) is None:
+        return None
+    events = [{"kind": e.kind, "data": e.data} for e in storage.incidents.events(incident_id)]
+    incidents = storage.incidents
+    return resume_reaper(reaper, events, lambda k, d: incidents.append_event(incident_id, k, lease.holder, d, lease))

@@ -116,6 +116,20 @@ class RepairCheckpoints:
             rows = fetch_all(conn.execute("SELECT * FROM repair_segments WHERE run_key = %s ORDER BY seq", (run_key,)))
         return [_record(r) for r in rows]
 
+    def in_flight(self, cluster_id: str) -> list[Segment]:
+        """Segments of this cluster's runs marked running and not finished (a crashed run's too): repairs of this
+        tool that may still run in Cassandra, so that none of them is taken for another tool's."""
+        with self.pool.connection() as conn:
+            rows = fetch_all(
+                conn.execute(
+                    "SELECT s.* FROM repair_segments s JOIN repair_runs r USING (run_key)"
+                    " WHERE r.cluster_id = %s AND r.finished_at IS NULL AND s.state = 'running'"
+                    " ORDER BY s.run_key, s.seq",
+                    (cluster_id,),
+                )
+            )
+        return [_record(r).segment for r in rows]
+
     def mark_running(self, run_key: str, seq: int, fence: Fence) -> SegmentRecord:
         """One more attempt starts now (counted before the repair is launched, so a crash still counts it)."""
         return self._update(_RUNNING, {"k": run_key, "s": seq}, fence)

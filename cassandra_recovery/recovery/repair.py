@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -17,16 +17,18 @@ from typing import Any, cast
 
 from cassandra_recovery.clients.cql import CqlClient
 from cassandra_recovery.clients.nodetool import CommandInterrupted, Nodetool
-from cassandra_recovery.contracts import RepairReportDoc
+from cassandra_recovery.clients.repair_activity import RepairActivity
+from cassandra_recovery.contracts import ForeignRepairDoc, RepairReportDoc
 from cassandra_recovery.controls.killswitch import AutomationStopped, KillSwitch, Switch
 from cassandra_recovery.errors import CommandError, NodeUnreachableError, ParseError
 from cassandra_recovery.incident.fence import Fence
 from cassandra_recovery.incident.side_effects import Acting, SideEffectLog
-from cassandra_recovery.logic.repair_sessions import SessionMatch, SessionVerdict, busy_nodes, session_verdict
+from cassandra_recovery.logic.repair_sessions import SessionMatch, SessionVerdict, session_verdict
 from cassandra_recovery.logic.segments import Segment, SegmentState, after_failure
 from cassandra_recovery.parsers.repair import parse_repair
 from cassandra_recovery.progress import counted
 from cassandra_recovery.recovery.checkpoints import RepairCheckpoints, SegmentRecord
+from cassandra_recovery.recovery.foreign import SegmentGate
 from cassandra_recovery.settings import ClusterConfig
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,7 @@ class RepairReport:
     escalated: bool = False
     reasons: list[str] = field(default_factory=list)
     parent_ids: list[str] = field(default_factory=list)
+    foreign_repairs: list[ForeignRepairDoc] = field(default_factory=list)  # started elsewhere, seen before a segment
     elapsed_s: float = 0.0
 
     def as_dict(self) -> RepairReportDoc:
@@ -81,13 +84,18 @@ class RepairEngine:
         fence: Fence = _UNFENCED,
         effects: SideEffectLog | None = None,
         halt: Callable[[], Switch | None] | None = None,
+        activity: RepairActivity | None = None,
+        own_elsewhere: Callable[[], Iterable[Segment]] | None = None,
     ):
         """before_segment(segment, seconds the previous segment took): called before each segment runs; the
         scheduled repair paces itself there (intensity) and waits out blackouts. `fence`: every checkpoint write
         and every repair started commits only while it holds; `effects`: where each repair and cancellation is
         logged (fenced) with its interval, each start refused under the cluster's kill switch. `halt`: the kill
         switch when it is on, asked while a repair runs (default with `effects`: the cluster's switch in the same
-        database); when it answers, the repair is cancelled inside Cassandra and the run raises AutomationStopped."""
+        database); when it answers, the repair is cancelled inside Cassandra and the run raises AutomationStopped.
+        `activity`: how the repairs replicas take part in are read before each segment (default: the system_views
+        repair tables, no nodetool); `own_elsewhere`: this tool's segments in flight in other runs (checkpoints), so
+        that none is taken for another tool's repair."""
         self.before_segment = before_segment
         self.fence, self.effects = fence, effects
         if halt is None and effects is not None:
@@ -101,6 +109,7 @@ class RepairEngine:
         self.nodetool = nodetool or Nodetool(cluster)
         self.progress = progress
         self._run_key = ""
+        self._gate = SegmentGate(activity or RepairActivity(cql), own_elsewhere)
 
     def run(self, run_key: str, segments: Sequence[Segment]) -> RepairReport:
         t0 = time.monotonic()
@@ -143,7 +152,7 @@ class RepairEngine:
                 self.progress(f"{label}: finished in Cassandra while we were away; not repeated")
                 return True
         while True:
-            busy = self._wait_until_free(seg)
+            busy = self._wait_until_free(seg, rep)
             if busy is not None:  # not started, so still pending: a later run tries it again
                 rep.failed.append(seg.key)
                 rep.reasons.append(f"{label}: {busy}; not started")
@@ -274,24 +283,15 @@ class RepairEngine:
                 return match
             time.sleep(self.config.poll_s)
 
-    def _wait_until_free(self, seg: Segment) -> str | None:
-        """At most one repair per node: wait while any replica takes part in a repair (ours or anyone's). None once
-        they are free; the reason when they are still busy at the deadline (the run escalates, it does not raise)."""
-        deadline = time.monotonic() + self.config.inflight_wait_s
-        while True:
-            rows: dict[str, list[dict[str, Any]]] = {}
-            for node in seg.replicas:
-                try:
-                    rows[node] = self.cql.repairs(node)
-                except NodeUnreachableError:
-                    rows[node] = []  # the repair itself will report an unreachable replica
-            busy = busy_nodes(rows) & set(seg.replicas)
-            if not busy:
-                return None
-            if time.monotonic() > deadline:
-                return f"replicas {sorted(busy)} still repairing after {self.config.inflight_wait_s:.0f}s"
-            self.progress(f"{seg.key}: waiting for the repair running on {sorted(busy)}")
-            time.sleep(self.config.poll_s * 5)
+    def _wait_until_free(self, seg: Segment, rep: RepairReport) -> str | None:
+        """At most one repair per node: wait while any replica takes part in a repair, ours or one started elsewhere
+        (Reaper, cron, an operator), never starting beside it. None once they are free; the reason, naming the
+        foreign repairs, when still busy at the deadline (the run escalates, it does not raise)."""
+        busy = self._gate.wait_until_free(
+            seg, rep.parent_ids, self.config.inflight_wait_s, self.config.poll_s * 5, self.progress
+        )
+        rep.foreign_repairs = self._gate.foreign_seen()
+        return busy
 
     def _cancel(self, seg: Segment) -> None:
         """Stop repairs coordinated by the segment's coordinator (full and incremental), then clean up."""

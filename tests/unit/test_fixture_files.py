@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from cassandra_recovery.parsers.compactionstats import parse_compactionstats
 from cassandra_recovery.parsers.describecluster import parse_describecluster
 from cassandra_recovery.parsers.hints import parse_getmaxhintwindow, parse_listpendinghints, parse_statushandoff
 from cassandra_recovery.parsers.info import parse_info
 from cassandra_recovery.parsers.netstats import parse_netstats
 from cassandra_recovery.parsers.repair import parse_repair
+from cassandra_recovery.parsers.repair_admin import parse_repair_admin_list
 from cassandra_recovery.parsers.sjk import parse_sjk_mx
 from cassandra_recovery.parsers.status import parse_status
 from cassandra_recovery.parsers.tablehistograms import parse_tablehistograms
@@ -33,6 +35,8 @@ PARSERS: dict[str, Callable[[Fixture], object]] = {
     "tpstats": lambda f: parse_tpstats(f.stdout),
     "netstats": lambda f: parse_netstats(f.stdout),
     "repair": lambda f: parse_repair(f.stdout, f.stderr),
+    "repair_admin": lambda f: parse_repair_admin_list(f.stdout),
+    "compactionstats": lambda f: parse_compactionstats(f.stdout),
     "sjk": lambda f: parse_sjk_mx(f.stdout),  # JMX reads through `nodetool sjk mx`, parsed in sjk.py
 }
 NAMES = fixture_names()
@@ -50,8 +54,8 @@ def test_header_names_cassandra_5_and_a_scenario(name: str) -> None:
     assert fixture.header == first
     assert fixture.scenario.strip()
     assert fixture.command.startswith("nodetool ")
-    # File names start with the nodetool subcommand they captured.
-    assert name.split("_")[0] == fixture.command.split()[1]
+    # File names start with the nodetool subcommand they captured (some hold "_": repair_admin).
+    assert name.startswith(fixture.command.split()[1] + "_")
 
 
 @pytest.mark.parametrize("name", NAMES)
