@@ -9,7 +9,7 @@ shapes allow extra keys: validation must not drop what a newer sender adds. A le
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Required  # pydantic needs typing_extensions' TypedDict before 3.12
+from typing import NotRequired, Required  # pydantic needs typing_extensions' TypedDict before 3.12
 
 from pydantic import ConfigDict, JsonValue, with_config
 from typing_extensions import TypedDict
@@ -279,6 +279,7 @@ class RelayRunDoc(TypedDict):
     delivered: int
     requeued: int
     dead: int
+    stale: NotRequired[int]  # lost claims; absent in results written before it was counted
     errors: list[str]
 
 

@@ -136,7 +136,7 @@ def test_a_change_committed_before_the_window_and_relayed_inside_it_is_in_it(
     outbox = Outbox(pool, cfg, cluster)
     entries = outbox.claim("test-relay")
     assert [e.order_id for e in entries] == [late]
-    outbox.mark_delivered([e.seq for e in entries])
+    outbox.mark_delivered("test-relay", [e.seq for e in entries])
     assert list(truth.changed_tokens(window_opens)) == [token_of(late)]
 
 
