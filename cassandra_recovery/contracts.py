@@ -297,6 +297,7 @@ class RelayRunDoc(TypedDict):
     delivered: int
     requeued: int
     dead: int
+    stale: NotRequired[int]  # lost claims; absent in results written before it was counted
     errors: list[str]
 
 

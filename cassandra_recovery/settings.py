@@ -122,12 +122,43 @@ class PostgresConfig(BaseModel):
     password: SecretStr | None = None
     # Without a password: the registered source that supplies one (see plugins.py; the lab generates its own).
     password_source: str | None = "lab"  # noqa: S105 - the name of a source, not a password
+    # Server-side limits on every session (seconds, 0 = none): a hung query, a wait in a lock queue or a transaction
+    # a stuck process left open ends, instead of holding a connection and its locks for good. `db upgrade` lifts
+    # the statement and lock limits for its own session (storage/migrate.py).
+    statement_timeout_s: float = Field(default=30.0, ge=0)
+    lock_timeout_s: float = Field(default=10.0, ge=0)
+    idle_in_transaction_timeout_s: float = Field(default=60.0, ge=0)
+    # TCP keepalives: a connection whose server vanished (host down, network cut) fails after about
+    # idle + interval x count seconds instead of waiting on the kernel's two hours.
+    keepalives_idle_s: int = Field(default=30, ge=1)
+    keepalives_interval_s: int = Field(default=10, ge=1)
+    keepalives_count: int = Field(default=3, ge=1)
+
+    def session_options(self) -> str:
+        """libpq `options`: the session limits, set by the server at connect time (no extra round trip)."""
+        limits = {
+            "statement_timeout": self.statement_timeout_s,
+            "lock_timeout": self.lock_timeout_s,
+            "idle_in_transaction_session_timeout": self.idle_in_transaction_timeout_s,
+        }
+        return " ".join(f"-c {name}={round(s * 1000)}" for name, s in limits.items())
 
     def conninfo(self, password: str | None = None) -> str:
         from psycopg.conninfo import make_conninfo
 
         pw = password or (self.password.get_secret_value() if self.password else None)
-        return make_conninfo(host=self.host, port=self.port, dbname=self.dbname, user=self.user, password=pw)
+        return make_conninfo(
+            host=self.host,
+            port=self.port,
+            dbname=self.dbname,
+            user=self.user,
+            password=pw,
+            options=self.session_options(),
+            keepalives=1,
+            keepalives_idle=self.keepalives_idle_s,
+            keepalives_interval=self.keepalives_interval_s,
+            keepalives_count=self.keepalives_count,
+        )
 
 
 def _default_lab_dir() -> Path:

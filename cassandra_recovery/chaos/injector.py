@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from cassandra_recovery.chaos.undo import CHAOS_TABLE_PREFIX, run_undo
+from cassandra_recovery.clients.child_env import child_env, own_config
 from cassandra_recovery.errors import LabError
 from cassandra_recovery.settings import Settings
 
@@ -73,6 +74,7 @@ def _guard(
             stderr=out,
             start_new_session=True,  # outlives the injector and its process group
             cwd="/",
+            env=child_env(prefixes=["PREFECT_"], extra=own_config()),  # it undoes faults with the tool's settings
         )
     assert proc.stdin is not None  # noqa: S101 - stdin=PIPE
     proc.stdin.write(json.dumps(spec).encode())

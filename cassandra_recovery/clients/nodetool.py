@@ -9,10 +9,13 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 
+from cassandra_recovery.clients.child_env import child_env
 from cassandra_recovery.errors import CommandError
 from cassandra_recovery.settings import ClusterConfig, NodeAccess
 
 log = logging.getLogger(__name__)
+# Beyond the allow-list: Cassandra's own scripts' variables, and what a nodetool_command through ssh or kubectl uses.
+NODETOOL_ENV = ("CASSANDRA_HOME", "CASSANDRA_CONF", "CASSANDRA_INCLUDE", "SSH_AUTH_SOCK", "KUBECONFIG")
 
 
 class Nodetool:
@@ -42,7 +45,7 @@ class Nodetool:
         asked every `check_every_s` while nodetool runs: True kills it (CommandInterrupted); what it started
         inside Cassandra goes on, and stopping that is the caller's."""
         target = node if isinstance(node, NodeAccess) else self.cluster.node(node)
-        env = {**os.environ, "LANG": "C", "LC_ALL": "C"}
+        env = child_env(NODETOOL_ENV, extra={"LANG": "C", "LC_ALL": "C"})  # the JMX password goes in a 0600 file
         timeout = timeout_s or self.cluster.nodetool_timeout_s
         with tempfile.TemporaryDirectory() as tmp:
             pwf = None

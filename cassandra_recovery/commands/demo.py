@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import threading
 import time
 from typing import Any
@@ -26,12 +25,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from cassandra_recovery.clients.child_env import child_env, own_config
     from cassandra_recovery.commands.teardown import print_running
     from cassandra_recovery.degraded.workload import WorkloadSpec, run_workload
     from cassandra_recovery.lab.cluster import Lab
     from cassandra_recovery.lab.layout import find_node, plan_lab
     from cassandra_recovery.lab.postgres import ensure_postgres
-    from cassandra_recovery.lab.prefect_server import prefect_home
+    from cassandra_recovery.lab.prefect_server import client_env, prefect_home
     from cassandra_recovery.lab.stack import Stack
     from cassandra_recovery.storage.facade import open_storage
     from cassandra_recovery.storage.migrate import upgrade_for
@@ -50,7 +50,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     # The demo's own order tables, emptied at the start, so earlier runs (or a lab restarted without its data
     # while PostgreSQL kept its rows) cannot make the verdict about anything but this incident.
     settings = settings.model_copy(update={"domain": settings.domain.model_copy(update=DEMO_DOMAIN)})
-    env = {**os.environ, **{f"CASSANDRA_RECOVERY_DOMAIN__{k.upper()}": v for k, v in DEMO_DOMAIN.items()}}
+    # The demo's processes are this tool: its settings (secrets included) and Prefect's client settings.
+    demo = {f"CASSANDRA_RECOVERY_DOMAIN__{k.upper()}": v for k, v in DEMO_DOMAIN.items()}
+    env = child_env(prefixes=["PREFECT_"], extra={**own_config(), **client_env(settings), **demo})
     # The follow-up verification runs a minute after recovery (production: a day).
     env.setdefault("CASSANDRA_RECOVERY_VERIFICATION__FOLLOW_UP_S", "60")
     stack = Stack(settings.lab.base_dir / "demo", env, progress=say)

@@ -27,16 +27,19 @@ WHERE seq IN (
     FOR UPDATE SKIP LOCKED)
 RETURNING seq, order_id, version, op, payload, attempts
 """
+# Outcomes count only under a claim still held: a relay whose lease ran out (and whose entries another relay may
+# have claimed since) changes nothing, so it can neither finish nor back off work that is no longer its own.
+_HELD = "claimed_by = %(relay)s AND claimed_until > now()"
 _DELIVERED = """
 UPDATE {t} SET status = 'delivered', delivered_at = now(), claimed_by = NULL, claimed_until = NULL,
                last_error = NULL
-WHERE seq = ANY(%(seqs)s) AND status = 'queued'
+WHERE seq = ANY(%(seqs)s) AND status = 'queued' AND {held}
 """
 _FAILED = """
 UPDATE {t} SET claimed_by = NULL, claimed_until = NULL, last_error = left(%(error)s, 2000),
     status = CASE WHEN attempts >= %(max)s THEN 'dead' ELSE 'queued' END,
     next_attempt_at = now() + make_interval(secs => least(%(base)s * power(2, greatest(attempts - 1, 0)), %(cap)s))
-WHERE seq = ANY(%(seqs)s) AND status = 'queued'
+WHERE seq = ANY(%(seqs)s) AND status = 'queued' AND {held}
 RETURNING status
 """
 _STATS = """
@@ -116,7 +119,7 @@ class Outbox:
         self.cluster_id = cluster_id
         t = sql.Identifier(cfg.outbox_table)
         self._q = {
-            k: sql.SQL(v).format(t=t)
+            k: sql.SQL(v).format(t=t, held=sql.SQL(_HELD))
             for k, v in {
                 "claim": _CLAIM,
                 "delivered": _DELIVERED,
@@ -149,18 +152,21 @@ class Outbox:
         ]
         return sorted(entries, key=lambda e: e.seq)
 
-    def mark_delivered(self, seqs: list[int]) -> int:
+    def mark_delivered(self, relay_id: str, seqs: list[int]) -> int:
+        """Delivered, for the entries `relay_id` still holds; returns how many (fewer: the rest's claims were lost)."""
         if not seqs:
             return 0
         with self.pool.connection() as conn, conn.transaction():
-            return conn.execute(self._q["delivered"], {"seqs": seqs}).rowcount
+            return conn.execute(self._q["delivered"], {"seqs": seqs, "relay": relay_id}).rowcount
 
-    def mark_failed(self, seqs: list[int], error: str) -> tuple[int, int]:
-        """Back off (base * 2^(attempts-1), capped); entries at max_attempts go dead. Returns (requeued, dead)."""
+    def mark_failed(self, relay_id: str, seqs: list[int], error: str) -> tuple[int, int]:
+        """Back off (base * 2^(attempts-1), capped); entries at max_attempts go dead. Returns (requeued, dead), both
+        only among the entries `relay_id` still holds."""
         if not seqs:
             return 0, 0
         params = {
             "seqs": seqs,
+            "relay": relay_id,
             "error": error,
             "max": self.cfg.max_attempts,
             "base": self.cfg.backoff_base_s,

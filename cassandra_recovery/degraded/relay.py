@@ -27,6 +27,7 @@ class RelayReport:
     delivered: int = 0
     requeued: int = 0
     dead: int = 0
+    stale: int = 0  # outcomes dropped: the relay's claim had run out (another relay may hold the entries now)
     errors: list[str] = field(default_factory=list)
 
     def add(self, other: RelayReport) -> None:
@@ -34,6 +35,7 @@ class RelayReport:
         self.delivered += other.delivered
         self.requeued += other.requeued
         self.dead += other.dead
+        self.stale += other.stale
         self.errors = (self.errors + other.errors)[-20:]
 
     def as_dict(self) -> RelayRunDoc:
@@ -42,6 +44,7 @@ class RelayReport:
             "delivered": self.delivered,
             "requeued": self.requeued,
             "dead": self.dead,
+            "stale": self.stale,
             "errors": self.errors,
         }
 
@@ -93,12 +96,16 @@ class Relay:
                 outcome(e.order_id, None)
             except Exception as exc:
                 outcome(e.order_id, exc)
-        report.delivered = self.outbox.mark_delivered(ok)
+        report.delivered = self.outbox.mark_delivered(self.relay_id, ok)
+        report.stale = len(ok) - report.delivered
         for msg, seqs in failed.items():
-            requeued, dead = self.outbox.mark_failed(seqs, msg)
+            requeued, dead = self.outbox.mark_failed(self.relay_id, seqs, msg)
             report.requeued += requeued
             report.dead += dead
+            report.stale += len(seqs) - requeued - dead
             report.errors.append(msg)
+        if report.stale:  # the cache writes happened; whoever holds the entries now delivers them again (idempotent)
+            log.warning("relay %s: claim lost on %d entries, left to their holder", self.relay_id, report.stale)
         return report
 
     def drain(

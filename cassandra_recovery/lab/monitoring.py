@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from cassandra_recovery.clients.child_env import child_env
 from cassandra_recovery.errors import ConfigError, LabError, ToolMissingError
 from cassandra_recovery.lab import procs
 from cassandra_recovery.paging import PAGE_SOURCE
@@ -244,7 +245,7 @@ def _start(cfg: MonitoringConfig, name: str, binary: str, say: Progress) -> None
     with open(log_path, "ab") as out:
         proc = subprocess.Popen(
             argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cfg.base_dir,
-            start_new_session=True, env={**os.environ, "LANG": "C"},
+            start_new_session=True, env=child_env(extra={"LANG": "C"}),
         )  # fmt: skip
     (cfg.base_dir / f"{name}.pid").write_text(str(proc.pid))
     deadline = time.monotonic() + READY_TIMEOUT_S

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
+from cassandra_recovery.clients.child_env import PROXY, child_env
 from cassandra_recovery.errors import CommandError, ConfigError, LabError, ParseError, ToolMissingError
 
 if TYPE_CHECKING:
@@ -117,7 +118,7 @@ def _run(
     check: bool = True,
 ) -> subprocess.CompletedProcess[str]:
     """Run argv with LANG=C (stable messages) from / (the postgres user cannot enter root's cwd)."""
-    full_env = {**os.environ, "LANG": "C", "LC_ALL": "C", **(env or {})}
+    full_env = child_env(PROXY, extra={"LANG": "C", "LC_ALL": "C", **(env or {})})
     try:
         proc = subprocess.run(
             list(argv), input=stdin, capture_output=True, text=True, timeout=timeout, env=full_env, cwd="/"

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
+from cassandra_recovery.clients.child_env import child_env
 from cassandra_recovery.errors import LabError
 from cassandra_recovery.lab import procs
 from cassandra_recovery.lab.listeners import ProcStat, listening_inodes, pids_holding, proc_stat
@@ -138,6 +139,16 @@ def foreign_listener(settings: Settings) -> str | None:
     return ", ".join(f"pid {p} ({' '.join(procs.cmdline(p))[:200]})" for p in strangers)
 
 
+def server_env(settings: Settings) -> dict[str, str]:
+    """The server's own settings only: Prefect's (from this environment and the lab's), its database URL and its
+    API's auth; none of this tool's other secrets."""
+    env = child_env(prefixes=["PREFECT_"], extra=client_env(settings))
+    env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = _db_url(settings)
+    env["PREFECT_SERVER_API_AUTH_STRING"] = api_auth(settings)
+    env.pop("PREFECT_API_URL", None)  # the server itself must not talk to another API
+    return env
+
+
 def ensure_prefect_server(settings: Settings, progress: Progress | None = None) -> None:
     """Start the server in the background unless one already answers; wait until /api/health is OK."""
     say = progress or (lambda m: None)
@@ -151,9 +162,7 @@ def ensure_prefect_server(settings: Settings, progress: Progress | None = None) 
         )
     home = prefect_home(settings)
     home.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **client_env(settings), "PREFECT_SERVER_DATABASE_CONNECTION_URL": _db_url(settings)}
-    env["PREFECT_SERVER_API_AUTH_STRING"] = api_auth(settings)
-    env.pop("PREFECT_API_URL", None)  # the server itself must not talk to another API
+    env = server_env(settings)
     prefect = str(Path(sys.executable).with_name("prefect"))
     argv = [prefect, "server", "start", "--host", settings.prefect.host, "--port", str(settings.prefect.port)]
     log_path = home / "server.log"

@@ -10,6 +10,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from cassandra_recovery.clients.child_env import PROXY, child_env
 from cassandra_recovery.errors import CommandError, ToolMissingError
 from cassandra_recovery.lab.layout import LOGBACK_TOOLS, NODETOOL_MAIN, nodetool_prefix
 
@@ -57,18 +58,21 @@ def build_nodetool_archive(java: str, lib_dir: Path, tools_conf: Path, jmx_host:
     target = ["-h", jmx_host, "-p", str(jmx_port)]
     commands = (["status"], ["statushandoff"], ["sjk", "mx", "-mg", "-all", "-b", HINT_BEANS, "-f", "Count"])
     work = Path(tempfile.mkdtemp(prefix="nodetool-cds.", dir=lib_dir.parent))
+    env = child_env()
     try:
         classes: set[str] = set()
         for i, args in enumerate(commands):
             listed = work / f"{i}.classlist"
             argv = [prefix[0], f"-XX:DumpLoadedClassList={listed}", *prefix[1:], *target, *args]
-            subprocess.run(argv, capture_output=True, text=True, timeout=120, check=True, stdin=subprocess.DEVNULL)
+            subprocess.run(
+                argv, capture_output=True, text=True, timeout=120, check=True, stdin=subprocess.DEVNULL, env=env
+            )
             classes |= set(listed.read_text().splitlines())
         (work / "all.classlist").write_text("\n".join(sorted(classes)) + "\n")
         partial = work / "nodetool.jsa"
         dump = [prefix[0], "-Xshare:dump", f"-XX:SharedClassListFile={work / 'all.classlist'}"]
         dump += [f"-XX:SharedArchiveFile={partial}", *prefix[1:main]]
-        subprocess.run(dump, capture_output=True, text=True, timeout=300, check=True, stdin=subprocess.DEVNULL)
+        subprocess.run(dump, capture_output=True, text=True, timeout=300, check=True, stdin=subprocess.DEVNULL, env=env)
         partial.chmod(0o444)
         partial.replace(archive)  # atomic: a nodetool started meanwhile sees no archive or a whole one
         return True
@@ -86,7 +90,7 @@ def find_java() -> str:
     for java in filter(None, candidates):
         if not Path(java).exists():
             continue
-        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30, env=child_env())
         m = _JAVA_VERSION.search(out.stderr + out.stdout)
         major = int(m.group(1)) if m else -1
         seen.append(f"{java} (major {major})")
@@ -131,7 +135,9 @@ def ensure_runtime(base_dir: Path, version: str) -> Runtime:
             f"-DoutputDirectory={tmp}",
         ]
         log.info("resolving Cassandra %s from Maven Central into %s", version, lib)
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=1800, cwd=root)
+        # Maven: its own options and the host's proxy (its settings.xml is under HOME)
+        env = child_env((*PROXY, "MAVEN_OPTS", "MAVEN_HOME", "M2_HOME"))
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=1800, cwd=root, env=env)
         if proc.returncode != 0 or not any(tmp.glob(f"cassandra-all-{version}.jar")):
             raise CommandError(
                 argv, proc.returncode, proc.stdout, proc.stderr, reason="could not resolve the Cassandra runtime"

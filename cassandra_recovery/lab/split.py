@@ -17,6 +17,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
+from cassandra_recovery.clients.child_env import child_env
 from cassandra_recovery.errors import LabError, ToolMissingError
 
 TABLE = "cassandra_recovery_lab"  # one nftables table (inet family) holds every cut of the lab
@@ -111,7 +112,7 @@ def _nft() -> str:
 
 
 def _run(argv: list[str], script: str | None = None) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(argv, input=script, capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(argv, input=script, capture_output=True, text=True, timeout=30, env=child_env())
     if proc.returncode != 0 and "Operation not permitted" in proc.stderr:
         raise LabError(f"`lab split` needs CAP_NET_ADMIN (run as root): {' '.join(argv)}: {proc.stderr.strip()}")
     return proc

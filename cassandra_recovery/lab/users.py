@@ -7,6 +7,7 @@ import pwd
 import shutil
 import subprocess
 
+from cassandra_recovery.clients.child_env import child_env
 from cassandra_recovery.errors import CommandError, ToolMissingError
 
 
@@ -35,7 +36,7 @@ def ensure_user(name: str) -> tuple[int, int]:
         "/usr/sbin/nologin",
         name,
     ]
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=30, env=child_env())
     if proc.returncode not in (0, 9):  # 9: created concurrently by another lab command
         raise CommandError(argv, proc.returncode, proc.stdout, proc.stderr)
     pw = pwd.getpwnam(name)

@@ -32,6 +32,8 @@ UPGRADE_COMMAND = "cassandra-recovery db upgrade"
 # waits for the upgrade (and the other way round).
 _LOCK = "SELECT pg_advisory_lock(hashtext('cassandra_recovery.schema'))"
 _UNLOCK = "SELECT pg_advisory_unlock(hashtext('cassandra_recovery.schema'))"
+# Session-level (committed with the lock below), so every transaction alembic starts runs without them.
+_NO_LIMITS = ("SET statement_timeout = 0", "SET lock_timeout = 0")
 
 
 class SchemaNotCurrent(RecoveryError):
@@ -130,12 +132,15 @@ def require_current(conninfo: str, names: SchemaNames, tracks: Iterable[str] = T
 
 
 @contextmanager
-def _locked(conninfo: str) -> Iterator[Connection]:
+def migration_session(conninfo: str) -> Iterator[Connection]:
     """A SQLAlchemy connection over psycopg holding the schema's session advisory lock: concurrent upgrades run
-    one after the other, and the later one finds the version table at head and does nothing."""
+    one after the other, and the later one finds the version table at head and does nothing. The session has no
+    statement or lock limit: a migration may rewrite a big table, and a second upgrade waits for the first."""
     engine = create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(conninfo), poolclass=NullPool)
     try:
         with engine.connect() as conn:
+            for statement in _NO_LIMITS:
+                conn.exec_driver_sql(statement)
             conn.exec_driver_sql(_LOCK)
             conn.commit()  # the session lock outlives the transaction; alembic starts its own
             try:
@@ -151,7 +156,7 @@ def _locked(conninfo: str) -> Iterator[Connection]:
 def upgrade(conninfo: str, names: SchemaNames) -> list[TrackState]:
     """Bring every track to this code's head (idempotent); returns the states found once the lock was held, so
     of two concurrent upgrades the second reports every track already at head."""
-    with _locked(conninfo) as conn:
+    with migration_session(conninfo) as conn:
         psycopg_conn: Any = conn.connection.driver_connection  # the lock holder's own session
         before = _states_on(psycopg_conn, names, TRACKS)
         conn.rollback()

@@ -129,7 +129,7 @@ def test_two_versions_delivered_in_reverse_order_leave_the_newer(parts: ServiceP
     by_version = {e.version: e for e in entries}
     parts.cache.put(by_version[v2.version].payload, v2.version)  # newer first...
     parts.cache.put(by_version[v1.version].payload, v1.version)  # ...then the older one, late
-    parts.pg.outbox.mark_delivered([e.seq for e in entries])
+    parts.pg.outbox.mark_delivered("test-relay", [e.seq for e in entries])
     got = parts.cache.get("reverse-1", "ALL")
     assert got is not None and got.version == v2.version and got.order.customer == "second"
 

@@ -370,14 +370,14 @@ def test_failure_backs_off_and_keeps_the_error(
     outbox = _outbox(pool, cfg, cluster_id, backoff_base_s=30.0, max_attempts=5)
     store.write(_order(_uid()))
     (e,) = outbox.claim("relay-1")
-    assert outbox.mark_failed([e.seq], "boom: " + "x" * 3000) == (1, 0)
+    assert outbox.mark_failed("relay-1", [e.seq], "boom: " + "x" * 3000) == (1, 0)
     (row,) = _outbox_rows(pool, cfg, cluster_id)
     assert row["status"] == "queued" and row["backing_off"] and row["claimed_by"] is None
     assert row["last_error"].startswith("boom: ") and len(row["last_error"]) == 2000
     assert outbox.claim("relay-1") == []  # not before next_attempt_at
     st = outbox.stats()
     assert (st.queued, st.in_flight, st.dead) == (1, 0, 0)
-    assert outbox.mark_failed([], "nothing") == (0, 0)
+    assert outbox.mark_failed("relay-1", [], "nothing") == (0, 0)
 
 
 @pytest.mark.fault(F.CASSANDRA_REQUESTS_FAILING)
@@ -387,10 +387,10 @@ def test_entry_goes_dead_after_max_attempts(
     outbox = _outbox(pool, cfg, cluster_id, backoff_base_s=0.05, max_attempts=2)
     store.write(_order(_uid()))
     (e,) = outbox.claim("relay-1")
-    assert outbox.mark_failed([e.seq], "first") == (1, 0)
+    assert outbox.mark_failed("relay-1", [e.seq], "first") == (1, 0)
     (e2,) = _wait_claim(outbox, "relay-1")
     assert e2.seq == e.seq and e2.attempts == 2
-    assert outbox.mark_failed([e2.seq], "second") == (0, 1)
+    assert outbox.mark_failed("relay-1", [e2.seq], "second") == (0, 1)
     (row,) = _outbox_rows(pool, cfg, cluster_id)
     assert (row["status"], row["attempts"], row["last_error"]) == ("dead", 2, "second")
     time.sleep(0.1)  # past any back-off: dead stays dead
@@ -417,9 +417,9 @@ def test_stats_counts_per_cluster_and_oldest_age(
     OrderStore(pool, cfg, cluster_id + "-other").write(_order(_uid()))  # another cluster's queue
     (first,) = outbox.claim("relay-1", limit=1)
     assert outbox.stats().in_flight == 1
-    assert outbox.mark_delivered([first.seq]) == 1
-    assert outbox.mark_delivered([first.seq]) == 0  # already delivered
-    assert outbox.mark_delivered([]) == 0
+    assert outbox.mark_delivered("relay-1", [first.seq]) == 1
+    assert outbox.mark_delivered("relay-1", [first.seq]) == 0  # already delivered
+    assert outbox.mark_delivered("relay-1", []) == 0
     st = outbox.stats()
     assert (st.queued, st.delivered, st.dead, st.in_flight) == (2, 1, 0, 0)
     q = sql.SQL(
@@ -438,7 +438,7 @@ def test_replay_dead_requeues_with_fresh_budget(
     for _ in range(2):
         store.write(_order(_uid()))
     got = outbox.claim("relay-1")
-    assert outbox.mark_failed([e.seq for e in got], "cache down") == (0, 2)
+    assert outbox.mark_failed("relay-1", [e.seq for e in got], "cache down") == (0, 2)
     assert outbox.replay_dead([got[0].seq]) == 1
     rows = {r["seq"]: r for r in _outbox_rows(pool, cfg, cluster_id)}
     r0, r1 = rows[got[0].seq], rows[got[1].seq]
@@ -519,7 +519,7 @@ def test_cache_lag_reports_lag_and_dead(
     lag, dead = cache_lag(outbox)
     assert lag > 0 and not dead
     (e,) = outbox.claim("relay-1")
-    outbox.mark_failed([e.seq], "down")
+    outbox.mark_failed("relay-1", [e.seq], "down")
     assert cache_lag(outbox) == (0.0, True)  # nothing queued, but the cache is known to miss an update
     outbox.replay_dead()
     lag, dead = cache_lag(outbox)
@@ -631,3 +631,56 @@ def test_write_refused_while_postgres_down_and_same_pool_recovers(
     assert after.version > 0 and store.read(after.order.id) == after
     assert store.read(refused.id) is None  # nothing of the refused write was committed
     assert [r["order_id"] for r in _outbox_rows(pool, cfg, cluster_id)] == [before.order.id, after.order.id]
+
+
+def _expire_lease(pool: ConnectionPool, cfg: DomainConfig, seq: int) -> None:
+    """The lease's end moved into the past: no race with a short lease on a busy machine."""
+    with pool.connection() as conn:
+        q = sql.SQL("UPDATE {} SET claimed_until = now() - interval '1 millisecond' WHERE seq = %s")
+        assert conn.execute(q.format(sql.Identifier(cfg.outbox_table)), (seq,)).rowcount == 1
+
+
+class ReclaimingCache(FakeCache):
+    """While the first relay writes, its lease runs out and a second relay claims the entries."""
+
+    def __init__(self, outbox: Outbox, pool: ConnectionPool, cfg: DomainConfig) -> None:
+        super().__init__()
+        self.outbox, self.pool, self.cfg = outbox, pool, cfg
+        self.reclaimed: list[int] = []
+
+    def put(self, payload: dict[str, Any], version: int) -> None:
+        for seq in [r["seq"] for r in _outbox_rows(self.pool, self.cfg, self.outbox.cluster_id)]:
+            _expire_lease(self.pool, self.cfg, seq)
+        self.reclaimed = [e.seq for e in self.outbox.claim("relay-2")]
+        super().put(payload, version)
+
+
+@pytest.mark.fault(F.LEASE_EXPIRED)
+def test_stale_relay_marks_nothing_delivered(
+    store: OrderStore, pool: ConnectionPool, cfg: DomainConfig, cluster_id: str
+) -> None:
+    outbox = _outbox(pool, cfg, cluster_id, relay_lease_s=60.0)
+    store.write(_order(_uid()))
+    cache = ReclaimingCache(outbox, pool, cfg)
+    report = Relay(outbox, cache, "relay-1").run_once()
+    assert report.claimed == 1 and len(cache.reclaimed) == 1
+    assert report.delivered == 0 and report.stale == 1
+    (row,) = _outbox_rows(pool, cfg, cluster_id)
+    assert (row["status"], row["claimed_by"], row["attempts"]) == ("queued", "relay-2", 2)
+
+
+@pytest.mark.fault(F.LEASE_EXPIRED, F.CASSANDRA_REQUESTS_FAILING)
+def test_stale_relay_cannot_fail_or_deliver_entries_another_relay_holds(
+    store: OrderStore, pool: ConnectionPool, cfg: DomainConfig, cluster_id: str
+) -> None:
+    outbox = _outbox(pool, cfg, cluster_id, relay_lease_s=60.0, max_attempts=1)
+    store.write(_order(_uid()))
+    (first,) = outbox.claim("relay-1")
+    _expire_lease(pool, cfg, first.seq)
+    assert outbox.mark_delivered("relay-1", [first.seq]) == 0  # lease over, even with nobody else holding it
+    (again,) = outbox.claim("relay-2")
+    assert outbox.mark_failed("relay-1", [again.seq], "late") == (0, 0)
+    assert outbox.mark_delivered("relay-1", [again.seq]) == 0
+    (row,) = _outbox_rows(pool, cfg, cluster_id)
+    assert (row["status"], row["claimed_by"], row["last_error"]) == ("queued", "relay-2", None)
+    assert outbox.mark_delivered("relay-2", [again.seq]) == 1

@@ -231,3 +231,75 @@ def test_intake_end_to_end_on_postgres(spool: PgSpool, pool: ConnectionPool) -> 
         assert len(launcher.calls) == 1 and launcher.calls[0][1]["incident_id"] == incident.id
     finally:
         intake.close()
+
+
+def _spool_holds(table: str) -> dict[str, int]:
+    """Seen from a session of its own: other sessions idle inside a transaction that touched `table`, and the
+    locks other sessions hold on it (a row lock taken FOR UPDATE shows as a lock on the table)."""
+    s = Settings()
+    with psycopg.connect(s.postgres_conninfo(), connect_timeout=5, autocommit=True) as conn:
+        idle = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+            " AND state LIKE 'idle in transaction%%' AND query LIKE '%%' || %s || '%%'",
+            (table,),
+        ).fetchone()
+        locks = conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE pid <> pg_backend_pid() AND relation = to_regclass(%s)", (table,)
+        ).fetchone()
+    assert idle is not None and locks is not None
+    return {"idle_in_transaction": int(idle[0]), "locks": int(locks[0])}
+
+
+@pytest.mark.fault(F.PREFECT_DOWN)
+@pytest.mark.parametrize("path", ["inline", "due"])
+def test_no_transaction_or_lock_is_held_while_prefect_is_called(spool: PgSpool, path: str) -> None:
+    it = item(cluster=f"held-{path}")
+    spool.put(it, hold_s=60 if path == "inline" else 0)
+    seen: dict[str, dict[str, int]] = {}
+
+    def deliver(x: SpoolItem) -> Outcome:  # the Prefect call: the spool's session must be idle by now
+        seen[x.dedup_key] = _spool_holds(TABLE)
+        return ok(x)
+
+    if path == "inline":
+        spool.deliver_one(it.dedup_key, deliver)
+    else:
+        while it.dedup_key not in seen and spool.deliver_due(deliver, limit=100):
+            pass
+    assert seen[it.dedup_key] == {"idle_in_transaction": 0, "locks": 0}
+    assert spool.row(it.dedup_key)["state"] == "delivered"  # type: ignore[index]
+
+
+@pytest.mark.fault(F.LEASE_EXPIRED, F.CONCURRENT_WORKERS)
+def test_a_deliverer_whose_claim_was_taken_over_records_nothing(pool: ConnectionPool) -> None:
+    spool = PgSpool(pool, TABLE, retry_base_s=30.0, retry_max_s=60.0, max_attempts=3, claim_lease_s=60.0)
+    it = item(cluster="taken-over")
+    spool.put(it, hold_s=60)
+    second: list[Outcome | None] = []
+
+    def slow(x: SpoolItem) -> Outcome:  # while the first deliverer waits on Prefect, its lease runs out
+        with pool.connection() as conn:
+            q = sql.SQL("UPDATE {} SET claimed_until = now() - interval '1 millisecond' WHERE dedup_key = %s")
+            assert conn.execute(q.format(sql.Identifier(TABLE)), (x.dedup_key,)).rowcount == 1
+        second.append(spool.deliver_one(x.dedup_key, lambda y: Outcome(ok=False, error="second: prefect down")))
+        return ok(x)
+
+    assert spool.deliver_one(it.dedup_key, slow) == ok(it)
+    assert second == [Outcome(ok=False, error="second: prefect down")]  # the lease had run out: claimable again
+    row = spool.row(it.dedup_key)  # the first deliverer's late success did not overwrite the holder's outcome
+    assert row is not None and (row["state"], row["attempts"], row["flow_run_id"]) == ("received", 1, None)
+    assert (row["last_error"], row["claimed_by"]) == ("second: prefect down", None)
+
+
+def test_a_claimed_row_is_skipped_by_other_deliverers(spool: PgSpool) -> None:
+    it = item(cluster="claimed")
+    spool.put(it, hold_s=60)
+    inner: list[Outcome | None] = []
+
+    def deliver(x: SpoolItem) -> Outcome:
+        inner.append(spool.deliver_one(x.dedup_key, ok))
+        return ok(x)
+
+    assert spool.deliver_one(it.dedup_key, deliver) == ok(it)
+    assert inner == [None]  # claimed and not expired: not delivered twice
+    assert spool.row(it.dedup_key)["state"] == "delivered"  # type: ignore[index]

@@ -111,6 +111,7 @@ ADDED_COLUMNS = {
     "cache_outbox": {"xid": None},  # 0002_domain_outbox_xid: NULL = queued before the upgrade
     "repair_runs": {"owner": None, "owner_token": None},  # 0002_core_fencing: NULL = written unfenced
     "repair_segments": {"holder": None, "fencing_token": None},
+    "alert_inbox": {"claimed_by": None, "claimed_until": None},  # 0003_core_inbox_claim: NULL = not claimed
 }
 
 

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import psycopg
 import pytest
@@ -22,7 +23,9 @@ from cassandra_recovery.degraded.model import Order
 from cassandra_recovery.degraded.orders import OrderStore
 from cassandra_recovery.degraded.outbox import Outbox
 from cassandra_recovery.logic.murmur3 import token_of
+from cassandra_recovery.logic.tombstone import micros
 from cassandra_recovery.settings import DomainConfig, Settings
+from cassandra_recovery.verification.fix import rewrite_from_source
 from cassandra_recovery.verification.truth import SourceOfTruth
 from tests.migrated import domain_pool, started_postgres
 
@@ -136,7 +139,7 @@ def test_a_change_committed_before_the_window_and_relayed_inside_it_is_in_it(
     outbox = Outbox(pool, cfg, cluster)
     entries = outbox.claim("test-relay")
     assert [e.order_id for e in entries] == [late]
-    outbox.mark_delivered([e.seq for e in entries])
+    outbox.mark_delivered("test-relay", [e.seq for e in entries])
     assert list(truth.changed_tokens(window_opens)) == [token_of(late)]
 
 
@@ -190,3 +193,33 @@ def test_pruning_drops_old_entries_and_moves_the_start_of_the_log(
     assert after is not None and after > before
     assert after >= truth.now() - timedelta(seconds=1)
     assert _log(pool, cfg, before) == []  # the write above was pruned with the rest
+
+
+class _RecordingCql:
+    """Stands in for the CQL client: records the statements the fix would send to Cassandra."""
+
+    def __init__(self) -> None:
+        self.session = self
+        self.calls: list[tuple[str, tuple[object, ...]]] = []
+
+    def execute(self, stmt: Any, params: tuple[object, ...], timeout: float) -> None:
+        self.calls.append((stmt.query_string, params))
+
+
+def test_the_fix_dates_a_tombstone_by_postgres_delete_and_versions(
+    pool: ConnectionPool, cfg: DomainConfig, truth: SourceOfTruth
+) -> None:
+    deleted, never = f"del-{SUFFIX}", f"never-{SUFFIX}"
+    stored = OrderStore(pool, cfg, "test").write(_order(deleted))
+    with pool.connection() as conn:
+        conn.execute(sql.SQL("DELETE FROM {} WHERE id = %s").format(sql.Identifier(cfg.orders_table)), (deleted,))
+    q = sql.SQL("SELECT committed_at FROM {} WHERE order_id = %s AND op = 'delete'")
+    with pool.connection() as conn:
+        (row,) = fetch_all(conn.execute(q.format(sql.Identifier(f"{cfg.orders_table}_changes")), (deleted,)))
+        conn.rollback()
+    before = truth.now()
+    cql = _RecordingCql()
+    assert rewrite_from_source(pool, cql, cfg, [deleted, never])["deleted"] == 2  # type: ignore[arg-type]
+    stamps = {params[1]: params[0] for _, params in cql.calls}
+    assert stamps[deleted] == max(micros(row["committed_at"]), stored.version + 1)
+    assert stamps[never] >= micros(before)  # no trace in PostgreSQL: its clock, read during the fix

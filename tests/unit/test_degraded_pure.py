@@ -284,10 +284,10 @@ class _BackingOffOutbox:
             raise AssertionError("drain polls without sleeping while entries back off")
         return [_entry(1, "a", 1)] if self.claims == 1 else []
 
-    def mark_delivered(self, seqs: list[int]) -> int:
+    def mark_delivered(self, relay_id: str, seqs: list[int]) -> int:
         return len(seqs)
 
-    def mark_failed(self, seqs: list[int], error: str) -> tuple[int, int]:
+    def mark_failed(self, relay_id: str, seqs: list[int], error: str) -> tuple[int, int]:
         return len(seqs), 0
 
     def stats(self) -> QueueStats:
