@@ -1,4 +1,4 @@
-"""The HTTP face: FastAPI app with rate limit, size limit, authentication, parsing, then `Intake.ingest`."""
+"""The HTTP face: FastAPI app; authentication, then a rate limit per credential, size limit, parsing, ingest."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cassandra_recovery.clients.slack_interactive import signature_valid
-from cassandra_recovery.intake.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, check_bearer, check_signature
+from cassandra_recovery.intake.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, bearer_identity, signature_identity
 from cassandra_recovery.intake.config import ReceiverConfig
 from cassandra_recovery.intake.payload import SOURCES, PayloadError, parse
 from cassandra_recovery.intake.ratelimit import RateLimiter
@@ -73,16 +73,24 @@ def create_app(
                 raise _Reject(413, "too_large", f"body larger than {config.max_body_bytes} bytes")
         return bytes(body)
 
+    def limit(identity: str) -> None:
+        # Keyed by credential, after authentication: an unauthenticated flood (every local client shares the
+        # loopback address) gets 401 and never drains a sender's bucket; Alertmanager does not retry a 429.
+        wait = limiter.check(identity)
+        if wait > 0:
+            raise _Reject(429, "rate_limited", "too many requests", {"Retry-After": str(max(1, round(wait)))})
+
     async def handle(source: str, request: Request) -> Response:
         try:
-            wait = limiter.check(request.client.host if request.client else "unknown")
-            if wait > 0:
-                raise _Reject(429, "rate_limited", "too many requests", {"Retry-After": str(max(1, round(wait)))})
-            if source != "generic" and not check_bearer(request.headers.get("authorization"), config.tokens):
-                raise _Reject(401, "auth", "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
-            body = await read_body(request)
-            if source == "generic":
-                why = check_signature(
+            if source != "generic":
+                identity = bearer_identity(request.headers.get("authorization"), config.tokens)
+                if identity is None:
+                    raise _Reject(401, "auth", "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+                limit(identity)
+                body = await read_body(request)
+            else:
+                body = await read_body(request)  # the signature covers the body
+                signer, why = signature_identity(
                     request.headers.get(TIMESTAMP_HEADER),
                     request.headers.get(SIGNATURE_HEADER),
                     body,
@@ -90,8 +98,9 @@ def create_app(
                     wall_clock(),
                     config.replay_window_s,
                 )
-                if why is not None:
-                    raise _Reject(401, "auth", f"signature {why.replace('_', ' ')}")
+                if signer is None:
+                    raise _Reject(401, "auth", f"signature {str(why).replace('_', ' ')}")
+                limit(signer)
             try:
                 doc = json.loads(body)
             except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
@@ -137,13 +146,11 @@ def create_app(
         @app.post("/slack/interactions", summary="Slack interactivity (Approve/Reject buttons)")
         async def slack_interactions(request: Request) -> Response:
             try:
-                wait = limiter.check(request.client.host if request.client else "unknown")
-                if wait > 0:
-                    raise _Reject(429, "rate_limited", "too many requests", {"Retry-After": str(max(1, round(wait)))})
                 body = await read_body(request)
                 ts, sig = request.headers.get("x-slack-request-timestamp"), request.headers.get("x-slack-signature")
                 if not signature_valid(secret.get_secret_value(), body, ts, sig, wall_clock):
                     raise _Reject(401, "auth", "bad or stale Slack signature")
+                limit("slack")
                 payload = slack_payload(body)
                 if payload is None:
                     raise _Reject(400, "malformed", "expected a form body with a JSON `payload`")

@@ -166,6 +166,20 @@ def test_rate_limit_per_client_answers_429_until_the_bucket_refills() -> None:
     assert h.metric('cr_receiver_requests_rejected_total{reason="rate_limited"}') == 2.0
 
 
+@pytest.mark.fault(F.ALERT_FLOOD)
+def test_unauthenticated_flood_gets_401_and_leaves_the_senders_bucket_alone() -> None:
+    """Everyone local shares the loopback address: limits go per credential, checked after authentication."""
+    h = make(rate_per_s=1.0, rate_burst=2)
+    doc = first_alert_only("alertmanager_v4_firing")
+    flood = [h.post("alertmanager", doc, token="wrong-token-0123456789").status_code for _ in range(5)]
+    generic_flood = [h.client.post("/alerts/generic", content=b"{}").status_code for _ in range(5)]
+    assert flood == [401] * 5 and generic_flood == [401] * 5
+    assert [h.post("alertmanager", doc).status_code for _ in range(3)] == [200, 200, 429]
+    # Each credential has its own bucket: the rotated second token and the generic secret are still served.
+    assert h.post("alertmanager", doc, token=TOKEN_B).status_code == 200
+    assert h.post("generic", load("generic_firing")).status_code == 200
+
+
 @pytest.mark.parametrize("body", [b"{not json", b"", b'{"version": "4",', "\xff\xfe{}".encode("latin-1")])
 def test_malformed_json_is_400(h: Harness, body: bytes) -> None:
     r = h.post("alertmanager", body)
