@@ -64,7 +64,10 @@ def create_app(
 
     async def read_body(request: Request) -> bytes:
         declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > config.max_body_bytes):
+        # isascii: str.isdigit() also accepts '²', which int() refuses.
+        if declared is not None and not (declared.isascii() and declared.isdigit()):
+            raise _Reject(400, "malformed", "Content-Length is not a number")
+        if declared is not None and int(declared) > config.max_body_bytes:
             raise _Reject(413, "too_large", f"body larger than {config.max_body_bytes} bytes")
         body = bytearray()
         async for chunk in request.stream():  # chunked bodies have no length: count as they come

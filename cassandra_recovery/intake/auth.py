@@ -58,7 +58,8 @@ def signature_identity(
     re-dated; inside the window a replay is a duplicate, which the de-duplication key absorbs."""
     if not timestamp or not signature or not secrets:
         return None, "missing"
-    if not timestamp.isdigit() or len(timestamp) > 12:
+    # isascii: str.isdigit() also accepts '²' and other Unicode digits, which int() refuses.
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
         return None, "bad_timestamp"
     if abs(now - int(timestamp)) > window_s:
         return None, "expired"
