@@ -19,6 +19,7 @@ from cassandra_recovery.intake.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, b
 from cassandra_recovery.intake.config import ReceiverConfig
 from cassandra_recovery.intake.payload import SOURCES, PayloadError, parse
 from cassandra_recovery.intake.ratelimit import RateLimiter
+from cassandra_recovery.intake.rejected import RejectedBodies
 from cassandra_recovery.intake.service import Intake
 from cassandra_recovery.intake.slack_actions import SlackActions
 
@@ -26,7 +27,8 @@ _DOC = """Alert receiver of cassandra-recovery. `POST /alerts/alertmanager` (web
 `POST /alerts/grafana` (version 1) take `Authorization: Bearer <token>`; `POST /alerts/generic` takes
 `X-CR-Timestamp: <unix seconds>` and `X-CR-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>`,
 valid for 5 minutes. Answers: 200 taken (each alert: delivered, recorded, spooled, direct or duplicate),
-400 malformed JSON, 401 credentials, 413 too large, 422 invalid field (named), 429 rate limited,
+400 malformed JSON, 401 credentials, 413 too large, 422 invalid field (named) or an alert PostgreSQL refused
+(result `rejected`, e.g. NUL in a field; the body is kept for inspection), 429 rate limited,
 503 neither PostgreSQL nor Prefect could take an alert (retry). `POST /slack/interactions` (when a Slack signing
 secret is set) takes Slack's interactivity requests, signed by Slack (`X-Slack-Signature`, 5 minutes): 200 at
 once, the click handled in the background; 401 bad or stale signature."""
@@ -56,6 +58,7 @@ def create_app(
     wall_clock: Callable[[], float] = time.time,
     health: Callable[[], dict[str, Any]] = dict,
     slack: SlackActions | None = None,
+    rejected: RejectedBodies | None = None,
 ) -> FastAPI:
     """The app; every outside party comes in as an argument, so tests pass fakes and a fake clock."""
     app = FastAPI(title="cassandra-recovery alert receiver", description=_DOC, version="1")
@@ -116,10 +119,16 @@ def create_app(
             metrics.rejected.labels(r.reason).inc()
             return JSONResponse({"detail": r.detail}, status_code=r.status, headers=r.headers)
         result = await run_in_threadpool(intake.ingest, alerts)
+        kept: dict[str, Any] = {}
+        if result.rejected:
+            metrics.rejected.labels("refused_by_store").inc()
+            if rejected is not None:
+                why = "; ".join(f"{a.dedup_key}: {a.detail}" for a in result.alerts if a.result == "rejected")
+                kept["kept_as"] = await run_in_threadpool(rejected.keep, source, body, why)
         if result.http_status >= 500:
             metrics.rejected.labels("unavailable").inc()
             return JSONResponse(result.as_dict(), status_code=503, headers={"Retry-After": "10"})
-        return JSONResponse(result.as_dict(), status_code=result.http_status)
+        return JSONResponse({**result.as_dict(), **kept}, status_code=result.http_status)
 
     responses: dict[int | str, dict[str, Any]] = {
         code: {"description": text}
@@ -127,7 +136,7 @@ def create_app(
             (400, "malformed JSON"),
             (401, "missing or wrong credentials"),
             (413, "body too large"),
-            (422, "invalid field, named in detail[].loc"),
+            (422, "invalid field, named in detail[].loc; or an alert the inbox refused (result `rejected`)"),
             (429, "rate limited; see Retry-After"),
             (503, "neither the inbox nor Prefect could take an alert; retry"),
         ]

@@ -57,6 +57,10 @@ class ReceiverConfig(BaseModel):
     retry_max_s: float = Field(default=30.0, gt=0)
     max_attempts: int = Field(default=2880, ge=1)  # ~24 h at retry_max_s before an alert is marked dead
     table: str = "alert_inbox"
+    # Bodies whose alerts PostgreSQL refused (NUL, lone surrogates: 422) are kept here as raw bytes, at most
+    # `rejected_max_files`; None: $XDG_STATE_HOME/cassandra-recovery/rejected-alerts.
+    rejected_dir: Path | None = None
+    rejected_max_files: int = Field(default=1000, ge=0)
     # Slack interactivity (Approve/Reject buttons): the app's signing secret, or a 0600 file holding it; without
     # one, /slack/interactions does not exist. Only these user ids may answer (and only from `slack_team_id`, when
     # set). Socket Mode (`receiver --slack-socket`) also needs the app-level token (xapp-...).

@@ -18,6 +18,7 @@ from cassandra_recovery.intake.app import create_app
 from cassandra_recovery.intake.config import ReceiverConfig
 from cassandra_recovery.intake.metrics import ReceiverMetrics
 from cassandra_recovery.intake.ports import LauncherUnavailable, StoreUnavailable
+from cassandra_recovery.intake.rejected import DirRejectedBodies, default_rejected_dir
 from cassandra_recovery.intake.service import Deliverer, Intake
 from cassandra_recovery.intake.slack_actions import Resumer, SlackActions
 from cassandra_recovery.intake.spool import PgSpool
@@ -140,7 +141,10 @@ def build_receiver(settings: Settings, config: ReceiverConfig, cluster: str | No
 
     deliverer.run_once()  # leftovers now when PostgreSQL is up; otherwise the thread keeps trying
     slack = slack_actions(config, launcher.incidents, engine)
-    app = create_app(config, intake, default, known_cluster=known.__contains__, health=health, slack=slack)
+    rejected = DirRejectedBodies(config.rejected_dir or default_rejected_dir(), config.rejected_max_files)
+    app = create_app(
+        config, intake, default, known_cluster=known.__contains__, health=health, slack=slack, rejected=rejected
+    )
     return Receiver(app, intake, deliverer, pool, slack)
 
 

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from cassandra_recovery.intake.app import create_app
 from cassandra_recovery.intake.auth import sign
 from cassandra_recovery.intake.config import ReceiverConfig
-from cassandra_recovery.intake.memory import MemoryIncidents, MemorySpool, RecordingLauncher
+from cassandra_recovery.intake.memory import MemoryIncidents, MemoryRejectedBodies, MemorySpool, RecordingLauncher
 from cassandra_recovery.intake.metrics import ReceiverMetrics
 from cassandra_recovery.intake.service import Deliverer, Intake
 from tests import faults as F
@@ -52,6 +52,7 @@ class Harness:
     intake: Intake
     deliverer: Deliverer
     client: TestClient
+    rejected: MemoryRejectedBodies
 
     def post(self, source: str, doc: Any, token: str | None = TOKEN_A, **kw: Any) -> httpx.Response:
         body = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
@@ -80,8 +81,11 @@ def make(**overrides: Any) -> Harness:
     spool = MemorySpool(clock)
     incidents, launcher = MemoryIncidents(), RecordingLauncher()
     intake = Intake(spool, incidents, launcher, ReceiverMetrics(), inline_timeout_s=5.0)
-    app = create_app(cfg, intake, "lab", known_cluster=lambda c: c != "ghost", clock=clock, wall_clock=clock)
-    return Harness(clock, spool, incidents, launcher, intake, Deliverer(intake, 0.01), TestClient(app))
+    rejected = MemoryRejectedBodies()
+    app = create_app(
+        cfg, intake, "lab", known_cluster=lambda c: c != "ghost", clock=clock, wall_clock=clock, rejected=rejected
+    )
+    return Harness(clock, spool, incidents, launcher, intake, Deliverer(intake, 0.01), TestClient(app), rejected)
 
 
 @pytest.fixture
@@ -211,6 +215,20 @@ def test_unknown_extra_fields_are_accepted(h: Harness) -> None:
     doc["alerts"][0]["brandNew"] = [1, "two"]
     r = h.post("grafana", doc)
     assert r.status_code == 200 and r.json()["alerts"][0]["result"] == "delivered"
+
+
+def test_an_alert_the_inbox_refuses_is_422_kept_and_not_a_store_outage(h: Harness) -> None:
+    """NUL in a field (a lone surrogate is already a 422 from validation): PostgreSQL refuses the alert. A retry
+    cannot help, so no 503 loop; PostgreSQL is not down, so store_up stays 1. The raw body is kept to look at."""
+    doc = load("alertmanager_v4_firing")
+    doc["alerts"][1]["annotations"]["summary"] = "bad \u0000 value"
+    body = json.dumps(doc).encode()  # JSON's \u0000 escape arrives as a NUL character
+    r = h.post("alertmanager", body)
+    assert r.status_code == 422, r.text
+    assert [a["result"] for a in r.json()["alerts"]] == ["delivered", "rejected"]
+    assert r.json()["store"] == "ok" and h.metric("cr_receiver_store_up") == 1.0
+    assert h.rejected.kept[r.json()["kept_as"]][0] == body
+    assert h.metric('cr_receiver_requests_rejected_total{reason="refused_by_store"}') == 1.0
 
 
 # --- idempotency and incidents ----------------------------------------------------------------------------
