@@ -36,6 +36,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from cassandra_recovery.intake.config import load_receiver_config
+    from cassandra_recovery.intake.server import uvicorn_options
     from cassandra_recovery.intake.wiring import build_receiver
 
     say = progress("receiver")
@@ -67,15 +68,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             socket = start_socket_mode(config.slack_app_token, receiver.slack, settings.slack_base_url)
             say(f"Slack approvals over Socket Mode ({who})")
     try:
-        uvicorn.run(
-            receiver.app,
-            host=config.host,
-            port=config.port,
-            ssl_certfile=str(config.tls_certfile) if config.tls_certfile else None,
-            ssl_keyfile=str(config.tls_keyfile) if config.tls_keyfile else None,
-            log_level="warning",
-            # The size limit is ours (413 with a reason); uvicorn's own limits stay as they are.
-        )
+        # Header deadline and connection limit here; body size, body deadline and alerts per request in the app.
+        uvicorn.run(receiver.app, **uvicorn_options(config))
     finally:
         if socket is not None:
             socket.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -27,8 +28,9 @@ _DOC = """Alert receiver of cassandra-recovery. `POST /alerts/alertmanager` (web
 `POST /alerts/grafana` (version 1) take `Authorization: Bearer <token>`; `POST /alerts/generic` takes
 `X-CR-Timestamp: <unix seconds>` and `X-CR-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>`,
 valid for 5 minutes. Answers: 200 taken (each alert: delivered, recorded, spooled, direct or duplicate),
-400 malformed JSON, 401 credentials, 413 too large, 422 invalid field (named) or an alert PostgreSQL refused
-(result `rejected`, e.g. NUL in a field; the body is kept for inspection), 429 rate limited,
+400 malformed JSON, 401 credentials, 408 body too slow, 413 too large (bytes or alerts per request), 422 invalid
+field (named) or an alert PostgreSQL refused (result `rejected`, e.g. NUL in a field; the body is kept for
+inspection), 429 rate limited,
 503 neither PostgreSQL nor Prefect could take an alert (retry). `POST /slack/interactions` (when a Slack signing
 secret is set) takes Slack's interactivity requests, signed by Slack (`X-Slack-Signature`, 5 minutes): 200 at
 once, the click handled in the background; 401 bad or stale signature."""
@@ -66,6 +68,13 @@ def create_app(
     metrics = intake.metrics
 
     async def read_body(request: Request) -> bytes:
+        # uvicorn has no body deadline: a sender trickling bytes would hold a connection and a request forever.
+        try:
+            return await asyncio.wait_for(read_body_unbounded(request), config.body_timeout_s)
+        except TimeoutError:
+            raise _Reject(408, "timeout", f"body not received within {config.body_timeout_s:g} s") from None
+
+    async def read_body_unbounded(request: Request) -> bytes:
         declared = request.headers.get("content-length")
         # isascii: str.isdigit() also accepts '²', which int() refuses.
         if declared is not None and not (declared.isascii() and declared.isdigit()):
@@ -111,6 +120,11 @@ def create_app(
                 doc = json.loads(body)
             except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
                 raise _Reject(400, "malformed", f"malformed JSON: {e}") from None
+            count = len(doc["alerts"]) if isinstance(doc, dict) and isinstance(doc.get("alerts"), list) else 0
+            if count > config.max_alerts_per_request:
+                # Each alert may take up to inline_timeout_s: a huge group would hold the request for minutes.
+                most = config.max_alerts_per_request
+                raise _Reject(413, "too_large", f"{count} alerts in one request; at most {most}")
             try:
                 alerts = parse(source, doc, default_cluster, known_cluster)
             except PayloadError as e:
@@ -135,7 +149,8 @@ def create_app(
         for code, text in [
             (400, "malformed JSON"),
             (401, "missing or wrong credentials"),
-            (413, "body too large"),
+            (408, "body not received in time"),
+            (413, "body too large, or too many alerts in one request"),
             (422, "invalid field, named in detail[].loc; or an alert the inbox refused (result `rejected`)"),
             (429, "rate limited; see Retry-After"),
             (503, "neither the inbox nor Prefect could take an alert; retry"),

@@ -36,6 +36,15 @@ class ReceiverConfig(BaseModel):
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    # Alerts in one request (each may take up to inline_timeout_s); more is 413. Alertmanager's max_alerts in
+    # its webhook_config keeps a group under it.
+    max_alerts_per_request: int = Field(default=100, ge=1)
+    # Seconds to receive a whole body (408 after) and the request line and headers (the connection is closed):
+    # uvicorn has neither deadline of its own.
+    body_timeout_s: float = Field(default=10.0, gt=0)
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    # Open connections at most (uvicorn's limit_concurrency: 503 beyond it, which Alertmanager retries).
+    max_connections: int = Field(default=100, ge=1)
     # Generous: Alertmanager sends one request per group change; 429 is a 4xx it does not retry.
     rate_per_s: float = Field(default=10.0, gt=0)
     rate_burst: int = Field(default=50, ge=1)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-REJECT_REASONS = ("auth", "rate_limited", "too_large", "malformed", "invalid", "refused_by_store", "unavailable")
+REJECT_REASONS = (
+    "auth", "rate_limited", "timeout", "too_large", "malformed", "invalid", "refused_by_store", "unavailable",
+)  # fmt: skip
 
 
 class ReceiverMetrics:

@@ -24,8 +24,15 @@ def body_once(body: bytes) -> Receive:
     return receive
 
 
-def post(app: Any, path: str, headers: list[tuple[bytes, bytes]], receive: Receive) -> int:
-    """The status code the app answers a POST with (a raised exception propagates, like a 500 would)."""
+async def body_never_comes() -> dict[str, Any]:
+    """A sender that opened the request and sends nothing more (a slow-body attack)."""
+    await asyncio.Event().wait()
+    return {"type": "http.disconnect"}
+
+
+def post(app: Any, path: str, headers: list[tuple[bytes, bytes]], receive: Receive, guard_s: float = 60.0) -> int:
+    """The status code the app answers a POST with (a raised exception propagates, like a 500 would). `guard_s`
+    only keeps a hanging app from hanging the test run: it then fails with TimeoutError."""
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
         "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
@@ -37,5 +44,5 @@ def post(app: Any, path: str, headers: list[tuple[bytes, bytes]], receive: Recei
         if message["type"] == "http.response.start":
             status.append(message["status"])
 
-    asyncio.run(app(scope, receive, send))
+    asyncio.run(asyncio.wait_for(app(scope, receive, send), guard_s))
     return status[0]

@@ -21,6 +21,7 @@ from cassandra_recovery.intake.memory import MemoryIncidents, MemoryRejectedBodi
 from cassandra_recovery.intake.metrics import ReceiverMetrics
 from cassandra_recovery.intake.service import Deliverer, Intake
 from tests import faults as F
+from tests.unit import asgi_raw
 
 pytestmark = pytest.mark.area("intake")
 
@@ -156,6 +157,24 @@ def test_body_over_the_limit_is_413_with_or_without_content_length() -> None:
     assert r.status_code == 413 and "2048" in r.json()["detail"]
     assert h.launcher.calls == [] and h.spool.rows == {}
     assert h.post("alertmanager", first_alert_only("alertmanager_v4_firing")).status_code == 200
+
+
+def test_more_alerts_than_the_cap_is_413_saying_so_and_nothing_is_taken() -> None:
+    h = make(max_alerts_per_request=2)
+    doc = load("alertmanager_v4_firing")
+    doc["alerts"] = [doc["alerts"][0] | {"fingerprint": f"{i:016x}"} for i in range(3)]
+    r = h.post("alertmanager", doc)
+    assert r.status_code == 413 and r.json()["detail"] == "3 alerts in one request; at most 2"
+    assert h.launcher.calls == [] and h.spool.rows == {}
+    doc["alerts"] = doc["alerts"][:2]
+    assert h.post("alertmanager", doc).status_code == 200
+
+
+def test_a_body_that_never_arrives_is_408() -> None:
+    h = make(body_timeout_s=0.05)
+    headers = [(b"authorization", f"Bearer {TOKEN_A}".encode()), (b"content-length", b"100")]
+    assert asgi_raw.post(h.client.app, "/alerts/alertmanager", headers, asgi_raw.body_never_comes) == 408
+    assert h.metric('cr_receiver_requests_rejected_total{reason="timeout"}') == 1.0
 
 
 @pytest.mark.fault(F.ALERT_FLOOD)
