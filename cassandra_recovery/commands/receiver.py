@@ -36,7 +36,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from cassandra_recovery.intake.config import load_receiver_config
-    from cassandra_recovery.intake.server import uvicorn_options
+    from cassandra_recovery.intake.server import OpsListener, uvicorn_options
     from cassandra_recovery.intake.wiring import build_receiver
 
     say = progress("receiver")
@@ -57,6 +57,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     receiver.deliverer.start()
     scheme = "https" if config.tls else "http"
     say(f"listening on {scheme}://{config.host}:{config.port} (docs at /docs, metrics at /metrics)")
+    ops: OpsListener | None = None
     socket = None
     if receiver.slack is not None:
         who = f"{len(config.slack_allowed_users)} allowed Slack user(s)"
@@ -68,9 +69,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             socket = start_socket_mode(config.slack_app_token, receiver.slack, settings.slack_base_url)
             say(f"Slack approvals over Socket Mode ({who})")
     try:
+        if config.ops_port is not None and receiver.ops_app is not None:
+            ops = OpsListener(receiver.ops_app, config)
+            say(f"health and metrics also at {scheme}://{config.host}:{ops.start()}/healthz and /metrics")
         # Header deadline and connection limit here; body size, body deadline and alerts per request in the app.
         uvicorn.run(receiver.app, **uvicorn_options(config))
     finally:
+        if ops is not None:
+            ops.stop()
         if socket is not None:
             socket.close()
         receiver.close()

@@ -13,11 +13,11 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cassandra_recovery.clients.slack_interactive import signature_valid
 from cassandra_recovery.intake.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, bearer_identity, signature_identity
 from cassandra_recovery.intake.config import ReceiverConfig
+from cassandra_recovery.intake.ops import add_ops_routes
 from cassandra_recovery.intake.payload import SOURCES, PayloadError, parse
 from cassandra_recovery.intake.ratelimit import RateLimiter
 from cassandra_recovery.intake.rejected import RejectedBodies
@@ -187,13 +187,7 @@ def create_app(
             slack.handle(payload)  # returns at once: the work runs on the actions' pool
             return Response(status_code=200)
 
-    @app.get("/healthz")
-    def healthz() -> dict[str, Any]:
-        return {"status": "ok", **health()}
-
-    @app.get("/metrics")
-    def prometheus() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    add_ops_routes(app, metrics, health)  # also on their own listener when `ops_port` is set
 
     def openapi() -> dict[str, Any]:
         # Bodies are read raw (signatures need the exact bytes, and nothing is parsed before authentication),

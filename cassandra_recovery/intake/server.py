@@ -1,11 +1,16 @@
-"""Serving the receiver with uvicorn: a header-read deadline (uvicorn has none) and a connection limit."""
+"""Serving the receiver with uvicorn: a header-read deadline (uvicorn has none), a connection limit, and the
+health-and-metrics listener in a thread of its own."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from typing import Any
 
 import h11
+import uvicorn
+from fastapi import FastAPI
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from cassandra_recovery.intake.config import ReceiverConfig
@@ -66,3 +71,29 @@ def uvicorn_options(config: ReceiverConfig) -> dict[str, Any]:
         "http": header_deadline_protocol(config.header_timeout_s),
         "limit_concurrency": config.max_connections,
     }
+
+
+class OpsListener:
+    """The health-and-metrics app on `ops_port`, in a daemon thread with its own event loop (uvicorn installs no
+    signal handlers outside the main thread, so the main server keeps Ctrl-C)."""
+
+    def __init__(self, app: FastAPI, config: ReceiverConfig) -> None:
+        port = 0 if config.ops_port is None else config.ops_port
+        options = {**uvicorn_options(config), "port": port, "limit_concurrency": None}
+        self.server = uvicorn.Server(uvicorn.Config(app, **options))
+        self._thread = threading.Thread(target=self.server.run, name="receiver-ops", daemon=True)
+
+    def start(self, wait_s: float = 10.0) -> int:
+        """Start serving; the bound port (useful with port 0). RuntimeError when it does not come up in time."""
+        self._thread.start()
+        give_up = time.monotonic() + wait_s
+        while not self.server.started:
+            if not self._thread.is_alive() or time.monotonic() > give_up:
+                raise RuntimeError("the health-and-metrics listener did not start (port in use?)")
+            time.sleep(0.02)
+        port: int = self.server.servers[0].sockets[0].getsockname()[1]
+        return port
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout=10)

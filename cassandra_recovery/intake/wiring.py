@@ -17,6 +17,7 @@ from cassandra_recovery.incident.store import IncidentStore
 from cassandra_recovery.intake.app import create_app
 from cassandra_recovery.intake.config import ReceiverConfig
 from cassandra_recovery.intake.metrics import ReceiverMetrics
+from cassandra_recovery.intake.ops import create_ops_app
 from cassandra_recovery.intake.ports import LauncherUnavailable, StoreUnavailable
 from cassandra_recovery.intake.rejected import DirRejectedBodies, default_rejected_dir
 from cassandra_recovery.intake.service import Deliverer, Intake
@@ -103,6 +104,7 @@ class Receiver:
     deliverer: Deliverer
     pool: ConnectionPool
     slack: SlackActions | None = None
+    ops_app: FastAPI | None = None  # /healthz and /metrics for their own listener (ops_port)
 
     def close(self) -> None:
         self.deliverer.stop()
@@ -145,7 +147,7 @@ def build_receiver(settings: Settings, config: ReceiverConfig, cluster: str | No
     app = create_app(
         config, intake, default, known_cluster=known.__contains__, health=health, slack=slack, rejected=rejected
     )
-    return Receiver(app, intake, deliverer, pool, slack)
+    return Receiver(app, intake, deliverer, pool, slack, create_ops_app(intake.metrics, health))
 
 
 @dataclass(frozen=True)
