@@ -36,6 +36,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from cassandra_recovery.intake.config import load_receiver_config
+    from cassandra_recovery.intake.server import OpsListener, uvicorn_options
     from cassandra_recovery.intake.wiring import build_receiver
 
     say = progress("receiver")
@@ -56,6 +57,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     receiver.deliverer.start()
     scheme = "https" if config.tls else "http"
     say(f"listening on {scheme}://{config.host}:{config.port} (docs at /docs, metrics at /metrics)")
+    ops: OpsListener | None = None
     socket = None
     if receiver.slack is not None:
         who = f"{len(config.slack_allowed_users)} allowed Slack user(s)"
@@ -67,16 +69,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             socket = start_socket_mode(config.slack_app_token, receiver.slack, settings.slack_base_url)
             say(f"Slack approvals over Socket Mode ({who})")
     try:
-        uvicorn.run(
-            receiver.app,
-            host=config.host,
-            port=config.port,
-            ssl_certfile=str(config.tls_certfile) if config.tls_certfile else None,
-            ssl_keyfile=str(config.tls_keyfile) if config.tls_keyfile else None,
-            log_level="warning",
-            # The size limit is ours (413 with a reason); uvicorn's own limits stay as they are.
-        )
+        if config.ops_port is not None and receiver.ops_app is not None:
+            ops = OpsListener(receiver.ops_app, config)
+            say(f"health and metrics also at {scheme}://{config.host}:{ops.start()}/healthz and /metrics")
+        # Header deadline and connection limit here; body size, body deadline and alerts per request in the app.
+        uvicorn.run(receiver.app, **uvicorn_options(config))
     finally:
+        if ops is not None:
+            ops.stop()
         if socket is not None:
             socket.close()
         receiver.close()

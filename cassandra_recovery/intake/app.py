@@ -1,7 +1,8 @@
-"""The HTTP face: FastAPI app with rate limit, size limit, authentication, parsing, then `Intake.ingest`."""
+"""The HTTP face: FastAPI app; authentication, then a rate limit per credential, size limit, parsing, ingest."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -12,13 +13,14 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cassandra_recovery.clients.slack_interactive import signature_valid
-from cassandra_recovery.intake.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, check_bearer, check_signature
+from cassandra_recovery.intake.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, bearer_identity, signature_identity
 from cassandra_recovery.intake.config import ReceiverConfig
+from cassandra_recovery.intake.ops import add_ops_routes
 from cassandra_recovery.intake.payload import SOURCES, PayloadError, parse
 from cassandra_recovery.intake.ratelimit import RateLimiter
+from cassandra_recovery.intake.rejected import RejectedBodies
 from cassandra_recovery.intake.service import Intake
 from cassandra_recovery.intake.slack_actions import SlackActions
 
@@ -26,7 +28,9 @@ _DOC = """Alert receiver of cassandra-recovery. `POST /alerts/alertmanager` (web
 `POST /alerts/grafana` (version 1) take `Authorization: Bearer <token>`; `POST /alerts/generic` takes
 `X-CR-Timestamp: <unix seconds>` and `X-CR-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>`,
 valid for 5 minutes. Answers: 200 taken (each alert: delivered, recorded, spooled, direct or duplicate),
-400 malformed JSON, 401 credentials, 413 too large, 422 invalid field (named), 429 rate limited,
+400 malformed JSON, 401 credentials, 408 body too slow, 413 too large (bytes or alerts per request), 422 invalid
+field (named) or an alert PostgreSQL refused (result `rejected`, e.g. NUL in a field; the body is kept for
+inspection), 429 rate limited,
 503 neither PostgreSQL nor Prefect could take an alert (retry). `POST /slack/interactions` (when a Slack signing
 secret is set) takes Slack's interactivity requests, signed by Slack (`X-Slack-Signature`, 5 minutes): 200 at
 once, the click handled in the background; 401 bad or stale signature."""
@@ -56,6 +60,7 @@ def create_app(
     wall_clock: Callable[[], float] = time.time,
     health: Callable[[], dict[str, Any]] = dict,
     slack: SlackActions | None = None,
+    rejected: RejectedBodies | None = None,
 ) -> FastAPI:
     """The app; every outside party comes in as an argument, so tests pass fakes and a fake clock."""
     app = FastAPI(title="cassandra-recovery alert receiver", description=_DOC, version="1")
@@ -63,8 +68,18 @@ def create_app(
     metrics = intake.metrics
 
     async def read_body(request: Request) -> bytes:
+        # uvicorn has no body deadline: a sender trickling bytes would hold a connection and a request forever.
+        try:
+            return await asyncio.wait_for(read_body_unbounded(request), config.body_timeout_s)
+        except TimeoutError:
+            raise _Reject(408, "timeout", f"body not received within {config.body_timeout_s:g} s") from None
+
+    async def read_body_unbounded(request: Request) -> bytes:
         declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > config.max_body_bytes):
+        # isascii: str.isdigit() also accepts '²', which int() refuses.
+        if declared is not None and not (declared.isascii() and declared.isdigit()):
+            raise _Reject(400, "malformed", "Content-Length is not a number")
+        if declared is not None and int(declared) > config.max_body_bytes:
             raise _Reject(413, "too_large", f"body larger than {config.max_body_bytes} bytes")
         body = bytearray()
         async for chunk in request.stream():  # chunked bodies have no length: count as they come
@@ -73,16 +88,24 @@ def create_app(
                 raise _Reject(413, "too_large", f"body larger than {config.max_body_bytes} bytes")
         return bytes(body)
 
+    def limit(identity: str) -> None:
+        # Keyed by credential, after authentication: an unauthenticated flood (every local client shares the
+        # loopback address) gets 401 and never drains a sender's bucket; Alertmanager does not retry a 429.
+        wait = limiter.check(identity)
+        if wait > 0:
+            raise _Reject(429, "rate_limited", "too many requests", {"Retry-After": str(max(1, round(wait)))})
+
     async def handle(source: str, request: Request) -> Response:
         try:
-            wait = limiter.check(request.client.host if request.client else "unknown")
-            if wait > 0:
-                raise _Reject(429, "rate_limited", "too many requests", {"Retry-After": str(max(1, round(wait)))})
-            if source != "generic" and not check_bearer(request.headers.get("authorization"), config.tokens):
-                raise _Reject(401, "auth", "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
-            body = await read_body(request)
-            if source == "generic":
-                why = check_signature(
+            if source != "generic":
+                identity = bearer_identity(request.headers.get("authorization"), config.tokens)
+                if identity is None:
+                    raise _Reject(401, "auth", "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+                limit(identity)
+                body = await read_body(request)
+            else:
+                body = await read_body(request)  # the signature covers the body
+                signer, why = signature_identity(
                     request.headers.get(TIMESTAMP_HEADER),
                     request.headers.get(SIGNATURE_HEADER),
                     body,
@@ -90,12 +113,18 @@ def create_app(
                     wall_clock(),
                     config.replay_window_s,
                 )
-                if why is not None:
-                    raise _Reject(401, "auth", f"signature {why.replace('_', ' ')}")
+                if signer is None:
+                    raise _Reject(401, "auth", f"signature {str(why).replace('_', ' ')}")
+                limit(signer)
             try:
                 doc = json.loads(body)
             except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
                 raise _Reject(400, "malformed", f"malformed JSON: {e}") from None
+            count = len(doc["alerts"]) if isinstance(doc, dict) and isinstance(doc.get("alerts"), list) else 0
+            if count > config.max_alerts_per_request:
+                # Each alert may take up to inline_timeout_s: a huge group would hold the request for minutes.
+                most = config.max_alerts_per_request
+                raise _Reject(413, "too_large", f"{count} alerts in one request; at most {most}")
             try:
                 alerts = parse(source, doc, default_cluster, known_cluster)
             except PayloadError as e:
@@ -104,18 +133,25 @@ def create_app(
             metrics.rejected.labels(r.reason).inc()
             return JSONResponse({"detail": r.detail}, status_code=r.status, headers=r.headers)
         result = await run_in_threadpool(intake.ingest, alerts)
+        kept: dict[str, Any] = {}
+        if result.rejected:
+            metrics.rejected.labels("refused_by_store").inc()
+            if rejected is not None:
+                why = "; ".join(f"{a.dedup_key}: {a.detail}" for a in result.alerts if a.result == "rejected")
+                kept["kept_as"] = await run_in_threadpool(rejected.keep, source, body, why)
         if result.http_status >= 500:
             metrics.rejected.labels("unavailable").inc()
             return JSONResponse(result.as_dict(), status_code=503, headers={"Retry-After": "10"})
-        return JSONResponse(result.as_dict(), status_code=result.http_status)
+        return JSONResponse({**result.as_dict(), **kept}, status_code=result.http_status)
 
     responses: dict[int | str, dict[str, Any]] = {
         code: {"description": text}
         for code, text in [
             (400, "malformed JSON"),
             (401, "missing or wrong credentials"),
-            (413, "body too large"),
-            (422, "invalid field, named in detail[].loc"),
+            (408, "body not received in time"),
+            (413, "body too large, or too many alerts in one request"),
+            (422, "invalid field, named in detail[].loc; or an alert the inbox refused (result `rejected`)"),
             (429, "rate limited; see Retry-After"),
             (503, "neither the inbox nor Prefect could take an alert; retry"),
         ]
@@ -137,13 +173,11 @@ def create_app(
         @app.post("/slack/interactions", summary="Slack interactivity (Approve/Reject buttons)")
         async def slack_interactions(request: Request) -> Response:
             try:
-                wait = limiter.check(request.client.host if request.client else "unknown")
-                if wait > 0:
-                    raise _Reject(429, "rate_limited", "too many requests", {"Retry-After": str(max(1, round(wait)))})
                 body = await read_body(request)
                 ts, sig = request.headers.get("x-slack-request-timestamp"), request.headers.get("x-slack-signature")
                 if not signature_valid(secret.get_secret_value(), body, ts, sig, wall_clock):
                     raise _Reject(401, "auth", "bad or stale Slack signature")
+                limit("slack")
                 payload = slack_payload(body)
                 if payload is None:
                     raise _Reject(400, "malformed", "expected a form body with a JSON `payload`")
@@ -153,13 +187,7 @@ def create_app(
             slack.handle(payload)  # returns at once: the work runs on the actions' pool
             return Response(status_code=200)
 
-    @app.get("/healthz")
-    def healthz() -> dict[str, Any]:
-        return {"status": "ok", **health()}
-
-    @app.get("/metrics")
-    def prometheus() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    add_ops_routes(app, metrics, health)  # also on their own listener when `ops_port` is set
 
     def openapi() -> dict[str, Any]:
         # Bodies are read raw (signatures need the exact bytes, and nothing is parsed before authentication),

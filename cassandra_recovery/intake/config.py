@@ -36,6 +36,18 @@ class ReceiverConfig(BaseModel):
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    # Alerts in one request (each may take up to inline_timeout_s); more is 413. Alertmanager's max_alerts in
+    # its webhook_config keeps a group under it.
+    max_alerts_per_request: int = Field(default=100, ge=1)
+    # Seconds to receive a whole body (408 after) and the request line and headers (the connection is closed):
+    # uvicorn has neither deadline of its own.
+    body_timeout_s: float = Field(default=10.0, gt=0)
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    # Open connections at most (uvicorn's limit_concurrency: 503 beyond it, which Alertmanager retries).
+    max_connections: int = Field(default=100, ge=1)
+    # /healthz and /metrics also on this port (same host), served by their own thread and event loop, so a flood
+    # of alert requests or a full connection limit on `port` does not starve probes and scrapes. None: off.
+    ops_port: int | None = Field(default=None, ge=0, le=65535)
     # Generous: Alertmanager sends one request per group change; 429 is a 4xx it does not retry.
     rate_per_s: float = Field(default=10.0, gt=0)
     rate_burst: int = Field(default=50, ge=1)
@@ -57,6 +69,10 @@ class ReceiverConfig(BaseModel):
     retry_max_s: float = Field(default=30.0, gt=0)
     max_attempts: int = Field(default=2880, ge=1)  # ~24 h at retry_max_s before an alert is marked dead
     table: str = "alert_inbox"
+    # Bodies whose alerts PostgreSQL refused (NUL, lone surrogates: 422) are kept here as raw bytes, at most
+    # `rejected_max_files`; None: $XDG_STATE_HOME/cassandra-recovery/rejected-alerts.
+    rejected_dir: Path | None = None
+    rejected_max_files: int = Field(default=1000, ge=0)
     # Slack interactivity (Approve/Reject buttons): the app's signing secret, or a 0600 file holding it; without
     # one, /slack/interactions does not exist. Only these user ids may answer (and only from `slack_team_id`, when
     # set). Socket Mode (`receiver --slack-socket`) also needs the app-level token (xapp-...).

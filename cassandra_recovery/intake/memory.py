@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cassandra_recovery.intake.ports import (
+    AlertRejected,
     DeliverFn,
     LauncherUnavailable,
     Outcome,
@@ -15,6 +16,23 @@ from cassandra_recovery.intake.ports import (
     StoreUnavailable,
     backoff_s,
 )
+
+
+def _refused_by_postgresql(value: Any) -> bool:
+    """What PostgreSQL refuses in text and jsonb: NUL, and strings UTF-8 cannot encode (lone surrogates)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return True
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_refused_by_postgresql(k) or _refused_by_postgresql(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_refused_by_postgresql(v) for v in value)
+    return False
 
 
 @dataclass
@@ -43,6 +61,8 @@ class MemorySpool:
     def put(self, item: SpoolItem, hold_s: float) -> bool:
         with self._lock:
             self._check()
+            if _refused_by_postgresql(item.doc):
+                raise AlertRejected("alert refused by the inbox: DataError")
             if item.dedup_key in self.rows:
                 return False
             self.rows[item.dedup_key] = _Row(item, due=self.clock() + hold_s)
@@ -170,3 +190,15 @@ class MemoryTimeline:
             return [
                 dict(e) for e in self.incidents.get(incident_id, [])
             ]  # none for an unknown incident, like the store
+
+
+class MemoryRejectedBodies:
+    """RejectedBodies in a dict: name -> (body, reason)."""
+
+    def __init__(self) -> None:
+        self.kept: dict[str, tuple[bytes, str]] = {}
+
+    def keep(self, source: str, body: bytes, reason: str) -> str | None:
+        name = f"{source}-{len(self.kept) + 1}"
+        self.kept[name] = (body, reason)
+        return name

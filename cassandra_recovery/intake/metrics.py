@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-REJECT_REASONS = ("auth", "rate_limited", "too_large", "malformed", "invalid", "unavailable")
+REJECT_REASONS = (
+    "auth", "rate_limited", "timeout", "too_large", "malformed", "invalid", "refused_by_store", "unavailable",
+)  # fmt: skip
 
 
 class ReceiverMetrics:
@@ -25,5 +27,8 @@ class ReceiverMetrics:
         )
         self.pending = Gauge("cr_receiver_spooled_pending", "alerts pending delivery in the inbox", registry=r)
         self.store_up = Gauge("cr_receiver_store_up", "1 when the inbox answered last time", registry=r)
+        self.store_busy = Counter(
+            "cr_receiver_store_busy", "inbox calls that found every pooled connection in use", registry=r
+        )
         for reason in REJECT_REASONS:  # exported at 0 from the start, so rate() works from the first error
             self.rejected.labels(reason)

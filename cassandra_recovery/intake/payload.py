@@ -9,7 +9,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 CLUSTER_LABEL = "cluster"
 NODE_LABELS = ("node", "instance")
@@ -28,7 +37,15 @@ def _rfc3339_text(v: Any) -> Any:
     return v
 
 
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
+def _in_utc(v: datetime) -> datetime:
+    # Near year 1 or 9999 an offset pushes the instant out of datetime's range: 422, not an OverflowError.
+    try:
+        return v.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ValueError("timestamp out of range once converted to UTC") from None
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_in_utc)]
 
 
 class _Open(BaseModel):

@@ -21,6 +21,14 @@ class StoreUnavailable(RecoveryError):
     """PostgreSQL could not be reached or refused the statement; nothing was written."""
 
 
+class StoreBusy(StoreUnavailable):
+    """Every connection of the pool was busy (PoolTimeout): PostgreSQL may well be up; nothing was written."""
+
+
+class AlertRejected(RecoveryError):
+    """PostgreSQL refused this alert's data (e.g. NUL or a lone surrogate in a field): a retry cannot help."""
+
+
 @dataclass(frozen=True)
 class SpoolItem:
     """One alert as stored: its keys, its trigger document and where its delivery stands."""

@@ -1,4 +1,4 @@
-"""Token buckets per client address, on an injected clock (pure apart from the dict it keeps)."""
+"""Token buckets per key (a sender's credential), on an injected clock (pure apart from the dict it keeps)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ class TokenBucket:
 
 
 class RateLimiter:
-    """One bucket per client; the least recently seen clients are forgotten beyond `max_clients`, which bounds
+    """One bucket per key; the least recently seen keys are forgotten beyond `max_clients`, which bounds
     memory (a forgotten client starts again with a full bucket)."""
 
     def __init__(self, rate: float, burst: int, clock: Callable[[], float], max_clients: int = 10_000) -> None:

@@ -14,12 +14,14 @@ from typing import Any
 from cassandra_recovery.intake.metrics import ReceiverMetrics
 from cassandra_recovery.intake.payload import Alert
 from cassandra_recovery.intake.ports import (
+    AlertRejected,
     Incidents,
     Launcher,
     LauncherUnavailable,
     Outcome,
     Spool,
     SpoolItem,
+    StoreBusy,
     StoreUnavailable,
 )
 
@@ -29,7 +31,8 @@ ACTOR = "alert-receiver"
 
 @dataclass(frozen=True)
 class AlertResult:
-    """Per alert: duplicate | delivered | recorded | spooled | direct | failed."""
+    """Per alert: duplicate | delivered | recorded | spooled | direct | failed | rejected (the inbox refused its
+    data: a retry cannot help)."""
 
     result: str
     cluster: str
@@ -44,12 +47,19 @@ class AlertResult:
 @dataclass(frozen=True)
 class IngestResult:
     alerts: list[AlertResult]
-    store: str  # ok | unavailable
+    store: str  # ok | unavailable | busy (every pooled connection in use)
 
     @property
     def http_status(self) -> int:
-        # 503 only when some alert was neither stored nor delivered: the sender must retry it.
-        return 503 if any(a.result == "failed" for a in self.alerts) else 200
+        # 503 only when some alert was neither stored nor delivered: the sender must retry it. 422 when the
+        # inbox refused an alert's data: a retry would be refused again (the body is kept for inspection).
+        if any(a.result == "failed" for a in self.alerts):
+            return 503
+        return 422 if any(a.result == "rejected" for a in self.alerts) else 200
+
+    @property
+    def rejected(self) -> bool:
+        return any(a.result == "rejected" for a in self.alerts)
 
     def as_dict(self) -> dict[str, Any]:
         return {"store": self.store, "alerts": [asdict(a) for a in self.alerts]}
@@ -110,10 +120,14 @@ class Intake:
                 if store != "ok":  # one pool timeout per request is enough to know PostgreSQL is away
                     raise StoreUnavailable(store)
                 inserted = self.spool.put(item, hold_s=self.inline_timeout_s * 2)
+            except AlertRejected as e:
+                log.warning("alert %s refused by the inbox: %s", item.dedup_key, e)
+                results.append(AlertResult("rejected", **base, detail=str(e)))
+                continue
             except StoreUnavailable as e:
                 if store == "ok":
-                    log.warning("alert inbox unavailable (%s); delivering directly", e)
-                store = "unavailable"
+                    log.warning("alert inbox %s (%s); delivering directly", _condition(e), e)
+                    store = _condition(e)
                 results.append(AlertResult(**base, **self._direct(item)))
                 continue
             if not inserted:
@@ -122,7 +136,7 @@ class Intake:
                 continue
             self.metrics.accepted.labels(alert.source).inc()
             results.append(AlertResult(**base, **self._inline(item)))
-        self.metrics.store_up.set(1.0 if store == "ok" else 0.0)
+        _note_store(self.metrics, store)
         return IngestResult(results, store)
 
     def _inline(self, item: SpoolItem) -> dict[str, Any]:
@@ -165,6 +179,18 @@ class Intake:
         return outcomes
 
 
+def _condition(e: StoreUnavailable) -> str:
+    return "busy" if isinstance(e, StoreBusy) else "unavailable"
+
+
+def _note_store(metrics: ReceiverMetrics, store: str) -> None:
+    """store_up says whether PostgreSQL answers; an exhausted pool is its own counter, not a store outage."""
+    if store == "busy":
+        metrics.store_busy.inc()
+    else:
+        metrics.store_up.set(1.0 if store == "ok" else 0.0)
+
+
 class Deliverer:
     """Background thread: a round every `interval_s` until stopped; PostgreSQL outages are logged, not fatal."""
 
@@ -181,8 +207,8 @@ class Deliverer:
             self.last_error = None
             self.intake.metrics.store_up.set(1.0)
         except StoreUnavailable as e:
-            self.last_error = str(e)
-            self.intake.metrics.store_up.set(0.0)
+            self.last_error = None if isinstance(e, StoreBusy) else str(e)
+            _note_store(self.intake.metrics, _condition(e))
             log.warning("deliverer: %s", e)
             outcomes = []
         self.rounds += 1

@@ -14,11 +14,19 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from cassandra_recovery.clients.postgres import Row, fetch_one
 from cassandra_recovery.errors import ConfigError
-from cassandra_recovery.intake.ports import DeliverFn, Outcome, SpoolItem, StoreUnavailable, backoff_s
+from cassandra_recovery.intake.ports import (
+    AlertRejected,
+    DeliverFn,
+    Outcome,
+    SpoolItem,
+    StoreBusy,
+    StoreUnavailable,
+    backoff_s,
+)
 
 log = logging.getLogger(__name__)
 _TABLE = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")
@@ -98,13 +106,22 @@ class PgSpool:
         try:
             with self.pool.connection() as conn, conn.transaction():
                 yield conn
-        except psycopg.Error as e:  # PoolTimeout is an OperationalError: PostgreSQL away looks the same
+        except PoolTimeout as e:  # an OperationalError too, but PostgreSQL answered: every connection was busy
+            raise StoreBusy(f"alert inbox: every connection busy ({str(e)[:200]})") from e
+        except psycopg.Error as e:
             raise StoreUnavailable(f"alert inbox: {type(e).__name__}: {str(e)[:300]}") from e
 
     def put(self, item: SpoolItem, hold_s: float) -> bool:
         args = (item.dedup_key, item.launch_key, item.source, item.cluster_id, item.alert_status)
-        with self._tx() as conn:
-            row = fetch_one(conn.execute(self._q(_PUT), (*args, Jsonb(item.doc), hold_s)))
+        try:
+            with self._tx() as conn:
+                row = fetch_one(conn.execute(self._q(_PUT), (*args, Jsonb(item.doc), hold_s)))
+        except StoreUnavailable as e:
+            # The values were refused (NUL in text or jsonb, a lone surrogate, a broken constraint): the alert's
+            # fault, not PostgreSQL's; storing it again can never succeed.
+            if isinstance(e.__cause__, psycopg.DataError | psycopg.IntegrityError):
+                raise AlertRejected(f"alert refused by the inbox: {type(e.__cause__).__name__}") from e.__cause__
+            raise
         return row is not None
 
     def deliver_one(self, dedup_key: str, deliver: DeliverFn) -> Outcome | None:
@@ -141,7 +158,8 @@ class PgSpool:
             params = {**held, "state": state, "run": outcome.flow_run_id}
         else:
             delay = backoff_s(item.attempts + 1, self.retry_base_s, self.retry_max_s)
-            params = {**held, "err": (outcome.error or "")[:1000], "delay": delay, "max": self.max_attempts}
+            err = (outcome.error or "").replace("\x00", "\\0")[:1000]  # text columns cannot hold NUL
+            params = {**held, "err": err, "delay": delay, "max": self.max_attempts}
         with self._tx() as conn:
             recorded = conn.execute(self._outcome[outcome.ok], params).rowcount
         if not recorded:

@@ -17,7 +17,9 @@ from cassandra_recovery.incident.store import IncidentStore
 from cassandra_recovery.intake.app import create_app
 from cassandra_recovery.intake.config import ReceiverConfig
 from cassandra_recovery.intake.metrics import ReceiverMetrics
+from cassandra_recovery.intake.ops import create_ops_app
 from cassandra_recovery.intake.ports import LauncherUnavailable, StoreUnavailable
+from cassandra_recovery.intake.rejected import DirRejectedBodies, default_rejected_dir
 from cassandra_recovery.intake.service import Deliverer, Intake
 from cassandra_recovery.intake.slack_actions import Resumer, SlackActions
 from cassandra_recovery.intake.spool import PgSpool
@@ -102,6 +104,7 @@ class Receiver:
     deliverer: Deliverer
     pool: ConnectionPool
     slack: SlackActions | None = None
+    ops_app: FastAPI | None = None  # /healthz and /metrics for their own listener (ops_port)
 
     def close(self) -> None:
         self.deliverer.stop()
@@ -140,8 +143,11 @@ def build_receiver(settings: Settings, config: ReceiverConfig, cluster: str | No
 
     deliverer.run_once()  # leftovers now when PostgreSQL is up; otherwise the thread keeps trying
     slack = slack_actions(config, launcher.incidents, engine)
-    app = create_app(config, intake, default, known_cluster=known.__contains__, health=health, slack=slack)
-    return Receiver(app, intake, deliverer, pool, slack)
+    rejected = DirRejectedBodies(config.rejected_dir or default_rejected_dir(), config.rejected_max_files)
+    app = create_app(
+        config, intake, default, known_cluster=known.__contains__, health=health, slack=slack, rejected=rejected
+    )
+    return Receiver(app, intake, deliverer, pool, slack, create_ops_app(intake.metrics, health))
 
 
 @dataclass(frozen=True)

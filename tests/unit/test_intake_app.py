@@ -17,10 +17,11 @@ from fastapi.testclient import TestClient
 from cassandra_recovery.intake.app import create_app
 from cassandra_recovery.intake.auth import sign
 from cassandra_recovery.intake.config import ReceiverConfig
-from cassandra_recovery.intake.memory import MemoryIncidents, MemorySpool, RecordingLauncher
+from cassandra_recovery.intake.memory import MemoryIncidents, MemoryRejectedBodies, MemorySpool, RecordingLauncher
 from cassandra_recovery.intake.metrics import ReceiverMetrics
 from cassandra_recovery.intake.service import Deliverer, Intake
 from tests import faults as F
+from tests.unit import asgi_raw
 
 pytestmark = pytest.mark.area("intake")
 
@@ -52,6 +53,7 @@ class Harness:
     intake: Intake
     deliverer: Deliverer
     client: TestClient
+    rejected: MemoryRejectedBodies
 
     def post(self, source: str, doc: Any, token: str | None = TOKEN_A, **kw: Any) -> httpx.Response:
         body = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
@@ -80,8 +82,11 @@ def make(**overrides: Any) -> Harness:
     spool = MemorySpool(clock)
     incidents, launcher = MemoryIncidents(), RecordingLauncher()
     intake = Intake(spool, incidents, launcher, ReceiverMetrics(), inline_timeout_s=5.0)
-    app = create_app(cfg, intake, "lab", known_cluster=lambda c: c != "ghost", clock=clock, wall_clock=clock)
-    return Harness(clock, spool, incidents, launcher, intake, Deliverer(intake, 0.01), TestClient(app))
+    rejected = MemoryRejectedBodies()
+    app = create_app(
+        cfg, intake, "lab", known_cluster=lambda c: c != "ghost", clock=clock, wall_clock=clock, rejected=rejected
+    )
+    return Harness(clock, spool, incidents, launcher, intake, Deliverer(intake, 0.01), TestClient(app), rejected)
 
 
 @pytest.fixture
@@ -154,6 +159,24 @@ def test_body_over_the_limit_is_413_with_or_without_content_length() -> None:
     assert h.post("alertmanager", first_alert_only("alertmanager_v4_firing")).status_code == 200
 
 
+def test_more_alerts_than_the_cap_is_413_saying_so_and_nothing_is_taken() -> None:
+    h = make(max_alerts_per_request=2)
+    doc = load("alertmanager_v4_firing")
+    doc["alerts"] = [doc["alerts"][0] | {"fingerprint": f"{i:016x}"} for i in range(3)]
+    r = h.post("alertmanager", doc)
+    assert r.status_code == 413 and r.json()["detail"] == "3 alerts in one request; at most 2"
+    assert h.launcher.calls == [] and h.spool.rows == {}
+    doc["alerts"] = doc["alerts"][:2]
+    assert h.post("alertmanager", doc).status_code == 200
+
+
+def test_a_body_that_never_arrives_is_408() -> None:
+    h = make(body_timeout_s=0.05)
+    headers = [(b"authorization", f"Bearer {TOKEN_A}".encode()), (b"content-length", b"100")]
+    assert asgi_raw.post(h.client.app, "/alerts/alertmanager", headers, asgi_raw.body_never_comes) == 408
+    assert h.metric('cr_receiver_requests_rejected_total{reason="timeout"}') == 1.0
+
+
 @pytest.mark.fault(F.ALERT_FLOOD)
 def test_rate_limit_per_client_answers_429_until_the_bucket_refills() -> None:
     h = make(rate_per_s=1.0, rate_burst=2)
@@ -164,6 +187,20 @@ def test_rate_limit_per_client_answers_429_until_the_bucket_refills() -> None:
     h.clock.t += 1.0
     assert h.post("alertmanager", doc).status_code == 200
     assert h.metric('cr_receiver_requests_rejected_total{reason="rate_limited"}') == 2.0
+
+
+@pytest.mark.fault(F.ALERT_FLOOD)
+def test_unauthenticated_flood_gets_401_and_leaves_the_senders_bucket_alone() -> None:
+    """Everyone local shares the loopback address: limits go per credential, checked after authentication."""
+    h = make(rate_per_s=1.0, rate_burst=2)
+    doc = first_alert_only("alertmanager_v4_firing")
+    flood = [h.post("alertmanager", doc, token="wrong-token-0123456789").status_code for _ in range(5)]
+    generic_flood = [h.client.post("/alerts/generic", content=b"{}").status_code for _ in range(5)]
+    assert flood == [401] * 5 and generic_flood == [401] * 5
+    assert [h.post("alertmanager", doc).status_code for _ in range(3)] == [200, 200, 429]
+    # Each credential has its own bucket: the rotated second token and the generic secret are still served.
+    assert h.post("alertmanager", doc, token=TOKEN_B).status_code == 200
+    assert h.post("generic", load("generic_firing")).status_code == 200
 
 
 @pytest.mark.parametrize("body", [b"{not json", b"", b'{"version": "4",', "\xff\xfe{}".encode("latin-1")])
@@ -197,6 +234,20 @@ def test_unknown_extra_fields_are_accepted(h: Harness) -> None:
     doc["alerts"][0]["brandNew"] = [1, "two"]
     r = h.post("grafana", doc)
     assert r.status_code == 200 and r.json()["alerts"][0]["result"] == "delivered"
+
+
+def test_an_alert_the_inbox_refuses_is_422_kept_and_not_a_store_outage(h: Harness) -> None:
+    """NUL in a field (a lone surrogate is already a 422 from validation): PostgreSQL refuses the alert. A retry
+    cannot help, so no 503 loop; PostgreSQL is not down, so store_up stays 1. The raw body is kept to look at."""
+    doc = load("alertmanager_v4_firing")
+    doc["alerts"][1]["annotations"]["summary"] = "bad \u0000 value"
+    body = json.dumps(doc).encode()  # JSON's \u0000 escape arrives as a NUL character
+    r = h.post("alertmanager", body)
+    assert r.status_code == 422, r.text
+    assert [a["result"] for a in r.json()["alerts"]] == ["delivered", "rejected"]
+    assert r.json()["store"] == "ok" and h.metric("cr_receiver_store_up") == 1.0
+    assert h.rejected.kept[r.json()["kept_as"]][0] == body
+    assert h.metric('cr_receiver_requests_rejected_total{reason="refused_by_store"}') == 1.0
 
 
 # --- idempotency and incidents ----------------------------------------------------------------------------
