@@ -20,7 +20,7 @@ from typing import Any
 
 from cassandra.concurrent import execute_concurrent_with_args
 
-from cassandra_recovery.clients.cql import CqlClient
+from cassandra_recovery.clients.cql import CqlClient, table_name
 from cassandra_recovery.lab.cluster import Lab
 from cassandra_recovery.lab.registry import lab_cluster_config
 from cassandra_recovery.settings import Settings
@@ -90,8 +90,9 @@ def main() -> int:  # noqa: PLR0915 - one scenario script, read top to bottom
     cql.execute(
         f"CREATE KEYSPACE IF NOT EXISTS {KS} WITH replication = {{'class': 'NetworkTopologyStrategy', 'dc1': 2}}"
     )
-    cql.execute(f"CREATE TABLE IF NOT EXISTS {KS}.kv (k int PRIMARY KEY, v text)")
-    stmt = cql.session.prepare(f"INSERT INTO {KS}.kv (k, v) VALUES (?, ?)")
+    kv = table_name(KS, "kv")
+    cql.execute("CREATE TABLE IF NOT EXISTS " + kv + " (k int PRIMARY KEY, v text)")
+    stmt = cql.session.prepare("INSERT INTO " + kv + " (k, v) VALUES (?, ?)")
 
     def write() -> None:
         execute_concurrent_with_args(cql.session, stmt, [(k, "x" * 1000) for k in range(40_000)], concurrency=50)

@@ -927,7 +927,8 @@ def test_observe_reports_and_never_acts_and_propose_acts_only_after_a_person_app
     events = store.events(incident.id)
     kinds = [e.kind for e in events]
     decided = [e.data for e in events if e.kind == "approval_decided"]
-    assert decided == [{"approved": True, "approver": "pytest-sre", "note": "go ahead", "level": "propose"}]
+    ui = "pytest-sre (unverified: Prefect UI)"  # the form's typed name: open-source Prefect has no user identity
+    assert decided == [{"approved": True, "approver": ui, "note": "go ahead", "level": "propose", "verified": False}]
     assert kinds.index("approval_decided") < kinds.index("mitigated"), kinds
     assert next(e.data for e in events if e.kind == "recovery_finished")["hints"]["state"] == "drained"
     assert [e.data["verdict"] for e in events if e.kind == "verified"] == ["converged"]
@@ -1068,7 +1069,8 @@ def test_replacement_approval_that_expires_escalates(
     inc = store.get(incident_id)
     assert inc.state.value == "escalated"
     decided = [e.data for e in store.events(incident_id) if e.kind == "approval_decided"]
-    assert decided == [{"approved": False, "approver": "approval-timeout", "note": decided[0]["note"], "level": "act"}]
+    expired = {"approved": False, "approver": "approval-timeout", "note": decided[0]["note"], "level": "act"}
+    assert decided == [expired | {"verified": False}]
     assert not any(e.kind == "node_replaced" for e in store.events(incident_id))
     assert lab.process(lab.node("node3")) is None  # nothing was replaced or restarted behind the human's back
 
@@ -1132,11 +1134,10 @@ def _replace_after_approval(lab: Lab, served: dict[str, str], store: IncidentSto
         wait_for(lambda: _completed(served, run.id), 600, "the replacement to finish", 3)
         events = store.events(incident_id)
         decided = [e.data for e in events if e.kind == "approval_decided"]
-        assert decided == [{"approved": True, "approver": "pytest-sre", "note": "dead disk", "level": "act"}]
+        ui = "pytest-sre (unverified: Prefect UI)"  # the form's typed name: open-source Prefect has no user identity
+        assert decided == [{"approved": True, "approver": ui, "note": "dead disk", "level": "act", "verified": False}]
         replaced = [e.data for e in events if e.kind == "node_replaced"]
-        assert [(r["dead_address"], r["new_address"], r["approved_by"]) for r in replaced] == [
-            (node3, node4, "pytest-sre")
-        ]
+        assert [(r["dead_address"], r["new_address"], r["approved_by"]) for r in replaced] == [(node3, node4, ui)]
         finished = [e.data for e in events if e.kind == "recovery_finished"][-1]
         assert finished["repair"]["segments"] > 0 and not finished["repair"]["escalated"], finished["repair"]
         assert store.get(incident_id).state.value == "resolved"

@@ -38,6 +38,15 @@ def checkpoints(lab: Lab, request: pytest.FixtureRequest) -> Iterator[RepairChec
     pool.close()
 
 
+def _thawed(lab: Lab, thaw: threading.Timer) -> None:
+    """node3 running again whether or not its timed thaw came, and the lab all up."""
+    thaw.cancel()
+    p = lab.process(lab.node("node3"))
+    if p is not None and p.frozen:
+        lab.thaw("node3", wait=False)
+    lab.wait_all_up()
+
+
 @pytest.mark.fault(F.NODE_FROZEN, F.REPAIR_SESSION_ORPHANED)
 def test_a_session_left_in_flight_by_a_killed_run_is_waited_for_and_not_repeated(
     lab: Lab, cluster: ClusterConfig, cql: CqlClient, checkpoints: RepairCheckpoints
@@ -76,11 +85,7 @@ def test_a_session_left_in_flight_by_a_killed_run_is_waited_for_and_not_repeated
         thaw.start()
         report = RepairEngine(cluster, cql, checkpoints, EngineConfig(inflight_wait_s=60, poll_s=0.5)).run(key, [seg])
     finally:
-        thaw.cancel()
-        p = lab.process(lab.node("node3"))
-        if p is not None and p.frozen:
-            lab.thaw("node3", wait=False)
-        lab.wait_all_up()
+        _thawed(lab, thaw)
     assert (report.waited_in_flight, report.reconciled, report.ran, report.escalated) == (1, 1, 0, False), report
     history = cql.execute(
         "SELECT keyspace_name, requested_ranges, successful_ranges, started_at"
@@ -127,3 +132,45 @@ def test_repair_command_runs_the_flow_and_the_same_run_key_resumes_without_repea
     history = cql.execute("SELECT parent_id, options FROM system_distributed.parent_repair_history", timeout_s=30)
     ours = {str(h["parent_id"]): dict(h["options"] or {}) for h in history}
     assert all(ours[p]["incremental"] == "true" for p in doc3["parent_ids"])  # Cassandra ran them incremental
+
+
+@pytest.mark.fault(F.NODE_FROZEN, F.FOREIGN_REPAIR_RUNNING)
+def test_a_repair_started_by_hand_is_waited_for_named_and_never_collided_with(
+    lab: Lab, cluster: ClusterConfig, cql: CqlClient, checkpoints: RepairCheckpoints
+) -> None:
+    """Issue 19: another tool's repair (here an operator's `nodetool repair` on node2) on the segment's replicas is
+    seen before the segment starts, waited for, named in the report, and ours starts only once it is over."""
+    cql.execute(
+        f"CREATE KEYSPACE IF NOT EXISTS {KS} WITH replication = {{'class': 'NetworkTopologyStrategy', 'dc1': 3}}",
+        timeout_s=30,
+    )
+    cql.execute("CREATE TABLE IF NOT EXISTS inflight_ks.t (k int PRIMARY KEY, v text)", timeout_s=30)
+    cql.session.cluster.control_connection.wait_for_schema_agreement(wait_time=60)
+    node1, node2 = cluster.node("node1"), cluster.node("node2")
+    seg = Segment(KS, 0, 10**18, tuple(n.address for n in cluster.nodes), node1.address)
+    by_hand = Nodetool(cluster).argv(node2, ["repair", "-full", KS])  # the whole keyspace, coordinated by node2
+    lab.freeze("node3")  # holds the operator's session in its prepare phase (Cassandra's 10 s timeout)
+    thaw = threading.Timer(3.0, lambda: lab.thaw("node3", wait=False))
+    try:
+        operator = subprocess.Popen(by_hand, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while not [r for r in cql.repairs(node2.address) if r["keyspace_name"] == KS and not r["completed"]]:
+            assert time.monotonic() < deadline, "the operator's repair never started inside Cassandra"
+            time.sleep(0.1)
+        thaw.start()
+        key = f"beside-{uuid.uuid4().hex}"
+        report = RepairEngine(cluster, cql, checkpoints, EngineConfig(inflight_wait_s=120, poll_s=0.5)).run(key, [seg])
+        assert operator.wait(timeout=120) == 0  # the operator's repair was not disturbed
+    finally:
+        _thawed(lab, thaw)
+    assert (report.ran, report.escalated) == (1, False), report
+    (theirs,) = [f for f in report.foreign_repairs if f["keyspace"] == KS]
+    assert theirs["coordinator"] is not None and node2.address in theirs["coordinator"], theirs
+    history = cql.execute(
+        "SELECT parent_id, keyspace_name, started_at, finished_at FROM system_distributed.parent_repair_history",
+        timeout_s=30,
+    )
+    ours = [h for h in history if str(h["parent_id"]) in report.parent_ids]
+    other = [h for h in history if h["keyspace_name"] == KS and str(h["parent_id"]) == theirs["id"]]
+    assert len(ours) == 1 and len(other) == 1, (ours, other)
+    assert ours[0]["started_at"] >= other[0]["finished_at"]  # never beside it

@@ -189,7 +189,7 @@ def test_an_escalated_incident_gives_way_to_routine_repair_near_gc_grace_unless_
 
     close_open_incident(store, "lab")
     # sched_ks.t: gc_grace one hour, last repaired now, the margin the whole hour: it is due at once.
-    cql.execute(f"ALTER TABLE {table_name(KS, 't')} WITH gc_grace_seconds = 3600", timeout_s=30)
+    cql.execute("ALTER TABLE " + table_name(KS, "t") + " WITH gc_grace_seconds = 3600", timeout_s=30)
     monkeypatch.setenv("CASSANDRA_RECOVERY_PAGING__REPAIR_AGE_MARGIN_S", "3600")
     pool = make_pool(Settings(), max_size=1)
     history = RepairCheckpoints(pool)
@@ -225,4 +225,4 @@ def test_an_escalated_incident_gives_way_to_routine_repair_near_gc_grace_unless_
         assert "routine repair held by bob@lab: disks being replaced" in held["skipped"], held
     finally:
         close_open_incident(store, "lab")
-        cql.execute(f"ALTER TABLE {table_name(KS, 't')} WITH gc_grace_seconds = 864000", timeout_s=30)
+        cql.execute("ALTER TABLE " + table_name(KS, "t") + " WITH gc_grace_seconds = 864000", timeout_s=30)
