@@ -233,7 +233,13 @@ class RepairEngine:
 
     def _halted(self, found: list[Switch]) -> bool:
         assert self.halt is not None  # noqa: S101 - only asked when set
-        switch = self.halt()
+        try:
+            switch = self.halt()
+        except Exception as e:  # noqa: BLE001 - PostgreSQL away: nobody can set the switch there either; ask again
+            log.warning(
+                "kill switch not read while a repair runs (asked again in %.0fs): %s", self.config.halt_check_s, e
+            )
+            return False
         if switch is not None:
             found.append(switch)
         return switch is not None

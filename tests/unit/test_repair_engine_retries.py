@@ -219,3 +219,21 @@ def test_nodetool_is_killed_when_the_interrupt_says_stop_and_when_its_deadline_p
     assert late.value.reason == "timed out" and not isinstance(late.value, CommandInterrupted)
     done = _run(["echo"], ["echo", "hi"], {}, 10.0, "h", lambda: False, 0.05)
     assert done.returncode == 0 and done.stdout == "hi\n"
+
+
+@pytest.mark.fault(F.KILL_SWITCH_SET)
+def test_a_switch_that_cannot_be_read_while_a_segment_repairs_is_asked_again_not_taken_as_an_error() -> None:
+    nt, cp = ScriptedNodetool(["repair_full_ok"], hold=True), MemoryCheckpoints()
+    looks: list[int] = []
+
+    def halt() -> Switch | None:  # PostgreSQL away for two looks (nobody can set the switch), then the switch on
+        looks.append(1)
+        if len(looks) <= 2:
+            raise OSError("PostgreSQL restarting")
+        return SWITCH
+
+    cfg = EngineConfig(max_attempts=3, inflight_wait_s=0, poll_s=0)
+    engine = RepairEngine(CLUSTER, NoRepairsView(), cp, cfg, nodetool=nt, progress=lambda m: None, halt=halt)  # type: ignore[arg-type]
+    with pytest.raises(AutomationStopped) as stopped:
+        engine.run("k", SEGS[:1])
+    assert stopped.value.cancelled and len(looks) == 3
