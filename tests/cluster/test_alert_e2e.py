@@ -25,7 +25,8 @@ from tests import faults as F
 from tests.cluster.incident_env import close_open_incident, prefect_api, wait_for
 from tests.migrated import migrated
 
-pytestmark = pytest.mark.area("intake")
+# bin/test runs this module on the third lab (its Prometheus and Alertmanager take fixed ports: one lane only).
+pytestmark = [pytest.mark.area("intake"), pytest.mark.third_lab]
 
 DOMAIN = {"KEYSPACE": "shop_alerts", "ORDERS_TABLE": "orders_alerts", "OUTBOX_TABLE": "outbox_alerts",
           "POLICY_TABLE": "policy_alerts"}  # fmt: skip
