@@ -301,7 +301,7 @@ def online_clusters(port: int) -> list[str]:
     return [f"{c.version}/{c.name}" for c in _online(port)]
 
 
-def stop_postgres(progress: Progress | None = None, port: int = 5432) -> None:
+def stop_postgres(progress: Progress | None = None, *, port: int) -> None:
     """Stop the cluster listening on port when it is online; no-op otherwise."""
     say = progress or _quiet
     online = _online(port)

@@ -25,8 +25,9 @@ from tests import faults as F
 from tests.cluster.incident_env import close_open_incident, prefect_api, wait_for
 from tests.migrated import migrated
 
-# bin/test runs this module on the third lab (its Prometheus and Alertmanager take fixed ports: one lane only).
-pytestmark = [pytest.mark.area("intake"), pytest.mark.third_lab]
+# Never marked second_lab or third_lab: its Prometheus and Alertmanager take the fixed ports the demo's do, so it runs
+# in the demo's lane, after it.
+pytestmark = pytest.mark.area("intake")
 
 DOMAIN = {"KEYSPACE": "shop_alerts", "ORDERS_TABLE": "orders_alerts", "OUTBOX_TABLE": "outbox_alerts",
           "POLICY_TABLE": "policy_alerts"}  # fmt: skip
