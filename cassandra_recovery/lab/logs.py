@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable
@@ -18,9 +19,11 @@ class LogWatcher:
         self.offset = path.stat().st_size if path.exists() else 0
 
     def new_text(self) -> str:
-        if not self.path.exists():
+        try:  # logs/ is the node user's: never read through a symlink planted there
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
             return ""
-        with self.path.open("rb") as f:
+        with os.fdopen(fd, "rb") as f:
             f.seek(self.offset)
             return f.read().decode(errors="replace")
 
@@ -50,7 +53,7 @@ class LogWatcher:
         if not picked:
             picked = [ln for ln in lines if ln.startswith("WARN")] or lines
         out = [f"--- {self.path} ---", *picked[-limit:]]
-        stdout = self.path.with_name("stdout.log")
+        stdout = self.path.parent.parent / "stdout.log"  # the node directory's (logs/ is the node user's)
         if stdout.exists():
             tail = stdout.read_text(errors="replace").splitlines()[-10:]
             out += [f"--- {stdout} (tail) ---", *tail]
