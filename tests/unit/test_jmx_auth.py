@@ -14,7 +14,6 @@ from pydantic import SecretStr
 
 from cassandra_recovery.clients.jmx import HINT_PATTERN, JmxMetrics
 from cassandra_recovery.clients.nodetool import Nodetool
-from cassandra_recovery.lab import jmx_auth
 from cassandra_recovery.lab.layout import daemon_argv, plan_lab
 from cassandra_recovery.lab.registry import lab_cluster_config
 from cassandra_recovery.settings import ClusterConfig, LabConfig, NodeAccess
@@ -81,6 +80,8 @@ def test_sjk_reads_through_the_same_authenticated_connection(tmp_path: Path) -> 
 
 
 def test_the_lab_registers_its_jmx_credentials_and_its_nodes_require_them(tmp_path: Path) -> None:
+    from cassandra_recovery.lab import jmx_auth
+
     lab = LabConfig(base_dir=tmp_path / "lab")
     cluster = lab_cluster_config(lab)
     assert (cluster.jmx_username, cluster.jmx_password_file) == (jmx_auth.JMX_USER, str(tmp_path / "lab/jmx.password"))
@@ -92,6 +93,8 @@ def test_the_lab_registers_its_jmx_credentials_and_its_nodes_require_them(tmp_pa
 
 
 def test_the_lab_password_is_generated_once_into_a_private_file(tmp_path: Path) -> None:
+    from cassandra_recovery.lab import jmx_auth
+
     lab = LabConfig(base_dir=tmp_path / "lab")
     first = jmx_auth.lab_jmx_password(lab)
     assert len(first) >= 24 and jmx_auth.lab_jmx_password(lab) == first

@@ -71,8 +71,8 @@ def impostor(tmp_path: Path) -> Iterator[tuple[Lab, subprocess.Popen[bytes]]]:
     config = LabConfig(base_dir=tmp_path / "lab", user_prefix="crlab-unit-", address_offset=37)
     node_dir = config.base_dir / "nodes" / "node1"
     node_dir.mkdir(parents=True)
-    argv = [sys.executable, "-c", "import time; time.sleep(600)", f"{procs.STORAGE_DIR_ARG}{node_dir}"]
-    proc = subprocess.Popen([*argv, procs.CASSANDRA_MAIN])
+    argv = [sys.executable, "-c", "import time; time.sleep(600)", f"-Dcassandra.storagedir={node_dir}"]
+    proc = subprocess.Popen([*argv, "org.apache.cassandra.service.CassandraDaemon"])
     try:
         yield Lab(config, progress=lambda m: None), proc
     finally:
