@@ -18,7 +18,7 @@ from cassandra_recovery.clients.probe import probe_node
 from cassandra_recovery.errors import CommandError, ConfigError, LabError, ParseError
 from cassandra_recovery.lab import jmx_auth, layout, node_files, procs, users
 from cassandra_recovery.lab import split as split_mod
-from cassandra_recovery.lab.logs import LogWatcher
+from cassandra_recovery.lab.logs import LogWatcher, read_node_log
 from cassandra_recovery.lab.registry import LabState, lab_cluster_config, load_state, save_state, state_path
 from cassandra_recovery.lab.runtime import build_nodetool_archive, ensure_runtime, existing_archive
 from cassandra_recovery.logic.durations import parse_duration_ms
@@ -449,7 +449,7 @@ class Lab:
         except CommandError as e:
             phi = f"failuredetector failed: {e}".splitlines()[0]
         log = self.node_dir(observer) / "logs" / "system.log"
-        lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+        lines = read_node_log(log).splitlines()
         warns = [ln[:240] for ln in lines if ln.startswith("WARN") and ("Gossip" in ln or "FailureDetector" in ln)]
         return f"  {observer.name}: phi {phi}; last gossip warnings: {warns[-4:] or 'none'}"
 

@@ -11,21 +11,26 @@ from pathlib import Path
 from cassandra_recovery.errors import LabError
 
 
+def read_node_log(path: Path, offset: int = 0) -> str:
+    """A node's log from offset, "" when missing. logs/ is the node user's: never read through a symlink there."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return ""
+    with os.fdopen(fd, "rb") as f:
+        f.seek(offset)
+        return f.read().decode(errors="replace")
+
+
 class LogWatcher:
     """Remembers a position in a node's system.log and waits for a line matching a pattern after it."""
 
     def __init__(self, path: Path):
         self.path = path
-        self.offset = path.stat().st_size if path.exists() else 0
+        self.offset = path.lstat().st_size if path.exists() else 0
 
     def new_text(self) -> str:
-        try:  # logs/ is the node user's: never read through a symlink planted there
-            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return ""
-        with os.fdopen(fd, "rb") as f:
-            f.seek(self.offset)
-            return f.read().decode(errors="replace")
+        return read_node_log(self.path, self.offset)
 
     def wait_for(self, pattern: str, timeout_s: float, alive: Callable[[], bool], what: str) -> str:
         """Line matching pattern, or LabError quoting the log when the process dies or time runs out."""
