@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from cassandra_recovery.lab import procs
@@ -113,8 +114,7 @@ def scan(base_dir: Path | None = None, user_prefix: str | None = None) -> list[L
         if base_dir is not None and not owned(pid, base_dir):
             continue
         if kind == "lab-jvm" and base_dir is not None and user_prefix is not None:
-            expected = lambda name: procs.node_uid(user_prefix, name)  # noqa: E731
-            if procs.lab_node_dir(argv, procs.uid(pid), base_dir, expected) is None:
+            if procs.lab_node_dir(argv, procs.uid(pid), base_dir, partial(procs.node_uid, user_prefix)) is None:
                 continue
         found.append(Leftover(pid, kind, tuple(argv)))
     return sorted(found, key=lambda p: (p.kind, p.pid))

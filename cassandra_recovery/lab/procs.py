@@ -8,6 +8,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 CASSANDRA_MAIN = "org.apache.cassandra.service.CassandraDaemon"
@@ -89,7 +90,7 @@ def lab_processes(base_dir: Path, user_prefix: str) -> list[LabProcess]:
         if not entry.name.isdigit():
             continue
         pid = int(entry.name)
-        node_dir = lab_node_dir(cmdline(pid), uid(pid), base_dir, lambda name: node_uid(user_prefix, name))
+        node_dir = lab_node_dir(cmdline(pid), uid(pid), base_dir, partial(node_uid, user_prefix))
         if node_dir is not None:
             st = state(pid)
             if st != "Z":
