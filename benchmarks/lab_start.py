@@ -30,14 +30,14 @@ def main() -> None:
     shutil.rmtree(ROOT, ignore_errors=True)
     os.environ["MAVEN_OPTS"] = f"-Dmaven.repo.local={ROOT / 'm2'}"
     lab = Lab(LabConfig(base_dir=ROOT / "lab"), progress=lambda m: None)
-    if procs.lab_processes(Path("/var/lib/cassandra-recovery/lab")):
+    if procs.lab_processes(Path("/var/lib/cassandra-recovery/lab"), LabConfig().user_prefix):
         raise SystemExit("the shared lab is up on the same addresses: run `cassandra-recovery lab down` first")
     try:
         t0 = time.monotonic()
         lab.up()
         cold = time.monotonic() - t0
         time.sleep(30)  # let the nodes settle before reading RSS
-        rss = [_rss_mb(p.pid) for p in procs.lab_processes(lab.base)]
+        rss = [_rss_mb(p.pid) for p in procs.lab_processes(lab.base, lab.config.user_prefix)]
         lab.down()
         t0 = time.monotonic()
         lab.up()

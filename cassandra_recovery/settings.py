@@ -33,6 +33,9 @@ class NodeAccess(BaseModel):
     rack: str | None = None
     jmx_host: str = "127.0.0.1"
     jmx_port: int = Field(default=7199, ge=1, le=65535)
+    # This node's own JMX credentials, when they differ from the cluster's (see ClusterConfig).
+    jmx_username: str | None = None
+    jmx_password_file: str | None = None
 
     @field_validator("name")
     @classmethod
@@ -74,9 +77,13 @@ class ClusterConfig(BaseModel):
     nodes: list[NodeAccess]
     username: str | None = None
     password: SecretStr | None = None
+    # JMX credentials for nodetool (and the JMX reads through its sjk): `-u USER -pwf FILE`, never the password on
+    # argv. The file is nodetool's format, `USER PASSWORD` lines (a JMX password file works); or give the password
+    # itself and each call writes it to a private temporary file. A node may name its own (NodeAccess).
     jmx_username: str | None = None
     jmx_password: SecretStr | None = None
-    # argv prefix that runs nodetool; `-h HOST -p PORT [-u -pw]` and the command are appended.
+    jmx_password_file: str | None = None
+    # argv prefix that runs nodetool; `-h HOST -p PORT [-u USER -pwf FILE]` and the command are appended.
     nodetool_command: list[str] = Field(default_factory=lambda: ["nodetool"])
     nodetool_timeout_s: float = 120.0
     slack_channel: str | None = None

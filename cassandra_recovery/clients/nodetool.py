@@ -24,12 +24,21 @@ class Nodetool:
     def __init__(self, cluster: ClusterConfig):
         self.cluster = cluster
 
+    def credentials(self, node: NodeAccess) -> tuple[str | None, str | None]:
+        """(JMX username, password file) for the node: its own when it names a user, else the cluster's."""
+        if node.jmx_username:
+            return node.jmx_username, node.jmx_password_file
+        return self.cluster.jmx_username, self.cluster.jmx_password_file
+
     def argv(self, node: NodeAccess, args: Sequence[str], password_file: str | None = None) -> list[str]:
+        """nodetool's argv; `password_file` (a temporary one for a password given in settings) stands in for a
+        configured file. The password itself never goes on argv (`-pw`): ps would show it to every user."""
+        user, configured = self.credentials(node)
         argv = [*self.cluster.nodetool_command, "-h", node.jmx_host, "-p", str(node.jmx_port)]
-        if self.cluster.jmx_username:
-            argv += ["-u", self.cluster.jmx_username]
-            if password_file:
-                argv += ["-pwf", password_file]  # never on argv: ps would show it
+        if user:
+            argv += ["-u", user]
+            if pwf := configured or password_file:
+                argv += ["-pwf", pwf]  # global options, before the command: `sjk` reads through the same connection
         return argv + list(args)
 
     def run(
@@ -49,9 +58,10 @@ class Nodetool:
         timeout = timeout_s or self.cluster.nodetool_timeout_s
         with tempfile.TemporaryDirectory() as tmp:
             pwf = None
-            if self.cluster.jmx_username and self.cluster.jmx_password:
+            user, configured = self.credentials(target)
+            if user and not configured and not target.jmx_username and self.cluster.jmx_password:
                 pwf = os.path.join(tmp, "jmx.password")
-                fd = os.open(pwf, os.O_WRONLY | os.O_CREAT, 0o600)
+                fd = os.open(pwf, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
                 with os.fdopen(fd, "w") as f:
                     f.write(f"{self.cluster.jmx_username} {self.cluster.jmx_password.get_secret_value()}\n")
             argv = self.argv(target, args, pwf)

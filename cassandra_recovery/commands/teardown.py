@@ -30,7 +30,7 @@ def down(
         return 0
     from cassandra_recovery.lab.prefect_server import stop_prefect_server
 
-    services = [p for p in leftovers.scan(settings.lab.base_dir) if p.kind in SERVICE_KINDS]
+    services = [p for p in leftovers.scan(settings.lab.base_dir, settings.lab.user_prefix) if p.kind in SERVICE_KINDS]
     for p in services:
         say(f"stopping {p.describe()}")
     survivors = leftovers.stop(services)
@@ -65,7 +65,7 @@ def print_running(settings: Settings) -> None:
     """What this lab leaves running on this machine, and the one command that stops all of it."""
     from cassandra_recovery.lab.postgres import online_clusters
 
-    found = leftovers.scan(settings.lab.base_dir)
+    found = leftovers.scan(settings.lab.base_dir, settings.lab.user_prefix)
     pg = online_clusters(settings.postgres.port)
     if not found and not pg:
         return

@@ -16,9 +16,9 @@ from pathlib import Path
 from cassandra_recovery.clients.nodetool import Nodetool
 from cassandra_recovery.clients.probe import probe_node
 from cassandra_recovery.errors import CommandError, ConfigError, LabError, ParseError
-from cassandra_recovery.lab import layout, procs, users
+from cassandra_recovery.lab import jmx_auth, layout, node_files, procs, users
 from cassandra_recovery.lab import split as split_mod
-from cassandra_recovery.lab.logs import LogWatcher
+from cassandra_recovery.lab.logs import LogWatcher, read_node_log
 from cassandra_recovery.lab.registry import LabState, lab_cluster_config, load_state, save_state, state_path
 from cassandra_recovery.lab.runtime import build_nodetool_archive, ensure_runtime, existing_archive
 from cassandra_recovery.logic.durations import parse_duration_ms
@@ -73,7 +73,7 @@ class Lab:
         return Nodetool(lab_cluster_config(self.config))
 
     def process(self, node: layout.NodeSpec) -> procs.LabProcess | None:
-        return procs.process_for(self.base, self.node_dir(node))
+        return procs.process_for(self.base, self.config.user_prefix, self.node_dir(node))
 
     # up / down ---------------------------------------------------------------------------------
     def up(self, nodes: int = 3, tokens: int = 1, hint_window: str = "3h", dcs: int = 1) -> LabState:
@@ -86,7 +86,7 @@ class Lab:
         except ValueError as e:
             raise ConfigError(str(e)) from e
         existing = load_state(self.config)
-        if existing is not None and procs.lab_processes(self.base):
+        if existing is not None and procs.lab_processes(self.base, self.config.user_prefix):
             if existing.spec != spec:
                 n_dcs = len(layout.datacenters(existing.spec))
                 raise LabError(
@@ -123,7 +123,8 @@ class Lab:
         self.progress(f"lab up: {len(spec.nodes)} nodes UN in {time.monotonic() - started:.1f}s")
         if existing_archive(rt.lib_dir) is None:
             t0 = time.monotonic()
-            if build_nodetool_archive(rt.java, rt.lib_dir, rt.tools_conf, "127.0.0.1", seed.jmx_port):
+            auth = ["-u", jmx_auth.JMX_USER, "-pwf", str(jmx_auth.client_file(self.config))]
+            if build_nodetool_archive(rt.java, rt.lib_dir, rt.tools_conf, "127.0.0.1", seed.jmx_port, auth):
                 self.progress(f"nodetool: class-data archive built in {time.monotonic() - t0:.1f}s (once per runtime)")
         return state
 
@@ -136,7 +137,7 @@ class Lab:
         if st is not None and st.cuts:
             st.cuts = []
             save_state(self.config, st)
-        found = procs.lab_processes(self.base)
+        found = procs.lab_processes(self.base, self.config.user_prefix)
         for p in found:
             procs.signal_pid(p.pid, signal.SIGCONT)  # a stopped process cannot handle SIGTERM
             procs.signal_pid(p.pid, signal.SIGTERM)
@@ -152,17 +153,24 @@ class Lab:
         return len(found)
 
     # one node ----------------------------------------------------------------------------------
+    def _node_owner(self, node: layout.NodeSpec) -> node_files.Owner:
+        if users.can_switch_users():
+            return node_files.Owner(*users.ensure_user(node.user))
+        return node_files.me()
+
     def _prepare(self, state: LabState, node: layout.NodeSpec) -> Path:
         nd = self.node_dir(node)
-        for sub in ("conf", "data", "commitlog", "saved_caches", "hints", "cdc_raw", "logs"):
-            (nd / sub).mkdir(parents=True, exist_ok=True)
-        (nd / "conf" / "cassandra.yaml").write_text(layout.cassandra_yaml(state.spec, node, nd))
-        (nd / "conf" / "cassandra-rackdc.properties").write_text(layout.rackdc_properties(node))
-        (nd / "conf" / "logback.xml").write_text(layout.logback_xml(nd / "logs"))
-        if users.can_switch_users():
-            uid, gid = users.ensure_user(node.user)
-            users.chown_tree(nd, uid, gid)
-        return nd
+        password = jmx_auth.lab_jmx_password(self.config)
+        files = node_files.NodeFiles(
+            conf={
+                "cassandra.yaml": layout.cassandra_yaml(state.spec, node, nd),
+                "cassandra-rackdc.properties": layout.rackdc_properties(node),
+                "logback.xml": layout.logback_xml(nd / "logs"),
+                jmx_auth.NODE_ACCESS_FILE: jmx_auth.access_file_text(),
+            },
+            secret={jmx_auth.NODE_PASSWORD_FILE: jmx_auth.password_line(password)},
+        )
+        return node_files.prepare_node_dir(self.base, node.name, files, self._node_owner(node))
 
     def _start(self, state: LabState, node: layout.NodeSpec) -> None:
         if (p := self.process(node)) is not None:
@@ -178,13 +186,13 @@ class Lab:
         as_user = {"user": node.user, "group": node.user, "extra_groups": []} if users.can_switch_users() else {}
         t0 = time.monotonic()
         self.progress(f"starting {node.name} on {node.address} (JMX {node.jmx_port}, user {node.user})")
-        with open(nd / "logs" / "stdout.log", "ab") as out:
+        with os.fdopen(node_files.open_node_stdout(self.base, node.name), "ab") as out:
             proc = subprocess.Popen(
                 argv,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                cwd=nd,
+                cwd=nd / "logs",  # the node user's: where a heap dump can be written
                 env=env,
                 start_new_session=True,
                 **as_user,
@@ -366,7 +374,7 @@ class Lab:
     def observers(self, exclude: str | None = None) -> list[layout.NodeSpec]:
         """Nodes able to report a view of the ring: running, not frozen, not partitioned."""
         st = self.state()
-        running = {p.node_dir: p for p in procs.lab_processes(self.base)}
+        running = {p.node_dir: p for p in procs.lab_processes(self.base, self.config.user_prefix)}
         out = []
         for n in st.spec.nodes:
             p = running.get(self.node_dir(n).resolve())
@@ -388,7 +396,7 @@ class Lab:
 
     def status(self) -> list[NodeStatus]:
         st = self.state()
-        running = {p.node_dir: p for p in procs.lab_processes(self.base)}
+        running = {p.node_dir: p for p in procs.lab_processes(self.base, self.config.user_prefix)}
         observer, view = self.ring_view()
         out = []
         for n in st.spec.nodes:
@@ -441,7 +449,7 @@ class Lab:
         except CommandError as e:
             phi = f"failuredetector failed: {e}".splitlines()[0]
         log = self.node_dir(observer) / "logs" / "system.log"
-        lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+        lines = read_node_log(log).splitlines()
         warns = [ln[:240] for ln in lines if ln.startswith("WARN") and ("Gossip" in ln or "FailureDetector" in ln)]
         return f"  {observer.name}: phi {phi}; last gossip warnings: {warns[-4:] or 'none'}"
 

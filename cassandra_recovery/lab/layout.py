@@ -16,6 +16,8 @@ JMX_BASE_PORT = 7199
 JMX_PORT_STEP = 100
 MAX_NODES = 9
 SEED_COUNT = 2
+JMX_PASSWORD_FILE = "jmxremote.password"  # noqa: S105 - a file name
+JMX_ACCESS_FILE = "jmxremote.access"
 
 # From Cassandra's conf/jvm-server.options and conf/jvm17-server.options (small-box subset).
 JVM17_MODULE_FLAGS: tuple[str, ...] = (
@@ -79,7 +81,6 @@ SERVER_JVM_FLAGS: tuple[str, ...] = (
     "-Dio.netty.tryReflectionSetAccessible=true",
     "-Dio.netty.allocator.useCacheForAllThreads=true",
     "-Dio.netty.allocator.maxOrder=11",
-    "-Dcom.sun.management.jmxremote.authenticate=false",
     # Faster start of a test cluster (Cassandra's own dtests do the same).
     "-Dcassandra.skip_wait_for_gossip_to_settle=0",
     "-Dcassandra.ring_delay_ms=5000",
@@ -299,8 +300,12 @@ def daemon_argv(java: str, lib_dir: Path, node: NodeSpec, node_dir: Path, heap: 
         f"-Dcassandra.logdir={node_dir / 'logs'}",
         f"-Dlogback.configurationFile={conf / 'logback.xml'}",
         "-Dcassandra-foreground=yes",
-        f"-Dcassandra-pidfile={node_dir / 'cassandra.pid'}",
+        f"-Dcassandra-pidfile={node_dir / 'run' / 'cassandra.pid'}",  # a directory the node user writes in
         f"-Dcassandra.jmx.local.port={node.jmx_port}",
+        # Local JMX is still JMX: anyone on the machine could otherwise run any operation on the node.
+        "-Dcom.sun.management.jmxremote.authenticate=true",
+        f"-Dcom.sun.management.jmxremote.password.file={conf / JMX_PASSWORD_FILE}",
+        f"-Dcom.sun.management.jmxremote.access.file={conf / JMX_ACCESS_FILE}",
         *([f"-Dcassandra.replace_address_first_boot={node.replaces}"] if node.replaces else []),
         "-cp",
         f"{conf}:{lib_dir}/*",

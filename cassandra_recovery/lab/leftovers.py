@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from cassandra_recovery.lab import procs
@@ -31,7 +32,7 @@ def classify(argv: list[str]) -> str | None:
     """The kind of project process this command line is, or None. Pure: tested on real command lines."""
     if not argv:
         return None
-    if any(a.startswith("-Dcassandra.storagedir=") for a in argv):
+    if argv[-1] == procs.CASSANDRA_MAIN and any(a.startswith(procs.STORAGE_DIR_ARG) for a in argv):
         return "lab-jvm"
     names = [Path(a).name for a in argv[:3]]
     if "prefect" in names and "server" in argv and "start" in argv:
@@ -98,8 +99,9 @@ def _environ(pid: int) -> dict[str, str]:
     return out
 
 
-def scan(base_dir: Path | None = None) -> list[Leftover]:
-    """Project processes alive now; with base_dir, only those started for that lab (see `owned`)."""
+def scan(base_dir: Path | None = None, user_prefix: str | None = None) -> list[Leftover]:
+    """Project processes alive now; with base_dir, only those started for that lab (see `owned`), and with
+    user_prefix too, only node JVMs run by that lab's node users (procs.lab_node_dir)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -111,6 +113,9 @@ def scan(base_dir: Path | None = None) -> list[Leftover]:
             continue
         if base_dir is not None and not owned(pid, base_dir):
             continue
+        if kind == "lab-jvm" and base_dir is not None and user_prefix is not None:
+            if procs.lab_node_dir(argv, procs.uid(pid), base_dir, partial(procs.node_uid, user_prefix)) is None:
+                continue
         found.append(Leftover(pid, kind, tuple(argv)))
     return sorted(found, key=lambda p: (p.kind, p.pid))
 

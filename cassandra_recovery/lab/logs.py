@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable
@@ -10,19 +11,26 @@ from pathlib import Path
 from cassandra_recovery.errors import LabError
 
 
+def read_node_log(path: Path, offset: int = 0) -> str:
+    """A node's log from offset, "" when missing. logs/ is the node user's: never read through a symlink there."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return ""
+    with os.fdopen(fd, "rb") as f:
+        f.seek(offset)
+        return f.read().decode(errors="replace")
+
+
 class LogWatcher:
     """Remembers a position in a node's system.log and waits for a line matching a pattern after it."""
 
     def __init__(self, path: Path):
         self.path = path
-        self.offset = path.stat().st_size if path.exists() else 0
+        self.offset = path.lstat().st_size if path.exists() else 0
 
     def new_text(self) -> str:
-        if not self.path.exists():
-            return ""
-        with self.path.open("rb") as f:
-            f.seek(self.offset)
-            return f.read().decode(errors="replace")
+        return read_node_log(self.path, self.offset)
 
     def wait_for(self, pattern: str, timeout_s: float, alive: Callable[[], bool], what: str) -> str:
         """Line matching pattern, or LabError quoting the log when the process dies or time runs out."""
@@ -50,7 +58,7 @@ class LogWatcher:
         if not picked:
             picked = [ln for ln in lines if ln.startswith("WARN")] or lines
         out = [f"--- {self.path} ---", *picked[-limit:]]
-        stdout = self.path.with_name("stdout.log")
+        stdout = self.path.parent.parent / "stdout.log"  # the node directory's (logs/ is the node user's)
         if stdout.exists():
             tail = stdout.read_text(errors="replace").splitlines()[-10:]
             out += [f"--- {stdout} (tail) ---", *tail]

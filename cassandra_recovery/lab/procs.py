@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import os
+import pwd
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+
+CASSANDRA_MAIN = "org.apache.cassandra.service.CassandraDaemon"
+STORAGE_DIR_ARG = "-Dcassandra.storagedir="
 
 
 @dataclass(frozen=True)
@@ -36,25 +42,64 @@ def state(pid: int) -> str:
     return stat.rsplit(")", 1)[1].split()[0]
 
 
-def lab_processes(base_dir: Path) -> list[LabProcess]:
-    """Every Cassandra JVM whose storage dir lies under base_dir (frozen ones included)."""
-    prefix = f"-Dcassandra.storagedir={base_dir.resolve()}/"
+def status_uid(text: str) -> int | None:
+    """The real uid on the `Uid:` line of /proc/<pid>/status (real, effective, saved, filesystem)."""
+    for line in text.splitlines():
+        if line.startswith("Uid:"):
+            return int(line.split()[1])
+    return None
+
+
+def uid(pid: int) -> int | None:
+    try:
+        return status_uid(Path(f"/proc/{pid}/status").read_text())
+    except OSError:
+        return None
+
+
+def node_uid(user_prefix: str, node_name: str) -> int | None:
+    """The uid a lab node runs as: its own user when the lab runs as root (users.py), else ours."""
+    if os.geteuid() != 0:
+        return os.getuid()
+    try:
+        return pwd.getpwnam(user_prefix + node_name).pw_uid
+    except KeyError:
+        return None
+
+
+def lab_node_dir(
+    argv: list[str], uid: int | None, base_dir: Path, expected_uid: Callable[[str], int | None]
+) -> Path | None:
+    """The node directory when this is one of the lab's nodes: Cassandra's daemon main class, a storage dir
+    base_dir/nodes/<node>, run by that node's user. The storage dir alone is not enough: another Cassandra (or
+    any process) may name the same directory, and the lab signals what matches. Pure: tested on captured /proc."""
+    if not argv or argv[-1] != CASSANDRA_MAIN or uid is None:
+        return None
+    nodes = base_dir.resolve() / "nodes"
+    dirs = [Path(a.split("=", 1)[1]) for a in argv if a.startswith(STORAGE_DIR_ARG)]
+    if len(dirs) != 1 or dirs[0].parent != nodes:
+        return None
+    expected = expected_uid(dirs[0].name)
+    return dirs[0] if expected is not None and uid == expected else None
+
+
+def lab_processes(base_dir: Path, user_prefix: str) -> list[LabProcess]:
+    """Every node JVM of the lab in base_dir whose node users are named user_prefix + node (frozen ones too)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         pid = int(entry.name)
-        for arg in cmdline(pid):
-            if arg.startswith(prefix):
-                st = state(pid)
-                if st != "Z":
-                    found.append(LabProcess(pid, Path(arg.split("=", 1)[1]), st))
-                break
+        node_dir = lab_node_dir(cmdline(pid), uid(pid), base_dir, partial(node_uid, user_prefix))
+        if node_dir is not None:
+            st = state(pid)
+            if st != "Z":
+                found.append(LabProcess(pid, node_dir, st))
     return found
 
 
-def process_for(base_dir: Path, node_dir: Path) -> LabProcess | None:
-    for p in lab_processes(base_dir):
+def process_for(base_dir: Path, user_prefix: str, node_dir: Path) -> LabProcess | None:
+    for p in lab_processes(base_dir, user_prefix):
         if p.node_dir == node_dir.resolve():
             return p
     return None

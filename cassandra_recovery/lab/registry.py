@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from cassandra_recovery.lab.jmx_auth import JMX_USER, client_file
 from cassandra_recovery.lab.layout import LabSpec, NodeSpec, nodetool_prefix, plan_lab
 from cassandra_recovery.lab.runtime import existing_archive
 from cassandra_recovery.settings import LAB_CLUSTER_ID, ClusterConfig, LabConfig, NodeAccess, Settings
@@ -83,6 +84,8 @@ def lab_cluster_config(lab: LabConfig) -> ClusterConfig:
             )
             for n in spec.nodes
         ],
+        jmx_username=JMX_USER,  # every node's JMX asks for the lab's generated password (jmx_auth.py)
+        jmx_password_file=str(client_file(lab)),
         nodetool_command=prefix,
         nodetool_timeout_s=300.0,
         slack_channel="#cassandra-lab",

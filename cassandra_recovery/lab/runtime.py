@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,17 +46,19 @@ def existing_archive(lib_dir: Path) -> Path | None:
     return archive if archive.exists() else None
 
 
-def build_nodetool_archive(java: str, lib_dir: Path, tools_conf: Path, jmx_host: str, jmx_port: int) -> bool:
+def build_nodetool_archive(
+    java: str, lib_dir: Path, tools_conf: Path, jmx_host: str, jmx_port: int, credentials: Sequence[str] = ()
+) -> bool:
     """A class-data-sharing archive of the classes nodetool loads for the commands the tool runs most (status,
     JMX counters through sjk, handoff state), read from a live node: each later nodetool JVM maps them instead of
     loading and verifying them again. Built once per runtime; False (logged) when it could not be built, and
-    nodetool then simply runs without it."""
+    nodetool then simply runs without it. `credentials`: nodetool's `-u USER -pwf FILE` for the node's JMX."""
     archive = nodetool_archive(lib_dir)
     if archive.exists():
         return True
     prefix = nodetool_prefix(java, lib_dir, tools_conf)
     main = prefix.index(NODETOOL_MAIN)
-    target = ["-h", jmx_host, "-p", str(jmx_port)]
+    target = ["-h", jmx_host, "-p", str(jmx_port), *credentials]
     commands = (["status"], ["statushandoff"], ["sjk", "mx", "-mg", "-all", "-b", HINT_BEANS, "-f", "Count"])
     work = Path(tempfile.mkdtemp(prefix="nodetool-cds.", dir=lib_dir.parent))
     env = child_env()

@@ -41,10 +41,3 @@ def ensure_user(name: str) -> tuple[int, int]:
         raise CommandError(argv, proc.returncode, proc.stdout, proc.stderr)
     pw = pwd.getpwnam(name)
     return pw.pw_uid, pw.pw_gid
-
-
-def chown_tree(path: os.PathLike[str] | str, uid: int, gid: int) -> None:
-    os.chown(path, uid, gid)
-    for root, dirs, files in os.walk(path):
-        for n in dirs + files:
-            os.chown(os.path.join(root, n), uid, gid, follow_symlinks=False)

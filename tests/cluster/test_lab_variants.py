@@ -185,14 +185,14 @@ def _replicas_and_cl_impact_match_cassandra(lab: Lab, cluster: ClusterConfig) ->
 @pytest.mark.ends_shared_lab(2)  # takes down whatever lab is up (the replaced one), saving a lab start
 @pytest.mark.fault(F.NODE_FROZEN)
 def test_down_leaves_no_process_behind_frozen_ones_included(lab: Lab) -> None:
-    if not procs.lab_processes(lab.config.base_dir):
+    if not procs.lab_processes(lab.config.base_dir, lab.config.user_prefix):
         lab.up(nodes=2)
     first = lab.state().spec.nodes[0]
     lab.freeze(first.name)
     assert lab.process(first).frozen  # type: ignore[union-attr]
     stopped = lab.down()
     assert stopped >= 2
-    assert procs.lab_processes(lab.config.base_dir) == []
+    assert procs.lab_processes(lab.config.base_dir, lab.config.user_prefix) == []
     assert lab.down() == 0  # idempotent
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from cassandra_recovery.clients.postgres import fetch_all, make_pool
 from cassandra_recovery.lab.cluster import Lab
+from cassandra_recovery.lab.jmx_auth import lab_jmx_password
 from cassandra_recovery.lab.postgres import lab_password
 from cassandra_recovery.lab.prefect_server import api_auth, prefect_home
 from cassandra_recovery.settings import Settings
@@ -24,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _secrets(settings: Settings) -> dict[str, str]:
     found = {
         "postgres password": lab_password(settings.lab),
+        "jmx password": lab_jmx_password(settings.lab),
         "prefect api auth": api_auth(settings).split(":", 1)[1],
         "slack token (the stub's)": DEFAULT_TOKEN,
     }
@@ -81,6 +83,7 @@ def test_no_configured_secret_is_in_argv_logs_prefect_or_the_timeline(lab: Lab, 
     }
     logs = [prefect_home(settings) / "server.log", *ROOT.glob(".pytest-*.log")]
     logs += list(settings.lab.base_dir.glob("*/logs/*.log"))
+    logs += [*settings.lab.base_dir.glob("nodes/*/logs/*.log"), *settings.lab.base_dir.glob("nodes/*/stdout.log")]
     places |= _files(logs)
     assert len(places) > 5 and all(len(v) > 0 for v in secrets.values())  # the scan saw what it claims to
     leaks = [f"{name} in {where}" for where, text in places.items() for name, value in secrets.items() if value in text]
