@@ -38,7 +38,7 @@ from cassandra_recovery.logic.incident_states import IncidentState, InvalidTrans
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.storage.names import SchemaNames
 from tests import faults as F
-from tests.migrated import drop_version_tables, migrated_names
+from tests.migrated import drop_version_tables, migrated_names, owner_conn
 
 pytestmark = [
     pytest.mark.contract,
@@ -72,7 +72,7 @@ def pool(settings: Settings) -> Iterator[ConnectionPool]:
         yield p
     finally:
         p.close()
-        with psycopg.connect(settings.postgres_conninfo(), connect_timeout=5, autocommit=True) as conn:
+        with owner_conn(settings) as conn:
             conn.execute(
                 sql.SQL("DROP TABLE IF EXISTS {}, {}, {}; DROP FUNCTION IF EXISTS {}()").format(
                     sql.Identifier(f"{PREFIX}_reports"),
@@ -533,7 +533,7 @@ def test_reports_are_versioned_and_an_old_state_check_is_upgraded(
     assert store.latest_report(inc.id) == "# v2"
     # A table created before `monitoring` existed (and before migrations): the baseline replaces its CHECK.
     check = sql.Identifier(f"{PREFIX}s_state_check")
-    with pool.connection() as conn:
+    with owner_conn(settings) as conn:  # as an old install's owner did
         conn.execute(
             sql.SQL(
                 "ALTER TABLE {} DROP CONSTRAINT {}, "
@@ -542,7 +542,6 @@ def test_reports_are_versioned_and_an_old_state_check_is_upgraded(
             prepare=False,
         )
         drop_version_tables(conn, NAMES)
-        conn.commit()
     migrated_names(settings, NAMES)
     lease = store.acquire_lease(inc.id, "t", 60)
     assert lease is not None
