@@ -8,8 +8,8 @@ close their own entries; nothing deletes one) and the DML it uses elsewhere. Def
 DML on tables this role creates later: a later append-only table revokes what it must not have.
 
 One role for both (no migration_user, or the same as user): nothing changes and `db upgrade` says the guard is
-owned by the runtime role. An install that splits its roles after this revision ran reassigns by hand
-(docs/postgres-roles.md).
+owned by the runtime role. An install that splits its roles after this revision ran steps its version back and
+runs it again (docs/postgres-roles.md).
 
 Revision ID: 0004_core_owner_role
 Revises: 0003_core_inbox_claim
