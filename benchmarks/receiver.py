@@ -53,7 +53,7 @@ from cassandra_recovery.intake.ports import Spool
 from cassandra_recovery.intake.service import Intake
 from cassandra_recovery.intake.spool import PgSpool
 from cassandra_recovery.settings import Settings
-from cassandra_recovery.storage.migrate import upgrade
+from cassandra_recovery.storage.migrate import runtime_role_of, upgrade
 from cassandra_recovery.storage.names import TRACKS, SchemaNames
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "alerts" / "alertmanager_v4_firing.json"
@@ -283,15 +283,15 @@ def with_postgres(fn: Callable[[Spool], dict[str, Any]]) -> dict[str, Any]:
         return {"skipped": f"PostgreSQL does not answer: {type(e).__name__}: {str(e).strip()[:200]}"}
     table = f"bench_alert_inbox_{uuid.uuid4().hex[:10]}"
     names = SchemaNames(inbox=table)
-    upgrade(settings.postgres_conninfo(), names)  # its own inbox, with a version table of its own
+    upgrade(settings.migration_conninfo(), names, runtime_role_of(settings))  # its own inbox and version table
     pool = make_pool(settings, max_size=20)
     try:
         return {"table": table, **fn(PgSpool(pool, table))}
     finally:
-        with pool.connection() as conn:
+        pool.close()
+        with psycopg.connect(settings.migration_conninfo(), connect_timeout=5, autocommit=True) as conn:  # its owner
             drop = [sql.Identifier(t) for t in (table, *(names.version_table(t) for t in TRACKS))]
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.SQL(", ").join(drop)))
-        pool.close()
 
 
 def main() -> None:

@@ -129,6 +129,15 @@ class PostgresConfig(BaseModel):
     password: SecretStr | None = None
     # Without a password: the registered source that supplies one (see plugins.py; the lab generates its own).
     password_source: str | None = "lab"  # noqa: S105 - the name of a source, not a password
+    # The role that owns the schema (tables, functions, triggers) and runs `cassandra-recovery db upgrade`; the
+    # processes connect as `user`, which gets only the privileges it uses (on the incident timeline: SELECT and
+    # INSERT), so it can neither rewrite the timeline nor drop its append-only guard. None, or the same name as
+    # `user`: one role for both, which works but lets the processes drop the guard (`db upgrade` says so).
+    migration_user: str | None = "cassandra_recovery_owner"
+    # Its password, for `db upgrade` only: given here (env), or the first line of a file (a mounted secret), or else
+    # from `password_source` (the lab generates one per role); never in argv or logs.
+    migration_password: SecretStr | None = None
+    migration_password_file: Path | None = None
     # Server-side limits on every session (seconds, 0 = none): a hung query, a wait in a lock queue or a transaction
     # a stuck process left open ends, instead of holding a connection and its locks for good. `db upgrade` lifts
     # the statement and lock limits for its own session (storage/migrate.py).
@@ -140,6 +149,11 @@ class PostgresConfig(BaseModel):
     keepalives_idle_s: int = Field(default=30, ge=1)
     keepalives_interval_s: int = Field(default=10, ge=1)
     keepalives_count: int = Field(default=3, ge=1)
+
+    @property
+    def split_roles(self) -> bool:
+        """True when a migration role of its own owns the schema (the runtime role cannot change it)."""
+        return bool(self.migration_user) and self.migration_user != self.user
 
     def session_options(self) -> str:
         """libpq `options`: the session limits, set by the server at connect time (no extra round trip)."""
@@ -480,3 +494,23 @@ class Settings(BaseSettings):
             source = plugins.load(plugins.POSTGRES_PASSWORDS, name, "PostgreSQL password source")
             return self.postgres.conninfo(source(self))
         return self.postgres.conninfo()
+
+    def migration_conninfo(self) -> str:
+        """Conninfo of the role that owns the schema (`db upgrade`); the runtime's when the roles are not split.
+        The password: `migration_password`, else the first line of `migration_password_file`, else the registered
+        password source asked for that role, else none (libpq's own: PGPASSFILE, ~/.pgpass)."""
+        pg = self.postgres
+        if not pg.split_roles or pg.migration_user is None:
+            return self.postgres_conninfo()
+        password: str | None = None
+        if pg.migration_password is not None:
+            password = pg.migration_password.get_secret_value()
+        elif pg.migration_password_file is not None:
+            try:
+                password = pg.migration_password_file.read_text().splitlines()[0].strip()
+            except (OSError, IndexError) as e:
+                raise ConfigError(f"cannot read postgres.migration_password_file {pg.migration_password_file}") from e
+        elif pg.password_source:
+            source = plugins.load(plugins.POSTGRES_PASSWORDS, pg.password_source, "PostgreSQL password source")
+            password = source(self, pg.migration_user)
+        return pg.model_copy(update={"user": pg.migration_user, "password": None}).conninfo(password)

@@ -14,7 +14,7 @@ from psycopg_pool import ConnectionPool
 from cassandra_recovery.clients.postgres import make_pool
 from cassandra_recovery.lab.postgres import _clusters, ensure_postgres
 from cassandra_recovery.settings import DomainConfig, Settings
-from cassandra_recovery.storage.migrate import upgrade, upgrade_for
+from cassandra_recovery.storage.migrate import runtime_role_of, upgrade, upgrade_for
 from cassandra_recovery.storage.names import TRACKS, SchemaNames
 
 
@@ -26,8 +26,14 @@ def migrated(settings: Settings) -> Settings:
 
 def migrated_names(settings: Settings, names: SchemaNames) -> SchemaNames:
     """A test's own table names (session-unique prefixes) migrated, with version tables of their own."""
-    upgrade(settings.postgres_conninfo(), names)
+    upgrade(settings.migration_conninfo(), names, runtime_role_of(settings))
     return names
+
+
+def owner_conn(settings: Settings) -> psycopg.Connection[Any]:
+    """An autocommit connection as the role that owns the schema (dropping a test's tables, granting): the
+    runtime role the processes use may do neither."""
+    return psycopg.connect(settings.migration_conninfo(), connect_timeout=5, autocommit=True)
 
 
 def drop_version_tables(conn: Any, names: SchemaNames) -> None:
@@ -64,5 +70,5 @@ def domain_pool(settings: Settings, cfg: DomainConfig) -> Iterator[ConnectionPoo
         yield pool
     finally:
         pool.close()
-        with psycopg.connect(settings.postgres_conninfo(), connect_timeout=5, autocommit=True) as conn:
+        with owner_conn(settings) as conn:
             drop_domain(conn, names)

@@ -1,12 +1,14 @@
 """`cassandra-recovery db upgrade|current|check`: the project's PostgreSQL schema, the only verb that changes it.
 
-Run it as the role that owns the tables (the lab's `cassandra_recovery` role owns its database and everything in
-it; elsewhere point CASSANDRA_RECOVERY_POSTGRES__USER/__PASSWORD at the owner for this one command)."""
+`upgrade` connects as the migration role (postgres.migration_user, its password from migration_password,
+migration_password_file or the password source), which owns the schema; `current` and `check` as the runtime role
+the processes use. With one role for both, `upgrade` works and warns that the timeline's guard can be dropped."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from cassandra_recovery.settings import Settings
 
@@ -17,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from cassandra_recovery.storage.migrate import require_current, states, upgrade
+    from cassandra_recovery.storage.migrate import guard_warning, require_current, runtime_role_of, states, upgrade
     from cassandra_recovery.storage.names import SchemaNames
 
     names = SchemaNames.from_settings(settings)
@@ -26,8 +28,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         require_current(conninfo, names)  # SchemaNotCurrent: the CLI prints its one line and exits 1
         found = states(conninfo, names)
     elif args.action == "upgrade":
-        before = {s.track: s.current for s in upgrade(conninfo, names)}
+        before = {s.track: s.current for s in upgrade(settings.migration_conninfo(), names, runtime_role_of(settings))}
         found = states(conninfo, names)
+        warning = guard_warning(settings, names)
+        if warning is not None:
+            print(f"warning: {warning}", file=sys.stderr)
     else:
         found = states(conninfo, names)
     doc = [{"track": s.track, "version_table": s.version_table, "current": s.current, "head": s.head} for s in found]

@@ -22,6 +22,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="listen port (default 9095)")
+    p.add_argument(
+        "--ops-port", type=int, default=None, help="also serve /healthz and /metrics on this port (what to scrape)"
+    )
     p.add_argument("--cluster", default=None, help="cluster of alerts without a `cluster` label")
     p.add_argument(
         "--token-file",
@@ -41,7 +44,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     say = progress("receiver")
     config = load_receiver_config(
-        host=args.host, port=args.port, default_cluster=args.cluster, token_files=args.token_file
+        host=args.host,
+        port=args.port,
+        ops_port=args.ops_port,
+        default_cluster=args.cluster,
+        token_files=args.token_file,
     )
     if not config.tokens and not config.hmac_secrets:
         raise ConfigError(

@@ -31,6 +31,9 @@ DETECTOR_JOB = "cassandra-recovery-detector"
 RECEIVER_JOB = "cassandra-recovery-receiver"
 PROMETHEUS_PORT = 9490  # not 9090/9093: never clash with a standard Prometheus or Alertmanager on the host
 ALERTMANAGER_PORT = 9493
+# The receiver's health-and-metrics listener (`receiver --ops-port`): scraped there, not on the alert port, whose
+# connection limit a flood of alerts fills (intake/server.py).
+RECEIVER_OPS_PORT = 9096
 READY_TIMEOUT_S = 30.0
 _DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
 _SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
@@ -45,7 +48,7 @@ class MonitoringConfig:
     receiver_url: str = "http://127.0.0.1:9095/alerts/alertmanager"
     token_file: Path | None = None  # bearer token for the receiver; None: <base_dir>/receiver.token, generated
     detector_target: str = "127.0.0.1:9464"
-    receiver_target: str = "127.0.0.1:9095"
+    receiver_target: str = f"127.0.0.1:{RECEIVER_OPS_PORT}"  # the receiver's ops listener, not its alert port
     host: str = "127.0.0.1"
     prometheus_port: int = PROMETHEUS_PORT
     alertmanager_port: int = ALERTMANAGER_PORT

@@ -74,14 +74,17 @@ def parse_lsclusters(text: str) -> list[PgCluster]:
     return clusters
 
 
-def lab_password_for(settings: Settings) -> str:
-    """The lab's PostgreSQL password source (registered as `lab`, see plugins.py)."""
-    return lab_password(settings.lab)
+def lab_password_for(settings: Settings, role: str | None = None) -> str:
+    """The lab's PostgreSQL password source (registered as `lab`, see plugins.py): the runtime role's, or with
+    `role` the password of that other role (the migration role that owns the schema)."""
+    return lab_password(settings.lab, role)
 
 
-def lab_password(lab: LabConfig) -> str:
-    """The lab's generated PostgreSQL password (file mode 0600), created on first call and reused afterwards."""
-    path = lab.base_dir / "postgres.password"
+def lab_password(lab: LabConfig, role: str | None = None) -> str:
+    """The lab's generated PostgreSQL password (file mode 0600), created on first call and reused afterwards; one
+    file per role: `postgres.password` for the runtime role, `postgres.<role>.password` for another one."""
+    name = "postgres.password" if role is None else f"postgres.{_ident(role, 'migration_user')}.password"
+    path = lab.base_dir / name
     password = path.read_text().strip() if path.exists() else ""
     if password:
         if path.stat().st_mode & 0o077:
@@ -100,7 +103,7 @@ def lab_password(lab: LabConfig) -> str:
         else:
             os.link(tmp, path)
     except FileExistsError:
-        return lab_password(lab)
+        return lab_password(lab, role)
     finally:
         tmp.unlink(missing_ok=True)
     return password
@@ -167,13 +170,27 @@ def _scram_secret(password: str) -> str:
 # base64, digits, '$' and ':' and is safe inside a literal. Names come as psql variables quoted by :'v'/%I and
 # are validated first. CREATE DATABASE cannot run in a transaction or DO block, hence \gexec, which runs each
 # generated statement on its own in autocommit mode.
-_PROVISION_SQL = """\
+_ROLE_SQL = """\
 SELECT format('CREATE ROLE %I LOGIN', :'role') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role')
 \\gexec
 ALTER ROLE :"role" WITH LOGIN PASSWORD '{secret}';
-SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'role')
+"""
+# With a migration role of its own (settings.postgres.migration_user): that role owns the project's database, so
+# its `public` schema (owned by pg_database_owner) and every object `db upgrade` creates there; the runtime role
+# owns only the Prefect database. The migration role is made a member of the runtime role (never the other way
+# round) so that the 0004 migrations can take over the tables an older lab's runtime role created. An existing
+# database owned by the runtime role is handed over here (idempotent); its tables by `db upgrade`.
+_OWNER_SQL = """\
+SELECT format('CREATE ROLE %I LOGIN', :'owner') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'owner')
+\\gexec
+ALTER ROLE :"owner" WITH LOGIN PASSWORD '{secret}';
+GRANT :"role" TO :"owner";
+"""
+_DB_SQL = """\
+SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'owner')
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db')
 \\gexec
+ALTER DATABASE :"db" OWNER TO :"owner";
 SELECT format('CREATE DATABASE %I OWNER %I', :'prefect_db', :'role')
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'prefect_db')
 \\gexec
@@ -235,6 +252,7 @@ def ensure_postgres(settings: Settings, progress: Progress | None = None) -> Non
     say = progress or _quiet
     pg = settings.postgres
     role, db = _ident(pg.user, "user"), _ident(pg.dbname, "dbname")
+    owner = _ident(pg.migration_user, "migration_user") if pg.split_roles and pg.migration_user else role
     password = pg.password.get_secret_value() if pg.password else lab_password(settings.lab)
     _install(say)
     cluster = next(iter(_clusters(pg.port)), None) or _create_cluster(pg.port, say)
@@ -263,17 +281,39 @@ def ensure_postgres(settings: Settings, progress: Progress | None = None) -> Non
         "-v",
         f"db={db}",
         "-v",
+        f"owner={owner}",
+        "-v",
         f"prefect_db={_ident(settings.prefect.database, 'prefect database')}",
         "-f",
         "-",
     ]
-    _run(psql, timeout=60, stdin=_PROVISION_SQL.format(secret=_scram_secret(password)))
-    try:
-        with psycopg.connect(settings.postgres_conninfo(), connect_timeout=5) as conn:
-            conn.execute("SELECT 1").fetchone()
-    except psycopg.Error as e:  # libpq messages never include the password
-        raise LabError(f"postgres: cannot connect as {role} to database {db} at {pg.host}:{pg.port}: {e}") from e
-    say(f"postgres: role {role} and database {db} ready")
+    script = _ROLE_SQL.format(secret=_scram_secret(password))
+    if owner != role:
+        script += _OWNER_SQL.format(secret=_scram_secret(_owner_password(settings)))
+    _run(psql, timeout=60, stdin=script + _DB_SQL)
+    conninfos = {role: settings.postgres_conninfo()}
+    if owner != role:
+        conninfos[owner] = settings.migration_conninfo()
+    for who, conninfo in conninfos.items():
+        try:
+            with psycopg.connect(conninfo, connect_timeout=5) as conn:
+                conn.execute("SELECT 1").fetchone()
+        except psycopg.Error as e:  # libpq messages never include the password
+            raise LabError(f"postgres: cannot connect as {who} to database {db} at {pg.host}:{pg.port}: {e}") from e
+    if owner != role:
+        say(f"postgres: role {role} (runtime), role {owner} (owns database {db}) ready")
+    else:
+        say(f"postgres: role {role} and database {db} ready")
+
+
+def _owner_password(settings: Settings) -> str:
+    """The migration role's password as `db upgrade` will find it (settings, file), else the lab's generated one."""
+    pg = settings.postgres
+    if pg.migration_password is not None:
+        return pg.migration_password.get_secret_value()
+    if pg.migration_password_file is not None:
+        return pg.migration_password_file.read_text().splitlines()[0].strip()
+    return lab_password(settings.lab, pg.migration_user)
 
 
 def throwaway_name(port: int) -> str:

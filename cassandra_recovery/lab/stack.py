@@ -33,7 +33,8 @@ def _answers(url: str) -> bool:
 class Stack:
     base_dir: Path  # logs and the monitoring's data
     env: dict[str, str]  # the environment of every process (Prefect client settings, domain, Slack, ...)
-    receiver_port: int = 9095
+    receiver_port: int = 9095  # alerts
+    receiver_ops_port: int = monitoring.RECEIVER_OPS_PORT  # /healthz and /metrics: what Prometheus scrapes
     detector_port: int = 9464
     repeat_interval: str = "4h"  # Alertmanager re-sends a firing group this often (tests: seconds)
     progress: Progress = lambda m: None  # noqa: E731
@@ -71,9 +72,14 @@ class Stack:
             self.base_dir / "monitoring",
             receiver_url=f"http://127.0.0.1:{self.receiver_port}/alerts/alertmanager",
             detector_target=f"127.0.0.1:{self.detector_port}",
-            receiver_target=f"127.0.0.1:{self.receiver_port}",
+            receiver_target=f"127.0.0.1:{self.receiver_ops_port}",
             repeat_interval=self.repeat_interval,
         )
+
+    def receiver_argv(self, token_file: str) -> list[str]:
+        """The receiver's arguments: alerts on `receiver_port`, health and metrics on `receiver_ops_port`."""
+        ports = ["--port", str(self.receiver_port), "--ops-port", str(self.receiver_ops_port)]
+        return ["receiver", *ports, "--token-file", token_file]
 
     def start(self, deployment_ready: Callable[[], bool], cluster: str = "lab") -> None:
         """serve, receiver, detector (recording incidents; alerts start the runs), and Prometheus + Alertmanager.
@@ -82,12 +88,12 @@ class Stack:
         receiver spools what it cannot deliver yet and Alertmanager re-sends to a receiver not up yet."""
         token = monitoring.ensure_token_file(self.monitoring)
         self._spawn("serve", "serve")
-        self._spawn("receiver", "receiver", "--port", str(self.receiver_port), "--token-file", str(token))
+        self._spawn("receiver", *self.receiver_argv(str(token)))
         self._spawn(
             "detector", "detector", "--cluster", cluster, "--metrics-port", str(self.detector_port), "--no-deployment"
         )
         monitoring.up(self.monitoring, self.progress)
-        self._wait("receiver", lambda: _answers(f"http://127.0.0.1:{self.receiver_port}/healthz"), 60)
+        self._wait("receiver", lambda: _answers(f"http://127.0.0.1:{self.receiver_ops_port}/healthz"), 60)
         self._wait("detector", lambda: _answers(f"http://127.0.0.1:{self.detector_port}/metrics"), 60)
         self._wait("serve", deployment_ready, 120)
 

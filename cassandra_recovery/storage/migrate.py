@@ -56,10 +56,11 @@ class TrackState:
         return self.current == self.head
 
 
-def _config(names: SchemaNames, connection: Connection | None = None) -> Config:
+def _config(names: SchemaNames, connection: Connection | None = None, runtime_role: str | None = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["names"] = names
+    cfg.attributes["runtime_role"] = runtime_role
     if connection is not None:
         cfg.attributes["connection"] = connection
     return cfg
@@ -153,15 +154,17 @@ def migration_session(conninfo: str) -> Iterator[Connection]:
         engine.dispose()
 
 
-def upgrade(conninfo: str, names: SchemaNames) -> list[TrackState]:
+def upgrade(conninfo: str, names: SchemaNames, runtime_role: str | None) -> list[TrackState]:
     """Bring every track to this code's head (idempotent); returns the states found once the lock was held, so
-    of two concurrent upgrades the second reports every track already at head."""
+    of two concurrent upgrades the second reports every track already at head. `conninfo` is the migration role's
+    (it owns what it creates); `runtime_role` the role the processes connect as, granted only what they use
+    (None: one role for both)."""
     with migration_session(conninfo) as conn:
         psycopg_conn: Any = conn.connection.driver_connection  # the lock holder's own session
         before = _states_on(psycopg_conn, names, TRACKS)
         conn.rollback()
         for track in TRACKS:
-            cfg = _config(names, conn)
+            cfg = _config(names, conn, runtime_role)
             cfg.attributes["version_table"] = names.version_table(track)
             command.upgrade(cfg, f"{track}@head")
     return before
@@ -169,4 +172,36 @@ def upgrade(conninfo: str, names: SchemaNames) -> list[TrackState]:
 
 def upgrade_for(settings: Settings) -> list[TrackState]:
     """upgrade() with the names this settings' processes use (the lab bring-up, the demo, test fixtures)."""
-    return upgrade(settings.postgres_conninfo(), SchemaNames.from_settings(settings))
+    return upgrade(settings.migration_conninfo(), SchemaNames.from_settings(settings), runtime_role_of(settings))
+
+
+def runtime_role_of(settings: Settings) -> str | None:
+    """The role the processes connect as when another one owns the schema; None when one role does both."""
+    return settings.postgres.user if settings.postgres.split_roles else None
+
+
+_GUARD_OWNER = """SELECT pg_get_userbyid(c.relowner) AS table_owner, pg_get_userbyid(p.proowner) AS function_owner
+FROM pg_class c LEFT JOIN pg_proc p ON p.oid = to_regprocedure(%s) WHERE c.oid = to_regclass(%s)"""
+
+
+def guard_warning(settings: Settings, names: SchemaNames | None = None) -> str | None:
+    """One line when the incident timeline's append-only guard (its table or trigger function) is owned by the
+    role the processes connect as, which can then disable or drop it; None when another role owns both."""
+    n = names or SchemaNames.from_settings(settings)
+    runtime = settings.postgres.user
+    events, guard = f"{n.incident_prefix}_events", f"{n.incident_prefix}_events_append_only()"
+    with psycopg.connect(settings.migration_conninfo(), connect_timeout=5) as conn:
+        row = conn.execute(_GUARD_OWNER, (guard, events)).fetchone()
+        conn.rollback()
+    if row is None or runtime not in row:
+        return None
+    how = (
+        "postgres.migration_user is the same role"
+        if not settings.postgres.split_roles
+        else f"the tables were not handed over to {settings.postgres.migration_user}"
+    )
+    return (
+        f"the incident timeline's append-only guard is owned by the runtime role {runtime}, which can disable or drop"
+        f" it ({how}): set postgres.migration_user to a role of its own that runs `{UPGRADE_COMMAND}`"
+        " (docs/postgres-roles.md)"
+    )

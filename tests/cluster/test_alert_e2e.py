@@ -86,6 +86,7 @@ def stack(lab: Lab, prefect_server: dict[str, str], tmp_path_factory: pytest.Tem
         tmp_path_factory.mktemp("stack"),
         env,
         receiver_port=_free_port(),
+        receiver_ops_port=_free_port(),
         detector_port=_free_port(),
         repeat_interval="3s",
         progress=lambda m: print(f"[stack] {m}", flush=True),

@@ -10,7 +10,6 @@ import time
 import uuid
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 from psycopg import sql
 from psycopg.types.json import Jsonb
@@ -28,7 +27,7 @@ from cassandra_recovery.recovery.checkpoints import RepairCheckpoints
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.storage.names import SchemaNames
 from tests import faults as F
-from tests.migrated import drop_version_tables, migrated, migrated_names
+from tests.migrated import drop_version_tables, migrated, migrated_names, owner_conn
 
 pytestmark = [
     pytest.mark.contract,
@@ -52,7 +51,7 @@ def pool(request: pytest.FixtureRequest) -> Iterator[ConnectionPool]:
     p = make_pool(s, max_size=6)
     yield p
     p.close()
-    with psycopg.connect(s.postgres_conninfo(), connect_timeout=5, autocommit=True) as conn:
+    with owner_conn(s) as conn:
         conn.execute("DELETE FROM side_effects WHERE incident_id LIKE %s", (f"{PREFIX}%",))
         conn.execute("DELETE FROM repair_runs WHERE cluster_id LIKE 'fence-test-%'")
         conn.execute("DELETE FROM repair_pauses WHERE cluster_id LIKE 'fence-test-%'")

@@ -30,7 +30,7 @@ from cassandra_recovery.launch import IncidentLauncher
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.storage.names import SchemaNames
 from tests import faults as F
-from tests.migrated import drop_version_tables, migrated_names
+from tests.migrated import drop_version_tables, migrated_names, owner_conn
 
 pytestmark = [
     pytest.mark.contract,
@@ -56,7 +56,7 @@ def pool(request: pytest.FixtureRequest) -> Iterator[ConnectionPool]:
         yield p
     finally:
         p.close()
-        with psycopg.connect(s.postgres_conninfo(), connect_timeout=5, autocommit=True) as conn:
+        with owner_conn(s) as conn:
             names = [f"{INC_PREFIX}_reports", f"{INC_PREFIX}_events", f"{INC_PREFIX}s", TABLE]
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.SQL(", ").join(map(sql.Identifier, names))))
             fn = sql.Identifier(f"{INC_PREFIX}_events_append_only")

@@ -11,7 +11,6 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 
-import psycopg
 import pytest
 from psycopg import sql
 from psycopg_pool import ConnectionPool
@@ -27,7 +26,7 @@ from cassandra_recovery.launch import IncidentLauncher
 from cassandra_recovery.settings import Settings
 from cassandra_recovery.storage.names import SchemaNames
 from tests import faults as F
-from tests.migrated import drop_version_tables, migrated_names
+from tests.migrated import drop_version_tables, migrated_names, owner_conn
 
 pytestmark = [
     pytest.mark.contract,
@@ -54,7 +53,7 @@ def pool(request: pytest.FixtureRequest) -> Iterator[ConnectionPool]:
     finally:
         p.close()
         p_ = NAMES.incident_prefix
-        with psycopg.connect(s.postgres_conninfo(), connect_timeout=5, autocommit=True) as conn:
+        with owner_conn(s) as conn:
             tables = [f"{p_}_reports", f"{p_}_events", f"{p_}s", NAMES.inbox]
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.SQL(", ").join(map(sql.Identifier, tables))))
             conn.execute(sql.SQL("DROP FUNCTION IF EXISTS {}()").format(sql.Identifier(f"{p_}_events_append_only")))

@@ -21,7 +21,7 @@ from cassandra_recovery.incident.side_effects import SideEffectLog
 from cassandra_recovery.lab.postgres import ensure_postgres
 from cassandra_recovery.settings import Settings
 from tests import faults as F
-from tests.migrated import migrated
+from tests.migrated import migrated, owner_conn
 
 pytestmark = [
     pytest.mark.contract,
@@ -39,7 +39,6 @@ def switch() -> Iterator[KillSwitch]:
     yield ks
     with pool.connection() as conn:
         conn.execute("DELETE FROM automation_kill_switch WHERE cluster_id LIKE 'ks-test-%' OR cluster_id = 'lab'")
-        conn.execute("DELETE FROM side_effects WHERE holder = 'ks-test-run'")
         conn.execute(
             sql.SQL("DELETE FROM {} WHERE cluster_id LIKE 'ks-test-%'").format(
                 sql.Identifier(Settings().domain.policy_table)
@@ -47,6 +46,8 @@ def switch() -> Iterator[KillSwitch]:
         )
         conn.commit()
     pool.close()
+    with owner_conn(Settings()) as conn:  # the fenced log is never deleted from by the processes' role
+        conn.execute("DELETE FROM side_effects WHERE holder = 'ks-test-run'")
 
 
 def test_stop_then_resume_per_cluster(switch: KillSwitch) -> None:

@@ -57,19 +57,20 @@ def base(request: pytest.FixtureRequest) -> Settings:
 def _psql_as_postgres(base: Settings, statement: str, db: str) -> None:
     """Database DDL as the postgres superuser; the name goes in as a psql variable, quoted by :"db"."""
     psql = ["runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres"]
-    names = ["-v", f"db={db}", "-v", f"role={base.postgres.user}"]
+    owner = base.postgres.migration_user or base.postgres.user
+    names = ["-v", f"db={db}", "-v", f"role={base.postgres.user}", "-v", f"owner={owner}"]
     argv = [*psql, "-p", str(base.postgres.port), *names, "-f", "-"]
     subprocess.run(argv, input=statement, text=True, check=True, capture_output=True, timeout=60, cwd="/")
 
 
 @pytest.fixture(scope="module")
 def new_db(base: Settings) -> Iterator[Callable[[], Settings]]:
-    """Makes empty databases owned by the project's role (as the lab provisions its own); drops them after."""
+    """Makes empty databases owned by the project's migration role (as the lab provisions its own); drops them after."""
     made: list[str] = []
 
     def make() -> Settings:
         db = f"crmig_{uuid.uuid4().hex[:12]}"
-        _psql_as_postgres(base, 'CREATE DATABASE :"db" OWNER :"role";', db)
+        _psql_as_postgres(base, 'CREATE DATABASE :"db" OWNER :"owner";', db)
         made.append(db)
         return base.model_copy(update={"postgres": base.postgres.model_copy(update={"dbname": db})})
 
@@ -131,8 +132,12 @@ def without_added_columns(found: dict[str, list[str]]) -> dict[str, list[str]]:
 
 
 def load_before(s: Settings) -> None:
+    """An install from before migrations, made by the runtime role in a database it owned (as old labs were),
+    then the database handed to the migration role, as the lab's provisioning now does before `db upgrade`."""
+    _psql_as_postgres(s, 'ALTER DATABASE :"db" OWNER TO :"role";', s.postgres.dbname)
     with psycopg.connect(s.postgres_conninfo(), connect_timeout=5, autocommit=True) as conn:
         conn.execute(BEFORE.read_text())
+    _psql_as_postgres(s, 'ALTER DATABASE :"db" OWNER TO :"owner";', s.postgres.dbname)
 
 
 @pytest.fixture(scope="module")
@@ -250,7 +255,7 @@ def test_one_storage_per_process_shares_one_pool_and_checks_the_schema_first(new
         incident, created = first.incidents.open_or_join("facade-test", {"source": "test"}, "test")
         assert created and first.pauses.pause("facade-test", "test", "test", incident.id).incident_id == incident.id
         # The domain track is checked when its first store is used, not by processes that never touch it.
-        with psycopg.connect(s.postgres_conninfo(), connect_timeout=5, autocommit=True) as conn:
+        with psycopg.connect(s.migration_conninfo(), connect_timeout=5, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(SchemaNames().version_table(DOMAIN))))
         with pytest.raises(SchemaNotCurrent, match=r"\(domain\) has not been created"):
             first.policy.get("facade-test")

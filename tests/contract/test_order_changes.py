@@ -27,7 +27,7 @@ from cassandra_recovery.logic.tombstone import micros
 from cassandra_recovery.settings import DomainConfig, Settings
 from cassandra_recovery.verification.fix import rewrite_from_source
 from cassandra_recovery.verification.truth import SourceOfTruth
-from tests.migrated import domain_pool, started_postgres
+from tests.migrated import domain_pool, owner_conn, started_postgres
 
 pytestmark = [
     pytest.mark.contract,
@@ -154,10 +154,9 @@ def test_a_writer_role_without_rights_on_the_log_still_writes_orders_and_they_ar
     argv = [*psql, "-p", str(settings.postgres.port), "-f", "-"]
     subprocess.run(argv, input=create, text=True, check=True, capture_output=True, timeout=60, cwd="/")
     try:
-        with pool.connection() as conn:  # the owner grants the orders table, nothing else
+        with owner_conn(settings) as conn:  # the owner grants the orders table, nothing else
             conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}").format(
                 sql.Identifier(cfg.orders_table), sql.Identifier(role)))  # fmt: skip
-            conn.commit()
         start = truth.now()
         key = f"w-{SUFFIX}"
         pg = settings.postgres
@@ -173,10 +172,9 @@ def test_a_writer_role_without_rights_on_the_log_still_writes_orders_and_they_ar
                 writer.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(f"{cfg.orders_table}_changes")))
         assert list(truth.changed_tokens(start)) == [token_of(key)]
     finally:
-        with pool.connection() as conn:
+        with owner_conn(settings) as conn:
             conn.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(
                 sql.Identifier(cfg.orders_table), sql.Identifier(role)))  # fmt: skip
-            conn.commit()
         drop = f"DROP ROLE IF EXISTS {role};"
         subprocess.run(argv, input=drop, text=True, check=True, capture_output=True, timeout=60, cwd="/")
 

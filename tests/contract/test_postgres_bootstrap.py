@@ -25,11 +25,13 @@ pytestmark = [
 
 # A role and database of their own, so the tests never reset the real lab role's password.
 NAME = "cr_contract_bootstrap"
+OWNER = f"{NAME}_owner"  # its migration role, which owns the database
 PORT = Settings().postgres.port
 
 
 def _settings(base_dir: Path, password: str | None = None) -> Settings:
-    pg = PostgresConfig(user=NAME, dbname=NAME, port=PORT, password=SecretStr(password) if password else None)
+    secret = SecretStr(password) if password else None
+    pg = PostgresConfig(user=NAME, dbname=NAME, port=PORT, password=secret, migration_user=OWNER)
     return Settings(postgres=pg, lab=LabConfig(base_dir=base_dir))
 
 
@@ -55,24 +57,33 @@ def provisioned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sett
     # PostgreSQL itself stays up for the other tests; only this module's role and database go.
     _psql_as_postgres(f"DROP DATABASE IF EXISTS {NAME} WITH (FORCE)")
     _psql_as_postgres(f"DROP ROLE IF EXISTS {NAME}")
+    _psql_as_postgres(f"DROP ROLE IF EXISTS {OWNER}")
 
 
 def test_ensure_twice_reports_cluster_online(provisioned: tuple[Settings, list[str]]) -> None:
     _, messages = provisioned
     online = [m for m in messages if m.startswith("postgres: cluster ") and m.endswith(f"on port {PORT} online")]
     assert len(online) == 2, messages
-    assert messages[-1] == f"postgres: role {NAME} and database {NAME} ready"
+    assert messages[-1] == f"postgres: role {NAME} (runtime), role {OWNER} (owns database {NAME}) ready"
 
 
-def test_role_can_create_and_drop_tables(provisioned: tuple[Settings, list[str]]) -> None:
+def test_the_migration_role_owns_the_database_and_the_runtime_role_cannot_create_tables(
+    provisioned: tuple[Settings, list[str]],
+) -> None:
     settings, _ = provisioned
     with psycopg.connect(settings.postgres_conninfo(), connect_timeout=5, autocommit=True) as conn:
         assert conn.execute("SELECT current_user, current_database()").fetchone() == (NAME, NAME)
-        conn.execute("CREATE TEMP TABLE probe (id int PRIMARY KEY, v text)")
+        conn.execute("CREATE TEMP TABLE probe (id int PRIMARY KEY, v text)")  # temporary tables stay allowed
         conn.execute("INSERT INTO probe VALUES (1, 'x')")
         assert conn.execute("SELECT v FROM probe").fetchone() == ("x",)
         conn.execute("DROP TABLE probe")
-        conn.execute("CREATE TABLE owned_probe (id int)")  # the role owns its database, so public is writable
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("CREATE TABLE owned_probe (id int)")  # public belongs to the database's owner
+        owner = conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (NAME,))
+        assert owner.fetchone() == (OWNER,)
+    with psycopg.connect(settings.migration_conninfo(), connect_timeout=5, autocommit=True) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == (OWNER,)
+        conn.execute("CREATE TABLE owned_probe (id int)")
         conn.execute("DROP TABLE owned_probe")
 
 
@@ -86,7 +97,11 @@ def test_password_file_private_reused_and_never_reported(provisioned: tuple[Sett
     password = lab_password(settings.lab)
     assert password == path.read_text().strip() and len(password) >= 32
     assert lab_password(settings.lab) == password
-    assert messages and not any(password in m for m in messages)
+    owner_path = settings.lab.base_dir / f"postgres.{OWNER}.password"
+    assert stat.S_IMODE(owner_path.stat().st_mode) == 0o600
+    owner_password = lab_password(settings.lab, OWNER)
+    assert owner_password == owner_path.read_text().strip() and owner_password != password
+    assert messages and not any(p in m for m in messages for p in (password, owner_password))
 
 
 def test_configured_non_ascii_password_matches_libpq_saslprep(

@@ -34,7 +34,7 @@ def test_prometheus_scrapes_and_evaluates_every_second(tmp_path: Path) -> None:
     jobs = {j["job_name"]: j["static_configs"][0]["targets"] for j in doc["scrape_configs"]}
     assert jobs == {
         "cassandra-recovery-detector": ["127.0.0.1:9464"],
-        "cassandra-recovery-receiver": ["127.0.0.1:9095"],
+        "cassandra-recovery-receiver": ["127.0.0.1:9096"],  # its ops listener
     }
     assert doc["rule_files"] == [str(m.RULES_FILE)] and m.RULES_FILE.is_file()
     assert doc["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["127.0.0.1:9493"]
@@ -171,3 +171,26 @@ def test_cli_parses_the_monitoring_verb() -> None:
         "http://127.0.0.1:1/x",
         Path("/t"),
     )
+
+
+def test_prometheus_scrapes_the_receivers_ops_listener_not_its_alert_port(tmp_path: Path) -> None:
+    """The receiver serves /metrics on its own listener (`ops_port`) so a flood on the alert port does not starve
+    scrapes: the lab's Prometheus (the pipeline's stack, and `lab monitoring up` by default) scrapes that one."""
+    from cassandra_recovery.lab.stack import Stack
+
+    stack = Stack(tmp_path, env={}, receiver_port=19095, receiver_ops_port=19096)
+    doc = yaml.safe_load(m.render_prometheus(stack.monitoring))
+    jobs = {j["job_name"]: j["static_configs"][0]["targets"] for j in doc["scrape_configs"]}
+    assert jobs[m.RECEIVER_JOB] == ["127.0.0.1:19096"]
+    assert stack.monitoring.receiver_url == "http://127.0.0.1:19095/alerts/alertmanager"  # alerts: the main port
+    assert stack.receiver_argv("token") == [
+        "receiver", "--port", "19095", "--ops-port", "19096", "--token-file", "token"
+    ]  # fmt: skip
+    default = yaml.safe_load(m.render_prometheus(_cfg(tmp_path)))
+    targets = {j["job_name"]: j["static_configs"][0]["targets"] for j in default["scrape_configs"]}
+    assert targets[m.RECEIVER_JOB] == [f"127.0.0.1:{m.RECEIVER_OPS_PORT}"] != ["127.0.0.1:9095"]
+
+
+def test_the_receiver_command_takes_an_ops_port() -> None:
+    args = build_parser().parse_args(["receiver", "--port", "9095", "--ops-port", "9096"])
+    assert (args.port, args.ops_port) == (9095, 9096)

@@ -28,7 +28,7 @@ def _state(current: str | None, track: str = CORE) -> TrackState:
     ("current", "says"),
     [
         (None, "has not been created or adopted yet: run `cassandra-recovery db upgrade`"),
-        ("0000_older", "this version needs 0003_core_inbox_claim: run `cassandra-recovery db upgrade`"),
+        ("0000_older", "this version needs 0004_core_owner_role: run `cassandra-recovery db upgrade`"),
         ("9999_newer", "newer than this version of cassandra-recovery knows"),
     ],
 )
@@ -55,7 +55,7 @@ def test_cli_refuses_with_exit_1_and_no_traceback(
 
 
 def test_each_track_has_its_baseline_and_the_scripts_ship_in_the_package() -> None:
-    assert heads() == {CORE: "0003_core_inbox_claim", DOMAIN: "0003_domain_order_changes"}
+    assert heads() == {CORE: "0004_core_owner_role", DOMAIN: "0004_domain_owner_role"}
     assert (MIGRATIONS / "env.py").is_file() and (MIGRATIONS / "script.py.mako").is_file()
     assert (MIGRATIONS / "__init__.py").is_file() and (MIGRATIONS / "versions" / "__init__.py").is_file()
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
