@@ -46,8 +46,9 @@ class ReceiverConfig(BaseModel):
     # Open connections at most (uvicorn's limit_concurrency: 503 beyond it, which Alertmanager retries).
     max_connections: int = Field(default=100, ge=1)
     # /healthz and /metrics also on this port (same host), served by their own thread and event loop, so a flood
-    # of alert requests or a full connection limit on `port` does not starve probes and scrapes. None: off.
-    ops_port: int | None = Field(default=None, ge=0, le=65535)
+    # of alert requests or a full connection limit on `port` does not starve probes and scrapes: what Prometheus
+    # scrapes (the lab's monitoring does). None: off.
+    ops_port: int | None = Field(default=9096, ge=0, le=65535)
     # Generous: Alertmanager sends one request per group change; 429 is a 4xx it does not retry.
     rate_per_s: float = Field(default=10.0, gt=0)
     rate_burst: int = Field(default=50, ge=1)
