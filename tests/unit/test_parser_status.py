@@ -51,3 +51,57 @@ def test_truncated_table_raises() -> None:
     head = "".join(load_fixture("status_all_up").stdout.splitlines(keepends=True)[:5])
     with pytest.raises(ParseError, match="nodetool status"):
         parse_status(head)
+
+
+# Token-per-node table: Status.java prints it when the ring holds no more tokens than there are datacenters.
+LAB1 = "127.0.0.12"
+
+
+def test_single_token_node_prints_its_token_instead_of_a_count() -> None:
+    (row,) = parse_status(load_fixture("status_single_token_node").stdout)
+    assert (row.address, row.code, row.datacenter, row.rack) == (LAB1, "UN", "dc1", "rack1")
+    assert row.tokens == 1 and row.token == "-9223372036854775808"
+    assert row.owns == 100.0 and row.load == "114.39 KiB"
+    assert row.host_id == "545c35ed-6218-4708-9285-0cca157b4890"
+
+
+def test_single_token_node_without_effective_ownership() -> None:
+    # User keyspaces with RF 1 and RF 2, no keyspace given: "Owns" header, "?" and a trailing "Note:".
+    (row,) = parse_status(load_fixture("status_single_token_node_mixed_replication").stdout)
+    assert (row.address, row.code, row.tokens, row.token, row.owns) == (LAB1, "UN", 1, "-9223372036854775808", None)
+
+
+def test_one_single_token_node_per_datacenter() -> None:
+    rows = parse_status(load_fixture("status_single_token_per_dc").stdout)
+    assert [(r.datacenter, r.address, r.code, r.tokens, r.token) for r in rows] == [
+        ("dc1", LAB1, "UN", 1, "-9223372036854775808"),
+        ("dc2", "127.0.0.13", "UN", 1, "-9223372036854775807"),
+    ]
+    assert rows[1].host_id == "74f97095-066f-4fd5-88fc-5375d4ef72f9"
+
+
+def test_two_single_token_nodes_in_one_datacenter_keep_the_tokens_table() -> None:
+    rows = parse_status(load_fixture("status_two_single_token_nodes").stdout)
+    assert {r.address: (r.code, r.tokens, r.token) for r in rows} == {
+        LAB1: ("UN", 1, None),
+        "127.0.0.13": ("UN", 1, None),
+    }
+
+
+def test_row_of_the_other_table_raises() -> None:
+    vnodes = load_fixture("status_all_up").stdout
+    token_row = load_fixture("status_single_token_node").stdout.splitlines()[5]
+    with pytest.raises(ParseError, match="unexpected line"):
+        parse_status(vnodes + token_row + "\n")
+
+
+def test_unknown_table_header_raises() -> None:
+    text = load_fixture("status_single_token_node").stdout.replace("Token ", "Tokens", 1)
+    with pytest.raises(ParseError, match="unexpected line '--  Address"):
+        parse_status(text)
+
+
+def test_row_before_any_table_header_raises() -> None:
+    lines = load_fixture("status_single_token_node").stdout.splitlines(keepends=True)
+    with pytest.raises(ParseError, match="unexpected line 'UN "):
+        parse_status("".join(lines[:4] + lines[5:]))
