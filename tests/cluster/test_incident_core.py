@@ -122,7 +122,7 @@ def test_frozen_node_one_incident_classified_hung_plan_wait_for_hints_slack_thre
     assert result["acting"] is True and result["created"] is True
     assert plan["action"] == "wait_for_hints", plan["reasons"]
     kinds = {c["node"]: c["kind"] for c in plan["classifications"]}
-    assert kinds == {"127.0.0.4": "hung"}
+    assert kinds == {lab.node("node3").address: "hung"}  # on whichever addresses the lab was given
     inc = store.get(result["incident_id"])
     assert inc.plan is not None and inc.plan["action"] == "wait_for_hints"
     assert inc.slack_ts is not None and result["slack"]["posted"] is True
@@ -251,8 +251,8 @@ def test_partition_and_kill_are_classified_differently(
     killed = _assess(prefect_server, cluster.id, datetime.now(UTC))
     lab.start("node2")
     by_kind = {p["action"]: {c["node"]: c["kind"] for c in p["classifications"]} for p in (partitioned, killed)}
-    assert {c["node"]: c["kind"] for c in partitioned["classifications"]} == {"127.0.0.3": "partition"}, by_kind
-    assert {c["node"]: c["kind"] for c in killed["classifications"]} == {"127.0.0.3": "node_failure"}, by_kind
+    assert {c["node"]: c["kind"] for c in partitioned["classifications"]} == {node2.address: "partition"}, by_kind
+    assert {c["node"]: c["kind"] for c in killed["classifications"]} == {node2.address: "node_failure"}, by_kind
 
 
 @pytest.mark.fault(F.NODE_FROZEN, F.OUTAGE_PAST_HINT_WINDOW)
@@ -298,7 +298,7 @@ def test_down_longer_than_gc_grace_means_wipe_and_replace(
         cql.execute("DROP KEYSPACE IF EXISTS gc_test", timeout_s=60)
         cql.session.cluster.control_connection.wait_for_schema_agreement(wait_time=60)
     assert plan["action"] == "wipe_and_replace", plan["reasons"]
-    assert plan["targets"] == ["127.0.0.4"]
+    assert plan["targets"] == [node3.address]
 
 
 def test_respond_runs_through_the_served_deployment(
