@@ -17,7 +17,7 @@ def test_down_with_postgres_stops_the_cluster_on_the_configured_port_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stopped: list[int] = []
-    monkeypatch.setattr(leftovers, "scan", lambda base_dir: [])
+    monkeypatch.setattr(leftovers, "scan", lambda base_dir, user_prefix=None: [])
     monkeypatch.setattr(prefect_server, "stop_prefect_server", lambda settings, progress=None: None)
     monkeypatch.setattr(postgres, "stop_postgres", lambda progress=None, *, port: stopped.append(port))
     settings = Settings(lab={"base_dir": tmp_path}, postgres={"port": 5441})  # type: ignore[arg-type]
