@@ -1095,6 +1095,31 @@ def test_killed_node_is_replaced_after_approval_and_the_data_converges(
     _replace_after_approval(lab, served, store, previous_version(tmp_path / "previous"))
 
 
+def _as_the_previous_version_ran(lab: Lab, served: dict[str, str]) -> dict[str, str]:
+    """The previous version's environment as an install of it had it: one PostgreSQL role owning its tables (it
+    makes them at the call sites: the schema's owner here, as `db upgrade` then takes them over), and a nodetool
+    that logs in to JMX (a version before JMX authentication, given the lab's login the way an operator configures
+    any cluster: an explicit `clusters.lab` entry, whose nodetool command carries `-u` and a password file)."""
+    import json
+
+    from cassandra_recovery.lab.postgres import lab_password
+    from cassandra_recovery.lab.registry import lab_cluster_config
+
+    settings = Settings()
+    cluster = lab_cluster_config(lab.config)
+    login = ["-u", cluster.jmx_username or "", "-pwf", cluster.jmx_password_file or ""]
+    entry = cluster.model_dump(mode="json", exclude={"jmx_username", "jmx_password_file"})
+    entry["nodetool_command"] = [*cluster.nodetool_command, *login]
+    owner = settings.postgres.migration_user or settings.postgres.user
+    return served | {
+        "CASSANDRA_RECOVERY_CLUSTERS": json.dumps({cluster.id: entry}),
+        "CASSANDRA_RECOVERY_POSTGRES__USER": owner,
+        "CASSANDRA_RECOVERY_POSTGRES__PASSWORD": lab_password(
+            settings.lab, None if owner == settings.postgres.user else owner
+        ),
+    }
+
+
 def _only_node3_dead(lab: Lab) -> bool:
     st = lab.state()
     if st.partitioned or st.gossip_restarted or st.cuts:
@@ -1119,7 +1144,7 @@ def _replace_after_approval(lab: Lab, served: dict[str, str], store: IncidentSto
             conn.commit()
         run_workload(p.service, WorkloadSpec(rate=200, operations=300, keys=300, read_ratio=0.0), relay=p.relay)
         dead_host_id = next(r["host_id"] for r in p.cql.peers(node1) if str(r["peer"]) == node3)
-        _Serve.swap(previous, served, log_file("serve-previous"))  # the previous version asks
+        _Serve.swap(previous, _as_the_previous_version_ran(lab, served), log_file("serve-previous"))  # it asks
         run, incident_id = _kill_node3_and_wait_for_the_approval_request(lab, cluster, served, store, 600)
         _Serve.stop()
         upgrade = subprocess.run(
