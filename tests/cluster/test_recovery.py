@@ -866,7 +866,6 @@ def test_a_monitored_incident_retriggered_after_an_outage_drains_the_queue_watch
     assert conv["equal"] and rows["postgres"] == rows["cassandra"] == conv["node3_rows"] > 0, conv
 
 
-@pytest.mark.second_lab  # bin/test runs it on the second lab: it balances the cluster lanes
 @pytest.mark.fault(F.NODE_FROZEN)
 def test_observe_reports_and_never_acts_and_propose_acts_only_after_a_person_approves(
     lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
