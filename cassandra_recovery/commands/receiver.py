@@ -23,7 +23,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="listen port (default 9095)")
     p.add_argument(
-        "--ops-port", type=int, default=None, help="also serve /healthz and /metrics on this port, what to scrape (default 9096)"
+        "--ops-port",
+        type=int,
+        default=None,
+        help="also serve /healthz and /metrics on this port, what to scrape (default 9096)",
     )
     p.add_argument("--cluster", default=None, help="cluster of alerts without a `cluster` label")
     p.add_argument(
