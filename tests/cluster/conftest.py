@@ -21,6 +21,7 @@ from cassandra_recovery.lab.postgres import ensure_postgres
 from cassandra_recovery.lab.prefect_server import client_env, ensure_prefect_server, stop_prefect_server
 from cassandra_recovery.lab.registry import lab_cluster_config
 from cassandra_recovery.settings import ClusterConfig, Settings
+from tests.cluster import slack_seen
 from tests.fakes.slack_server import FakeSlackServer
 from tests.migrated import migrated
 
@@ -61,6 +62,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def _lab_order(item: pytest.Item) -> tuple[int, int]:
     if item.get_closest_marker("first_run"):
         return -1, 0  # reports how the tier's lab came up
+    if item.get_closest_marker("every_lane"):
+        return 1, -1  # after every test of the lane's shared lab, before those that take it down
     ends = item.get_closest_marker("ends_shared_lab")
     if ends is not None:
         return 1, int(ends.args[0]) if ends.args else 0
@@ -227,7 +230,9 @@ def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlackServer]:
         monkeypatch.setenv("CASSANDRA_RECOVERY_SLACK_BASE_URL", server.url)
         for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
             monkeypatch.delenv(proxy, raising=False)
+        slack_seen.watch(server)  # what Slack was sent is one of the places the secrets check reads
         yield server
+        slack_seen.closed(server)
 
 
 @pytest.fixture

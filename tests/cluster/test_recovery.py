@@ -36,6 +36,7 @@ from cassandra_recovery.verification.replica import ReplicaReader
 from cassandra_recovery.verification.tables import orders_spec
 from cassandra_recovery.wiring import ServiceParts, service_parts
 from tests import faults as F
+from tests.cluster import slack_seen
 from tests.cluster.conftest import restore
 from tests.cluster.incident_env import (
     capture_timeline,
@@ -77,7 +78,9 @@ def env(prefect_server: dict[str, str], cluster: ClusterConfig) -> Iterator[dict
         for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
             mp.delenv(proxy, raising=False)
         SLACK.append(slack)
+        slack_seen.watch(slack)
         yield {**os.environ, **prefect_server, "PYTHONDONTWRITEBYTECODE": "1"}
+        slack_seen.closed(slack)
         SLACK.remove(slack)
 
 

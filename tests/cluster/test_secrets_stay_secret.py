@@ -1,6 +1,7 @@
-"""Issue 20: no configured secret shows where others can read it, after every shared-lab test ran (incidents,
-approvals, the receiver, Slack, chaos): process command lines, the Prefect server's log, flow-run parameters and
-artifacts, the incident timeline and the fenced log, the project's logs and the nodes' logs."""
+"""Issue 20: no configured secret shows where others can read it, after every test of a lane's shared lab ran
+(incidents, approvals, the receiver, Slack, chaos; bin/test runs it at the end of each lane): process command lines,
+the Prefect server's log, flow-run parameters and artifacts, the incident timeline and the fenced log, what the fake
+Slack was sent, the project's logs and the nodes' logs."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from cassandra_recovery.lab.jmx_auth import lab_jmx_password
 from cassandra_recovery.lab.postgres import lab_password
 from cassandra_recovery.lab.prefect_server import api_auth, prefect_home
 from cassandra_recovery.settings import Settings
+from tests.cluster import slack_seen
 from tests.cluster.incident_env import prefect_api
 from tests.fakes.slack_server import DEFAULT_TOKEN
 
@@ -62,7 +64,7 @@ def _prefect_documents(env: dict[str, str]) -> str:
     return json.dumps(docs, default=str)
 
 
-@pytest.mark.ends_shared_lab(-1)  # after every test of the shared lab, before the ones that take it down
+@pytest.mark.every_lane  # last of each lane's shared-lab tests, before those that take the lab down
 def test_no_configured_secret_is_in_argv_logs_prefect_or_the_timeline(lab: Lab, prefect_server: dict[str, str]) -> None:
     settings = Settings()
     secrets = _secrets(settings)
@@ -80,6 +82,7 @@ def test_no_configured_secret_is_in_argv_logs_prefect_or_the_timeline(lab: Lab, 
         "Prefect flow-run parameters, state messages and artifacts": _prefect_documents(prefect_server),
         "incident timeline": timeline,
         "fenced log": effects,
+        "what the fake Slack was sent": slack_seen.everything(),
     }
     logs = [prefect_home(settings) / "server.log", *ROOT.glob(".pytest-*.log")]
     logs += list(settings.lab.base_dir.glob("*/logs/*.log"))
