@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 
 from cassandra_recovery.lab.layout import JMX_ACCESS_FILE, JMX_PASSWORD_FILE
+from cassandra_recovery.lab.secret_file import write_new_secret
 from cassandra_recovery.settings import LabConfig
 
 JMX_USER = "cassandra-recovery"
@@ -34,20 +33,5 @@ def lab_jmx_password(lab: LabConfig) -> str:
     fields = path.read_text().split() if path.exists() else []
     if len(fields) == 2 and fields[0] == JMX_USER:
         return fields[1]
-    if not lab.base_dir.is_dir():
-        lab.base_dir.mkdir(parents=True)
-        lab.base_dir.chmod(0o755)  # mkdir's mode is masked by the umask
-    password = secrets.token_urlsafe(24)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600), "w") as f:
-        f.write(password_line(password))
-    try:  # link() never overwrites, so concurrent first calls agree on one password; replace() a broken file
-        if path.exists():
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)
-    except FileExistsError:
-        return lab_jmx_password(lab)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return password
+    password = write_new_secret(lab.base_dir, path, password_line)
+    return lab_jmx_password(lab) if password is None else password

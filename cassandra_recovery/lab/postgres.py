@@ -22,6 +22,7 @@ import psycopg
 
 from cassandra_recovery.clients.child_env import PROXY, child_env
 from cassandra_recovery.errors import CommandError, ConfigError, LabError, ParseError, ToolMissingError
+from cassandra_recovery.lab.secret_file import write_new_secret
 
 if TYPE_CHECKING:
     from cassandra_recovery.settings import LabConfig, Settings
@@ -90,23 +91,8 @@ def lab_password(lab: LabConfig, role: str | None = None) -> str:
         if path.stat().st_mode & 0o077:
             path.chmod(0o600)
         return password
-    if not lab.base_dir.is_dir():
-        lab.base_dir.mkdir(parents=True)
-        lab.base_dir.chmod(0o755)  # mkdir's mode is masked by the umask
-    password = secrets.token_urlsafe(24)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:  # 0600 from birth
-        f.write(password + "\n")
-    try:  # link() never overwrites, so concurrent first calls agree on one password; replace() an empty file
-        if path.exists():
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)
-    except FileExistsError:
-        return lab_password(lab, role)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return password
+    written = write_new_secret(lab.base_dir, path, lambda p: p + "\n")
+    return lab_password(lab, role) if written is None else written
 
 
 def _quiet(_msg: str) -> None:

@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from cassandra_recovery.storage.facade import close_process_storage, process_sto
 from cassandra_recovery.storage.migrate import SchemaNotCurrent, heads, states, upgrade_for
 from cassandra_recovery.storage.names import DOMAIN, SchemaNames
 from tests import faults as F
+from tests.contract.scratch_db import psql_as_postgres, scratch_databases
 
 pytestmark = [
     pytest.mark.contract,
@@ -54,31 +54,11 @@ def base(request: pytest.FixtureRequest) -> Settings:
     return s
 
 
-def _psql_as_postgres(base: Settings, statement: str, db: str) -> None:
-    """Database DDL as the postgres superuser; the name goes in as a psql variable, quoted by :"db"."""
-    psql = ["runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres"]
-    owner = base.postgres.migration_user or base.postgres.user
-    names = ["-v", f"db={db}", "-v", f"role={base.postgres.user}", "-v", f"owner={owner}"]
-    argv = [*psql, "-p", str(base.postgres.port), *names, "-f", "-"]
-    subprocess.run(argv, input=statement, text=True, check=True, capture_output=True, timeout=60, cwd="/")
-
-
 @pytest.fixture(scope="module")
 def new_db(base: Settings) -> Iterator[Callable[[], Settings]]:
     """Makes empty databases owned by the project's migration role (as the lab provisions its own); drops them after."""
-    made: list[str] = []
-
-    def make() -> Settings:
-        db = f"crmig_{uuid.uuid4().hex[:12]}"
-        _psql_as_postgres(base, 'CREATE DATABASE :"db" OWNER :"owner";', db)
-        made.append(db)
-        return base.model_copy(update={"postgres": base.postgres.model_copy(update={"dbname": db})})
-
-    yield make
-    # One psql for all of them (each runuser+psql costs ~0.5 s); the names are ours (hex), set as variables.
-    drops = "".join(f'\\set db {db}\nDROP DATABASE IF EXISTS :"db" WITH (FORCE);\n' for db in made)
-    if made:
-        _psql_as_postgres(base, drops, made[0])
+    with scratch_databases(base, "crmig") as make:
+        yield lambda: make("owner")
 
 
 def _pg_env(s: Settings) -> dict[str, str]:
@@ -134,10 +114,10 @@ def without_added_columns(found: dict[str, list[str]]) -> dict[str, list[str]]:
 def load_before(s: Settings) -> None:
     """An install from before migrations, made by the runtime role in a database it owned (as old labs were),
     then the database handed to the migration role, as the lab's provisioning now does before `db upgrade`."""
-    _psql_as_postgres(s, 'ALTER DATABASE :"db" OWNER TO :"role";', s.postgres.dbname)
+    psql_as_postgres(s, 'ALTER DATABASE :"db" OWNER TO :"role";', s.postgres.dbname)
     with psycopg.connect(s.postgres_conninfo(), connect_timeout=5, autocommit=True) as conn:
         conn.execute(BEFORE.read_text())
-    _psql_as_postgres(s, 'ALTER DATABASE :"db" OWNER TO :"owner";', s.postgres.dbname)
+    psql_as_postgres(s, 'ALTER DATABASE :"db" OWNER TO :"owner";', s.postgres.dbname)
 
 
 @pytest.fixture(scope="module")

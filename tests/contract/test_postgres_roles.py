@@ -8,7 +8,6 @@ owned everything (handed over by re-provisioning and `db upgrade`), and an insta
 from __future__ import annotations
 
 import os
-import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -23,6 +22,7 @@ from cassandra_recovery.settings import Settings
 from cassandra_recovery.storage.migrate import _config, migration_session, upgrade_for
 from cassandra_recovery.storage.names import SchemaNames
 from tests import faults as F
+from tests.contract.scratch_db import psql_as_postgres, scratch_databases
 from tests.migrated import started_postgres
 
 pytestmark = [
@@ -61,30 +61,11 @@ def base(request: pytest.FixtureRequest) -> Settings:
     return started_postgres(request)
 
 
-def _psql_as_postgres(base: Settings, statement: str, db: str) -> None:
-    """DDL as the postgres superuser; names go in as psql variables, quoted by :"v"."""
-    owner = base.postgres.migration_user or base.postgres.user
-    psql = ["runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres"]
-    names = ["-v", f"db={db}", "-v", f"role={base.postgres.user}", "-v", f"owner={owner}"]
-    argv = [*psql, "-p", str(base.postgres.port), *names, "-f", "-"]
-    subprocess.run(argv, input=statement, text=True, check=True, capture_output=True, timeout=60, cwd="/")
-
-
 @pytest.fixture(scope="module")
 def new_db(base: Settings) -> Iterator[Callable[[str], Settings]]:
-    """Makes an empty database owned by `owner` (a psql variable: "owner" or "role"); drops them after."""
-    made: list[str] = []
-
-    def make(owner: str) -> Settings:
-        db = f"crrole_{uuid.uuid4().hex[:12]}"
-        _psql_as_postgres(base, f'CREATE DATABASE :"db" OWNER :"{owner}";', db)
-        made.append(db)
-        return base.model_copy(update={"postgres": base.postgres.model_copy(update={"dbname": db})})
-
-    yield make
-    drops = "".join(f'\\set db {db}\nDROP DATABASE IF EXISTS :"db" WITH (FORCE);\n' for db in made)
-    if made:
-        _psql_as_postgres(base, drops, made[0])
+    """Makes an empty database owned by `owner` ("owner" or "role"); drops them after."""
+    with scratch_databases(base, "crrole") as make:
+        yield make
 
 
 def _refusals(s: Settings) -> dict[str, str]:
@@ -158,7 +139,7 @@ def test_an_older_lab_whose_runtime_role_owned_everything_is_handed_over(
     finally:
         pool.close()
     # The lab's provisioning again (what `lab postgres` runs before `db upgrade`): the database changes hands.
-    _psql_as_postgres(base, 'ALTER DATABASE :"db" OWNER TO :"owner";', s.postgres.dbname)
+    psql_as_postgres(base, 'ALTER DATABASE :"db" OWNER TO :"owner";', s.postgres.dbname)
     upgrade_for(s)
     assert _refusals(s) == dict.fromkeys(FORBIDDEN, "InsufficientPrivilege")
     with psycopg.connect(s.postgres_conninfo(), connect_timeout=5) as conn:
@@ -186,7 +167,7 @@ def test_one_role_for_both_keeps_working_and_db_upgrade_says_the_guard_is_expose
     assert cli.main(["db", "upgrade"]) == 0
     assert "append-only guard is owned by the runtime role" in capsys.readouterr().err
     split = Settings()
-    _psql_as_postgres(split, 'ALTER DATABASE :"db" OWNER TO :"owner";', s.postgres.dbname)
+    psql_as_postgres(split, 'ALTER DATABASE :"db" OWNER TO :"owner";', s.postgres.dbname)
     with psycopg.connect(split.migration_conninfo(), connect_timeout=5, autocommit=True) as conn:
         conn.execute("UPDATE cassandra_recovery_core_version SET version_num = '0003_core_inbox_claim'")
         conn.execute("UPDATE cassandra_recovery_domain_version SET version_num = '0003_domain_order_changes'")
