@@ -37,11 +37,19 @@ RUN_HELD = frozenset(
 )  # fmt: skip
 
 
-def holder_gone(inc: Incident, flow_run_id: str, now: datetime, grace_s: float) -> bool:
-    """Whether this flow run held the incident's lease and let it lapse more than `grace_s` ago."""
+def holder_gone(
+    inc: Incident, flow_run_id: str, now: datetime, grace_s: float, running_since: datetime | None = None
+) -> bool:
+    """Whether this flow run held the incident's lease and let it lapse more than `grace_s` ago. A run that
+    started RUNNING again after the lapse (the crash resumer's restart, on its way to taking its lease back: on a
+    busy host that can take longer than a watchdog pass) is given the same grace from its restart, so the
+    watchdog never crashes the very restart it asked for."""
     if inc.state not in RUN_HELD or inc.lease_run_key != flow_run_id or inc.lease_expires_at is None:
         return False
-    return inc.lease_expires_at < now - timedelta(seconds=grace_s)
+    since = inc.lease_expires_at
+    if running_since is not None and running_since > since:
+        since = running_since
+    return since < now - timedelta(seconds=grace_s)
 
 
 def take_over_orphans_once(
@@ -58,7 +66,8 @@ def take_over_orphans_once(
         if fr.deployment_id is None or not cluster_id:
             continue  # only a deployed run can be run again by a served process
         inc = store.open_for(cluster_id)
-        if inc is None or not holder_gone(inc, str(fr.id), now, grace_s):
+        since = fr.state.timestamp if fr.state is not None else None  # when this RUNNING began
+        if inc is None or not holder_gone(inc, str(fr.id), now, grace_s, running_since=since):
             continue
         assert inc.lease_expires_at is not None  # noqa: S101 - holder_gone says so
         lapsed = (now - inc.lease_expires_at).total_seconds()
