@@ -62,8 +62,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def _lab_order(item: pytest.Item) -> tuple[int, int]:
     if item.get_closest_marker("first_run"):
         return -1, 0  # reports how the tier's lab came up
-    if item.get_closest_marker("every_lane"):
-        return 1, -1  # after every test of the lane's shared lab, before those that take it down
     ends = item.get_closest_marker("ends_shared_lab")
     if ends is not None:
         return 1, int(ends.args[0]) if ends.args else 0

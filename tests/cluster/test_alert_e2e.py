@@ -25,8 +25,8 @@ from tests import faults as F
 from tests.cluster.incident_env import close_open_incident, prefect_api, wait_for
 from tests.migrated import migrated
 
-# Never marked second_lab or third_lab: its Prometheus and Alertmanager take the fixed ports the demo's do, so it runs
-# in the demo's lane, after it.
+# Never marked second_lab: its Prometheus and Alertmanager take the fixed ports the demo's do, so it runs in the
+# demo's lane, after it.
 pytestmark = pytest.mark.area("intake")
 
 DOMAIN = {"KEYSPACE": "shop_alerts", "ORDERS_TABLE": "orders_alerts", "OUTBOX_TABLE": "outbox_alerts",

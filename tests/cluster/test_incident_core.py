@@ -28,7 +28,7 @@ from tests.cluster.incident_env import close_open_incident, run_flow, wait_for
 from tests.fakes.slack_server import FakeSlackServer
 from tests.migrated import migrated
 
-pytestmark = [pytest.mark.area("incident"), pytest.mark.third_lab]  # bin/test: on the third lab (balances the lanes)
+pytestmark = pytest.mark.area("incident")
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -291,7 +291,6 @@ def _assert_postmortem(env: dict[str, str], store: IncidentStore, incident_id: s
 
 
 # scenarios -------------------------------------------------------------------------------------
-@pytest.mark.third_lab  # bin/test runs it on the third lab: it balances the cluster lanes
 @pytest.mark.fault(F.NODE_FROZEN, F.LEASE_HOLDER_HUNG)
 def test_frozen_node_under_write_load_hints_drain_and_a_frozen_lease_holder_is_fenced(
     lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
@@ -473,7 +472,6 @@ def _events_of_run(store: IncidentStore, cluster_id: str, run_id: str) -> list[A
     return found
 
 
-@pytest.mark.third_lab  # bin/test runs it on the third lab: it balances the cluster lanes
 @pytest.mark.fault(F.NODE_FROZEN, F.SEED_FROZEN, F.POSTGRES_DOWN, F.PREFECT_DOWN, F.SLACK_FAILING, F.SUSTAINED_WRITES)
 def test_chaos_seed_node1_frozen_under_writes_postgres_restarted_in_assessment_and_recovery_slack_failing(
     lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
@@ -509,7 +507,6 @@ def test_chaos_seed_node1_frozen_under_writes_postgres_restarted_in_assessment_a
     print("chaos node1+postgres x2+slack:", {"seconds": round(time.monotonic() - t0, 1), "acted": end["acted"]})
 
 
-@pytest.mark.third_lab  # bin/test runs it on the third lab: it balances the cluster lanes
 @pytest.mark.fault(F.NODE_FROZEN, F.FLOW_RUN_FAILED, F.ALERT_FLOOD, F.SLACK_FAILING)
 def test_chaos_a_run_marked_failed_mid_recovery_then_the_alert_sent_again_leaves_one_run_acting(
     lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
@@ -548,7 +545,6 @@ def test_chaos_a_run_marked_failed_mid_recovery_then_the_alert_sent_again_leaves
     print("chaos run failed + alert again:", {"seconds": round(time.monotonic() - t0, 1), "acted": acted})
 
 
-@pytest.mark.third_lab  # bin/test runs it on the third lab: it balances the cluster lanes
 @pytest.mark.fault(F.NODE_FLAPPING, F.SLACK_FAILING)
 def test_chaos_a_node_flapping_through_the_incident_is_verified_once_it_settles(
     lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
@@ -576,7 +572,7 @@ def test_chaos_a_node_flapping_through_the_incident_is_verified_once_it_settles(
     print("chaos flapping:", {"seconds": round(time.monotonic() - t0, 1), "acted": end["acted"]})
 
 
-@pytest.mark.third_lab  # bin/test runs it on the third lab: it balances the cluster lanes
+@pytest.mark.second_lab  # bin/test runs it on the second lab: it balances the cluster halves
 @pytest.mark.fault(F.NODE_FROZEN, F.EVERY_REPLICA_BUT_ONE_DOWN, F.PREFECT_DOWN, F.FLOW_RUN_CRASHED, F.SLACK_FAILING)
 def test_chaos_two_of_three_down_no_quorum_prefect_restarted_mid_incident_slack_failing(
     lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
@@ -618,7 +614,7 @@ def test_chaos_two_of_three_down_no_quorum_prefect_restarted_mid_incident_slack_
     print("chaos no-quorum+prefect+crash+slack:", {"seconds": round(time.monotonic() - t0, 1), "acted": end["acted"]})
 
 
-@pytest.mark.second_lab  # bin/test runs it on the second lab: it balances the cluster lanes
+@pytest.mark.second_lab  # bin/test runs it on the second lab: it balances the cluster halves
 @pytest.mark.fault(F.NODE_FROZEN, F.NODE_BACK_BEFORE_ASSESSMENT)
 def test_a_node_back_before_assessment_still_gets_hint_replay_and_verification(
     lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
@@ -688,7 +684,7 @@ def _outage_under_writes(lab: Lab, parts: ServiceParts, names: list[str], second
             lab.thaw(n)
 
 
-@pytest.mark.third_lab  # bin/test runs it on the third lab: it balances the cluster lanes
+@pytest.mark.second_lab  # bin/test runs it on the second lab: it balances the cluster halves
 @pytest.mark.fault(F.NODE_FROZEN, F.SERVE_HOST_DIED, F.LEASE_EXPIRED)
 def test_the_host_running_an_incident_dies_mid_recovery_and_another_serve_takes_the_incident_over(
     lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
@@ -756,7 +752,7 @@ def _one_run_acting_at_a_time(incident_id: str) -> dict[str, int]:
     return acted
 
 
-@pytest.mark.second_lab  # bin/test runs it on the second lab: it balances the cluster lanes
+@pytest.mark.second_lab  # bin/test runs it on the second lab: it balances the cluster halves
 @pytest.mark.fault(F.NODE_FROZEN, F.SERVE_HOST_FROZEN, F.LEASE_HOLDER_HUNG, F.LEASE_EXPIRED)
 def test_a_frozen_serve_host_is_taken_over_and_its_run_wakes_up_stale_and_changes_nothing(
     lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
@@ -805,7 +801,7 @@ def test_a_frozen_serve_host_is_taken_over_and_its_run_wakes_up_stale_and_change
             old_serve.stop()
 
 
-@pytest.mark.third_lab  # bin/test runs it on the third lab: it balances the cluster lanes
+@pytest.mark.second_lab  # bin/test runs it on the second lab: it balances the cluster halves
 @pytest.mark.fault(F.NODE_FROZEN, F.MONITORED_INCIDENT_RETRIGGERED, F.NODE_BACK_BEFORE_ASSESSMENT, F.NODE_FLAPPING)
 def test_a_monitored_incident_retriggered_after_an_outage_drains_the_queue_watches_hints_and_verifies(
     lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
@@ -869,6 +865,7 @@ def test_a_monitored_incident_retriggered_after_an_outage_drains_the_queue_watch
     assert conv["equal"] and rows["postgres"] == rows["cassandra"] == conv["node3_rows"] > 0, conv
 
 
+@pytest.mark.second_lab  # bin/test runs it on the second lab: it balances the cluster halves
 @pytest.mark.fault(F.NODE_FROZEN)
 def test_observe_reports_and_never_acts_and_propose_acts_only_after_a_person_approves(
     lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore
@@ -944,7 +941,7 @@ def test_observe_reports_and_never_acts_and_propose_acts_only_after_a_person_app
         close_open_incident(store, cid)
 
 
-@pytest.mark.second_lab  # bin/test runs it on the second lab: it balances the cluster lanes
+@pytest.mark.second_lab  # bin/test runs it on the second lab: it balances the cluster halves
 @pytest.mark.fault(F.NODE_FROZEN, F.OUTAGE_PAST_HINT_WINDOW, F.FLOW_RUN_CRASHED)
 def test_hint_window_exceeded_scoped_repair_survives_a_killed_flow_without_repeating_segments(
     lab: Lab, cluster: ClusterConfig, served: dict[str, str], parts: ServiceParts, store: IncidentStore

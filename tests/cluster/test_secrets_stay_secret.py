@@ -1,5 +1,5 @@
-"""Issue 20: no configured secret shows where others can read it, after every test of a lane's shared lab ran
-(incidents, approvals, the receiver, Slack, chaos; bin/test runs it at the end of each lane): process command lines,
+"""Issue 20: no configured secret shows where others can read it, after the shared-lab tests of its lane ran
+(incidents, approvals, the receiver, Slack, chaos): process command lines,
 the Prefect server's log, flow-run parameters and artifacts, the incident timeline and the fenced log, what the fake
 Slack was sent, the project's logs and the nodes' logs."""
 
@@ -64,7 +64,7 @@ def _prefect_documents(env: dict[str, str]) -> str:
     return json.dumps(docs, default=str)
 
 
-@pytest.mark.every_lane  # last of each lane's shared-lab tests, before those that take the lab down
+@pytest.mark.ends_shared_lab(-1)  # after every test of the shared lab, before the ones that take it down
 def test_no_configured_secret_is_in_argv_logs_prefect_or_the_timeline(lab: Lab, prefect_server: dict[str, str]) -> None:
     settings = Settings()
     secrets = _secrets(settings)
