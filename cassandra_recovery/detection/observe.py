@@ -130,7 +130,17 @@ def jmx_answers(cluster: ClusterConfig, node: str, timeout_s: float = 8.0) -> bo
     try:
         Nodetool(cluster).output(node, "info", timeout_s=timeout_s)
         return True
-    except CommandError:
-        return False
+    except CommandError as e:
+        # A refused login is an answer from a live JVM, but says nothing of its health: cannot tell, not "no".
+        return None if jmx_login_refused(e.stdout + e.stderr) else False
     except OSError:
         return None
+
+
+# What nodetool prints when JMX refuses its login (Cassandra 5.0: no credentials, or wrong ones).
+_LOGIN_REFUSED = ("Authentication failed", "Invalid username or password", "Credentials required")
+
+
+def jmx_login_refused(output: str) -> bool:
+    """Whether nodetool's output says JMX refused the login (a misconfigured jmx_password_file), not the node."""
+    return any(m in output for m in _LOGIN_REFUSED)
